@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace on a fresh machine: installs what the tests need (socat, the
+# emupos printer emulator in a virtualenv), then builds and runs all tests, doc tests and lints.
+# This is the README's test command; .ci/run calls it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "test peers"
+if ! command -v socat >/dev/null 2>&1; then
+    (apt-get update -qq && apt-get install -y -qq socat) >/dev/null
+fi
+bash scripts/install-emupos.sh
+
+export EMUPOS_BIN="$PWD/.venv/emupos/bin/emupos"
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "tests"
+cargo test --workspace --all-targets --locked
+step "doc tests"
+cargo test --workspace --doc --locked
+
+if [ -x scripts/fuzz-smoke.sh ]; then
+    step "fuzz smoke"
+    bash scripts/fuzz-smoke.sh
+fi
