@@ -1,0 +1,75 @@
+//! # pos-core
+//!
+//! The fiscal core of a point-of-sale system: an append-only, SHA-256 hash-chained,
+//! Ed25519-signed journal on SQLite, built for the French ISCA conditions (inalterability,
+//! securing, conservation, archiving), with money and VAT rules in integers and a streaming
+//! verifier.
+//!
+//! - [`money`] and [`ticket`]: cents, quantities, VAT rates; sale and refund computation and
+//!   validation (pure functions).
+//! - [`record`], [`canonical`], [`keys`]: the record format, its hash preimage, canonical JSON
+//!   bodies, signing keys.
+//! - [`journal::Journal`]: the single writer of a journal file; appends are durable and
+//!   group-committed.
+//! - [`reader::JournalReader`] and [`verify`]: reading and verifying, in constant memory.
+//!
+//! ```
+//! use pos_core::prelude::*;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("journal.db");
+//! let journal = Journal::create(&path, KeyPair::generate(), sample_opening(), JournalOptions::default())?;
+//! let sale = journal.sale(&SaleInput {
+//!     operator: "alice".into(),
+//!     lines: vec![LineInput {
+//!         sku: "BAGUETTE".into(),
+//!         label: "Baguette tradition".into(),
+//!         quantity: Qty::pieces(2),
+//!         unit: Unit::Piece,
+//!         unit_price: Cents(130),
+//!         vat_rate: VatRate(550),
+//!         discount: Cents::ZERO,
+//!     }],
+//!     ticket_discount: Cents::ZERO,
+//!     payments: vec![Payment { method: PaymentMethod::Cash, amount: Cents(500) }],
+//! })?;
+//! assert_eq!(sale.kind_seq, 1); // ticket number 1
+//! journal.close();
+//!
+//! let mut findings = CollectFindings::default();
+//! let summary = verify_journal(&JournalReader::open(&path)?, &VerifyOptions::default(), &mut findings)?;
+//! assert!(findings.findings.is_empty());
+//! assert_eq!(summary.records, 2); // the opening and the sale
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+pub mod body;
+pub mod canonical;
+pub mod events;
+pub mod journal;
+pub mod keys;
+pub mod money;
+pub mod reader;
+pub mod record;
+pub mod store;
+pub mod ticket;
+pub mod verify;
+
+/// The types most embedders need.
+pub mod prelude {
+    pub use crate::body::{EventBody, Merchant, OpeningBody, Software};
+    pub use crate::journal::{Appended, Draft, Journal, JournalError, JournalOptions};
+    pub use crate::keys::{KeyPair, PublicKeyInfo};
+    pub use crate::money::{Cents, Qty, VatRate};
+    pub use crate::reader::JournalReader;
+    pub use crate::record::{Kind, Record};
+    pub use crate::sample::sample_opening;
+    pub use crate::ticket::{
+        LineInput, Payment, PaymentMethod, RefundInput, RefundLineInput, SaleInput, Unit,
+    };
+    pub use crate::verify::{verify_journal, CollectFindings, Finding, Problem, VerifyOptions};
+}
+
+pub mod sample;

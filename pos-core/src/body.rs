@@ -1,0 +1,172 @@
+//! Record bodies other than tickets: the opening (genesis), technical events, key changes; and
+//! [`Body`], a stored body decoded according to its record's kind.
+
+use crate::keys::PublicKeyInfo;
+use crate::money::VatRate;
+use crate::record::Kind;
+use crate::ticket::{RefundBody, SaleBody};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Who keeps the journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Merchant {
+    /// Trading name.
+    pub name: String,
+    /// Postal address, one string (lines separated by `, `).
+    pub address: String,
+    /// SIRET: 14 digits.
+    pub siret: String,
+    /// Intra-community VAT number (empty when the merchant has none).
+    pub vat_id: String,
+}
+
+/// The software that writes the journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Software {
+    /// Its name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+}
+
+impl Software {
+    /// This crate's name and version.
+    pub fn this() -> Software {
+        Software {
+            name: env!("CARGO_PKG_NAME").to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
+
+/// The body of the `opening` record, the first record of every journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpeningBody {
+    /// The merchant.
+    pub merchant: Merchant,
+    /// The register (till) this journal belongs to; one chain per register.
+    pub register_id: String,
+    /// The software that opened the journal.
+    pub software: Software,
+    /// IANA time zone of the shop (`Europe/Paris`), used for local dates of closures.
+    pub time_zone: String,
+    /// ISO 4217 currency code (`EUR`); amounts are in its hundredths.
+    pub currency: String,
+    /// The VAT rates the till may use.
+    pub vat_rates: Vec<VatRate>,
+    /// The signing key of the journal's first records.
+    pub key: PublicKeyInfo,
+}
+
+impl OpeningBody {
+    /// Checks the identity fields; returns what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        let m = &self.merchant;
+        for (field, value) in [
+            ("merchant name", &m.name),
+            ("merchant address", &m.address),
+            ("register id", &self.register_id),
+            ("software name", &self.software.name),
+            ("software version", &self.software.version),
+        ] {
+            if value.trim().is_empty() || value.len() > 256 {
+                return Err(format!("{field} must be 1 to 256 bytes"));
+            }
+        }
+        if m.siret.len() != 14 || !m.siret.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("SIRET {:?} must be 14 digits", m.siret));
+        }
+        if m.vat_id.len() > 32 {
+            return Err("VAT id is too long".into());
+        }
+        if self.time_zone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(format!("{:?} is not an IANA time zone", self.time_zone));
+        }
+        if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(format!(
+                "currency {:?} is not an ISO 4217 code",
+                self.currency
+            ));
+        }
+        if self.vat_rates.is_empty() {
+            return Err("at least one VAT rate is needed".into());
+        }
+        let mut sorted = self.vat_rates.clone();
+        sorted.sort();
+        sorted.dedup();
+        if sorted.len() != self.vat_rates.len() || sorted.iter().any(|r| *r > VatRate::MAX) {
+            return Err("VAT rates must be distinct and at most 100 %".into());
+        }
+        self.key.decode().map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+/// The body of an `event` record (technical event journal).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventBody {
+    /// The event code (see [`crate::events`]).
+    pub code: String,
+    /// A short human-readable description.
+    pub message: String,
+    /// The operator involved, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+    /// Extra facts as text (old and new values of a setting, a software version...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub details: BTreeMap<String, String>,
+}
+
+/// The body of a `key_change` record, signed by the old key; later records use the new key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyChangeBody {
+    /// The new key.
+    pub new_key: PublicKeyInfo,
+    /// Why the key changes.
+    pub reason: String,
+}
+
+/// A stored body decoded according to its record's kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// An `opening` record.
+    Opening(OpeningBody),
+    /// A `sale` record.
+    Sale(SaleBody),
+    /// A `refund` record.
+    Refund(RefundBody),
+    /// An `event` record.
+    Event(EventBody),
+    /// A `key_change` record.
+    KeyChange(KeyChangeBody),
+}
+
+impl Body {
+    /// Decodes body bytes of a known kind.
+    pub fn decode(kind: Kind, bytes: &[u8]) -> Result<Body, serde_json::Error> {
+        Ok(match kind {
+            Kind::Opening => Body::Opening(serde_json::from_slice(bytes)?),
+            Kind::Sale => Body::Sale(serde_json::from_slice(bytes)?),
+            Kind::Refund => Body::Refund(serde_json::from_slice(bytes)?),
+            Kind::Event => Body::Event(serde_json::from_slice(bytes)?),
+            Kind::KeyChange => Body::KeyChange(serde_json::from_slice(bytes)?),
+        })
+    }
+
+    /// The kind this body belongs to.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Body::Opening(_) => Kind::Opening,
+            Body::Sale(_) => Kind::Sale,
+            Body::Refund(_) => Kind::Refund,
+            Body::Event(_) => Kind::Event,
+            Body::KeyChange(_) => Kind::KeyChange,
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! Read-only access to a journal file. Any number of readers may open a journal while its writer
+//! appends; each read sees a consistent prefix of the chain (SQLite WAL snapshots).
+
+use crate::body::{Body, OpeningBody};
+use crate::record::{Kind, Record};
+use crate::store::{self, MalformedRow, RECORD_COLUMNS};
+use rusqlite::Connection;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+/// Why a journal file cannot be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The file is missing or unreadable.
+    #[error("{path}: {reason}")]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// SQLite failed while reading.
+    #[error("{path}: read error: {reason}")]
+    Storage {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A read-only handle on a journal file.
+pub struct JournalReader {
+    path: PathBuf,
+    conn: Connection,
+}
+
+impl std::fmt::Debug for JournalReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JournalReader")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl JournalReader {
+    /// Opens `path` read-only and checks that it is a journal.
+    pub fn open(path: &Path) -> Result<JournalReader, ReadError> {
+        let unreadable = |reason: String| ReadError::Unreadable {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if !path.is_file() {
+            return Err(unreadable("no such file".into()));
+        }
+        let conn = store::open_read(path).map_err(|e| unreadable(e.to_string()))?;
+        store::check_identity(&conn).map_err(unreadable)?;
+        Ok(JournalReader {
+            path: path.to_path_buf(),
+            conn,
+        })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn storage(&self, e: rusqlite::Error) -> ReadError {
+        ReadError::Storage {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// The opening body, if the first record is a readable opening.
+    pub fn opening(&self) -> Result<Option<OpeningBody>, ReadError> {
+        Ok(match self.record(1)? {
+            Some(Ok(r)) if r.kind == Kind::Opening.as_str() => {
+                match Body::decode(Kind::Opening, &r.body) {
+                    Ok(Body::Opening(o)) => Some(o),
+                    _ => None,
+                }
+            }
+            _ => None,
+        })
+    }
+
+    /// One record by global sequence number.
+    pub fn record(&self, seq: u64) -> Result<Option<Result<Record, MalformedRow>>, ReadError> {
+        store::record_by_seq(&self.conn, seq).map_err(|e| self.storage(e))
+    }
+
+    /// The sale with ticket number `ticket_no`, if any.
+    pub fn sale_by_number(&self, ticket_no: u64) -> Result<Option<Record>, ReadError> {
+        let seq: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT seq FROM records WHERE kind = 'sale' AND kind_seq = ?1 ORDER BY seq LIMIT 1",
+                [ticket_no as i64],
+                |r| r.get(0),
+            )
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })
+            .map_err(|e| self.storage(e))?;
+        match seq {
+            Some(s) => Ok(self.record(s as u64)?.and_then(Result::ok)),
+            None => Ok(None),
+        }
+    }
+
+    /// The highest sequence number stored (0 for an empty file).
+    pub fn last_seq(&self) -> Result<u64, ReadError> {
+        self.conn
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM records", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|s| s.max(0) as u64)
+            .map_err(|e| self.storage(e))
+    }
+
+    /// Refund records of the sale at `original_seq` written before `before_seq`, in order.
+    /// (Uses the unhashed `ref_seq` lookup column; callers check what they get.)
+    pub fn refunds_of(&self, original_seq: u64, before_seq: u64) -> Result<Vec<Record>, ReadError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM records \
+                 WHERE ref_seq = ?1 AND kind = 'refund' AND seq < ?2 ORDER BY seq"
+            ))
+            .map_err(|e| self.storage(e))?;
+        let rows = stmt
+            .query_map([original_seq as i64, before_seq as i64], |row| {
+                Ok(store::row_to_record(row))
+            })
+            .map_err(|e| self.storage(e))?;
+        let mut out = Vec::new();
+        for r in rows {
+            if let Ok(rec) = r.map_err(|e| self.storage(e))? {
+                out.push(rec);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sequence numbers a verification starting at `start` needs from before it: the opening,
+    /// the key changes, and the last record of each kind.
+    pub fn context_seqs(&self, start: u64) -> Result<Vec<u64>, ReadError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT seq FROM records WHERE seq < ?1 AND kind IN ('opening', 'key_change') \
+                 UNION SELECT MAX(seq) FROM records WHERE seq < ?1 GROUP BY kind",
+            )
+            .map_err(|e| self.storage(e))?;
+        let rows = stmt
+            .query_map([start as i64], |r| r.get::<_, i64>(0))
+            .map_err(|e| self.storage(e))?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r.map_err(|e| self.storage(e))?.max(0) as u64);
+        }
+        Ok(out)
+    }
+
+    /// Records with `seq >= from_seq` in sequence order, one at a time, within one read
+    /// transaction (a consistent snapshot). Stops early when `f` breaks.
+    pub fn for_each_from<F>(&self, from_seq: u64, mut f: F) -> Result<(), ReadError>
+    where
+        F: FnMut(Result<Record, MalformedRow>) -> ControlFlow<()>,
+    {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {RECORD_COLUMNS} FROM records WHERE seq >= ?1 ORDER BY seq"
+            ))
+            .map_err(|e| self.storage(e))?;
+        let mut rows = stmt
+            .query([from_seq.min(i64::MAX as u64) as i64])
+            .map_err(|e| self.storage(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.storage(e))? {
+            if f(store::row_to_record(row)).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}

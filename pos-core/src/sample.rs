@@ -1,0 +1,36 @@
+//! A sample merchant identity for examples, tests and demos.
+
+use crate::body::{Merchant, OpeningBody, Software};
+use crate::keys::PublicKeyInfo;
+use crate::money::VatRate;
+
+/// The French VAT rates: 20 %, 10 %, 5.5 %, 2.1 % and 0 %.
+pub const FRENCH_VAT_RATES: [VatRate; 5] = [
+    VatRate(2000),
+    VatRate(1000),
+    VatRate(550),
+    VatRate(210),
+    VatRate(0),
+];
+
+/// An opening body for a sample Paris bakery (the key is filled in by `Journal::create`).
+pub fn sample_opening() -> OpeningBody {
+    OpeningBody {
+        merchant: Merchant {
+            name: "Boulangerie Sainte-Cécile".into(),
+            address: "12 rue des Écoles, 75005 Paris".into(),
+            siret: "73282932000074".into(),
+            vat_id: "FR44732829320".into(),
+        },
+        register_id: "CAISSE-01".into(),
+        software: Software::this(),
+        time_zone: "Europe/Paris".into(),
+        currency: "EUR".into(),
+        vat_rates: FRENCH_VAT_RATES.to_vec(),
+        key: PublicKeyInfo {
+            algorithm: crate::keys::Algorithm::Ed25519,
+            public_key: String::new(),
+            key_id: String::new(),
+        },
+    }
+}

@@ -1,0 +1,203 @@
+//! The SQLite file: schema, pragmas, append-only triggers, and row <-> [`Record`] mapping.
+
+use crate::keys::KeyId;
+use crate::record::Record;
+use rusqlite::{Connection, OpenFlags, Row};
+use std::path::Path;
+
+/// `PRAGMA application_id` of a journal file: the ASCII bytes `POSJ`.
+pub const APPLICATION_ID: i32 = 0x504F_534A;
+/// `PRAGMA user_version`: the schema version of this code.
+pub const SCHEMA_VERSION: i32 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE records (
+    seq            INTEGER PRIMARY KEY,
+    format_version INTEGER NOT NULL,
+    kind           TEXT    NOT NULL,
+    kind_seq       INTEGER NOT NULL,
+    timestamp_ms   INTEGER NOT NULL,
+    prev_hash      BLOB    NOT NULL,
+    prev_kind_hash BLOB    NOT NULL,
+    key_id         BLOB    NOT NULL,
+    body           BLOB    NOT NULL,
+    hash           BLOB    NOT NULL,
+    signature      BLOB    NOT NULL,
+    -- Lookup aid for refunds (the original's seq); not covered by the hash, never trusted by
+    -- the verifier.
+    ref_seq        INTEGER
+) STRICT;
+CREATE INDEX records_by_kind ON records (kind, kind_seq);
+CREATE INDEX records_by_ref ON records (ref_seq) WHERE ref_seq IS NOT NULL;
+CREATE TRIGGER records_no_update BEFORE UPDATE ON records
+BEGIN SELECT RAISE(ABORT, 'journal records are append-only: UPDATE is refused'); END;
+CREATE TRIGGER records_no_delete BEFORE DELETE ON records
+BEGIN SELECT RAISE(ABORT, 'journal records are append-only: DELETE is refused'); END;
+";
+
+/// The columns of a record, in [`row_to_record`] order.
+pub const RECORD_COLUMNS: &str = "seq, format_version, kind, kind_seq, timestamp_ms, prev_hash, \
+     prev_kind_hash, key_id, body, hash, signature";
+
+/// Sets the connection pragmas every journal connection uses.
+fn tune(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(())
+}
+
+/// Creates the schema in a new, empty file.
+pub fn create(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    tune(&conn)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "application_id", APPLICATION_ID)?;
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    conn.execute_batch(SCHEMA)?;
+    Ok(conn)
+}
+
+/// Opens an existing journal file for writing.
+pub fn open_write(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    tune(&conn)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(conn)
+}
+
+/// Opens an existing journal file for reading only.
+pub fn open_read(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    tune(&conn)?;
+    Ok(conn)
+}
+
+/// Checks the file's application id and schema version; returns what is wrong.
+pub fn check_identity(conn: &Connection) -> Result<(), String> {
+    let app: i32 = conn
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .map_err(|e| format!("cannot read the file header: {e}"))?;
+    if app != APPLICATION_ID {
+        return Err(format!(
+            "not a journal file (application id {app:#x}, expected {APPLICATION_ID:#x})"
+        ));
+    }
+    let version: i32 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(|e| format!("cannot read the schema version: {e}"))?;
+    if version != SCHEMA_VERSION {
+        return Err(format!(
+            "schema version {version} is not supported (this build reads {SCHEMA_VERSION})"
+        ));
+    }
+    Ok(())
+}
+
+/// A row whose columns do not have the shape of a record (a damaged or forged file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MalformedRow {
+    /// The row's `seq` column.
+    pub seq: i64,
+    /// What is wrong.
+    pub problem: String,
+}
+
+fn blob<const N: usize>(row: &Row<'_>, idx: usize, name: &str) -> Result<[u8; N], String> {
+    let v: Vec<u8> = row
+        .get(idx)
+        .map_err(|e| format!("{name} is not a blob: {e}"))?;
+    let len = v.len();
+    v.try_into()
+        .map_err(|_| format!("{name} has {len} bytes, expected {N}"))
+}
+
+/// Maps a row selected with [`RECORD_COLUMNS`] to a record.
+pub fn row_to_record(row: &Row<'_>) -> Result<Record, MalformedRow> {
+    let seq: i64 = row.get(0).unwrap_or(-1);
+    let bad = |problem: String| MalformedRow { seq, problem };
+    let int = |idx: usize, name: &str| -> Result<i64, MalformedRow> {
+        row.get::<_, i64>(idx)
+            .map_err(|e| bad(format!("{name} is not an integer: {e}")))
+    };
+    let format_version = u16::try_from(int(1, "format_version")?)
+        .map_err(|_| bad("format_version out of range".into()))?;
+    let kind: String = row
+        .get(2)
+        .map_err(|e| bad(format!("kind is not text: {e}")))?;
+    let kind_seq =
+        u64::try_from(int(3, "kind_seq")?).map_err(|_| bad("kind_seq is negative".into()))?;
+    let timestamp_ms = int(4, "timestamp_ms")?;
+    let prev_hash = blob::<32>(row, 5, "prev_hash").map_err(bad)?;
+    let prev_kind_hash = blob::<32>(row, 6, "prev_kind_hash").map_err(bad)?;
+    let key_id = KeyId(blob::<16>(row, 7, "key_id").map_err(bad)?);
+    let body: Vec<u8> = row
+        .get(8)
+        .map_err(|e| bad(format!("body is not a blob: {e}")))?;
+    let hash = blob::<32>(row, 9, "hash").map_err(bad)?;
+    let signature = blob::<64>(row, 10, "signature").map_err(bad)?;
+    let seq = u64::try_from(seq).map_err(|_| bad("seq is not positive".into()))?;
+    Ok(Record {
+        format_version,
+        seq,
+        kind,
+        kind_seq,
+        timestamp_ms,
+        prev_hash,
+        prev_kind_hash,
+        key_id,
+        body,
+        hash,
+        signature,
+    })
+}
+
+/// Inserts one record (inside the caller's transaction).
+pub fn insert(conn: &Connection, r: &Record, ref_seq: Option<u64>) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO records (seq, format_version, kind, kind_seq, timestamp_ms, prev_hash, \
+         prev_kind_hash, key_id, body, hash, signature, ref_seq) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?;
+    stmt.execute(rusqlite::params![
+        r.seq as i64,
+        r.format_version,
+        r.kind,
+        r.kind_seq as i64,
+        r.timestamp_ms,
+        &r.prev_hash[..],
+        &r.prev_kind_hash[..],
+        &r.key_id.0[..],
+        r.body,
+        &r.hash[..],
+        &r.signature[..],
+        ref_seq.map(|s| s as i64),
+    ])?;
+    Ok(())
+}
+
+/// Reads one record by sequence number.
+pub fn record_by_seq(
+    conn: &Connection,
+    seq: u64,
+) -> rusqlite::Result<Option<Result<Record, MalformedRow>>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {RECORD_COLUMNS} FROM records WHERE seq = ?1"
+    ))?;
+    let mut rows = stmt.query([seq as i64])?;
+    match rows.next()? {
+        Some(row) => Ok(Some(row_to_record(row))),
+        None => Ok(None),
+    }
+}

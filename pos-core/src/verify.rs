@@ -1,0 +1,824 @@
+//! The verifier: streams records in sequence order, in constant memory, and reports every
+//! finding to a [`FindingSink`] (it never stops at the first).
+//!
+//! Work per chunk of records ([`CHUNK_RECORDS`]):
+//! 1. in parallel: recompute each hash; check and decode each body (canonical form, integers,
+//!    the kind's fields, a sale's totals recomputed from its lines and payments);
+//! 2. in order: decide which key must have signed each record (the opening's key, then each
+//!    `key_change`'s new key from the record after it);
+//! 3. in parallel: batch-verify the signatures (falling back to one by one to name culprits);
+//! 4. in order: sequence numbers, links, per-kind numbers and links, timestamps, refunds against
+//!    what remains of their original, and the findings of steps 1 and 3.
+//!
+//! While the verifier works on one chunk, a reader thread fetches the next (two chunks in
+//! flight at most), so memory does not grow with the journal. The only state that grows is the
+//! refundable remainder of tickets that were partly refunded.
+
+use crate::body::{Body, OpeningBody};
+use crate::canonical::check_canonical;
+use crate::events;
+use crate::keys::KeyId;
+use crate::money::{Cents, VatRate};
+use crate::reader::{JournalReader, ReadError};
+use crate::record::{Hash, Kind, Record, KNOWN_FORMAT_VERSIONS, ZERO_HASH};
+use crate::store::MalformedRow;
+use crate::ticket::{check_refund, check_sale, Remaining, SaleBody};
+use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::ops::ControlFlow;
+
+/// Records fetched and checked together.
+pub const CHUNK_RECORDS: usize = 8192;
+/// Signatures verified in one batch.
+pub const SIGNATURE_BATCH: usize = 256;
+
+/// What kind of problem a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Problem {
+    /// A stored row does not have the shape of a record.
+    MalformedRecord,
+    /// A format version this verifier does not know.
+    UnknownFormatVersion,
+    /// A kind this verifier does not know (hash, links and signature are still checked).
+    UnknownKind,
+    /// The stored hash is not the hash of the record's fields and body.
+    HashMismatch,
+    /// The signature does not verify with the key that should have signed.
+    BadSignature,
+    /// The record names a signing key that is not the journal's key at that point.
+    UnknownKey,
+    /// Sequence numbers skip: records are missing.
+    SequenceGap,
+    /// A sequence number is repeated or goes backwards.
+    SequenceDuplicate,
+    /// Numbers within a kind skip, repeat or go backwards.
+    KindSequenceGap,
+    /// The previous-record hash does not match the previous record.
+    BrokenLink,
+    /// The previous-of-same-kind hash does not match that record.
+    BrokenKindLink,
+    /// The timestamp is earlier than the previous record's.
+    TimestampBackwards,
+    /// The body is not canonical JSON with integers only.
+    NonCanonicalBody,
+    /// The body does not have the fields of its kind.
+    MalformedBody,
+    /// A ticket's stored totals differ from their recomputation.
+    TicketInconsistent,
+    /// A refund's original is missing, not a sale, or mismatched.
+    RefundInvalid,
+    /// A refund takes more than what remains of its original.
+    RefundExceedsRemaining,
+    /// The opening record is missing, repeated, invalid or not signed by a trusted key.
+    BadOpening,
+    /// An event code is not in the table of known codes.
+    UnknownEventCode,
+}
+
+impl Problem {
+    /// A plain explanation for people.
+    pub fn explain(self) -> &'static str {
+        match self {
+            Problem::MalformedRecord => "the stored row is not a well-formed record",
+            Problem::UnknownFormatVersion => {
+                "written in a format version this verifier does not know"
+            }
+            Problem::UnknownKind => {
+                "a record kind this verifier does not know (its body was not checked)"
+            }
+            Problem::HashMismatch => "the record's content does not match its hash: it was altered",
+            Problem::BadSignature => "the signature is not valid: the record was altered or forged",
+            Problem::UnknownKey => "signed by a key that was not the journal's key at that point",
+            Problem::SequenceGap => "records are missing before this one",
+            Problem::SequenceDuplicate => "this sequence number repeats or goes backwards",
+            Problem::KindSequenceGap => "the numbering of this kind of record skips or repeats",
+            Problem::BrokenLink => "the link to the previous record is broken",
+            Problem::BrokenKindLink => "the link to the previous record of the same kind is broken",
+            Problem::TimestampBackwards => "dated before the previous record",
+            Problem::NonCanonicalBody => "the body is not in canonical form",
+            Problem::MalformedBody => "the body does not have the fields of its kind",
+            Problem::TicketInconsistent => {
+                "the ticket's totals do not follow from its lines and payments"
+            }
+            Problem::RefundInvalid => "the refund does not refer to a sale of this journal",
+            Problem::RefundExceedsRemaining => {
+                "the refund returns more than what remained of the sale"
+            }
+            Problem::BadOpening => "the opening record is missing, repeated or invalid",
+            Problem::UnknownEventCode => "the event code is not a known code",
+        }
+    }
+}
+
+/// One finding: where, what, and the details.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The record's sequence number (as stored).
+    pub seq: u64,
+    /// The record's kind (as stored).
+    pub kind: String,
+    /// The record's number within its kind (the ticket number for sales).
+    pub kind_seq: u64,
+    /// The record's timestamp (UTC ms), 0 when unknown.
+    pub timestamp_ms: i64,
+    /// What kind of problem.
+    pub problem: Problem,
+    /// The details.
+    pub detail: String,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "seq {} ({} #{}): {}: {}",
+            self.seq,
+            self.kind,
+            self.kind_seq,
+            self.problem.explain(),
+            self.detail
+        )
+    }
+}
+
+/// Where findings go. Findings arrive in sequence order.
+pub trait FindingSink {
+    /// One finding.
+    fn finding(&mut self, finding: Finding);
+    /// `done` of about `total` records checked so far (for progress bars).
+    fn progress(&mut self, _done: u64, _total: u64) {}
+}
+
+/// A sink that keeps every finding in memory (tests, small journals).
+#[derive(Debug, Default, Clone)]
+pub struct CollectFindings {
+    /// The findings, in order.
+    pub findings: Vec<Finding>,
+}
+
+impl FindingSink for CollectFindings {
+    fn finding(&mut self, finding: Finding) {
+        self.findings.push(finding);
+    }
+}
+
+/// What to check.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    /// Verify every signature (otherwise only hashes and links: "chain only").
+    pub signatures: bool,
+    /// Check bodies: canonical form, fields, ticket totals, refunds, event codes.
+    pub bodies: bool,
+    /// Check only the newest `n` records (their links to what precedes them included).
+    pub tail: Option<u64>,
+    /// Public keys the auditor trusts: when not empty, the opening key must be one of them.
+    pub trusted_keys: Vec<VerifyingKey>,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        VerifyOptions {
+            signatures: true,
+            bodies: true,
+            tail: None,
+            trusted_keys: Vec::new(),
+        }
+    }
+}
+
+/// What was verified.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    /// The opening body, when readable.
+    pub opening: Option<OpeningBody>,
+    /// Records read.
+    pub records: u64,
+    /// First sequence number read.
+    pub first_seq: Option<u64>,
+    /// Last sequence number read.
+    pub last_seq: Option<u64>,
+    /// First timestamp read (UTC ms).
+    pub first_timestamp_ms: Option<i64>,
+    /// Last timestamp read (UTC ms).
+    pub last_timestamp_ms: Option<i64>,
+    /// Stored hash of the last record read, hex.
+    pub last_hash: Option<String>,
+    /// Records per kind.
+    pub counts: BTreeMap<String, u64>,
+    /// Sum of sale totals.
+    pub sales_total: Cents,
+    /// Sum of refund totals (negative).
+    pub refunds_total: Cents,
+    /// Signatures verified.
+    pub signatures_checked: u64,
+    /// Findings reported.
+    pub findings: u64,
+    /// Findings per problem.
+    pub findings_by_problem: BTreeMap<String, u64>,
+}
+
+/// Random access the verifier needs besides the stream: refund originals.
+pub trait Lookup {
+    /// The record at `seq`, if readable.
+    fn record(&self, seq: u64) -> Option<Record>;
+    /// Refunds of `original_seq` before `before_seq` (needed only when verifying a tail).
+    fn refunds_before(&self, original_seq: u64, before_seq: u64) -> Vec<Record>;
+}
+
+impl Lookup for JournalReader {
+    fn record(&self, seq: u64) -> Option<Record> {
+        JournalReader::record(self, seq)
+            .ok()
+            .flatten()
+            .and_then(Result::ok)
+    }
+    fn refunds_before(&self, original_seq: u64, before_seq: u64) -> Vec<Record> {
+        self.refunds_of(original_seq, before_seq)
+            .unwrap_or_default()
+    }
+}
+
+/// A stored item: a record, or a row that could not be read as one.
+pub type Item = Result<Record, MalformedRow>;
+
+/// What the parallel phase learned about one record.
+#[derive(Default)]
+struct Pre {
+    computed_hash: Option<Hash>,
+    body: Option<Body>,
+    problems: Vec<(Problem, String)>,
+    signature_ok: Option<bool>,
+}
+
+/// The streaming verifier's state between chunks.
+pub struct Verifier {
+    options: VerifyOptions,
+    prev: Option<(u64, Hash, i64)>,
+    kinds: HashMap<String, (u64, Hash)>,
+    active_key: Option<(KeyId, VerifyingKey)>,
+    rates: Option<Vec<VatRate>>,
+    remaining: HashMap<u64, Remaining>,
+    /// Refunds before the first record streamed must be fetched (tail verification).
+    partial: bool,
+    summary: Summary,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("records", &self.summary.records)
+            .finish_non_exhaustive()
+    }
+}
+
+fn decode_opening(r: &Record) -> Option<OpeningBody> {
+    match Body::decode(Kind::Opening, &r.body) {
+        Ok(Body::Opening(o)) => Some(o),
+        _ => None,
+    }
+}
+
+impl Verifier {
+    /// A verifier for a stream that starts at the journal's first record.
+    pub fn new(options: VerifyOptions) -> Verifier {
+        Verifier {
+            options,
+            prev: None,
+            kinds: HashMap::new(),
+            active_key: None,
+            rates: None,
+            remaining: HashMap::new(),
+            partial: false,
+            summary: Summary::default(),
+        }
+    }
+
+    /// A verifier for a stream that starts after `before` (the records preceding it, in order,
+    /// of which only the opening, the key changes, the last record and the last of each kind are
+    /// needed). Used to check a journal's tail.
+    pub fn resume(options: VerifyOptions, before: &[Record]) -> Verifier {
+        let mut v = Verifier::new(options);
+        v.partial = true;
+        for r in before {
+            if r.kind == Kind::Opening.as_str() {
+                if let Some(o) = decode_opening(r) {
+                    v.active_key = o.key.decode().ok();
+                    v.rates = Some(o.vat_rates.clone());
+                    v.summary.opening = Some(o);
+                }
+            } else if r.kind == Kind::KeyChange.as_str() {
+                if let Ok(Body::KeyChange(k)) = Body::decode(Kind::KeyChange, &r.body) {
+                    v.active_key = k.new_key.decode().ok();
+                }
+            }
+            v.kinds.insert(r.kind.clone(), (r.kind_seq, r.hash));
+            v.prev = Some((r.seq, r.hash, r.timestamp_ms));
+        }
+        v
+    }
+
+    /// Checks a chunk of items that follows the previous chunk.
+    pub fn push(&mut self, chunk: &[Item], lookup: &dyn Lookup, sink: &mut dyn FindingSink) {
+        if self.rates.is_none() {
+            if let Some(o) = chunk
+                .iter()
+                .filter_map(|i| i.as_ref().ok())
+                .find(|r| r.kind == Kind::Opening.as_str())
+                .and_then(decode_opening)
+            {
+                self.rates = Some(o.vat_rates.clone());
+            }
+        }
+        let rates = self.rates.clone().unwrap_or_default();
+        let bodies = self.options.bodies;
+        let mut pre: Vec<Pre> = chunk
+            .par_iter()
+            .map(|item| match item {
+                Ok(r) => pre_check(r, bodies, &rates),
+                Err(_) => Pre::default(),
+            })
+            .collect();
+
+        if self.options.signatures {
+            let keys = self.assign_keys(chunk, &mut pre);
+            verify_signatures(chunk, &keys, &mut pre);
+        }
+
+        for (item, pre) in chunk.iter().zip(pre) {
+            match item {
+                Ok(r) => self.sequential(r, pre, lookup, sink),
+                Err(m) => self.malformed(m, sink),
+            }
+        }
+    }
+
+    /// Decides which key must have signed each record; reports records naming another key.
+    fn assign_keys(&mut self, chunk: &[Item], pre: &mut [Pre]) -> Vec<Option<VerifyingKey>> {
+        let mut keys = Vec::with_capacity(chunk.len());
+        for (item, p) in chunk.iter().zip(pre.iter_mut()) {
+            let Ok(r) = item else {
+                keys.push(None);
+                continue;
+            };
+            if r.kind == Kind::Opening.as_str() && self.active_key.is_none() {
+                if let Some(o) = decode_opening(r) {
+                    self.active_key = o.key.decode().ok();
+                }
+            }
+            match self.active_key {
+                Some((id, vk)) if id == r.key_id => keys.push(Some(vk)),
+                Some((id, _)) => {
+                    p.problems.push((
+                        Problem::UnknownKey,
+                        format!("signed with key {} but the journal's key is {id}", r.key_id),
+                    ));
+                    keys.push(None);
+                }
+                None => {
+                    p.problems.push((
+                        Problem::UnknownKey,
+                        format!("key {} is not introduced by an opening record", r.key_id),
+                    ));
+                    keys.push(None);
+                }
+            }
+            if r.kind == Kind::KeyChange.as_str() {
+                if let Ok(Body::KeyChange(k)) = Body::decode(Kind::KeyChange, &r.body) {
+                    if let Ok(new) = k.new_key.decode() {
+                        self.active_key = Some(new);
+                    }
+                }
+            }
+        }
+        keys
+    }
+
+    fn malformed(&mut self, m: &MalformedRow, sink: &mut dyn FindingSink) {
+        self.summary.records += 1;
+        self.report(
+            sink,
+            Finding {
+                seq: m.seq.max(0) as u64,
+                kind: String::new(),
+                kind_seq: 0,
+                timestamp_ms: 0,
+                problem: Problem::MalformedRecord,
+                detail: m.problem.clone(),
+            },
+        );
+    }
+
+    fn report(&mut self, sink: &mut dyn FindingSink, f: Finding) {
+        self.summary.findings += 1;
+        *self
+            .summary
+            .findings_by_problem
+            .entry(format!("{:?}", f.problem))
+            .or_default() += 1;
+        sink.finding(f);
+    }
+
+    fn sequential(
+        &mut self,
+        r: &Record,
+        pre: Pre,
+        lookup: &dyn Lookup,
+        sink: &mut dyn FindingSink,
+    ) {
+        let mut problems = pre.problems;
+        let s = &mut self.summary;
+        s.records += 1;
+        s.first_seq.get_or_insert(r.seq);
+        s.first_timestamp_ms.get_or_insert(r.timestamp_ms);
+        s.last_seq = Some(r.seq);
+        s.last_timestamp_ms = Some(r.timestamp_ms);
+        s.last_hash = Some(hex::encode(r.hash));
+        *s.counts.entry(r.kind.clone()).or_default() += 1;
+
+        if !KNOWN_FORMAT_VERSIONS.contains(&r.format_version) {
+            problems.push((
+                Problem::UnknownFormatVersion,
+                format!("format version {}", r.format_version),
+            ));
+        }
+        match pre.computed_hash {
+            Some(h) if h == r.hash => {}
+            Some(h) => problems.push((
+                Problem::HashMismatch,
+                format!("stored {} computed {}", hex::encode(r.hash), hex::encode(h)),
+            )),
+            None => problems.push((
+                Problem::HashMismatch,
+                format!("kind {:?} or body size cannot be hashed", r.kind),
+            )),
+        }
+        if pre.signature_ok == Some(false) {
+            problems.push((Problem::BadSignature, format!("key {}", r.key_id)));
+        }
+        if pre.signature_ok.is_some() {
+            self.summary.signatures_checked += 1;
+        }
+
+        // Global sequence and link.
+        match self.prev {
+            None => {
+                if r.seq != 1 {
+                    problems.push((
+                        Problem::SequenceGap,
+                        format!("the journal starts at seq {} instead of 1", r.seq),
+                    ));
+                }
+                if r.prev_hash != ZERO_HASH {
+                    problems.push((
+                        Problem::BrokenLink,
+                        "the first record's previous hash is not zero".into(),
+                    ));
+                }
+            }
+            Some((pseq, phash, pts)) => {
+                if r.seq <= pseq {
+                    problems.push((
+                        Problem::SequenceDuplicate,
+                        format!("seq {} follows seq {pseq}", r.seq),
+                    ));
+                } else if r.seq != pseq + 1 {
+                    problems.push((
+                        Problem::SequenceGap,
+                        format!("{} record(s) missing after seq {pseq}", r.seq - pseq - 1),
+                    ));
+                }
+                if r.prev_hash != phash {
+                    problems.push((
+                        Problem::BrokenLink,
+                        format!("previous hash does not match seq {pseq}"),
+                    ));
+                }
+                if r.timestamp_ms < pts {
+                    problems.push((
+                        Problem::TimestampBackwards,
+                        format!("{} ms before seq {pseq}", pts - r.timestamp_ms),
+                    ));
+                }
+            }
+        }
+        self.prev = Some((r.seq, r.hash, r.timestamp_ms));
+
+        // Per-kind number and link.
+        let (expect_kind_seq, expect_kind_hash) = match self.kinds.get(&r.kind) {
+            Some((n, h)) => (n + 1, *h),
+            None => (1, ZERO_HASH),
+        };
+        if r.kind_seq != expect_kind_seq {
+            problems.push((
+                Problem::KindSequenceGap,
+                format!(
+                    "{} number {} where {expect_kind_seq} was expected",
+                    r.kind, r.kind_seq
+                ),
+            ));
+        }
+        if r.prev_kind_hash != expect_kind_hash {
+            problems.push((
+                Problem::BrokenKindLink,
+                format!("does not link to the previous {} record", r.kind),
+            ));
+        }
+        self.kinds.insert(r.kind.clone(), (r.kind_seq, r.hash));
+
+        let kind = r.known_kind();
+        if kind.is_none() {
+            problems.push((Problem::UnknownKind, format!("kind {:?}", r.kind)));
+        }
+        if kind == Some(Kind::Opening) {
+            if r.seq != 1 || self.summary.opening.is_some() {
+                problems.push((
+                    Problem::BadOpening,
+                    "an opening record must be the first and only one".into(),
+                ));
+            }
+        } else if self.summary.records == 1 && !self.partial {
+            problems.push((
+                Problem::BadOpening,
+                "the journal does not start with an opening record".into(),
+            ));
+        }
+
+        if self.options.bodies {
+            match pre.body {
+                Some(Body::Opening(o)) => {
+                    if let Err(e) = o.validate() {
+                        problems.push((Problem::BadOpening, e));
+                    }
+                    if !self.options.trusted_keys.is_empty() {
+                        let trusted = o
+                            .key
+                            .decode()
+                            .map(|(_, k)| self.options.trusted_keys.contains(&k))
+                            .unwrap_or(false);
+                        if !trusted {
+                            problems.push((
+                                Problem::BadOpening,
+                                format!("the opening key {} is not a trusted key", o.key.key_id),
+                            ));
+                        }
+                    }
+                    if self.summary.opening.is_none() {
+                        self.summary.opening = Some(o);
+                    }
+                }
+                Some(Body::Sale(sale)) => {
+                    self.summary.sales_total = self
+                        .summary
+                        .sales_total
+                        .checked_add(sale.total)
+                        .unwrap_or(self.summary.sales_total);
+                }
+                Some(Body::Refund(refund)) => {
+                    self.summary.refunds_total = self
+                        .summary
+                        .refunds_total
+                        .checked_add(refund.total)
+                        .unwrap_or(self.summary.refunds_total);
+                    if let Err(p) = self.check_refund(r, &refund, lookup) {
+                        problems.push(p);
+                    }
+                }
+                Some(Body::Event(e)) => {
+                    if !events::is_known(&e.code) {
+                        problems.push((Problem::UnknownEventCode, format!("code {:?}", e.code)));
+                    }
+                }
+                Some(Body::KeyChange(_)) | None => {}
+            }
+        }
+
+        for (problem, detail) in problems {
+            self.report(
+                sink,
+                Finding {
+                    seq: r.seq,
+                    kind: r.kind.clone(),
+                    kind_seq: r.kind_seq,
+                    timestamp_ms: r.timestamp_ms,
+                    problem,
+                    detail,
+                },
+            );
+        }
+    }
+
+    fn check_refund(
+        &mut self,
+        r: &Record,
+        refund: &crate::ticket::RefundBody,
+        lookup: &dyn Lookup,
+    ) -> Result<(), (Problem, String)> {
+        let oseq = refund.original.seq;
+        if oseq >= r.seq {
+            return Err((
+                Problem::RefundInvalid,
+                format!("original seq {oseq} is not earlier"),
+            ));
+        }
+        let original = lookup
+            .record(oseq)
+            .filter(|o| o.kind == Kind::Sale.as_str())
+            .ok_or_else(|| (Problem::RefundInvalid, format!("seq {oseq} is not a sale")))?;
+        if original.kind_seq != refund.original.ticket {
+            return Err((
+                Problem::RefundInvalid,
+                format!(
+                    "seq {oseq} is ticket {} but the refund names ticket {}",
+                    original.kind_seq, refund.original.ticket
+                ),
+            ));
+        }
+        let sale: SaleBody = match Body::decode(Kind::Sale, &original.body) {
+            Ok(Body::Sale(s)) => s,
+            _ => return Err((Problem::RefundInvalid, format!("sale {oseq} is unreadable"))),
+        };
+        if !self.remaining.contains_key(&oseq) {
+            let mut rem = Remaining::of_sale(&sale);
+            if self.partial {
+                for earlier in lookup.refunds_before(oseq, r.seq) {
+                    if let Ok(Body::Refund(b)) = Body::decode(Kind::Refund, &earlier.body) {
+                        let _ = rem.apply(&b);
+                    }
+                }
+            }
+            self.remaining.insert(oseq, rem);
+        }
+        let rem = self
+            .remaining
+            .get_mut(&oseq)
+            .ok_or((Problem::RefundInvalid, String::new()))?;
+        let result = check_refund(refund, &sale, rem);
+        // Apply what the record claims either way, so one bad refund is reported once.
+        let _ = rem.apply(refund);
+        result.map_err(|e| match e {
+            crate::ticket::TicketError::RefundExceedsRemaining { .. } => {
+                (Problem::RefundExceedsRemaining, e.to_string())
+            }
+            other => (Problem::TicketInconsistent, other.to_string()),
+        })
+    }
+
+    /// Ends the stream and returns the summary.
+    pub fn finish(self) -> Summary {
+        self.summary
+    }
+}
+
+fn pre_check(r: &Record, bodies: bool, rates: &[VatRate]) -> Pre {
+    let mut pre = Pre {
+        computed_hash: r.computed_hash(),
+        ..Pre::default()
+    };
+    if !bodies {
+        return pre;
+    }
+    if let Err(e) = check_canonical(&r.body) {
+        pre.problems
+            .push((Problem::NonCanonicalBody, e.to_string()));
+        return pre;
+    }
+    let Some(kind) = r.known_kind() else {
+        return pre;
+    };
+    match Body::decode(kind, &r.body) {
+        Ok(body) => {
+            if let Body::Sale(s) = &body {
+                if let Err(e) = check_sale(s, rates) {
+                    pre.problems
+                        .push((Problem::TicketInconsistent, e.to_string()));
+                }
+            }
+            pre.body = Some(body);
+        }
+        Err(e) => pre.problems.push((Problem::MalformedBody, e.to_string())),
+    }
+    pre
+}
+
+fn verify_signatures(chunk: &[Item], keys: &[Option<VerifyingKey>], pre: &mut [Pre]) {
+    // Only records with a key and a computable hash take part; the signed message is the
+    // recomputed hash, so an altered record cannot pass with its old signature.
+    let jobs: Vec<(usize, Hash, Signature, VerifyingKey)> = chunk
+        .iter()
+        .zip(keys)
+        .zip(pre.iter())
+        .enumerate()
+        .filter_map(|(i, ((item, key), p))| {
+            let r = item.as_ref().ok()?;
+            Some((
+                i,
+                p.computed_hash?,
+                Signature::from_bytes(&r.signature),
+                (*key)?,
+            ))
+        })
+        .collect();
+    let results: Vec<(usize, bool)> = jobs
+        .par_chunks(SIGNATURE_BATCH)
+        .flat_map_iter(|batch| {
+            let msgs: Vec<&[u8]> = batch.iter().map(|j| &j.1[..]).collect();
+            let sigs: Vec<Signature> = batch.iter().map(|j| j.2).collect();
+            let vks: Vec<VerifyingKey> = batch.iter().map(|j| j.3).collect();
+            let all_ok = ed25519_dalek::verify_batch(&msgs, &sigs, &vks).is_ok();
+            batch
+                .iter()
+                .map(move |j| (j.0, all_ok || j.3.verify(&j.1, &j.2).is_ok()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for (i, ok) in results {
+        pre[i].signature_ok = Some(ok);
+    }
+}
+
+/// Verifies the journal file at `path`, streaming. Returns `Err` only when the file cannot be
+/// read at all; problems in its content are findings.
+pub fn verify_journal(
+    reader: &JournalReader,
+    options: &VerifyOptions,
+    sink: &mut dyn FindingSink,
+) -> Result<Summary, ReadError> {
+    let last = reader.last_seq()?;
+    let start = match options.tail {
+        Some(n) if n < last => last - n + 1,
+        _ => 1,
+    };
+    let mut verifier = if start > 1 {
+        Verifier::resume(options.clone(), &context_before(reader, start)?)
+    } else {
+        Verifier::new(options.clone())
+    };
+    let total = last.saturating_sub(start) + 1;
+    let path = reader.path().to_path_buf();
+    std::thread::scope(|scope| -> Result<(), ReadError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(1);
+        let producer = scope.spawn(move || -> Result<(), ReadError> {
+            let stream = JournalReader::open(&path)?;
+            let mut chunk = Vec::with_capacity(CHUNK_RECORDS);
+            let mut closed = false;
+            stream.for_each_from(start, |item| {
+                chunk.push(item);
+                if chunk.len() == CHUNK_RECORDS {
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_RECORDS));
+                    if tx.send(full).is_err() {
+                        closed = true;
+                        return ControlFlow::Break(());
+                    }
+                }
+                ControlFlow::Continue(())
+            })?;
+            if !closed && !chunk.is_empty() {
+                let _ = tx.send(chunk);
+            }
+            Ok(())
+        });
+        let mut done = 0u64;
+        for chunk in rx {
+            verifier.push(&chunk, reader, sink);
+            done += chunk.len() as u64;
+            sink.progress(done, total);
+        }
+        producer.join().unwrap_or_else(|_| {
+            Err(ReadError::Storage {
+                path: reader.path().to_path_buf(),
+                reason: "reader thread panicked".into(),
+            })
+        })
+    })?;
+    let mut summary = verifier.finish();
+    if summary.records == 0 {
+        summary.findings += 1;
+        sink.finding(Finding {
+            seq: 0,
+            kind: String::new(),
+            kind_seq: 0,
+            timestamp_ms: 0,
+            problem: Problem::BadOpening,
+            detail: "the journal holds no record".into(),
+        });
+    }
+    Ok(summary)
+}
+
+/// The records a tail verification needs from before `start`: the opening, the key changes, and
+/// the last record of each kind (which includes the record just before `start`).
+fn context_before(reader: &JournalReader, start: u64) -> Result<Vec<Record>, ReadError> {
+    let mut seqs = reader.context_seqs(start)?;
+    seqs.sort_unstable();
+    seqs.dedup();
+    let mut out = Vec::with_capacity(seqs.len());
+    for s in seqs {
+        if let Some(Ok(r)) = reader.record(s)? {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
