@@ -53,6 +53,7 @@ pub mod keys;
 pub mod money;
 pub mod reader;
 pub mod record;
+pub mod render;
 pub mod store;
 pub mod ticket;
 pub mod verify;

@@ -51,10 +51,6 @@ impl Cents {
             .in_json_range()
     }
 
-    /// `-self` (never overflows within the JSON range).
-    pub fn neg(self) -> Cents {
-        Cents(-self.0)
-    }
 
     /// The absolute value.
     pub fn abs(self) -> Cents {
@@ -75,6 +71,14 @@ impl Cents {
         items
             .into_iter()
             .try_fold(Cents::ZERO, |acc, c| acc.checked_add(c))
+    }
+}
+
+impl std::ops::Neg for Cents {
+    type Output = Cents;
+    /// `-self` (never overflows within the JSON range).
+    fn neg(self) -> Cents {
+        Cents(-self.0)
     }
 }
 
@@ -132,7 +136,7 @@ impl fmt::Display for VatRate {
         let frac = self.0 % 100;
         if frac == 0 {
             write!(f, "{whole}")
-        } else if frac % 10 == 0 {
+        } else if frac.is_multiple_of(10) {
             write!(f, "{whole}.{}", frac / 10)
         } else {
             write!(f, "{whole}.{frac:02}")

@@ -605,7 +605,7 @@ where
             None => by_rate.push((rate, amount)),
         }
     }
-    by_rate.sort_by(|a, b| b.0.cmp(&a.0));
+    by_rate.sort_by_key(|r| std::cmp::Reverse(r.0));
     by_rate
         .into_iter()
         .map(|(rate, gross)| {
@@ -721,7 +721,7 @@ pub fn compute_refund(
             unit: orig.unit,
             unit_price: orig.unit_price,
             vat_rate: orig.vat_rate,
-            total: amount.neg(),
+            total: -amount,
         });
     }
     let total = Cents::sum(lines.iter().map(|l| l.total))?;
@@ -738,12 +738,12 @@ pub fn compute_refund(
         paid = paid.checked_add(p.amount)?;
         payments.push(Payment {
             method: p.method,
-            amount: p.amount.neg(),
+            amount: -p.amount,
         });
     }
-    if paid != total.neg() {
+    if paid != -total {
         return Err(TicketError::RefundPaymentsMismatch {
-            total: total.neg().0,
+            total: -total.0,
             paid: paid.0,
         });
     }
@@ -822,7 +822,7 @@ pub fn check_refund(
             .iter()
             .map(|p| Payment {
                 method: p.method,
-                amount: p.amount.neg(),
+                amount: -p.amount,
             })
             .collect(),
     };

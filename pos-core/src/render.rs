@@ -1,0 +1,264 @@
+//! Plain-text views of records and verification results for people (`pos-journal show` and
+//! `verify`). Pure functions from data to text.
+
+use crate::body::{Body, OpeningBody};
+use crate::money::Cents;
+use crate::record::Record;
+use crate::ticket::{Payment, RefundBody, SaleBody, Unit};
+use crate::verify::Summary;
+use chrono::{DateTime, TimeZone, Utc};
+use std::fmt::Write;
+
+/// Formats UTC milliseconds as `2026-03-01 10:15:02 UTC`, or in the journal's zone when given
+/// (`2026-03-01 11:15:02 Europe/Paris`).
+pub fn format_time(ms: i64, zone: Option<&str>) -> String {
+    let Some(utc) = DateTime::<Utc>::from_timestamp_millis(ms) else {
+        return format!("{ms} ms (out of range)");
+    };
+    match zone.and_then(|z| z.parse::<chrono_tz::Tz>().ok()) {
+        Some(tz) => format!(
+            "{} {}",
+            tz.from_utc_datetime(&utc.naive_utc())
+                .format("%Y-%m-%d %H:%M:%S"),
+            tz.name()
+        ),
+        None => utc.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    }
+}
+
+/// A record header line followed by its body, readable. Tickets look like receipts.
+pub fn record_text(r: &Record, opening: Option<&OpeningBody>) -> String {
+    let zone = opening.map(|o| o.time_zone.as_str());
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "── seq {} · {} #{} · {} · key {}",
+        r.seq,
+        r.kind,
+        r.kind_seq,
+        format_time(r.timestamp_ms, zone),
+        r.key_id
+    );
+    let _ = writeln!(out, "   hash {}", hex::encode(r.hash));
+    let body = r.known_kind().and_then(|k| Body::decode(k, &r.body).ok());
+    match body {
+        Some(Body::Opening(o)) => {
+            let m = &o.merchant;
+            let _ = writeln!(out, "   {} — {}", m.name, m.address);
+            let _ = writeln!(out, "   SIRET {} · VAT {}", m.siret, m.vat_id);
+            let _ = writeln!(
+                out,
+                "   register {} · {} {} · {} · {}",
+                o.register_id, o.software.name, o.software.version, o.time_zone, o.currency
+            );
+            let rates: Vec<String> = o.vat_rates.iter().map(|r| format!("{r} %")).collect();
+            let _ = writeln!(out, "   VAT rates {}", rates.join(", "));
+            let _ = writeln!(
+                out,
+                "   key {} ({})",
+                o.key.key_id,
+                o.key.algorithm.as_str()
+            );
+        }
+        Some(Body::Sale(s)) => sale_text(&mut out, r, &s),
+        Some(Body::Refund(rf)) => refund_text(&mut out, &rf),
+        Some(Body::Event(e)) => {
+            let _ = writeln!(out, "   [{}] {}", e.code, e.message);
+            if let Some(op) = &e.operator {
+                let _ = writeln!(out, "   operator {op}");
+            }
+            for (k, v) in &e.details {
+                let _ = writeln!(out, "   {k}: {v}");
+            }
+        }
+        Some(Body::KeyChange(k)) => {
+            let _ = writeln!(
+                out,
+                "   new key {} ({}): {}",
+                k.new_key.key_id,
+                k.new_key.algorithm.as_str(),
+                k.reason
+            );
+        }
+        None => {
+            let _ = writeln!(out, "   {}", String::from_utf8_lossy(&r.body));
+        }
+    }
+    out
+}
+
+fn quantity_text(q: crate::money::Qty, unit: Unit) -> String {
+    match unit {
+        Unit::Kg => format!("{q} kg"),
+        Unit::Piece if q.0 % 1000 == 0 => format!("{}", q.0 / 1000),
+        Unit::Piece => q.to_string(),
+    }
+}
+
+fn payments_text(out: &mut String, payments: &[Payment]) {
+    for p in payments {
+        let _ = writeln!(
+            out,
+            "   {:<28}{:>12}",
+            p.method.as_str(),
+            p.amount.to_string()
+        );
+    }
+}
+
+fn sale_text(out: &mut String, r: &Record, s: &SaleBody) {
+    let _ = writeln!(out, "   TICKET n° {} · operator {}", r.kind_seq, s.operator);
+    for l in &s.lines {
+        let _ = writeln!(out, "   {}", l.label);
+        let _ = writeln!(
+            out,
+            "     {} x {} ({} %){:>12}",
+            quantity_text(l.quantity, l.unit),
+            l.unit_price,
+            l.vat_rate,
+            l.gross.to_string()
+        );
+        if l.line_discount != Cents::ZERO {
+            let _ = writeln!(
+                out,
+                "     discount{:>28}",
+                (-l.line_discount).to_string()
+            );
+        }
+    }
+    if s.ticket_discount != Cents::ZERO {
+        let _ = writeln!(
+            out,
+            "   ticket discount{:>25}",
+            (-s.ticket_discount).to_string()
+        );
+    }
+    let _ = writeln!(out, "   TOTAL{:>35}", s.total.to_string());
+    for v in &s.vat {
+        let _ = writeln!(
+            out,
+            "   VAT {:>5} %  net {:>10}  VAT {:>9}  incl. {:>10}",
+            v.rate.to_string(),
+            v.net.to_string(),
+            v.vat.to_string(),
+            v.gross.to_string()
+        );
+    }
+    payments_text(out, &s.payments);
+    if s.change != Cents::ZERO {
+        let _ = writeln!(out, "   change{:>34}", s.change.to_string());
+    }
+    let _ = writeln!(out, "   {} line(s)", s.lines.len());
+}
+
+fn refund_text(out: &mut String, rf: &RefundBody) {
+    let _ = writeln!(
+        out,
+        "   REFUND of ticket n° {} (seq {}) · operator {} · {}",
+        rf.original.ticket, rf.original.seq, rf.operator, rf.reason
+    );
+    for l in &rf.lines {
+        let _ = writeln!(
+            out,
+            "   {} (line {}) {} x {} ({} %){:>10}",
+            l.label,
+            l.original_line,
+            quantity_text(l.quantity, l.unit),
+            l.unit_price,
+            l.vat_rate,
+            l.total.to_string()
+        );
+    }
+    let _ = writeln!(out, "   TOTAL{:>35}", rf.total.to_string());
+    payments_text(out, &rf.payments);
+}
+
+/// The human report of a verification: who, what range, counts, totals, then every finding.
+pub fn summary_text(
+    source: &str,
+    s: &Summary,
+    findings: &[crate::verify::Finding],
+    chain_only: bool,
+) -> String {
+    let mut out = String::new();
+    let zone = s.opening.as_ref().map(|o| o.time_zone.as_str());
+    let currency = s.opening.as_ref().map_or("", |o| o.currency.as_str());
+    let _ = writeln!(out, "Journal    {source}");
+    match &s.opening {
+        Some(o) => {
+            let m = &o.merchant;
+            let _ = writeln!(out, "Merchant   {} — {}", m.name, m.address);
+            let _ = writeln!(out, "           SIRET {} · VAT {}", m.siret, m.vat_id);
+            let _ = writeln!(
+                out,
+                "Register   {} · software {} {} · {}",
+                o.register_id, o.software.name, o.software.version, o.time_zone
+            );
+        }
+        None => {
+            let _ = writeln!(out, "Merchant   (no readable opening record)");
+        }
+    }
+    if let (Some(first), Some(last)) = (s.first_seq, s.last_seq) {
+        let _ = writeln!(out, "Records    {} (seq {first} to {last})", s.records);
+        let _ = writeln!(
+            out,
+            "Period     {} → {}",
+            format_time(s.first_timestamp_ms.unwrap_or(0), zone),
+            format_time(s.last_timestamp_ms.unwrap_or(0), zone)
+        );
+    } else {
+        let _ = writeln!(out, "Records    none");
+    }
+    let counts: Vec<String> = s.counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    let _ = writeln!(out, "By kind    {}", counts.join(", "));
+    if !chain_only {
+        let _ = writeln!(
+            out,
+            "Totals     sales {} {currency}, refunds {} {currency}",
+            s.sales_total, s.refunds_total
+        );
+    }
+    if let Some(h) = &s.last_hash {
+        let _ = writeln!(out, "Last hash  {h}");
+    }
+    let checked = if chain_only {
+        "hashes, sequence numbers and links (chain only: signatures and bodies NOT checked)"
+            .to_string()
+    } else {
+        format!(
+            "hashes, sequence numbers, links, timestamps, {} signatures, bodies, ticket totals, refunds",
+            s.signatures_checked
+        )
+    };
+    let _ = writeln!(out, "Checked    {checked}");
+    if s.findings == 0 {
+        let _ = writeln!(out, "Result     INTACT: no finding");
+    } else {
+        let _ = writeln!(out, "Result     {} FINDING(S)", s.findings);
+        for f in findings {
+            let when = if f.timestamp_ms != 0 {
+                format!(", {}", format_time(f.timestamp_ms, zone))
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                out,
+                "  seq {} ({} #{}{when}): {}: {}",
+                f.seq,
+                if f.kind.is_empty() { "?" } else { &f.kind },
+                f.kind_seq,
+                f.problem.explain(),
+                f.detail
+            );
+        }
+        if (findings.len() as u64) < s.findings {
+            let _ = writeln!(
+                out,
+                "  … {} more (use --json for all)",
+                s.findings - findings.len() as u64
+            );
+        }
+    }
+    out
+}
