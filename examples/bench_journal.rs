@@ -1,0 +1,412 @@
+//! Measures the journal against the raw limits of the machine it runs on, in one run.
+//!
+//! ```text
+//! cargo run --release --example bench_journal -- [--records N] [--dir DIR] [--rounds R]
+//! ```
+//!
+//! Prints one `name value` line per figure. Every journal figure is paired with the raw limit it
+//! is bounded by, measured in the same run, and the ratio between them: absolute rates on a
+//! shared, noisy machine mean little, ratios do. Raw and journal measurements are interleaved
+//! over `--rounds` rounds and the median of each is kept, so that a burst of noise hits both.
+//!
+//! - `raw_sqlite_commit_per_s`: rusqlite, WAL, `synchronous=FULL`, one ~600-byte row per commit.
+//! - `append_single_per_s`: one thread appending sales, one record per commit.
+//! - `sign_1core_per_s`: ed25519-dalek signatures of 32-byte hashes on one thread.
+//! - `group_commit_per_s`: 64 threads appending sales at once (group commit, parallel signing).
+//! - `batch_verify_all_cores_per_s`: `ed25519_dalek::verify_batch`, batches of 256, all cores.
+//! - `verify_chain_per_s`, `verify_full_per_s`: verification of an N-record journal (built once
+//!   in `--dir` and reused), each in a child process that also reports its peak memory
+//!   (`VmHWM`), so that the memory used to build the journal does not count.
+
+use clap::Parser;
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use pos_core::prelude::*;
+use pos_core::ticket::SaleBody;
+use pos_workspace::TicketGenerator;
+use rand::Rng;
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+struct Args {
+    /// Records in the journal whose verification is measured.
+    #[arg(long, default_value_t = 1_000_000)]
+    records: u64,
+    /// Where the journals are written (the N-record journal is kept there and reused).
+    #[arg(long, default_value = "target/bench-journal")]
+    dir: PathBuf,
+    /// Interleaved rounds per comparison; the median of each side is kept.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Seconds per timed round of the append and signing measurements.
+    #[arg(long, default_value_t = 1.5)]
+    seconds: f64,
+    /// Internal: verify the journal at this path and print the child's figures.
+    #[arg(long, hide = true)]
+    verify_child: Option<PathBuf>,
+    /// Internal: `full` or `chain` (with `--verify-child`).
+    #[arg(long, hide = true, default_value = "full")]
+    mode: String,
+}
+
+/// Appenders of the group-commit measurement.
+const GROUP_THREADS: usize = 64;
+/// Signatures per batch of the raw batch-verify measurement (the verifier's batch size).
+const RAW_VERIFY_BATCH: usize = 256;
+/// Size of the raw SQLite row: about a sale record's size.
+const RAW_ROW_BYTES: usize = 600;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    if let Some(path) = &args.verify_child {
+        return verify_child(path, &args.mode);
+    }
+    std::fs::create_dir_all(&args.dir)?;
+    let round = Duration::from_secs_f64(args.seconds);
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+
+    // Durable single appends against raw single-row commits.
+    let (mut raw, mut single) = (Vec::new(), Vec::new());
+    for _ in 0..args.rounds.max(1) {
+        raw.push(raw_sqlite_commits(&args.dir, round)?);
+        single.push(append_single(&args.dir, round)?);
+    }
+    let (raw, single) = (median(raw), median(single));
+    line("raw_sqlite_commit_per_s", raw);
+    line("append_single_per_s", single);
+    line("append_single_ratio", ratio(single, raw));
+
+    // Group commit against one core's signing rate.
+    let (mut sign, mut group) = (Vec::new(), Vec::new());
+    for _ in 0..args.rounds.max(1) {
+        sign.push(sign_one_core(round));
+        group.push(group_commit(&args.dir, round)?);
+    }
+    let (sign, group) = (median(sign), median(group));
+    line("sign_1core_per_s", sign);
+    line("group_commit_per_s", group);
+    line("group_commit_ratio", ratio(group, sign));
+
+    // Verification of the big journal, each mode in a fresh child process.
+    let big = args.dir.join(format!("journal-{}.db", args.records));
+    build_journal(&big, args.records)?;
+    let batch = BatchVerifyBench::new();
+    let (mut raw_verify, mut chain, mut full) = (Vec::new(), Vec::new(), Vec::new());
+    let mut rss_mb: f64 = 0.0;
+    for _ in 0..args.rounds.max(1) {
+        raw_verify.push(batch.run(round));
+        let c = run_child(&big, "chain")?;
+        let f = run_child(&big, "full")?;
+        chain.push(c.per_s);
+        full.push(f.per_s);
+        rss_mb = rss_mb.max(c.peak_rss_mb).max(f.peak_rss_mb);
+    }
+    let (raw_verify, chain, full) = (median(raw_verify), median(chain), median(full));
+    line("batch_verify_all_cores_per_s", raw_verify);
+    line("verify_records", args.records as f64);
+    line("verify_chain_per_s", chain);
+    line("verify_full_per_s", full);
+    line("verify_full_ratio", ratio(full, raw_verify));
+    line("verify_peak_rss_mb", rss_mb);
+    Ok(())
+}
+
+fn line(name: &str, value: f64) {
+    if value.fract() == 0.0 || value >= 1000.0 {
+        println!("{name} {value:.0}");
+    } else {
+        println!("{name} {value:.3}");
+    }
+}
+
+/// A fresh file name in `dir`, removed (with its WAL and lock files) first.
+fn fresh(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    for suffix in ["", "-wal", "-shm", ".writer-lock"] {
+        let mut p = path.clone().into_os_string();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+    path
+}
+
+fn raw_sqlite_commits(dir: &Path, round: Duration) -> rusqlite::Result<f64> {
+    let path = fresh(dir, "raw.db");
+    let conn = rusqlite::Connection::open(&path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, data BLOB NOT NULL) STRICT")?;
+    let blob = vec![0x5a_u8; RAW_ROW_BYTES];
+    let mut stmt = conn.prepare("INSERT INTO t (data) VALUES (?1)")?;
+    let start = Instant::now();
+    let mut n = 0u64;
+    // Autocommit: every execute is its own transaction and fsync.
+    while start.elapsed() < round {
+        stmt.execute([&blob])?;
+        n += 1;
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    drop(stmt);
+    drop(conn);
+    fresh(dir, "raw.db");
+    Ok(rate)
+}
+
+fn new_journal(path: &Path) -> Result<Journal, JournalError> {
+    Journal::create(
+        path,
+        KeyPair::generate(),
+        sample_opening(),
+        JournalOptions::default(),
+    )
+}
+
+/// Pre-generated sales, so that only the append is timed.
+fn sales(seed: u64, n: usize) -> Vec<SaleInput> {
+    let mut g = TicketGenerator::new(seed);
+    (0..n).map(|_| g.sale()).collect()
+}
+
+fn append_single(dir: &Path, round: Duration) -> Result<f64, Box<dyn std::error::Error>> {
+    let path = fresh(dir, "single.db");
+    let journal = new_journal(&path)?;
+    let inputs = sales(1, 4096);
+    let start = Instant::now();
+    let mut n = 0usize;
+    while start.elapsed() < round {
+        journal.sale(&inputs[n % inputs.len()])?;
+        n += 1;
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    journal.close();
+    fresh(dir, "single.db");
+    Ok(rate)
+}
+
+fn sign_one_core(round: Duration) -> f64 {
+    let key = SigningKey::from_bytes(&[7; 32]);
+    let mut msg = [0u8; 32];
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < round {
+        // Batches of 64 between clock reads, each over a different message.
+        for _ in 0..64 {
+            msg[..8].copy_from_slice(&n.to_le_bytes());
+            std::hint::black_box(key.sign(&msg));
+            n += 1;
+        }
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+fn group_commit(dir: &Path, round: Duration) -> Result<f64, Box<dyn std::error::Error>> {
+    let path = fresh(dir, "group.db");
+    let journal = new_journal(&path)?;
+    let inputs = Arc::new(sales(2, 4096));
+    let done = AtomicU64::new(0);
+    let start = Instant::now();
+    std::thread::scope(|s| -> Result<(), JournalError> {
+        let handles: Vec<_> = (0..GROUP_THREADS)
+            .map(|t| {
+                let (journal, inputs, done) = (&journal, &inputs, &done);
+                s.spawn(move || -> Result<(), JournalError> {
+                    let mut i = t * 61;
+                    while start.elapsed() < round {
+                        journal.sale(&inputs[i % inputs.len()])?;
+                        done.fetch_add(1, Ordering::Relaxed);
+                        i += 1;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().expect("appender panicked")?;
+        }
+        Ok(())
+    })?;
+    let rate = done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64();
+    journal.close();
+    fresh(dir, "group.db");
+    Ok(rate)
+}
+
+/// Signatures prepared once, verified again each round.
+struct BatchVerifyBench {
+    msgs: Vec<[u8; 32]>,
+    sigs: Vec<Signature>,
+    vks: Vec<VerifyingKey>,
+}
+
+impl BatchVerifyBench {
+    fn new() -> BatchVerifyBench {
+        let key = SigningKey::from_bytes(&[9; 32]);
+        let n = RAW_VERIFY_BATCH * 128;
+        let msgs: Vec<[u8; 32]> = (0..n)
+            .map(|i| {
+                let mut m = [0u8; 32];
+                m[..8].copy_from_slice(&(i as u64).to_le_bytes());
+                m
+            })
+            .collect();
+        let sigs = msgs.par_iter().map(|m| key.sign(m)).collect();
+        BatchVerifyBench {
+            msgs,
+            sigs,
+            vks: vec![key.verifying_key(); n],
+        }
+    }
+
+    fn run(&self, round: Duration) -> f64 {
+        let start = Instant::now();
+        let mut n = 0usize;
+        while start.elapsed() < round {
+            let ok = self
+                .msgs
+                .par_chunks(RAW_VERIFY_BATCH)
+                .zip(self.sigs.par_chunks(RAW_VERIFY_BATCH))
+                .zip(self.vks.par_chunks(RAW_VERIFY_BATCH))
+                .all(|((m, s), k)| {
+                    let m: Vec<&[u8]> = m.iter().map(|m| &m[..]).collect();
+                    ed25519_dalek::verify_batch(&m, s, k).is_ok()
+                });
+            assert!(ok, "raw batch verification failed");
+            n += self.msgs.len();
+        }
+        n as f64 / start.elapsed().as_secs_f64()
+    }
+}
+
+/// Builds an N-record journal (sales and some refunds, from several threads), unless one with
+/// at least N records is already there.
+fn build_journal(path: &Path, records: u64) -> Result<(), Box<dyn std::error::Error>> {
+    if path.exists() {
+        if let Ok(r) = JournalReader::open(path) {
+            if r.last_seq()? >= records {
+                return Ok(());
+            }
+        }
+    }
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("journal.db")
+        .to_string();
+    let path = fresh(path.parent().unwrap_or(Path::new(".")), &name);
+    let started = Instant::now();
+    let journal = new_journal(&path)?;
+    // The opening is record 1; the threads claim the remaining slots.
+    let left = AtomicU64::new(records.saturating_sub(1));
+    let threads = 16u64;
+    std::thread::scope(|s| -> Result<(), JournalError> {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (journal, left) = (&journal, &left);
+                s.spawn(move || -> Result<(), JournalError> {
+                    let mut g = TicketGenerator::new(1000 + t);
+                    let claim = |n: u64| {
+                        left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |l| {
+                            l.checked_sub(n)
+                        })
+                        .is_ok()
+                    };
+                    while claim(1) {
+                        let sale = journal.sale(&g.sale())?;
+                        // About one sale in 25 gets a refund of one line, as in fill_journal.
+                        if g.rng().gen_ratio(1, 25) && claim(1) {
+                            let body: SaleBody = serde_json::from_slice(&sale.body)
+                                .map_err(|e| JournalError::Invalid(e.to_string()))?;
+                            journal.refund(sale.seq, &g.refund_line(&body))?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().expect("builder panicked")?;
+        }
+        Ok(())
+    })?;
+    journal.close();
+    eprintln!(
+        "built {} ({records} records) in {:.1?}",
+        path.display(),
+        started.elapsed()
+    );
+    Ok(())
+}
+
+struct ChildFigures {
+    per_s: f64,
+    peak_rss_mb: f64,
+}
+
+fn run_child(path: &Path, mode: &str) -> Result<ChildFigures, Box<dyn std::error::Error>> {
+    let out = std::process::Command::new(std::env::current_exe()?)
+        .arg("--verify-child")
+        .arg(path)
+        .args(["--mode", mode])
+        .output()?;
+    if !out.status.success() {
+        return Err(format!(
+            "verification child ({mode}) failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    let text = String::from_utf8(out.stdout)?;
+    let get = |name: &str| -> Result<f64, String> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .ok_or_else(|| format!("child output lacks {name}: {text}"))
+    };
+    Ok(ChildFigures {
+        per_s: get("per_s ")?,
+        peak_rss_mb: get("vmhwm_kb ")? / 1024.0,
+    })
+}
+
+/// The child side: verifies, then prints its rate and its own peak resident memory.
+fn verify_child(path: &Path, mode: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let full = match mode {
+        "full" => true,
+        "chain" => false,
+        other => return Err(format!("unknown mode {other:?}").into()),
+    };
+    let options = VerifyOptions {
+        signatures: full,
+        bodies: full,
+        ..VerifyOptions::default()
+    };
+    let start = Instant::now();
+    let reader = JournalReader::open(path)?;
+    let mut sink = CollectFindings::default();
+    let summary = verify_journal(&reader, &options, &mut sink)?;
+    let secs = start.elapsed().as_secs_f64();
+    if !sink.findings.is_empty() {
+        return Err(format!(
+            "{} findings, first: {}",
+            sink.findings.len(),
+            sink.findings[0]
+        )
+        .into());
+    }
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let hwm = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0);
+    println!("records {}", summary.records);
+    println!("per_s {}", summary.records as f64 / secs);
+    println!("vmhwm_kb {hwm}");
+    Ok(())
+}
