@@ -59,6 +59,262 @@ pub fn check_canonical(bytes: &[u8]) -> Result<Value, CanonicalError> {
     Ok(tree)
 }
 
+/// Checks that `bytes` are a JSON object in canonical form with integers only, like
+/// [`check_canonical`], without building a tree.
+///
+/// The verifier runs this on every record, where parsing into a [`Value`] and encoding it again
+/// cost more than everything else but the signature check. A single scan, without allocating,
+/// accepts exactly the canonical bodies; anything it does not accept (a tampered record, rare)
+/// goes through [`check_canonical`], so that the error reported is the same.
+pub fn validate_canonical(bytes: &[u8]) -> Result<(), CanonicalError> {
+    if is_surely_canonical(bytes) {
+        Ok(())
+    } else {
+        check_canonical(bytes).map(|_| ())
+    }
+}
+
+/// Whether `bytes` are, beyond doubt, an object in canonical form with integers in range: the
+/// parse-and-re-encode check accepts every input this accepts. It may refuse more (it does not
+/// try to tell why an input is wrong): callers fall back to that check when it says no.
+fn is_surely_canonical(bytes: &[u8]) -> bool {
+    // Checking UTF-8 up front lets the scanner take every non-ASCII byte of a string as part of
+    // a valid character, written as itself as canonical form wants.
+    if std::str::from_utf8(bytes).is_err() || bytes.first() != Some(&b'{') {
+        return false;
+    }
+    let mut v = Scanner { bytes, pos: 0 };
+    v.value(0).is_some() && v.pos == bytes.len()
+}
+
+/// Nesting depth at which `serde_json` refuses an input; the scanner stops before it.
+const MAX_DEPTH: usize = 127;
+
+/// A scanner of canonical JSON: no whitespace, keys sorted by UTF-16 code units and unique,
+/// integers within +/-(2^53 - 1) in plain digits, strings with only the escapes RFC 8785 writes.
+/// Each step returns `None` on the first thing that is not so.
+struct Scanner<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn eat(&mut self, byte: u8) -> Option<()> {
+        (self.peek()? == byte).then(|| self.pos += 1)
+    }
+
+    fn value(&mut self, depth: usize) -> Option<()> {
+        match self.peek()? {
+            b'{' => self.object(depth + 1),
+            b'[' => self.array(depth + 1),
+            b'"' => self.string().map(|_| ()),
+            b'-' | b'0'..=b'9' => self.integer(),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            _ => None,
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        self.bytes[self.pos..]
+            .starts_with(word)
+            .then(|| self.pos += word.len())
+    }
+
+    fn object(&mut self, depth: usize) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.pos += 1;
+        if self.eat(b'}').is_some() {
+            return Some(());
+        }
+        let mut previous: Option<&'a [u8]> = None;
+        loop {
+            let key = self.string()?;
+            // Strictly increasing: equal keys (duplicates) are not canonical either.
+            if let Some(prev) = previous {
+                if utf16_cmp(prev, key) != std::cmp::Ordering::Less {
+                    return None;
+                }
+            }
+            previous = Some(key);
+            self.eat(b':')?;
+            self.value(depth)?;
+            match self.peek()? {
+                b',' => self.pos += 1,
+                b'}' => {
+                    self.pos += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.pos += 1;
+        if self.eat(b']').is_some() {
+            return Some(());
+        }
+        loop {
+            self.value(depth)?;
+            match self.peek()? {
+                b',' => self.pos += 1,
+                b']' => {
+                    self.pos += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Scans a string; returns its raw content (between the quotes, escapes undecoded).
+    fn string(&mut self) -> Option<&'a [u8]> {
+        self.eat(b'"')?;
+        let bytes: &'a [u8] = self.bytes;
+        let start = self.pos;
+        loop {
+            match *bytes.get(self.pos)? {
+                b'"' => {
+                    self.pos += 1;
+                    return Some(&bytes[start..self.pos - 1]);
+                }
+                0x00..=0x1f => return None,
+                b'\\' => {
+                    let escape = bytes.get(self.pos + 1..)?;
+                    self.pos += match *escape.first()? {
+                        b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't' => 2,
+                        // Canonical form uses `\u` only for the control characters without a
+                        // short escape, in lowercase hex.
+                        b'u' => match escape.get(1..5)? {
+                            [b'0', b'0', b'0', d, ..]
+                                if matches!(d, b'0'..=b'7' | b'b' | b'e' | b'f') =>
+                            {
+                                6
+                            }
+                            [b'0', b'0', b'1', b'0'..=b'9' | b'a'..=b'f', ..] => 6,
+                            _ => return None,
+                        },
+                        _ => return None,
+                    };
+                }
+                _ => self.pos += 1,
+            }
+        }
+    }
+
+    /// An integer in plain digits within +/-(2^53 - 1), and not `-0` (a float to JSON readers).
+    fn integer(&mut self) -> Option<()> {
+        let negative = self.eat(b'-').is_some();
+        let start = self.pos;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+        }
+        let digits = &self.bytes[start..self.pos];
+        let plain = match digits {
+            [b'0'] => !negative,
+            [b'1'..=b'9', ..] => digits.len() <= 16,
+            _ => false,
+        };
+        if !plain || matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        let value = digits
+            .iter()
+            .fold(0i64, |n, d| n * 10 + i64::from(d - b'0'));
+        (value <= MAX_JSON_INT).then_some(())
+    }
+}
+
+/// Compares two raw JSON string contents (escapes undecoded, both already scanned as valid) by
+/// their UTF-16 code units, as RFC 8785 orders object keys.
+fn utf16_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    // The common case, plain keys: byte order is code-unit order for ASCII.
+    if a.is_ascii() && b.is_ascii() && !a.contains(&b'\\') && !b.contains(&b'\\') {
+        return a.cmp(b);
+    }
+    Utf16Units::new(a).cmp(Utf16Units::new(b))
+}
+
+/// The UTF-16 code units of a scanned JSON string's raw content.
+struct Utf16Units<'a> {
+    rest: &'a [u8],
+    pending: Option<u16>,
+}
+
+impl<'a> Utf16Units<'a> {
+    fn new(raw: &'a [u8]) -> Self {
+        Utf16Units {
+            rest: raw,
+            pending: None,
+        }
+    }
+
+    fn hex(digits: &[u8]) -> u16 {
+        digits.iter().fold(0u16, |n, &d| {
+            let v = match d {
+                b'0'..=b'9' => d - b'0',
+                b'a'..=b'f' => d - b'a' + 10,
+                _ => d.wrapping_sub(b'A').wrapping_add(10),
+            };
+            n << 4 | u16::from(v)
+        })
+    }
+}
+
+impl Iterator for Utf16Units<'_> {
+    type Item = u16;
+
+    fn next(&mut self) -> Option<u16> {
+        if let Some(u) = self.pending.take() {
+            return Some(u);
+        }
+        let (&first, _) = self.rest.split_first()?;
+        if first == b'\\' {
+            let e = *self.rest.get(1)?;
+            let (unit, len) = match e {
+                b'b' => (0x08, 2),
+                b'f' => (0x0c, 2),
+                b'n' => (0x0a, 2),
+                b'r' => (0x0d, 2),
+                b't' => (0x09, 2),
+                b'u' => (Self::hex(self.rest.get(2..6)?), 6),
+                other => (u16::from(other), 2),
+            };
+            self.rest = &self.rest[len..];
+            return Some(unit);
+        }
+        // A whole UTF-8 character (the input was checked to be UTF-8).
+        let len = match first {
+            0x00..=0x7f => 1,
+            0xc0..=0xdf => 2,
+            0xe0..=0xef => 3,
+            _ => 4,
+        };
+        let c = std::str::from_utf8(self.rest.get(..len)?)
+            .ok()?
+            .chars()
+            .next()?;
+        self.rest = &self.rest[len..];
+        let mut buf = [0u16; 2];
+        let units = c.encode_utf16(&mut buf);
+        if units.len() == 2 {
+            self.pending = Some(units[1]);
+        }
+        Some(units[0])
+    }
+}
+
 fn check_integers(v: &Value) -> Result<(), CanonicalError> {
     match v {
         Value::Number(n) => {
@@ -82,6 +338,7 @@ fn check_integers(v: &Value) -> Result<(), CanonicalError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn sorts_keys_and_drops_spaces() {
@@ -92,6 +349,178 @@ mod tests {
             r#"{"A":{"z":-3},"a":[true,null,"é\n"],"b":1}"#
         );
         check_canonical(&bytes).unwrap();
+    }
+
+    /// The scanner accepts exactly what the parse-and-re-encode check accepts, and the validator
+    /// reports the same error kind.
+    fn same_verdict(bytes: &[u8]) {
+        let reference = check_canonical(bytes).map(|_| ());
+        assert_eq!(
+            is_surely_canonical(bytes),
+            reference.is_ok(),
+            "scanner on {:?}: reference says {reference:?}",
+            String::from_utf8_lossy(bytes)
+        );
+        assert_eq!(validate_canonical(bytes), reference);
+    }
+
+    #[test]
+    fn encoder_output_takes_the_fast_path() {
+        let opening = to_canonical(&crate::sample::sample_opening()).unwrap();
+        assert!(is_surely_canonical(&opening));
+        let escapes =
+            to_canonical(&serde_json::json!({"a": "\u{1}\u{b}\u{1f}\"\\\n\t/é"})).unwrap();
+        assert!(is_surely_canonical(&escapes));
+    }
+
+    #[test]
+    fn validator_agrees_on_edge_cases() {
+        let cases: &[&[u8]] = &[
+            b"",
+            b" ",
+            b"{}",
+            b" {}",
+            b"{} ",
+            b"{}x",
+            b"[]",
+            b"1",
+            b"\"a\"",
+            b"null",
+            b"{\"a\":-0}",
+            b"{\"a\":0}",
+            b"{\"a\":-1}",
+            b"{\"a\":01}",
+            b"{\"a\":-}",
+            b"{\"a\":1.}",
+            b"{\"a\":1e5}",
+            b"{\"a\":1E+5}",
+            b"{\"a\":1e400}",
+            b"{\"a\":-1e400}",
+            b"{\"a\":9007199254740991}",
+            b"{\"a\":-9007199254740991}",
+            b"{\"a\":9007199254740992}",
+            b"{\"a\":123456789012345678901234567890}",
+            b"{\"a\":1,\"a\":1}",
+            b"{\"a\":1,\"a\":2}",
+            b"{\"b\":1,\"a\":2}",
+            b"{\"a\":\"\\/\"}",
+            b"{\"a\":\"/\"}",
+            b"{\"a\":\"\\u001f\"}",
+            b"{\"a\":\"\\u001F\"}",
+            b"{\"a\":\"\\u000a\"}",
+            b"{\"a\":\"\\n\"}",
+            b"{\"a\":\"\\u00e9\"}",
+            b"{\"a\":\"\\ud83d\\ude00\"}",
+            b"{\"a\":\"\\ud83d\"}",
+            b"{\"a\":\"\\ude00\"}",
+            b"{\"a\":\"\\ud83d\\u0041\"}",
+            b"{\"a\":\"\\x\"}",
+            b"{\"a\":\"\x01\"}",
+            b"{\"a\":\"\x7f\"}",
+            b"{\"a\":\"\xff\"}",
+            b"{\"a\":tru}",
+            b"{\"a\":true,}",
+            b"{\"a\":[1,]}",
+            b"{\"a\":[1 ,2]}",
+            b"{\"a\"\n:1}",
+            b"{\"\\u0041\":1}",
+            b"{\"\\u0061\":1,\"b\":2}",
+            // U+E000 sorts after U+1F600 in UTF-8 order but before it in UTF-16 order.
+            "{\"\u{e000}\":1,\"\u{1f600}\":2}".as_bytes(),
+            "{\"\u{1f600}\":1,\"\u{e000}\":2}".as_bytes(),
+            b"{\"a\":1}\n",
+            b"{\"a\":1.5,\"b\" :1}",
+            b"[1.5]",
+            b"{\"b\":1.5,\"a\":1}",
+        ];
+        for case in cases {
+            same_verdict(case);
+        }
+        let deep = |n: usize| {
+            let mut v = b"{\"a\":".to_vec();
+            v.extend(std::iter::repeat_n(b'[', n));
+            v.extend(std::iter::repeat_n(b']', n));
+            v.push(b'}');
+            v
+        };
+        for n in [125, 126, 127, 128, 200] {
+            same_verdict(&deep(n));
+        }
+    }
+
+    fn json_string() -> impl Strategy<Value = String> {
+        let special = prop::sample::select(vec![
+            '"',
+            '\\',
+            '/',
+            '\u{0}',
+            '\u{8}',
+            '\t',
+            '\n',
+            '\u{c}',
+            '\r',
+            '\u{1f}',
+            '\u{7f}',
+            'a',
+            'b',
+            'A',
+            'é',
+            '\u{2028}',
+            '\u{e000}',
+            '\u{ffff}',
+            '\u{10000}',
+            '\u{1f600}',
+        ]);
+        prop::collection::vec(prop_oneof![special, any::<char>()], 0..6).prop_map(String::from_iter)
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            (-(MAX_JSON_INT + 2)..=MAX_JSON_INT + 2).prop_map(Value::from),
+            (-1000i64..1000).prop_map(Value::from),
+            prop::sample::select(vec![0.5, -0.0, 1e300, -2.5e-7]).prop_map(Value::from),
+            json_string().prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 40, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+                prop::collection::btree_map(json_string(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn validator_agrees_with_reencoding(
+            fields in prop::collection::btree_map(json_string(), json_value(), 0..6),
+            edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..4, prop::sample::select(
+                b" \t\n\\\"/,:{}[]0123-.eEu+AafF\x01\x1f\xc3\xa9".to_vec())), 0..4),
+        ) {
+            let object = Value::Object(fields.into_iter().collect());
+            let canonical = serde_json_canonicalizer::to_vec(&object).unwrap();
+            same_verdict(&canonical);
+            // serde_json's own encodings: keys in UTF-8 order, and with whitespace.
+            same_verdict(&serde_json::to_vec(&object).unwrap());
+            same_verdict(&serde_json::to_vec_pretty(&object).unwrap());
+            // Small edits of the canonical bytes: most break something, some do not.
+            let mut bytes = canonical;
+            for (at, op, byte) in edits {
+                let i = at.index(bytes.len() + 1);
+                match op {
+                    0 => bytes.insert(i, byte),
+                    1 if i < bytes.len() => { bytes.remove(i); }
+                    2 if i < bytes.len() => bytes[i] = byte,
+                    3 if i + 1 < bytes.len() => bytes.swap(i, i + 1),
+                    _ => {}
+                }
+                same_verdict(&bytes);
+            }
+        }
     }
 
     #[test]

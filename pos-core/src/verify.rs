@@ -15,7 +15,7 @@
 //! refundable remainder of tickets that were partly refunded.
 
 use crate::body::{Body, OpeningBody};
-use crate::canonical::check_canonical;
+use crate::canonical::validate_canonical;
 use crate::events;
 use crate::keys::KeyId;
 use crate::money::{Cents, VatRate};
@@ -680,7 +680,7 @@ fn pre_check(r: &Record, bodies: bool, rates: &[VatRate]) -> Pre {
     if !bodies {
         return pre;
     }
-    if let Err(e) = check_canonical(&r.body) {
+    if let Err(e) = validate_canonical(&r.body) {
         pre.problems
             .push((Problem::NonCanonicalBody, e.to_string()));
         return pre;
