@@ -290,12 +290,8 @@ impl<'a> Scanner<'a> {
                         // Canonical form uses `\u` only for the control characters without a
                         // short escape, in lowercase hex.
                         b'u' => match escape.get(1..5)? {
-                            [b'0', b'0', b'0', d, ..]
-                                if matches!(d, b'0'..=b'7' | b'b' | b'e' | b'f') =>
-                            {
-                                6
-                            }
-                            [b'0', b'0', b'1', b'0'..=b'9' | b'a'..=b'f', ..] => 6,
+                            [b'0', b'0', b'0', b'0'..=b'7' | b'b' | b'e' | b'f']
+                            | [b'0', b'0', b'1', b'0'..=b'9' | b'a'..=b'f'] => 6,
                             _ => return None,
                         },
                         _ => return None,
