@@ -662,26 +662,90 @@ struct Slot {
     reply: SyncSender<Result<Appended, JournalError>>,
 }
 
+/// A batch sealed on top of the chain head (or of the batch before it), signed or being
+/// signed, not yet written.
+struct Sealed {
+    slots: Vec<Slot>,
+    /// The chain head once this batch is committed.
+    head: Head,
+    /// The refunds of this batch, by original seq: the next batch is sealed before this one is
+    /// in the file, and must count them.
+    refunds: HashMap<u64, Vec<RefundBody>>,
+}
+
 impl Writer {
+    /// Takes what is pending, seals it, and commits it. While one batch is being written and
+    /// committed (the fsync), the next one is already sealed on top of it and signed on the
+    /// thread pool, so that the disk wait and the signing overlap. Commits stay in chain
+    /// order; if one fails, the batch sealed on top of it is refused too.
     fn run(mut self, rx: Receiver<Prepared>) {
-        while let Ok(first) = rx.recv() {
-            let mut batch = vec![first];
+        let mut inflight: Option<Sealed> = None;
+        loop {
+            let mut batch = Vec::new();
+            if inflight.is_none() {
+                match rx.recv() {
+                    Ok(p) => batch.push(p),
+                    Err(_) => break,
+                }
+            }
             while batch.len() < MAX_BATCH_RECORDS {
                 match rx.try_recv() {
                     Ok(p) => batch.push(p),
                     Err(_) => break,
                 }
             }
-            self.commit_batch(batch);
+            let next = self.seal_batch(batch, inflight.as_ref());
+            match (inflight.take(), next) {
+                (None, None) => {}
+                (Some(previous), None) => {
+                    // A failure was already answered to the batch's callers.
+                    let _ = self.finish(previous);
+                }
+                (None, Some(mut next)) => {
+                    sign_slots(&mut next.slots);
+                    inflight = Some(next);
+                }
+                (Some(previous), Some(next)) => {
+                    let (done, signed) = sync_channel(1);
+                    let Sealed {
+                        mut slots,
+                        head,
+                        refunds,
+                    } = next;
+                    rayon::spawn(move || {
+                        sign_slots(&mut slots);
+                        let _ = done.send(slots);
+                    });
+                    let committed = self.finish(previous);
+                    // The pool always runs the job; without its answer the slots (and their
+                    // reply channels) are gone, and their callers get `Closed`.
+                    let Ok(slots) = signed.recv() else { continue };
+                    let next = Sealed {
+                        slots,
+                        head,
+                        refunds,
+                    };
+                    match committed {
+                        Ok(()) => inflight = Some(next),
+                        Err(msg) => refuse(next, &msg),
+                    }
+                }
+            }
         }
     }
 
-    fn commit_batch(&mut self, batch: Vec<Prepared>) {
-        let mut head = self.head.clone();
+    /// Gives each draft of `batch` its place in the chain after `previous` (the batch being
+    /// committed, if any) or after the committed head. Signatures are left to the caller.
+    /// Drafts refused here (refunds) are answered at once; `None` when none is left.
+    fn seal_batch(&mut self, batch: Vec<Prepared>, previous: Option<&Sealed>) -> Option<Sealed> {
+        if batch.is_empty() {
+            return None;
+        }
+        let mut head = previous.map_or_else(|| self.head.clone(), |p| p.head.clone());
         let now = self.clock.now_ms();
-        // Refunds accepted earlier in this batch, by original seq, so that two refunds of one
-        // ticket in one batch cannot both take what remains.
-        let mut pending_refunds: HashMap<u64, Vec<RefundBody>> = HashMap::new();
+        // Refunds accepted earlier in this batch (or in the one being committed), by original
+        // seq, so that two refunds of one ticket cannot both take what remains.
+        let mut refunds: HashMap<u64, Vec<RefundBody>> = HashMap::new();
         let mut slots: Vec<Slot> = Vec::with_capacity(batch.len());
         for p in batch {
             let signer = head.key.clone();
@@ -691,8 +755,9 @@ impl Writer {
                     original_seq,
                     input,
                 } => {
+                    let pending = [previous.map(|p| &p.refunds), Some(&refunds)];
                     let (original_ticket, original, remaining) =
-                        match self.refund_state(original_seq, &pending_refunds) {
+                        match self.refund_state(original_seq, &pending) {
                             Ok(s) => s,
                             Err(e) => {
                                 let _ = p.reply.send(Err(e));
@@ -717,12 +782,12 @@ impl Writer {
                             continue;
                         }
                     };
-                    pending_refunds.entry(original_seq).or_default().push(body);
+                    refunds.entry(original_seq).or_default().push(body);
                     (bytes, Some(original_seq), None)
                 }
                 Payload::KeyChange { new_key, bytes } => (bytes, None, Some(new_key)),
             };
-            // Signatures are computed below, in parallel; a placeholder keeps the record shape.
+            // Signatures are computed later, in parallel; a placeholder keeps the record shape.
             let (record, clock_went_back) = seal(&head, p.kind, body, now, Some([0; 64]));
             advance(&mut head, &record, p.kind);
             if let Some(k) = next_key {
@@ -738,18 +803,22 @@ impl Writer {
             });
         }
         if slots.is_empty() {
-            return;
+            return None;
         }
-        let sign = |s: &mut Slot| s.record.signature = s.signer.sign_hash(&s.record.hash);
-        if slots.len() > 1 {
-            slots.par_iter_mut().for_each(sign);
-        } else {
-            slots.iter_mut().for_each(sign);
-        }
-        match self.write(&slots) {
+        Some(Sealed {
+            slots,
+            head,
+            refunds,
+        })
+    }
+
+    /// Writes and commits a signed batch, then answers its callers. Returns the error message
+    /// when the commit failed (nothing of the batch is in the file then).
+    fn finish(&mut self, sealed: Sealed) -> Result<(), String> {
+        match self.write(&sealed.slots) {
             Ok(()) => {
-                self.head = head;
-                for s in slots {
+                self.head = sealed.head;
+                for s in sealed.slots {
                     let r = s.record;
                     let _ = s.reply.send(Ok(Appended {
                         seq: r.seq,
@@ -762,12 +831,12 @@ impl Writer {
                         clock_went_back: s.clock_went_back,
                     }));
                 }
+                Ok(())
             }
             Err(e) => {
                 let msg = e.to_string();
-                for s in slots {
-                    let _ = s.reply.send(Err(JournalError::Storage(msg.clone())));
-                }
+                refuse(sealed, &msg);
+                Err(msg)
             }
         }
     }
@@ -781,11 +850,11 @@ impl Writer {
     }
 
     /// The original sale of a refund and what remains of it, counting refunds already stored and
-    /// those accepted earlier in the current batch.
+    /// those accepted in batches not yet stored (`pending`).
     fn refund_state(
         &self,
         original_seq: u64,
-        pending: &HashMap<u64, Vec<RefundBody>>,
+        pending: &[Option<&HashMap<u64, Vec<RefundBody>>>],
     ) -> Result<(u64, SaleBody, Remaining), JournalError> {
         let not_found = || JournalError::OriginalNotFound { seq: original_seq };
         let record = match store::record_by_seq(&self.conn, original_seq)? {
@@ -809,9 +878,31 @@ impl Writer {
                 remaining.apply(&r)?;
             }
         }
-        for r in pending.get(&original_seq).into_iter().flatten() {
+        for r in pending
+            .iter()
+            .flatten()
+            .filter_map(|p| p.get(&original_seq))
+            .flatten()
+        {
             remaining.apply(r)?;
         }
         Ok((record.kind_seq, sale, remaining))
+    }
+}
+
+/// Signs every record of a batch, in parallel when there are several.
+fn sign_slots(slots: &mut [Slot]) {
+    let sign = |s: &mut Slot| s.record.signature = s.signer.sign_hash(&s.record.hash);
+    if slots.len() > 1 {
+        slots.par_iter_mut().for_each(sign);
+    } else {
+        slots.iter_mut().for_each(sign);
+    }
+}
+
+/// Answers every caller of a batch that will not be committed with the storage error.
+fn refuse(sealed: Sealed, msg: &str) {
+    for s in sealed.slots {
+        let _ = s.reply.send(Err(JournalError::Storage(msg.to_string())));
     }
 }
