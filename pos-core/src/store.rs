@@ -115,12 +115,14 @@ pub struct MalformedRow {
 }
 
 fn blob<const N: usize>(row: &Row<'_>, idx: usize, name: &str) -> Result<[u8; N], String> {
-    let v: Vec<u8> = row
-        .get(idx)
+    // Borrowed from SQLite's row buffer: a verification reads five of these per record, and
+    // copying them through a `Vec` cost an allocation each.
+    let v = row
+        .get_ref(idx)
+        .and_then(|v| v.as_blob().map_err(Into::into))
         .map_err(|e| format!("{name} is not a blob: {e}"))?;
-    let len = v.len();
     v.try_into()
-        .map_err(|_| format!("{name} has {len} bytes, expected {N}"))
+        .map_err(|_| format!("{name} has {} bytes, expected {N}", v.len()))
 }
 
 /// Maps a row selected with [`RECORD_COLUMNS`] to a record.

@@ -263,6 +263,8 @@ pub struct Verifier {
     remaining: HashMap<u64, Remaining>,
     /// Refunds before the first record streamed must be fetched (tail verification).
     partial: bool,
+    /// Stored hash of the last record read (see [`Summary::last_hash`]).
+    last_hash: Option<Hash>,
     summary: Summary,
 }
 
@@ -292,6 +294,7 @@ impl Verifier {
             rates: None,
             remaining: HashMap::new(),
             partial: false,
+            last_hash: None,
             summary: Summary::default(),
         }
     }
@@ -435,8 +438,15 @@ impl Verifier {
         s.first_timestamp_ms.get_or_insert(r.timestamp_ms);
         s.last_seq = Some(r.seq);
         s.last_timestamp_ms = Some(r.timestamp_ms);
-        s.last_hash = Some(hex::encode(r.hash));
-        *s.counts.entry(r.kind.clone()).or_default() += 1;
+        // Per-record bookkeeping avoids allocating: the last hash is put in hex by `finish`,
+        // and a kind's name is copied only the first time it is seen.
+        self.last_hash = Some(r.hash);
+        match s.counts.get_mut(&r.kind) {
+            Some(n) => *n += 1,
+            None => {
+                s.counts.insert(r.kind.clone(), 1);
+            }
+        }
 
         if !KNOWN_FORMAT_VERSIONS.contains(&r.format_version) {
             problems.push((
@@ -526,7 +536,12 @@ impl Verifier {
                 format!("does not link to the previous {} record", r.kind),
             ));
         }
-        self.kinds.insert(r.kind.clone(), (r.kind_seq, r.hash));
+        match self.kinds.get_mut(&r.kind) {
+            Some(k) => *k = (r.kind_seq, r.hash),
+            None => {
+                self.kinds.insert(r.kind.clone(), (r.kind_seq, r.hash));
+            }
+        }
 
         let kind = r.known_kind();
         if kind.is_none() {
@@ -667,7 +682,10 @@ impl Verifier {
     }
 
     /// Ends the stream and returns the summary.
-    pub fn finish(self) -> Summary {
+    pub fn finish(mut self) -> Summary {
+        if let Some(h) = self.last_hash {
+            self.summary.last_hash = Some(hex::encode(h));
+        }
         self.summary
     }
 }
