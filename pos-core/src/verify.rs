@@ -248,7 +248,11 @@ pub type Item = Result<Record, MalformedRow>;
 #[derive(Default)]
 struct Pre {
     computed_hash: Option<Hash>,
+    /// The decoded body, except a sale's: the in-order phase needs only its total, and a sale
+    /// body is freed where it was decoded, in parallel, instead of one by one in order.
     body: Option<Body>,
+    /// A sale's total.
+    sale_total: Option<Cents>,
     problems: Vec<(Problem, String)>,
     signature_ok: Option<bool>,
 }
@@ -561,6 +565,13 @@ impl Verifier {
             ));
         }
 
+        if let Some(total) = pre.sale_total {
+            self.summary.sales_total = self
+                .summary
+                .sales_total
+                .checked_add(total)
+                .unwrap_or(self.summary.sales_total);
+        }
         if self.options.bodies {
             match pre.body {
                 Some(Body::Opening(o)) => {
@@ -584,13 +595,6 @@ impl Verifier {
                         self.summary.opening = Some(o);
                     }
                 }
-                Some(Body::Sale(sale)) => {
-                    self.summary.sales_total = self
-                        .summary
-                        .sales_total
-                        .checked_add(sale.total)
-                        .unwrap_or(self.summary.sales_total);
-                }
                 Some(Body::Refund(refund)) => {
                     self.summary.refunds_total = self
                         .summary
@@ -606,7 +610,8 @@ impl Verifier {
                         problems.push((Problem::UnknownEventCode, format!("code {:?}", e.code)));
                     }
                 }
-                Some(Body::KeyChange(_)) | None => {}
+                // A sale's total was taken above (its body is not kept).
+                Some(Body::Sale(_)) | Some(Body::KeyChange(_)) | None => {}
             }
         }
 
@@ -713,8 +718,10 @@ fn pre_check(r: &Record, bodies: bool, rates: &[VatRate]) -> Pre {
                     pre.problems
                         .push((Problem::TicketInconsistent, e.to_string()));
                 }
+                pre.sale_total = Some(s.total);
+            } else {
+                pre.body = Some(body);
             }
-            pre.body = Some(body);
         }
         Err(e) => pre.problems.push((Problem::MalformedBody, e.to_string())),
     }
