@@ -11,6 +11,7 @@
 //!   bodies, signing keys.
 //! - [`journal::Journal`]: the single writer of a journal file; appends are durable and
 //!   group-committed.
+//! - [`closure`]: day, month and fiscal-year closures, grand totals, the X report.
 //! - [`reader::JournalReader`] and [`verify`]: reading and verifying, in constant memory.
 //!
 //! ```
@@ -40,13 +41,14 @@
 //! let mut findings = CollectFindings::default();
 //! let summary = verify_journal(&JournalReader::open(&path)?, &VerifyOptions::default(), &mut findings)?;
 //! assert!(findings.findings.is_empty());
-//! assert_eq!(summary.records, 2); // the opening and the sale
+//! assert_eq!(summary.records, 3); // the opening, the `journal_opened` event and the sale
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]
 
 pub mod body;
 pub mod canonical;
+pub mod closure;
 pub mod events;
 pub mod journal;
 pub mod keys;

@@ -51,7 +51,6 @@ impl Cents {
             .in_json_range()
     }
 
-
     /// The absolute value.
     pub fn abs(self) -> Cents {
         Cents(self.0.abs())

@@ -214,6 +214,10 @@ pub struct RefundInput {
     pub lines: Vec<RefundLineInput>,
     /// The money given back, as positive amounts; they must sum to the refund's amount exactly.
     pub payments: Vec<Payment>,
+    /// A void: cancels everything that remains of the original (every line must be returned
+    /// whole).
+    #[serde(default)]
+    pub void: bool,
 }
 
 /// The original ticket a refund refers to.
@@ -266,6 +270,9 @@ pub struct RefundBody {
     pub total: Cents,
     /// The money given back (negative amounts).
     pub payments: Vec<Payment>,
+    /// A void: everything that remained of the original is cancelled.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub void: bool,
 }
 
 /// Why a ticket was refused. Nothing is journaled when a ticket is refused.
@@ -384,6 +391,9 @@ pub enum TicketError {
         /// The line index asked for.
         original_line: u32,
     },
+    /// A void that does not return everything that remains.
+    #[error("a void must return everything that remains of the original ticket")]
+    IncompleteVoid,
     /// A refund asking for more than what remains of a line.
     #[error(
         "refund line {line}: returning {requested} of original line {original_line} but only {remaining} remains"
@@ -440,6 +450,12 @@ fn check_text(
         });
     }
     Ok(())
+}
+
+/// Checks a required free-text field (operator, reason): not empty, at most
+/// [`MAX_TEXT_LEN`] bytes, no control characters.
+pub fn check_text_field(field: &'static str, value: &str) -> Result<(), TicketError> {
+    check_text(field, value, MAX_TEXT_LEN, true)
 }
 
 /// Computes a sale from what the till sent, validating everything. `rates` are the configured
@@ -724,6 +740,9 @@ pub fn compute_refund(
             total: -amount,
         });
     }
+    if input.void && !left.is_exhausted() {
+        return Err(TicketError::IncompleteVoid);
+    }
     let total = Cents::sum(lines.iter().map(|l| l.total))?;
     let vat = vat_breakdown(lines.iter().map(|l| (l.vat_rate, l.total)))?;
     let mut paid = Cents::ZERO;
@@ -755,6 +774,7 @@ pub fn compute_refund(
         vat,
         total,
         payments,
+        void: input.void,
     })
 }
 
@@ -825,6 +845,7 @@ pub fn check_refund(
                 amount: -p.amount,
             })
             .collect(),
+        void: body.void,
     };
     let again = compute_refund(body.original, original, remaining, &input)?;
     let field = if body.lines != again.lines {
@@ -988,6 +1009,7 @@ mod tests {
                     quantity: Qty(1000),
                 }],
                 payments: vec![],
+                void: false,
             };
             // Ask with the right amount: compute once without payments to learn it.
             let amount = match compute_refund(orig, &sale, &rem, &r) {
@@ -1013,6 +1035,7 @@ mod tests {
                 quantity: Qty(1000),
             }],
             payments: vec![],
+            void: false,
         };
         assert!(matches!(
             compute_refund(orig, &sale, &rem, &again),

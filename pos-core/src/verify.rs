@@ -14,9 +14,11 @@
 //! flight at most), so memory does not grow with the journal. The only state that grows is the
 //! refundable remainder of tickets that were partly refunded.
 
-use crate::body::{Body, OpeningBody};
+use crate::body::{Body, DuplicateBody, OpeningBody, DUPLICABLE_KINDS};
 use crate::canonical::check_canonical;
+use crate::closure::{differences, ClosureState};
 use crate::events;
+use crate::journal::vat_rates_set_by;
 use crate::keys::KeyId;
 use crate::money::{Cents, VatRate};
 use crate::reader::{JournalReader, ReadError};
@@ -76,6 +78,14 @@ pub enum Problem {
     BadOpening,
     /// An event code is not in the table of known codes.
     UnknownEventCode,
+    /// A record arrived on a later day while a closure was due, and no closure precedes it.
+    MissingClosure,
+    /// A closure's content differs from its recomputation from the records it covers.
+    ClosureMismatch,
+    /// A sale or refund is dated in a period that was already closed.
+    RecordInClosedPeriod,
+    /// A duplicate does not reference a reprintable record, or its copy number is wrong.
+    DuplicateInvalid,
 }
 
 impl Problem {
@@ -109,6 +119,12 @@ impl Problem {
             }
             Problem::BadOpening => "the opening record is missing, repeated or invalid",
             Problem::UnknownEventCode => "the event code is not a known code",
+            Problem::MissingClosure => "a closure that was due before this record is missing",
+            Problem::ClosureMismatch => "the closure's totals do not match the records it covers",
+            Problem::RecordInClosedPeriod => "recorded into a period that was already closed",
+            Problem::DuplicateInvalid => {
+                "the duplicate does not match a reprintable record and copy number"
+            }
         }
     }
 }
@@ -261,6 +277,10 @@ pub struct Verifier {
     active_key: Option<(KeyId, VerifyingKey)>,
     rates: Option<Vec<VatRate>>,
     remaining: HashMap<u64, Remaining>,
+    /// Copies printed so far, by original seq.
+    copies: HashMap<u64, u64>,
+    /// The closure state machine, replayed from the opening (absent when verifying a tail).
+    closures: Option<ClosureState>,
     /// Refunds before the first record streamed must be fetched (tail verification).
     partial: bool,
     summary: Summary,
@@ -291,6 +311,8 @@ impl Verifier {
             active_key: None,
             rates: None,
             remaining: HashMap::new(),
+            copies: HashMap::new(),
+            closures: None,
             partial: false,
             summary: Summary::default(),
         }
@@ -322,22 +344,11 @@ impl Verifier {
 
     /// Checks a chunk of items that follows the previous chunk.
     pub fn push(&mut self, chunk: &[Item], lookup: &dyn Lookup, sink: &mut dyn FindingSink) {
-        if self.rates.is_none() {
-            if let Some(o) = chunk
-                .iter()
-                .filter_map(|i| i.as_ref().ok())
-                .find(|r| r.kind == Kind::Opening.as_str())
-                .and_then(decode_opening)
-            {
-                self.rates = Some(o.vat_rates.clone());
-            }
-        }
-        let rates = self.rates.clone().unwrap_or_default();
         let bodies = self.options.bodies;
         let mut pre: Vec<Pre> = chunk
             .par_iter()
             .map(|item| match item {
-                Ok(r) => pre_check(r, bodies, &rates),
+                Ok(r) => pre_check(r, bodies),
                 Err(_) => Pre::default(),
             })
             .collect();
@@ -547,51 +558,8 @@ impl Verifier {
         }
 
         if self.options.bodies {
-            match pre.body {
-                Some(Body::Opening(o)) => {
-                    if let Err(e) = o.validate() {
-                        problems.push((Problem::BadOpening, e));
-                    }
-                    if !self.options.trusted_keys.is_empty() {
-                        let trusted = o
-                            .key
-                            .decode()
-                            .map(|(_, k)| self.options.trusted_keys.contains(&k))
-                            .unwrap_or(false);
-                        if !trusted {
-                            problems.push((
-                                Problem::BadOpening,
-                                format!("the opening key {} is not a trusted key", o.key.key_id),
-                            ));
-                        }
-                    }
-                    if self.summary.opening.is_none() {
-                        self.summary.opening = Some(o);
-                    }
-                }
-                Some(Body::Sale(sale)) => {
-                    self.summary.sales_total = self
-                        .summary
-                        .sales_total
-                        .checked_add(sale.total)
-                        .unwrap_or(self.summary.sales_total);
-                }
-                Some(Body::Refund(refund)) => {
-                    self.summary.refunds_total = self
-                        .summary
-                        .refunds_total
-                        .checked_add(refund.total)
-                        .unwrap_or(self.summary.refunds_total);
-                    if let Err(p) = self.check_refund(r, &refund, lookup) {
-                        problems.push(p);
-                    }
-                }
-                Some(Body::Event(e)) => {
-                    if !events::is_known(&e.code) {
-                        problems.push((Problem::UnknownEventCode, format!("code {:?}", e.code)));
-                    }
-                }
-                Some(Body::KeyChange(_)) | None => {}
+            if let Some(body) = pre.body {
+                self.check_body(r, body, lookup, &mut problems);
             }
         }
 
@@ -608,6 +576,173 @@ impl Verifier {
                 },
             );
         }
+    }
+
+    /// The checks of a decoded body that need the journal's state, in order.
+    fn check_body(
+        &mut self,
+        r: &Record,
+        body: Body,
+        lookup: &dyn Lookup,
+        problems: &mut Vec<(Problem, String)>,
+    ) {
+        let kind = body.kind();
+        // Rates in force for tickets.
+        if let (Body::Sale(s) | Body::Training(s), false) = (&body, self.partial) {
+            let rates = self.rates.as_deref().unwrap_or_default();
+            if let Some(l) = s.lines.iter().find(|l| !rates.contains(&l.vat_rate)) {
+                problems.push((
+                    Problem::TicketInconsistent,
+                    format!("VAT rate {} % is not a rate in force", l.vat_rate),
+                ));
+            }
+        }
+        // Closure rules, replayed like the writer applies them.
+        if let Some(state) = self.closures.as_mut() {
+            if let Body::Closure(stored) = &body {
+                match state.build(stored.period, stored.automatic) {
+                    Ok(expected) => {
+                        let fields = differences(stored, &expected);
+                        if !fields.is_empty() {
+                            problems.push((
+                                Problem::ClosureMismatch,
+                                format!(
+                                    "{} closure {}: {} differ from the recomputation",
+                                    stored.period.as_str(),
+                                    stored.start,
+                                    fields.join(", ")
+                                ),
+                            ));
+                        }
+                        // Go on from the recomputed closure so one bad closure is reported once.
+                        let _ = state.apply_closure(r.seq, r.hash, &expected);
+                    }
+                    Err(e) => {
+                        problems.push((Problem::ClosureMismatch, e.to_string()));
+                        let _ = state.apply_closure(r.seq, r.hash, stored);
+                    }
+                }
+            } else {
+                let due = state.due_before(r.timestamp_ms);
+                for period in &due {
+                    problems.push((
+                        Problem::MissingClosure,
+                        format!(
+                            "the {} closure due before this record is missing",
+                            period.as_str()
+                        ),
+                    ));
+                    if let Ok(c) = state.build(*period, true) {
+                        let _ = state.apply_closure(r.seq.saturating_sub(1), r.prev_hash, &c);
+                    }
+                }
+                if matches!(kind, Kind::Sale | Kind::Refund) {
+                    if let Err(e) = state.check_open(r.timestamp_ms) {
+                        problems.push((Problem::RecordInClosedPeriod, e.to_string()));
+                    }
+                }
+                if let Err(e) = state.observe(r.seq, r.hash, kind, r.timestamp_ms, Some(&body)) {
+                    problems.push((Problem::ClosureMismatch, e.to_string()));
+                }
+            }
+        }
+        match body {
+            Body::Opening(o) => {
+                if let Err(e) = o.validate() {
+                    problems.push((Problem::BadOpening, e));
+                }
+                if !self.options.trusted_keys.is_empty() {
+                    let trusted = o
+                        .key
+                        .decode()
+                        .map(|(_, k)| self.options.trusted_keys.contains(&k))
+                        .unwrap_or(false);
+                    if !trusted {
+                        problems.push((
+                            Problem::BadOpening,
+                            format!("the opening key {} is not a trusted key", o.key.key_id),
+                        ));
+                    }
+                }
+                if self.closures.is_none() && !self.partial {
+                    self.closures = ClosureState::new(&o.time_zone, o.fiscal_year_start_month).ok();
+                    if let Some(state) = self.closures.as_mut() {
+                        let _ = state.observe(r.seq, r.hash, Kind::Opening, r.timestamp_ms, None);
+                    }
+                }
+                self.rates = Some(o.vat_rates.clone());
+                if self.summary.opening.is_none() {
+                    self.summary.opening = Some(o);
+                }
+            }
+            Body::Sale(sale) => {
+                self.summary.sales_total = self
+                    .summary
+                    .sales_total
+                    .checked_add(sale.total)
+                    .unwrap_or(self.summary.sales_total);
+            }
+            Body::Refund(refund) => {
+                self.summary.refunds_total = self
+                    .summary
+                    .refunds_total
+                    .checked_add(refund.total)
+                    .unwrap_or(self.summary.refunds_total);
+                if let Err(p) = self.check_refund(r, &refund, lookup) {
+                    problems.push(p);
+                }
+            }
+            Body::Event(e) => {
+                if !events::is_known(&e.code) {
+                    problems.push((Problem::UnknownEventCode, format!("code {:?}", e.code)));
+                }
+                if let Some(rates) = vat_rates_set_by(&e) {
+                    self.rates = Some(rates);
+                }
+            }
+            Body::Duplicate(d) => {
+                if let Err(detail) = self.check_duplicate(r, &d, lookup) {
+                    problems.push((Problem::DuplicateInvalid, detail));
+                }
+            }
+            Body::KeyChange(_) | Body::Closure(_) | Body::Training(_) => {}
+        }
+    }
+
+    fn check_duplicate(
+        &mut self,
+        r: &Record,
+        d: &DuplicateBody,
+        lookup: &dyn Lookup,
+    ) -> Result<(), String> {
+        let oseq = d.original.seq;
+        let original = lookup
+            .record(oseq)
+            .filter(|o| o.seq < r.seq)
+            .ok_or_else(|| format!("no earlier record at seq {oseq}"))?;
+        let reprintable = original
+            .known_kind()
+            .is_some_and(|k| DUPLICABLE_KINDS.contains(&k));
+        if !reprintable
+            || original.kind != d.original.kind
+            || original.kind_seq != d.original.number
+        {
+            return Err(format!(
+                "seq {oseq} is {} #{}, the duplicate names {} #{}",
+                original.kind, original.kind_seq, d.original.kind, d.original.number
+            ));
+        }
+        let count = self.copies.entry(oseq).or_insert(0);
+        *count += 1;
+        if !self.partial && d.copy != *count {
+            let expected = *count;
+            *count = d.copy.max(expected);
+            return Err(format!(
+                "copy number {} where {expected} was expected",
+                d.copy
+            ));
+        }
+        Ok(())
     }
 
     fn check_refund(
@@ -672,7 +807,7 @@ impl Verifier {
     }
 }
 
-fn pre_check(r: &Record, bodies: bool, rates: &[VatRate]) -> Pre {
+fn pre_check(r: &Record, bodies: bool) -> Pre {
     let mut pre = Pre {
         computed_hash: r.computed_hash(),
         ..Pre::default()
@@ -690,8 +825,11 @@ fn pre_check(r: &Record, bodies: bool, rates: &[VatRate]) -> Pre {
     };
     match Body::decode(kind, &r.body) {
         Ok(body) => {
-            if let Body::Sale(s) = &body {
-                if let Err(e) = check_sale(s, rates) {
+            if let Body::Sale(s) | Body::Training(s) = &body {
+                // Rates in force are checked in order (they can change mid-chunk); here the
+                // ticket is recomputed with its own rates.
+                let own: Vec<VatRate> = s.lines.iter().map(|l| l.vat_rate).collect();
+                if let Err(e) = check_sale(s, &own) {
                     pre.problems
                         .push((Problem::TicketInconsistent, e.to_string()));
                 }

@@ -11,8 +11,10 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Keep at most this many findings in memory for the report; all are counted.
+/// Keep at most this many findings in memory for the JSON report; all are counted.
 const MAX_FINDINGS_KEPT: usize = 10_000;
+/// Print at most this many findings in the human report; `--json` lists more.
+const MAX_FINDINGS_PRINTED: usize = 200;
 
 #[derive(Parser)]
 #[command(
@@ -143,7 +145,12 @@ fn verify(
     } else {
         print!(
             "{}",
-            summary_text(&source, &summary, &sink.findings, chain_only)
+            summary_text(
+                &source,
+                &summary,
+                &sink.findings[..sink.findings.len().min(MAX_FINDINGS_PRINTED)],
+                chain_only
+            )
         );
     }
     if summary.findings == 0 {
