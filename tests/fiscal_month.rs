@@ -189,7 +189,10 @@ fn a_month_of_trading_closes_day_by_day_and_by_month() {
             let refund = gen.refund_line(body);
             let a = journal.refund(*seq, &refund).unwrap();
             let r: RefundBody = serde_json::from_slice(&a.body).unwrap();
-            per_day.entry(local_date(a.timestamp_ms)).or_default().refund(&r);
+            per_day
+                .entry(local_date(a.timestamp_ms))
+                .or_default()
+                .refund(&r);
         }
         if day % 4 == 1 {
             let (seq, body) = &sales[5];
@@ -216,7 +219,10 @@ fn a_month_of_trading_closes_day_by_day_and_by_month() {
             let r: RefundBody = serde_json::from_slice(&a.body).unwrap();
             assert!(r.void);
             assert_eq!(r.total.0, -body.total.0, "a void cancels the whole ticket");
-            per_day.entry(local_date(a.timestamp_ms)).or_default().refund(&r);
+            per_day
+                .entry(local_date(a.timestamp_ms))
+                .or_default()
+                .refund(&r);
         }
         if day % 2 == 0 {
             let first = journal.duplicate(sales[0].0, "alice", "client").unwrap();
@@ -233,7 +239,9 @@ fn a_month_of_trading_closes_day_by_day_and_by_month() {
             training_written += 1;
         }
         if day == 14 {
-            journal.rotate_key(second_key.clone(), "scheduled rotation").unwrap();
+            journal
+                .rotate_key(second_key.clone(), "scheduled rotation")
+                .unwrap();
         }
         // Most evenings the shop closes the day itself; other days close automatically the
         // next morning.
@@ -268,16 +276,27 @@ fn a_month_of_trading_closes_day_by_day_and_by_month() {
                 days += 1;
                 let expected = per_day.get(&c.start).cloned().unwrap_or_default();
                 expected.assert_matches(&c.totals, &format!("day {}", c.start));
-                assert!(seen_days.insert(c.start.clone()), "day {} closed twice", c.start);
+                assert!(
+                    seen_days.insert(c.start.clone()),
+                    "day {} closed twice",
+                    c.start
+                );
                 perpetual.add(&expected);
                 month.add(&expected);
-                assert_eq!(c.perpetual_total.0, perpetual.total, "perpetual at {}", c.start);
+                assert_eq!(
+                    c.perpetual_total.0, perpetual.total,
+                    "perpetual at {}",
+                    c.start
+                );
                 assert_eq!(c.perpetual_absolute_total.0, perpetual.absolute);
             }
             Period::Month => {
                 months += 1;
                 month.assert_matches(&c.totals, &format!("month {}", c.start));
-                assert_eq!((c.start.as_str(), c.end.as_str()), ("2026-03-01", "2026-03-31"));
+                assert_eq!(
+                    (c.start.as_str(), c.end.as_str()),
+                    ("2026-03-01", "2026-03-31")
+                );
                 assert!(c.automatic, "March closes automatically on 1 April");
                 month = Expected::default();
             }
@@ -298,8 +317,16 @@ fn a_month_of_trading_closes_day_by_day_and_by_month() {
             _ => unreachable!(),
         })
         .collect();
-    for code in ["journal_opened", "closure_written", "clock_anomaly", "key_rotated"] {
-        assert!(events.iter().any(|e| e == code), "event {code} is journaled");
+    for code in [
+        "journal_opened",
+        "closure_written",
+        "clock_anomaly",
+        "key_rotated",
+    ] {
+        assert!(
+            events.iter().any(|e| e == code),
+            "event {code} is journaled"
+        );
     }
 
     // The X report of the reopened journal shows the open day and the perpetual total.
@@ -519,7 +546,9 @@ fn altered_closure_totals_are_reported_even_when_rechained_and_resigned() {
         "{findings:#?}"
     );
     assert!(
-        findings.iter().all(|f| f.problem == Problem::ClosureMismatch),
+        findings
+            .iter()
+            .all(|f| f.problem == Problem::ClosureMismatch),
         "only the recomputation can catch a re-signed chain: {findings:#?}"
     );
 }
@@ -549,7 +578,9 @@ fn a_ticket_deleted_from_a_closed_day_is_reported() {
             .any(|f| f.seq == victim.seq + 1 && f.problem == Problem::SequenceGap),
         "{findings:#?}"
     );
-    assert!(findings.iter().any(|f| f.problem == Problem::ClosureMismatch));
+    assert!(findings
+        .iter()
+        .any(|f| f.problem == Problem::ClosureMismatch));
 
     // Deletion by someone with the key who renumbers, relinks and re-signs everything after
     // it: the day closure no longer matches the tickets it covers.

@@ -86,6 +86,21 @@ impl JournalReader {
         })
     }
 
+    /// The X report at the journal's current end: running totals of the open day, month and
+    /// fiscal year, rebuilt from the closures and the records since the last day closure.
+    pub fn x_report(&self) -> Result<crate::closure::XReport, ReadError> {
+        let damaged = |e: String| ReadError::Storage {
+            path: self.path.clone(),
+            reason: e,
+        };
+        let opening = self
+            .opening()?
+            .ok_or_else(|| damaged("no readable opening record".into()))?;
+        let state = crate::journal::recovery::load_closures(&self.conn, &opening)
+            .map_err(|e| damaged(e.to_string()))?;
+        state.x_report().map_err(|e| damaged(e.to_string()))
+    }
+
     /// One record by global sequence number.
     pub fn record(&self, seq: u64) -> Result<Option<Result<Record, MalformedRow>>, ReadError> {
         store::record_by_seq(&self.conn, seq).map_err(|e| self.storage(e))

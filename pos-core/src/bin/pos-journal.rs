@@ -5,7 +5,7 @@
 use clap::{Parser, Subcommand};
 use pos_core::keys::load_public_key;
 use pos_core::reader::JournalReader;
-use pos_core::render::{record_text, summary_text};
+use pos_core::render::{record_text, summary_text, x_report_text};
 use pos_core::verify::{verify_journal, Finding, FindingSink, VerifyOptions};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -60,6 +60,9 @@ enum Command {
         /// Print at most this many records.
         #[arg(long, default_value_t = 50)]
         limit: u64,
+        /// Print the X report (running totals of the open day, month and year) instead.
+        #[arg(long)]
+        x_report: bool,
     },
 }
 
@@ -91,7 +94,8 @@ fn main() -> ExitCode {
             seq,
             from,
             limit,
-        } => show(path, seq, from, limit),
+            x_report,
+        } => show(path, seq, from, limit, x_report),
     }
 }
 
@@ -160,12 +164,21 @@ fn verify(
     }
 }
 
-fn show(path: PathBuf, seq: Option<u64>, from: u64, limit: u64) -> ExitCode {
+fn show(path: PathBuf, seq: Option<u64>, from: u64, limit: u64, x_report: bool) -> ExitCode {
     let reader = match JournalReader::open(&path) {
         Ok(r) => r,
         Err(e) => return unreadable(e),
     };
     let opening = reader.opening().ok().flatten();
+    if x_report {
+        return match reader.x_report() {
+            Ok(x) => {
+                print!("{}", x_report_text(&x, opening.as_ref()));
+                ExitCode::SUCCESS
+            }
+            Err(e) => unreadable(e),
+        };
+    }
     let (start, limit) = match seq {
         Some(s) => (s, 1),
         None => (from, limit),

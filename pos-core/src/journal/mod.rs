@@ -12,7 +12,7 @@
 //! sale or refund dated in a closed period; when the clock goes backwards it keeps timestamps
 //! non-decreasing and writes a `clock_anomaly` event.
 
-mod recovery;
+pub(crate) mod recovery;
 mod writer;
 
 pub use recovery::{format_rates, vat_rates_set_by};
