@@ -339,6 +339,20 @@ fn a_month_of_trading_closes_day_by_day_and_by_month() {
         },
     )
     .unwrap();
+    // A start with another version is journaled as a version change.
+    journal
+        .software_started(&pos_core::body::Software {
+            name: "pos-core".into(),
+            version: "9.9.9".into(),
+        })
+        .unwrap();
+    let reader = JournalReader::open(&path).unwrap();
+    let change = reader
+        .last_event("software_version_changed")
+        .unwrap()
+        .unwrap();
+    assert_eq!(change.details["new"], "9.9.9");
+    assert_eq!(change.details["old"], env!("CARGO_PKG_VERSION"));
     let x = journal.x_report().unwrap();
     let open_day_total = per_day
         .range(x.open_day.clone().unwrap_or_default()..)

@@ -101,6 +101,29 @@ impl JournalReader {
         state.x_report().map_err(|e| damaged(e.to_string()))
     }
 
+    /// The body of the newest event with `code`, if any.
+    pub fn last_event(&self, code: &str) -> Result<Option<crate::body::EventBody>, ReadError> {
+        let pattern = format!("%\"code\":\"{code}\"%");
+        let body: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT body FROM records WHERE kind = 'event' AND CAST(body AS TEXT) LIKE ?1 \
+                 ORDER BY seq DESC LIMIT 1",
+                [pattern],
+                |r| r.get(0),
+            )
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })
+            .map_err(|e| self.storage(e))?;
+        Ok(body.and_then(|b| match Body::decode(Kind::Event, &b) {
+            Ok(Body::Event(e)) if e.code == code => Some(e),
+            _ => None,
+        }))
+    }
+
     /// One record by global sequence number.
     pub fn record(&self, seq: u64) -> Result<Option<Result<Record, MalformedRow>>, ReadError> {
         store::record_by_seq(&self.conn, seq).map_err(|e| self.storage(e))

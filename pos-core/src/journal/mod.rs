@@ -17,7 +17,7 @@ mod writer;
 
 pub use recovery::{format_rates, vat_rates_set_by};
 
-use crate::body::{EventBody, OpeningBody};
+use crate::body::{EventBody, OpeningBody, Software};
 use crate::canonical::{to_canonical, CanonicalError};
 use crate::closure::{ClosureError, Period, XReport};
 use crate::events;
@@ -491,6 +491,38 @@ impl Journal {
             message: message.to_string(),
             operator: None,
             details: Default::default(),
+        }))
+    }
+
+    /// Records that `software` started: a `software_started` event carrying its version,
+    /// preceded by a `software_version_changed` event (old and new) when the previous start ran
+    /// another version.
+    pub fn software_started(&self, software: &Software) -> Result<Appended, JournalError> {
+        let reader = crate::reader::JournalReader::open(&self.path)
+            .map_err(|e| JournalError::Storage(e.to_string()))?;
+        let previous = reader
+            .last_event(events::SOFTWARE_STARTED)
+            .map_err(|e| JournalError::Storage(e.to_string()))?
+            .and_then(|e| e.details.get("version").cloned())
+            .unwrap_or_else(|| self.shared.opening.software.version.clone());
+        let version = |v: &str| (String::from("version"), v.to_string());
+        if previous != software.version {
+            self.append(Draft::Event(EventBody {
+                code: events::SOFTWARE_VERSION_CHANGED.into(),
+                message: format!("{} {previous} -> {}", software.name, software.version),
+                operator: None,
+                details: [
+                    ("old".to_string(), previous.clone()),
+                    ("new".to_string(), software.version.clone()),
+                ]
+                .into(),
+            }))?;
+        }
+        self.append(Draft::Event(EventBody {
+            code: events::SOFTWARE_STARTED.into(),
+            message: format!("{} {} started", software.name, software.version),
+            operator: None,
+            details: [version(&software.version)].into(),
         }))
     }
 
