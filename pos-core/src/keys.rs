@@ -181,6 +181,13 @@ impl KeyPair {
         self.signing.sign(hash).to_bytes()
     }
 
+    /// Signs an arbitrary message (receipt strings, archive manifests). Callers put a domain
+    /// prefix in `message` so that it can never be mistaken for a 32-byte record hash.
+    pub fn sign_message(&self, message: &[u8]) -> [u8; 64] {
+        debug_assert!(message.len() != 32, "32-byte messages are record hashes");
+        self.signing.sign(message).to_bytes()
+    }
+
     /// Writes the secret key to a new file with mode 0600 (refuses to overwrite).
     pub fn save(&self, path: &Path) -> Result<(), KeyError> {
         let io = |source| KeyError::Io {

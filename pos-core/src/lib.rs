@@ -54,6 +54,7 @@ pub mod journal;
 pub mod keys;
 pub mod money;
 pub mod reader;
+pub mod receipt;
 pub mod record;
 pub mod render;
 pub mod store;

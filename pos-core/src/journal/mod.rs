@@ -17,7 +17,7 @@ mod writer;
 
 pub use recovery::{format_rates, vat_rates_set_by};
 
-use crate::body::{EventBody, OpeningBody, Software};
+use crate::body::{Body, EventBody, OpeningBody, Software};
 use crate::canonical::{to_canonical, CanonicalError};
 use crate::closure::{ClosureError, Period, XReport};
 use crate::events;
@@ -232,10 +232,12 @@ pub enum Draft {
 
 /// What the journal says about itself, shared with callers.
 #[derive(Debug)]
-struct Shared {
+pub(crate) struct Shared {
     opening: OpeningBody,
     /// The VAT rates in force (callers compute sales with them; the writer re-checks).
     rates: RwLock<Vec<VatRate>>,
+    /// The current signing key (for receipt codes).
+    key: RwLock<KeyPair>,
 }
 
 /// An open journal, for writing. Share it behind an `Arc`: every method takes `&self` and may
@@ -340,13 +342,14 @@ impl Journal {
     fn start(path: &Path, writer: Writer, opening: OpeningBody, lock: File) -> Journal {
         let shared = Arc::new(Shared {
             rates: RwLock::new(writer.rates().to_vec()),
+            key: RwLock::new(writer.key().clone()),
             opening,
         });
         let (tx, rx) = sync_channel(MAX_PENDING_APPENDS);
         let writer_shared = Arc::clone(&shared);
         let handle = std::thread::Builder::new()
             .name("journal-writer".into())
-            .spawn(move || writer.run(rx, &writer_shared.rates))
+            .spawn(move || writer.run(rx, &writer_shared))
             .ok();
         Journal {
             path: path.to_path_buf(),
@@ -449,6 +452,37 @@ impl Journal {
             .ok_or(JournalError::Closed)?
             .send(r)
             .map_err(|_| JournalError::Closed)
+    }
+
+    /// The receipt's verification string for a ticket just appended (see [`crate::receipt`]),
+    /// signed with the journal's current key.
+    pub fn receipt_code(&self, a: &Appended) -> Result<String, JournalError> {
+        let total = match Body::decode(a.kind, &a.body) {
+            Ok(Body::Sale(s) | Body::Training(s)) => s.total,
+            Ok(Body::Refund(r)) => r.total,
+            _ => {
+                return Err(JournalError::Invalid(format!(
+                    "{} records have no receipt",
+                    a.kind
+                )))
+            }
+        };
+        let fields = crate::receipt::ReceiptFields {
+            register: self.shared.opening.register_id.clone(),
+            seq: a.seq,
+            kind: a.kind.as_str().to_string(),
+            number: a.kind_seq,
+            timestamp_ms: a.timestamp_ms,
+            total_cents: total.0,
+            hash_prefix: hex::encode(&a.hash[..8]),
+        };
+        let key = match self.shared.key.read() {
+            Ok(k) => k.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        fields
+            .sign(&key)
+            .map_err(|e| JournalError::Invalid(e.to_string()))
     }
 
     /// Records a sale.

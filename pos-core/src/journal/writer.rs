@@ -1,7 +1,7 @@
 //! The writer thread: sequencing, closures, parallel signing and one commit per batch.
 
 use super::recovery::{self, format_rates};
-use super::{Appended, Head, JournalError, MAX_BATCH_RECORDS};
+use super::{Appended, Head, JournalError, Shared, MAX_BATCH_RECORDS};
 use crate::body::{Body, DuplicateBody, DuplicateOf, EventBody, OpeningBody, DUPLICABLE_KINDS};
 use crate::canonical::to_canonical;
 use crate::closure::{ClosureState, Period, XReport};
@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use rusqlite::Connection;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc::{Receiver, SyncSender};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 type Reply<T> = SyncSender<Result<T, JournalError>>;
 /// Committed records with the caller to tell, if any.
@@ -365,6 +365,11 @@ impl Writer {
         &self.rates
     }
 
+    /// The current signing key.
+    pub(crate) fn key(&self) -> &KeyPair {
+        &self.head.key
+    }
+
     fn batch(&self) -> Batch {
         Batch {
             head: self.head.clone(),
@@ -379,7 +384,7 @@ impl Writer {
     }
 
     /// Serves requests until every `Journal` handle is gone.
-    pub(crate) fn run(mut self, rx: Receiver<Request>, shared_rates: &RwLock<Vec<VatRate>>) {
+    pub(crate) fn run(mut self, rx: Receiver<Request>, shared: &Shared) {
         let mut carry: Option<Request> = None;
         loop {
             let first = match carry.take() {
@@ -411,9 +416,14 @@ impl Writer {
                     let _ = reply.send(self.closures.x_report().map_err(Into::into));
                 }
             }
-            if let Ok(mut r) = shared_rates.write() {
+            if let Ok(mut r) = shared.rates.write() {
                 if *r != self.rates {
                     r.clone_from(&self.rates);
+                }
+            }
+            if let Ok(mut k) = shared.key.write() {
+                if k.id() != self.head.key.id() {
+                    *k = self.head.key.clone();
                 }
             }
         }
