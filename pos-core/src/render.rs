@@ -119,11 +119,7 @@ fn sale_text(out: &mut String, r: &Record, s: &SaleBody) {
             l.gross.to_string()
         );
         if l.line_discount != Cents::ZERO {
-            let _ = writeln!(
-                out,
-                "     discount{:>28}",
-                (-l.line_discount).to_string()
-            );
+            let _ = writeln!(out, "     discount{:>28}", (-l.line_discount).to_string());
         }
     }
     if s.ticket_discount != Cents::ZERO {

@@ -694,6 +694,12 @@ pub fn compute_refund(
                 })
             }
         };
+        if orig.quantity.0 <= 0 {
+            // Only a forged or damaged original can have this; the pro rata below divides by it.
+            return Err(TicketError::Inconsistent {
+                field: "original quantity",
+            });
+        }
         if req.quantity.0 <= 0 || req.quantity.0 > slot.0 .0 {
             return Err(TicketError::RefundExceedsRemaining {
                 line: i,
@@ -703,7 +709,7 @@ pub fn compute_refund(
             });
         }
         let amount = if req.quantity == slot.0 {
-            slot.1
+            slot.1.in_json_range()?
         } else {
             let pro_rata = to_cents(div_round(
                 i128::from(orig.total.0) * i128::from(req.quantity.0),
@@ -822,7 +828,7 @@ pub fn check_refund(
             .iter()
             .map(|p| Payment {
                 method: p.method,
-                amount: -p.amount,
+                amount: Cents(p.amount.0.saturating_neg()),
             })
             .collect(),
     };
