@@ -709,14 +709,15 @@ pub fn compute_refund(
             });
         }
         let amount = if req.quantity == slot.0 {
-            slot.1.in_json_range()?
+            slot.1
         } else {
             let pro_rata = to_cents(div_round(
                 i128::from(orig.total.0) * i128::from(req.quantity.0),
                 i128::from(orig.quantity.0),
             ))?;
             pro_rata.min(slot.1)
-        };
+        }
+        .in_json_range()?;
         slot.0 = Qty(slot.0 .0 - req.quantity.0);
         slot.1 = slot.1.checked_sub(amount)?;
         lines.push(RefundLine {

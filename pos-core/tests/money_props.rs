@@ -321,16 +321,8 @@ fn any_sale_body() -> impl Strategy<Value = SaleBody> {
     })
 }
 
-fn config() -> ProptestConfig {
-    ProptestConfig {
-        cases: 256,
-        ..ProptestConfig::default()
-    }
-}
-
+// 256 cases each by default; `PROPTEST_CASES=N` runs more.
 proptest! {
-    #![proptest_config(config())]
-
     #[test]
     fn valid_sales_follow_the_rules(input in sale_input()) {
         let sale = compute_sale(&input, &FRENCH_VAT_RATES).unwrap();
