@@ -404,7 +404,7 @@ fn canonical_encoding_rules_of_the_document() {
 
 /// Every finding kind, by a match that stops compiling when a kind is added.
 fn all_problems() -> Vec<pos_core::verify::Problem> {
-    use pos_core::verify::Problem::{self, *};
+    use pos_core::verify::Problem::*;
     let all = [
         MalformedRecord,
         UnknownFormatVersion,
