@@ -125,9 +125,12 @@ pub enum KeyError {
     Malformed(&'static str),
 }
 
+/// Decodes exactly 64 lowercase hex digits (the only form written).
 fn decode_32(text: &str) -> Option<[u8; 32]> {
-    let bytes = hex::decode(text.trim()).ok()?;
-    bytes.try_into().ok()
+    if text.len() != 64 || text.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    hex::decode(text).ok()?.try_into().ok()
 }
 
 /// A signing key with its id.
@@ -243,6 +246,7 @@ impl KeyPair {
         }
         let seed = lines
             .next()
+            .map(str::trim)
             .and_then(decode_32)
             .ok_or(KeyError::Malformed("secret key is not 32 bytes of hex"))?;
         Ok(KeyPair::from_seed(seed))

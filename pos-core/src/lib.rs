@@ -77,3 +77,8 @@ pub mod prelude {
 }
 
 pub mod sample;
+
+/// Compiles the README's example as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

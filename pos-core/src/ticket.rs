@@ -710,6 +710,12 @@ pub fn compute_refund(
                 })
             }
         };
+        if orig.quantity.0 <= 0 {
+            // Only a forged or damaged original can have this; the pro rata below divides by it.
+            return Err(TicketError::Inconsistent {
+                field: "original quantity",
+            });
+        }
         if req.quantity.0 <= 0 || req.quantity.0 > slot.0 .0 {
             return Err(TicketError::RefundExceedsRemaining {
                 line: i,
@@ -726,7 +732,8 @@ pub fn compute_refund(
                 i128::from(orig.quantity.0),
             ))?;
             pro_rata.min(slot.1)
-        };
+        }
+        .in_json_range()?;
         slot.0 = Qty(slot.0 .0 - req.quantity.0);
         slot.1 = slot.1.checked_sub(amount)?;
         lines.push(RefundLine {
@@ -842,7 +849,7 @@ pub fn check_refund(
             .iter()
             .map(|p| Payment {
                 method: p.method,
-                amount: -p.amount,
+                amount: Cents(p.amount.0.saturating_neg()),
             })
             .collect(),
         void: body.void,

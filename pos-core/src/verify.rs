@@ -89,6 +89,14 @@ pub enum Problem {
 }
 
 impl Problem {
+    /// The name used in JSON output (`hash_mismatch`...).
+    pub fn name(self) -> String {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::String(name)) => name,
+            _ => format!("{self:?}"),
+        }
+    }
+
     /// A plain explanation for people.
     pub fn explain(self) -> &'static str {
         match self {
@@ -283,6 +291,8 @@ pub struct Verifier {
     closures: Option<ClosureState>,
     /// Refunds before the first record streamed must be fetched (tail verification).
     partial: bool,
+    /// An opening record was seen.
+    seen_opening: bool,
     summary: Summary,
 }
 
@@ -314,6 +324,7 @@ impl Verifier {
             copies: HashMap::new(),
             closures: None,
             partial: false,
+            seen_opening: false,
             summary: Summary::default(),
         }
     }
@@ -397,7 +408,16 @@ impl Verifier {
                 }
             }
             if r.kind == Kind::KeyChange.as_str() {
-                if let Ok(Body::KeyChange(k)) = Body::decode(Kind::KeyChange, &r.body) {
+                // Switch only on a key change that the key in force really signed: a forged
+                // key change must not make the records signed by its key look valid.
+                let authentic = keys.last().copied().flatten().is_some_and(|vk| {
+                    r.computed_hash().is_some_and(|h| {
+                        h == r.hash && vk.verify(&h, &Signature::from_bytes(&r.signature)).is_ok()
+                    })
+                });
+                if let (true, Ok(Body::KeyChange(k))) =
+                    (authentic, Body::decode(Kind::KeyChange, &r.body))
+                {
                     if let Ok(new) = k.new_key.decode() {
                         self.active_key = Some(new);
                     }
@@ -427,7 +447,7 @@ impl Verifier {
         *self
             .summary
             .findings_by_problem
-            .entry(format!("{:?}", f.problem))
+            .entry(f.problem.name())
             .or_default() += 1;
         sink.finding(f);
     }
@@ -544,7 +564,8 @@ impl Verifier {
             problems.push((Problem::UnknownKind, format!("kind {:?}", r.kind)));
         }
         if kind == Some(Kind::Opening) {
-            if r.seq != 1 || self.summary.opening.is_some() {
+            let repeated = std::mem::replace(&mut self.seen_opening, true);
+            if r.seq != 1 || repeated {
                 problems.push((
                     Problem::BadOpening,
                     "an opening record must be the first and only one".into(),
