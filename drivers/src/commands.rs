@@ -6,6 +6,8 @@
 //!   use Model 2, error correction level M, selected explicitly.
 //! - Real-time status: the crate appends a stray 0x00 to `DLE EOT n`, which a printer takes as
 //!   the start of the next command.
+//! - Partial cut: the crate's `partial_cut` sends `GS V 65 1`, which is a *full* cut after a
+//!   1-dot feed (65 is "function B, full cut"); a partial cut is `GS V 66 n`.
 //! - EAN-13: the crate prints whatever 12/13 digits it gets; here the check digit is validated
 //!   (with `pos-core`'s barcode module) before anything is printed.
 
@@ -54,6 +56,11 @@ pub fn drawer_pulse(pin: DrawerPin, on_2ms: u8, off_2ms: u8) -> [u8; 5] {
 /// The usual kick: 50 ms on, 500 ms off (`1B 70 m 19 FA`).
 pub fn drawer_kick(pin: DrawerPin) -> [u8; 5] {
     drawer_pulse(pin, 0x19, 0xFA)
+}
+
+/// `GS V 66 0`: feed to the cutter and cut partially (one point left uncut).
+pub fn partial_cut() -> [u8; 4] {
+    [0x1D, 0x56, 66, 0]
 }
 
 /// `DLE EOT n` (3 bytes, no trailing NUL). `n` is 1-4.
@@ -146,6 +153,11 @@ mod tests {
     fn drawer_is_five_bytes() {
         assert_eq!(drawer_kick(DrawerPin::Pin2), [0x1B, 0x70, 0x00, 0x19, 0xFA]);
         assert_eq!(drawer_kick(DrawerPin::Pin5), [0x1B, 0x70, 0x01, 0x19, 0xFA]);
+    }
+
+    #[test]
+    fn partial_cut_is_function_b_partial() {
+        assert_eq!(partial_cut(), [0x1D, 0x56, 0x42, 0x00]);
     }
 
     #[test]

@@ -298,4 +298,38 @@ mod tests {
         assert_eq!(events[2], StatusEvent::RealTime(0x16));
         assert_eq!(events[3], StatusEvent::Unexpected(0xff));
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn chunking_does_not_change_decoding(
+                data in proptest::collection::vec(any::<u8>(), 0..200),
+                chunk in 1usize..9,
+            ) {
+                let whole = StatusDecoder::new().feed(&data);
+                let mut decoder = StatusDecoder::new();
+                let chunked: Vec<StatusEvent> =
+                    data.chunks(chunk).flat_map(|c| decoder.feed(c)).collect();
+                prop_assert_eq!(whole, chunked);
+            }
+
+            #[test]
+            fn realtime_parse_accepts_exactly_the_fixed_pattern(replies in any::<[u8; 4]>()) {
+                let valid = replies.iter().all(|&b| is_realtime_reply(b));
+                prop_assert_eq!(PrinterStatus::from_realtime(&replies).is_ok(), valid);
+            }
+
+            #[test]
+            fn faults_and_ready_agree(replies in any::<[u8; 4]>()) {
+                if let Ok(status) = PrinterStatus::from_realtime(&replies) {
+                    prop_assert_eq!(status.ready(), status.faults().is_empty());
+                    // Offline never passes as ready.
+                    prop_assert!(!(status.offline && status.ready()));
+                }
+            }
+        }
+    }
 }

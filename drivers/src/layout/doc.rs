@@ -13,6 +13,7 @@ use escpos::printer::Printer;
 use escpos::utils::{JustifyMode, Protocol};
 
 use super::LayoutError;
+use crate::commands;
 use crate::receipt::Cut;
 use crate::text;
 
@@ -133,10 +134,15 @@ impl Doc {
     /// Cut, and the finished job.
     pub(crate) fn finish(mut self, cut: Cut) -> Result<Vec<u8>, LayoutError> {
         match cut {
-            Cut::Full => self.printer.cut(),
-            Cut::Partial => self.printer.partial_cut(),
+            // `GS V 65 0`: feed to the cutter, full cut. The crate has this one right.
+            Cut::Full => {
+                self.printer.cut().map_err(enc)?;
+            }
+            // The crate's partial cut is a full cut (see `commands::partial_cut`).
+            Cut::Partial => {
+                self.raw(&commands::partial_cut())?;
+            }
         }
-        .map_err(enc)?;
         self.printer.print().map_err(enc)?;
         Ok(self.printer.driver().0.into_inner())
     }

@@ -153,4 +153,26 @@ mod tests {
             vec![Err(FrameError::NotUtf8)]
         );
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn chunking_does_not_change_scans(
+                data in proptest::collection::vec(prop_oneof![Just(b'\r'), Just(b'\n'), b'0'..=b'9'], 0..300),
+                chunk in 1usize..7,
+            ) {
+                let whole = ScanFramer::default().feed(&data);
+                let mut framer = ScanFramer::default();
+                let chunked: Vec<_> = data.chunks(chunk).flat_map(|c| framer.feed(c)).collect();
+                prop_assert_eq!(&whole, &chunked);
+                // Scans never contain terminators and are never empty.
+                for scan in whole.iter().flatten() {
+                    prop_assert!(!scan.is_empty() && !scan.contains(['\r', '\n']));
+                }
+            }
+        }
+    }
 }
