@@ -10,6 +10,22 @@
 //! - [`transport`] and [`printer`]: TCP, serial, `/dev/usb/lpN` and file transports; a `print`
 //!   that checks status before and after and never resends.
 //! - [`scanner`]: serial and keyboard-wedge (evdev) barcode scanner readers.
+//!
+//! ```no_run
+//! use drivers::layout::{render_receipt, PaperWidth};
+//! use drivers::printer::{PrintOutcome, Printer, PrinterOptions};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let job = render_receipt(&drivers::sample::french_receipt(), PaperWidth::Mm80)?;
+//! let mut printer = Printer::new("tcp:192.168.1.50:9100".parse()?, PrinterOptions::default());
+//! match printer.print(&job).await {
+//!     PrintOutcome::Printed(_) => {}
+//!     PrintOutcome::NotSent(why) => eprintln!("kept in the queue: {why}"),
+//!     PrintOutcome::Unknown(why) => eprintln!("ask the operator before reprinting: {why}"),
+//! }
+//! # Ok(())
+//! # }
+//! ```
 #![deny(missing_docs)]
 
 pub mod commands;

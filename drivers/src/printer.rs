@@ -80,6 +80,21 @@ impl PrintOutcome {
     }
 }
 
+/// What a sent job became, from the write result and the status query after it (`None` when
+/// there is no status channel, or nothing to ask because the write failed).
+fn outcome_after_send(
+    sent: Result<(), TransportError>,
+    after: Option<Result<PrinterStatus, StatusQueryError>>,
+) -> PrintOutcome {
+    match (sent, after) {
+        (Err(e), _) => PrintOutcome::Unknown(Unknown::Send(e)),
+        (Ok(()), None) => PrintOutcome::Printed(None),
+        (Ok(()), Some(Ok(status))) if status.ready() => PrintOutcome::Printed(Some(status)),
+        (Ok(()), Some(Ok(status))) => PrintOutcome::Unknown(Unknown::FaultAfter(status)),
+        (Ok(()), Some(Err(e))) => PrintOutcome::Unknown(Unknown::StatusAfter(e)),
+    }
+}
+
 /// Longest wait for an ASB frame after enabling it.
 const ASB_FIRST_FRAME_WAIT: Duration = Duration::from_millis(500);
 
@@ -225,17 +240,12 @@ impl Printer {
             Ok(connection) => connection.write_all(job).await,
             Err(e) => Err(e),
         };
-        if let Err(e) = self.on_error(sent) {
-            return PrintOutcome::Unknown(Unknown::Send(e));
-        }
-        if !has_status {
-            return PrintOutcome::Printed(None);
-        }
-        match self.status().await {
-            Ok(status) if status.ready() => PrintOutcome::Printed(Some(status)),
-            Ok(status) => PrintOutcome::Unknown(Unknown::FaultAfter(status)),
-            Err(e) => PrintOutcome::Unknown(Unknown::StatusAfter(e)),
-        }
+        let sent = self.on_error(sent);
+        let after = match (&sent, has_status) {
+            (Ok(()), true) => Some(self.status().await),
+            _ => None,
+        };
+        outcome_after_send(sent, after)
     }
 
     /// Pulses the drawer (5-byte `ESC p`), with the same checks as [`Printer::print`]: a printer
@@ -308,5 +318,47 @@ impl Printer {
                 return Ok(status);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broken_sends_and_faults_after_are_unknown_never_printed() {
+        let ready = PrinterStatus::default();
+        let paper_out = PrinterStatus {
+            paper_out: true,
+            offline: true,
+            ..PrinterStatus::default()
+        };
+        assert!(matches!(
+            outcome_after_send(Err(TransportError::Closed), None),
+            PrintOutcome::Unknown(Unknown::Send(TransportError::Closed))
+        ));
+        assert!(matches!(
+            outcome_after_send(Err(TransportError::Timeout("write")), Some(Ok(ready))),
+            PrintOutcome::Unknown(Unknown::Send(_))
+        ));
+        assert!(matches!(
+            outcome_after_send(
+                Ok(()),
+                Some(Err(TransportError::Timeout("status reply").into()))
+            ),
+            PrintOutcome::Unknown(Unknown::StatusAfter(_))
+        ));
+        assert!(matches!(
+            outcome_after_send(Ok(()), Some(Ok(paper_out))),
+            PrintOutcome::Unknown(Unknown::FaultAfter(s)) if s == paper_out
+        ));
+        assert!(matches!(
+            outcome_after_send(Ok(()), Some(Ok(ready))),
+            PrintOutcome::Printed(Some(_))
+        ));
+        assert!(matches!(
+            outcome_after_send(Ok(()), None),
+            PrintOutcome::Printed(None)
+        ));
     }
 }
