@@ -85,3 +85,19 @@ fn layout_is_deterministic() {
         render_report(&report, PaperWidth::Mm80)
     );
 }
+
+#[test]
+fn x_report_and_training_marks() {
+    let mut report = sample::z_report();
+    report.kind = drivers::receipt::ReportKind::X;
+    report.training = true;
+    let job = render_report(&report, PaperWidth::Mm58).expect("layout");
+    assert!(find(&job, b"RAPPORT X (lecture)").is_some());
+    assert!(find(&job, b"RAPPORT Z").is_none());
+    assert_eq!(
+        job.windows(20)
+            .filter(|w| *w == b"MODE \xc9COLE \x96 FACTICE")
+            .count(),
+        2
+    );
+}

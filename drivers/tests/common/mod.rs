@@ -36,9 +36,12 @@ pub struct Emupos {
     pub api_port: u16,
     pub tcp_port: u16,
     pub pty_link: PathBuf,
+    pub scanner_link: PathBuf,
 }
 
 pub const DEVICE: &str = "front";
+/// The emulated serial scanner: it ends each scan with CR only.
+pub const SCANNER: &str = "lane";
 
 impl Emupos {
     pub fn start() -> Self {
@@ -60,7 +63,13 @@ impl Emupos {
              \x20   receipts_dir: ./receipts\n\
              \x20   connections:\n\
              \x20     - tcp: {{ port: {tcp_port} }}\n\
-             \x20     - serial: {{ pty: true, link: front-pty }}\n"
+             \x20     - serial: {{ pty: true, link: front-pty }}\n\
+             \x20 - id: {SCANNER}\n\
+             \x20   type: scanner\n\
+             \x20   mode: serial\n\
+             \x20   suffix: enter\n\
+             \x20   connections:\n\
+             \x20     - serial: {{ pty: true, link: lane-pty }}\n"
         );
         std::fs::write(dir.path().join("emupos.yaml"), config).expect("write config");
         let log = std::fs::File::create(dir.path().join("emupos.log")).expect("log file");
@@ -76,12 +85,14 @@ impl Emupos {
             .spawn()
             .expect("spawn emupos");
         let pty_link = dir.path().join("emupos").join("front-pty");
+        let scanner_link = dir.path().join("emupos").join("lane-pty");
         let emupos = Self {
             child,
             dir,
             api_port,
             tcp_port,
             pty_link,
+            scanner_link,
         };
         emupos.wait_ready();
         emupos
@@ -96,6 +107,7 @@ impl Emupos {
                 .unwrap_or(false);
             if healthy
                 && self.pty_link.exists()
+                && self.scanner_link.exists()
                 && TcpStream::connect(("127.0.0.1", self.tcp_port)).is_ok()
             {
                 return;
@@ -118,12 +130,27 @@ impl Emupos {
     }
 
     fn try_http(&self, method: &str, path: &str) -> std::io::Result<(u16, String)> {
+        self.try_http_body(method, path, "")
+    }
+
+    fn try_http_body(
+        &self,
+        method: &str,
+        path: &str,
+        body: &str,
+    ) -> std::io::Result<(u16, String)> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.api_port))?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let content_type = if body.is_empty() {
+            ""
+        } else {
+            "Content-Type: application/json\r\n"
+        };
         write!(
             stream,
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            self.api_port
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{content_type}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.api_port,
+            body.len()
         )?;
         let mut response = String::new();
         stream.read_to_string(&mut response)?;
@@ -147,6 +174,19 @@ impl Emupos {
             "{method} {path} -> {status}: {body}"
         );
         body
+    }
+
+    /// Makes the emulated serial scanner scan `data` now.
+    pub fn scan(&self, data: &str) {
+        let body = serde_json::json!({ "data": data, "countdown_seconds": 0 }).to_string();
+        let path = format!("/api/v1/devices/{SCANNER}/scans");
+        let (status, answer) = self
+            .try_http_body("POST", &path, &body)
+            .expect("control API reachable");
+        assert!(
+            (200..300).contains(&status),
+            "POST {path} -> {status}: {answer}"
+        );
     }
 
     pub fn set_fault(&self, fault: &str, active: bool) {
