@@ -31,6 +31,60 @@ fn assert_contains_all(text: &str, needles: &[&str]) {
     }
 }
 
+/// Every mandatory mention of the sample receipt, as emupos decodes it.
+const MANDATORY: &[&str] = &[
+    // Merchant identity.
+    "Épicerie Les Œillets",
+    "12 rue de la Paix",
+    "75002 Paris",
+    "SIRET 12345678900012",
+    "TVA intracom. FR32123456789",
+    // Ticket number, register, date and time.
+    "Ticket n° 1042",
+    "Caisse 01",
+    "Le 27/11/2026 10:15:03",
+    "Vendeur : Amélie",
+    // Lines: label, quantity, unit price, total, VAT rate; weights in kg.
+    "Crème fraîche épaisse 20cl",
+    "  2 x 1,89 €",
+    "3,78 5,5%",
+    "Comté AOP 18 mois",
+    "  1,250 kg x 24,90 €/kg",
+    "31,13 5,5%",
+    "Vin rouge « Côtes-du-Rhône »",
+    "8,55 20%",
+    "Le Monde (journal)",
+    "3,20 2,1%",
+    // Discounts.
+    "  Remise fidélité 10 %",
+    "-0,95",
+    "Remise bon d'achat",
+    "-1,00 €",
+    // Total, VAT breakdown.
+    "TOTAL TTC",
+    "45,30 €",
+    "Taux TVA",
+    "2,1%",
+    "3,13",
+    "0,07",
+    "32,75",
+    "1,80",
+    "34,55",
+    "6,29",
+    "1,26",
+    "7,55",
+    // Payments and change.
+    "Espèces",
+    "50,00 €",
+    "Rendu monnaie",
+    "4,70 €",
+    // Line count, signature, software.
+    "Nombre de lignes : 4",
+    "Signature : Xk9P",
+    "Logiciel PosCaisse 0.1.0",
+    "Merci de votre visite !",
+];
+
 fn assert_width(text: &str, columns: usize) {
     for line in text.lines().filter(|l| !l.starts_with("[qr ")) {
         assert!(
@@ -49,61 +103,7 @@ async fn full_french_receipt_over_tcp() {
 
     let receipts = emupos.wait_receipts(1);
     let text = &receipts[0];
-    assert_contains_all(
-        text,
-        &[
-            // Merchant identity.
-            "Épicerie Les Œillets",
-            "12 rue de la Paix",
-            "75002 Paris",
-            "SIRET 12345678900012",
-            "TVA intracom. FR32123456789",
-            // Ticket number, register, date and time.
-            "Ticket n° 1042",
-            "Caisse 01",
-            "Le 27/11/2026 10:15:03",
-            "Vendeur : Amélie",
-            // Lines: label, quantity, unit price, total, VAT rate; weights in kg.
-            "Crème fraîche épaisse 20cl",
-            "  2 x 1,89 €",
-            "3,78 5,5%",
-            "Comté AOP 18 mois",
-            "  1,250 kg x 24,90 €/kg",
-            "31,13 5,5%",
-            "Vin rouge « Côtes-du-Rhône »",
-            "8,55 20%",
-            "Le Monde (journal)",
-            "3,20 2,1%",
-            // Discounts.
-            "  Remise fidélité 10 %",
-            "-0,95",
-            "Remise bon d'achat",
-            "-1,00 €",
-            // Total, VAT breakdown.
-            "TOTAL TTC",
-            "45,30 €",
-            "Taux TVA",
-            "2,1%",
-            "3,13",
-            "0,07",
-            "32,75",
-            "1,80",
-            "34,55",
-            "6,29",
-            "1,26",
-            "7,55",
-            // Payments and change.
-            "Espèces",
-            "50,00 €",
-            "Rendu monnaie",
-            "4,70 €",
-            // Line count, signature, software.
-            "Nombre de lignes : 4",
-            "Signature : Xk9P",
-            "Logiciel PosCaisse 0.1.0",
-            "Merci de votre visite !",
-        ],
-    );
+    assert_contains_all(text, MANDATORY);
     // The QR code carries the verification string exactly.
     assert!(
         text.lines()
@@ -130,6 +130,7 @@ async fn duplicate_training_58mm_over_pty_serial() {
     assert_printed(&printer.print(&job).await);
 
     let text = &emupos.wait_receipts(1)[0];
+    assert_contains_all(text, MANDATORY);
     assert_contains_all(
         text,
         &[
@@ -188,6 +189,19 @@ async fn z_report_over_character_device() {
         "{text}"
     );
     assert_width(text, 48);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_replies_are_drained_before_status() {
+    let emupos = Emupos::start();
+    let mut printer = printer(&emupos.tcp_address());
+    // GS I 67: the printer answers "_TM-T20III\0", bytes a status query must not take as its
+    // replies ('2' even has the fixed bits of a DLE EOT reply).
+    for _ in 0..3 {
+        assert_printed(&printer.print(b"\x1dI\x43").await);
+        let status = printer.status().await.expect("status after stale replies");
+        assert_eq!(status, drivers::status::PrinterStatus::default());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
