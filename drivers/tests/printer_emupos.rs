@@ -303,6 +303,30 @@ async fn automatic_status_back_reports_changes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn printer_switched_off_then_on() {
+    let mut emupos = Emupos::start();
+    let mut printer = printer(&emupos.tcp_address());
+    let job = render_receipt(&sample::french_receipt(), PaperWidth::Mm58).expect("layout");
+    assert_printed(&printer.print(&job).await);
+    assert_eq!(emupos.wait_receipts(1).len(), 1);
+
+    emupos.stop();
+    assert!(matches!(
+        printer.print(&job).await,
+        PrintOutcome::NotSent(NotSent::NoStatus(_))
+    ));
+    assert!(printer.status().await.is_err());
+
+    emupos.restart();
+    // The driver reconnects by itself; the refused job was never sent, so one more print
+    // makes exactly two receipts.
+    assert_printed(&printer.print(&job).await);
+    assert_eq!(emupos.wait_receipts(2).len(), 2);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(emupos.receipts().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_or_silent_printers_are_not_sent() {
     // Nothing listens on this port.
     let port = common::free_port();

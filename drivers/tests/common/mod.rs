@@ -45,7 +45,6 @@ pub const SCANNER: &str = "lane";
 
 impl Emupos {
     pub fn start() -> Self {
-        let bin = emupos_bin();
         let dir = tempfile::tempdir().expect("temp dir");
         let api_port = free_port();
         let mut tcp_port = free_port();
@@ -72,18 +71,7 @@ impl Emupos {
              \x20     - serial: {{ pty: true, link: lane-pty }}\n"
         );
         std::fs::write(dir.path().join("emupos.yaml"), config).expect("write config");
-        let log = std::fs::File::create(dir.path().join("emupos.log")).expect("log file");
-        let child = Command::new(bin)
-            .args(["run", "--config", "emupos.yaml"])
-            .current_dir(dir.path())
-            // The pty link goes to $TMPDIR/emupos/<link>: keep it private to this test.
-            .env("TMPDIR", dir.path())
-            .env("COLUMNS", "200")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log handle"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn emupos");
+        let child = spawn(dir.path());
         let pty_link = dir.path().join("emupos").join("front-pty");
         let scanner_link = dir.path().join("emupos").join("lane-pty");
         let emupos = Self {
@@ -96,6 +84,20 @@ impl Emupos {
         };
         emupos.wait_ready();
         emupos
+    }
+
+    /// Power cycle: stop the emulator and start it again on the same ports, links and receipts
+    /// directory (faults and drawer state are lost, as on a real printer).
+    pub fn restart(&mut self) {
+        self.stop();
+        self.child = spawn(self.dir.path());
+        self.wait_ready();
+    }
+
+    /// Stops the emulator (the printer is switched off).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     fn wait_ready(&self) {
@@ -246,6 +248,25 @@ impl Emupos {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+fn spawn(dir: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("emupos.log"))
+        .expect("log file");
+    Command::new(emupos_bin())
+        .args(["run", "--config", "emupos.yaml"])
+        .current_dir(dir)
+        // The pty link goes to $TMPDIR/emupos/<link>: keep it private to this test.
+        .env("TMPDIR", dir)
+        .env("COLUMNS", "200")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log handle"))
+        .stderr(log)
+        .spawn()
+        .expect("spawn emupos")
 }
 
 impl Drop for Emupos {
