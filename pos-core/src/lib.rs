@@ -46,6 +46,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod barcode;
 pub mod body;
 pub mod canonical;
 pub mod closure;
