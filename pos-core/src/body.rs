@@ -164,6 +164,27 @@ pub struct DuplicateBody {
     pub reason: String,
 }
 
+/// The body of an `archive` record: an archive of the records `first_seq..=last_seq` was
+/// written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveBody {
+    /// What the archive holds (`2026-03`, `2026`, `seq 1-5000`).
+    pub label: String,
+    /// First sequence number archived.
+    pub first_seq: u64,
+    /// Last sequence number archived.
+    pub last_seq: u64,
+    /// Hash (hex) of the record at `last_seq`.
+    pub last_hash: String,
+    /// The archive file's name as written.
+    pub file_name: String,
+    /// SHA-256 (hex) of the whole archive file.
+    pub file_sha256: String,
+    /// SHA-256 (hex) of the archive's `manifest.json`.
+    pub manifest_sha256: String,
+}
+
 /// The kinds a duplicate may copy.
 pub const DUPLICABLE_KINDS: [Kind; 4] = [Kind::Sale, Kind::Refund, Kind::Training, Kind::Closure];
 
@@ -186,6 +207,8 @@ pub enum Body {
     Duplicate(DuplicateBody),
     /// A `training` record (a sale body, never counted).
     Training(SaleBody),
+    /// An `archive` record.
+    Archive(ArchiveBody),
 }
 
 impl Body {
@@ -200,6 +223,7 @@ impl Body {
             Kind::Closure => Body::Closure(serde_json::from_slice(bytes)?),
             Kind::Duplicate => Body::Duplicate(serde_json::from_slice(bytes)?),
             Kind::Training => Body::Training(serde_json::from_slice(bytes)?),
+            Kind::Archive => Body::Archive(serde_json::from_slice(bytes)?),
         })
     }
 
@@ -214,6 +238,7 @@ impl Body {
             Body::Closure(_) => Kind::Closure,
             Body::Duplicate(_) => Kind::Duplicate,
             Body::Training(_) => Kind::Training,
+            Body::Archive(_) => Kind::Archive,
         }
     }
 }

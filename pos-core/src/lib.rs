@@ -46,6 +46,8 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod anchor;
+pub mod archive;
 pub mod barcode;
 pub mod body;
 pub mod canonical;

@@ -204,6 +204,57 @@ impl JournalReader {
         Ok(out)
     }
 
+    /// Every record of `kind`, in order (for kinds with few records: key changes, closures).
+    pub fn records_of_kind(&self, kind: crate::record::Kind) -> Result<Vec<Record>, ReadError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM records WHERE kind = ?1 ORDER BY seq"
+            ))
+            .map_err(|e| self.storage(e))?;
+        let rows = stmt
+            .query_map([kind.as_str()], |row| Ok(store::row_to_record(row)))
+            .map_err(|e| self.storage(e))?;
+        let mut out = Vec::new();
+        for r in rows {
+            if let Ok(rec) = r.map_err(|e| self.storage(e))? {
+                out.push(rec);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every readable closure, with its seq, in order.
+    pub fn closures(&self) -> Result<Vec<(u64, crate::closure::ClosureBody)>, ReadError> {
+        Ok(self
+            .records_of_kind(Kind::Closure)?
+            .into_iter()
+            .filter_map(|r| match Body::decode(Kind::Closure, &r.body) {
+                Ok(Body::Closure(c)) => Some((r.seq, c)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The records before `start` that rebuild the closure state at `start`: every closure, and
+    /// every record after the last day closure.
+    pub fn closure_context_seqs(&self, start: u64) -> Result<Vec<u64>, ReadError> {
+        let closures = self.closures()?;
+        let last_day = closures
+            .iter()
+            .filter(|(seq, c)| *seq < start && c.period == crate::closure::Period::Day)
+            .map(|(seq, _)| *seq)
+            .max()
+            .unwrap_or(0);
+        let mut out: Vec<u64> = closures
+            .iter()
+            .map(|(seq, _)| *seq)
+            .filter(|seq| *seq < start)
+            .collect();
+        out.extend(last_day + 1..start);
+        Ok(out)
+    }
+
     /// Records with `seq >= from_seq` in sequence order, one at a time, within one read
     /// transaction (a consistent snapshot). Stops early when `f` breaks.
     pub fn for_each_from<F>(&self, from_seq: u64, mut f: F) -> Result<(), ReadError>

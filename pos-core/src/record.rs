@@ -58,11 +58,13 @@ pub enum Kind {
     Duplicate,
     /// A training-mode ticket: numbered on its own, never in any total.
     Training,
+    /// An archive was written: its range and the hashes of the archive file and manifest.
+    Archive,
 }
 
 impl Kind {
     /// Every kind this version writes.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Opening,
         Kind::Sale,
         Kind::Refund,
@@ -71,6 +73,7 @@ impl Kind {
         Kind::Closure,
         Kind::Duplicate,
         Kind::Training,
+        Kind::Archive,
     ];
 
     /// The stored name.
@@ -84,6 +87,7 @@ impl Kind {
             Kind::Closure => "closure",
             Kind::Duplicate => "duplicate",
             Kind::Training => "training",
+            Kind::Archive => "archive",
         }
     }
 

@@ -68,6 +68,13 @@ pub fn record_text(r: &Record, opening: Option<&OpeningBody>) -> String {
             let _ = writeln!(out, "   *** MODE ÉCOLE – FACTICE ***");
         }
         Some(Body::Closure(c)) => closure_text(&mut out, r, &c),
+        Some(Body::Archive(a)) => {
+            let _ = writeln!(
+                out,
+                "   ARCHIVE {} · seq {} to {} · file {} sha256 {}",
+                a.label, a.first_seq, a.last_seq, a.file_name, a.file_sha256
+            );
+        }
         Some(Body::Duplicate(d)) => {
             let _ = writeln!(
                 out,

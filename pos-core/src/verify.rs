@@ -14,6 +14,7 @@
 //! flight at most), so memory does not grow with the journal. The only state that grows is the
 //! refundable remainder of tickets that were partly refunded.
 
+use crate::anchor::Anchor;
 use crate::body::{Body, DuplicateBody, OpeningBody, DUPLICABLE_KINDS};
 use crate::canonical::check_canonical;
 use crate::closure::{differences, ClosureState};
@@ -86,6 +87,20 @@ pub enum Problem {
     RecordInClosedPeriod,
     /// A duplicate does not reference a reprintable record, or its copy number is wrong.
     DuplicateInvalid,
+    /// An archive lacks a file, has an unexpected one, or a file cannot be read.
+    ArchiveStructure,
+    /// The manifest signature is invalid, or made by a key that is not the journal's.
+    ManifestSignature,
+    /// A file of an archive does not match its SHA-256 in the manifest.
+    ArchiveFileHash,
+    /// The manifest's range, hashes, counts, totals or keys differ from the records.
+    ManifestMismatch,
+    /// Archives overlap, leave a gap, or do not link to each other.
+    ArchiveContinuity,
+    /// An anchor's record is beyond the end: the newest records are missing.
+    AnchorNotReached,
+    /// The record at an anchor's seq has another hash, or the anchor is of another register.
+    AnchorMismatch,
 }
 
 impl Problem {
@@ -133,6 +148,21 @@ impl Problem {
             Problem::DuplicateInvalid => {
                 "the duplicate does not match a reprintable record and copy number"
             }
+            Problem::ArchiveStructure => "the archive's files are not as the format requires",
+            Problem::ManifestSignature => {
+                "the archive manifest's signature is not valid for the journal's key"
+            }
+            Problem::ArchiveFileHash => {
+                "a file of the archive was altered: its SHA-256 differs from the manifest"
+            }
+            Problem::ManifestMismatch => "the archive manifest does not match the records",
+            Problem::ArchiveContinuity => {
+                "the archives do not follow each other without gap or overlap"
+            }
+            Problem::AnchorNotReached => {
+                "the records end before an anchor: the newest records are missing"
+            }
+            Problem::AnchorMismatch => "the record at an anchor's position is not the anchored one",
         }
     }
 }
@@ -200,6 +230,8 @@ pub struct VerifyOptions {
     pub tail: Option<u64>,
     /// Public keys the auditor trusts: when not empty, the opening key must be one of them.
     pub trusted_keys: Vec<VerifyingKey>,
+    /// Chain heads kept outside the journal that the records must reach.
+    pub anchors: Vec<Anchor>,
 }
 
 impl Default for VerifyOptions {
@@ -209,6 +241,7 @@ impl Default for VerifyOptions {
             bodies: true,
             tail: None,
             trusted_keys: Vec::new(),
+            anchors: Vec::new(),
         }
     }
 }
@@ -293,7 +326,34 @@ pub struct Verifier {
     partial: bool,
     /// An opening record was seen.
     seen_opening: bool,
+    /// Anchors by seq, removed as they are reached.
+    anchors: BTreeMap<u64, Anchor>,
+    /// Key ids introduced by the records (opening, key changes).
+    keys_seen: Vec<String>,
+    /// Findings about the context records of a resumed stream, reported at the first push.
+    pending: Vec<Finding>,
+    /// Since the last [`Verifier::snapshot`]: the first record (seq, previous hash) and the
+    /// totals of sales and refunds.
+    range_first: Option<(u64, Hash)>,
+    range_totals: crate::closure::Totals,
     summary: Summary,
+}
+
+/// The verifier's counters at one point of the stream (archive checks compare two).
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Records per kind so far.
+    pub counts: BTreeMap<String, u64>,
+    /// Records so far.
+    pub records: u64,
+    /// Last seq so far.
+    pub last_seq: u64,
+    /// Last stored hash so far (hex).
+    pub last_hash: String,
+    /// First record since the previous snapshot: (seq, its previous hash).
+    pub range_first: Option<(u64, Hash)>,
+    /// Sales and refunds since the previous snapshot.
+    pub range_totals: crate::closure::Totals,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -325,8 +385,119 @@ impl Verifier {
             closures: None,
             partial: false,
             seen_opening: false,
+            anchors: BTreeMap::new(),
+            keys_seen: Vec::new(),
+            pending: Vec::new(),
+            range_first: None,
+            range_totals: Default::default(),
             summary: Summary::default(),
         }
+        .with_anchors()
+    }
+
+    fn with_anchors(mut self) -> Verifier {
+        self.anchors = self
+            .options
+            .anchors
+            .iter()
+            .map(|a| (a.seq, a.clone()))
+            .collect();
+        self
+    }
+
+    /// Counters now; resets the per-range first record and totals.
+    pub fn snapshot(&mut self) -> Snapshot {
+        Snapshot {
+            counts: self.summary.counts.clone(),
+            records: self.summary.records,
+            last_seq: self.summary.last_seq.unwrap_or(0),
+            last_hash: self.summary.last_hash.clone().unwrap_or_default(),
+            range_first: self.range_first.take(),
+            range_totals: std::mem::take(&mut self.range_totals),
+        }
+    }
+
+    /// Key ids introduced by the records and context seen so far.
+    pub fn keys_seen(&self) -> &[String] {
+        &self.keys_seen
+    }
+
+    /// A verifier for a stream that starts after `context`: records before it, as an archive's
+    /// `references.jsonl` holds them (the opening, key changes, the last record of each kind,
+    /// every closure and the records after the last day closure, originals of refunds and
+    /// duplicates). The context records' hashes and signatures are checked too, and the closure
+    /// rules resume where they stood.
+    pub fn resume_with_closures(options: VerifyOptions, context: &[Record]) -> Verifier {
+        let mut v = Verifier::resume(options, context);
+        // Check each context record on its own: hash, and signature by a key of the journal.
+        let mut keys: Vec<(KeyId, VerifyingKey)> = Vec::new();
+        for r in context {
+            match r.known_kind().and_then(|k| Body::decode(k, &r.body).ok()) {
+                Some(Body::Opening(o)) => keys.extend(o.key.decode().ok()),
+                Some(Body::KeyChange(k)) => keys.extend(k.new_key.decode().ok()),
+                _ => {}
+            }
+        }
+        for r in context {
+            let hash_ok = r.computed_hash() == Some(r.hash);
+            let sig_ok = keys.iter().any(|(id, vk)| {
+                *id == r.key_id
+                    && vk
+                        .verify(&r.hash, &Signature::from_bytes(&r.signature))
+                        .is_ok()
+            });
+            if !(hash_ok && sig_ok) {
+                v.pending.push(Finding {
+                    seq: r.seq,
+                    kind: r.kind.clone(),
+                    kind_seq: r.kind_seq,
+                    timestamp_ms: r.timestamp_ms,
+                    problem: if hash_ok {
+                        Problem::BadSignature
+                    } else {
+                        Problem::HashMismatch
+                    },
+                    detail: "a reference record (before the archive's range) does not verify"
+                        .into(),
+                });
+            }
+        }
+        v.keys_seen.extend(keys.iter().map(|(id, _)| id.to_hex()));
+        // The closure state at the start: closures, then the records after the last day closure.
+        if let Some(o) = v.summary.opening.clone() {
+            if let Ok(mut state) = ClosureState::new(&o.time_zone, o.fiscal_year_start_month) {
+                let last_day = context
+                    .iter()
+                    .filter_map(|r| match Body::decode(Kind::Closure, &r.body) {
+                        Ok(Body::Closure(c))
+                            if r.kind == "closure" && c.period == crate::closure::Period::Day =>
+                        {
+                            Some(r.seq)
+                        }
+                        _ => None,
+                    })
+                    .max()
+                    .unwrap_or(0);
+                let mut ok = true;
+                for r in context {
+                    let Some(kind) = r.known_kind() else { continue };
+                    let Ok(body) = Body::decode(kind, &r.body) else {
+                        continue;
+                    };
+                    ok &= match &body {
+                        Body::Closure(c) => state.apply_closure(r.seq, r.hash, c).is_ok(),
+                        _ if r.seq > last_day => state
+                            .observe(r.seq, r.hash, kind, r.timestamp_ms, Some(&body))
+                            .is_ok(),
+                        _ => true,
+                    };
+                }
+                if ok {
+                    v.closures = Some(state);
+                }
+            }
+        }
+        v
     }
 
     /// A verifier for a stream that starts after `before` (the records preceding it, in order,
@@ -355,6 +526,9 @@ impl Verifier {
 
     /// Checks a chunk of items that follows the previous chunk.
     pub fn push(&mut self, chunk: &[Item], lookup: &dyn Lookup, sink: &mut dyn FindingSink) {
+        for f in std::mem::take(&mut self.pending) {
+            self.report(sink, f);
+        }
         let bodies = self.options.bodies;
         let mut pre: Vec<Pre> = chunk
             .par_iter()
@@ -460,6 +634,19 @@ impl Verifier {
         sink: &mut dyn FindingSink,
     ) {
         let mut problems = pre.problems;
+        self.range_first.get_or_insert((r.seq, r.prev_hash));
+        if let Some(a) = self.anchors.remove(&r.seq) {
+            if a.hash != hex::encode(r.hash) {
+                problems.push((
+                    Problem::AnchorMismatch,
+                    format!(
+                        "the anchor says hash {} but the record has {}",
+                        a.hash,
+                        hex::encode(r.hash)
+                    ),
+                ));
+            }
+        }
         let s = &mut self.summary;
         s.records += 1;
         s.first_seq.get_or_insert(r.seq);
@@ -692,11 +879,13 @@ impl Verifier {
                     }
                 }
                 self.rates = Some(o.vat_rates.clone());
+                self.keys_seen.push(o.key.key_id.clone());
                 if self.summary.opening.is_none() {
                     self.summary.opening = Some(o);
                 }
             }
             Body::Sale(sale) => {
+                let _ = self.range_totals.add_sale(&sale);
                 self.summary.sales_total = self
                     .summary
                     .sales_total
@@ -704,6 +893,7 @@ impl Verifier {
                     .unwrap_or(self.summary.sales_total);
             }
             Body::Refund(refund) => {
+                let _ = self.range_totals.add_refund(&refund);
                 self.summary.refunds_total = self
                     .summary
                     .refunds_total
@@ -726,7 +916,8 @@ impl Verifier {
                     problems.push((Problem::DuplicateInvalid, detail));
                 }
             }
-            Body::KeyChange(_) | Body::Closure(_) | Body::Training(_) => {}
+            Body::KeyChange(k) => self.keys_seen.push(k.new_key.key_id),
+            Body::Closure(_) | Body::Training(_) | Body::Archive(_) => {}
         }
     }
 
@@ -824,6 +1015,45 @@ impl Verifier {
 
     /// Ends the stream and returns the summary.
     pub fn finish(self) -> Summary {
+        self.summary
+    }
+
+    /// Ends the stream: reports the anchors that were not reached (or name another register),
+    /// and returns the summary.
+    pub fn finish_with(mut self, sink: &mut dyn FindingSink) -> Summary {
+        let last = self.summary.last_seq.unwrap_or(0);
+        let register = self.summary.opening.as_ref().map(|o| o.register_id.clone());
+        for (seq, a) in std::mem::take(&mut self.anchors) {
+            let other_register = register.as_ref().is_some_and(|r| *r != a.register_id);
+            let (problem, detail) = if other_register {
+                (
+                    Problem::AnchorMismatch,
+                    format!("the anchor at seq {seq} is of register {}", a.register_id),
+                )
+            } else if seq > last {
+                (
+                    Problem::AnchorNotReached,
+                    format!(
+                        "an anchor of {} says the journal reached seq {seq} (hash {}), but the records end at seq {last}",
+                        crate::render::format_time(a.timestamp_ms, None),
+                        a.hash
+                    ),
+                )
+            } else {
+                continue;
+            };
+            self.report(
+                sink,
+                Finding {
+                    seq,
+                    kind: String::new(),
+                    kind_seq: 0,
+                    timestamp_ms: a.timestamp_ms,
+                    problem,
+                    detail,
+                },
+            );
+        }
         self.summary
     }
 }
@@ -952,7 +1182,7 @@ pub fn verify_journal(
             })
         })
     })?;
-    let mut summary = verifier.finish();
+    let mut summary = verifier.finish_with(sink);
     if summary.records == 0 {
         summary.findings += 1;
         sink.finding(Finding {

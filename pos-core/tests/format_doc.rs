@@ -438,6 +438,13 @@ fn all_problems() -> Vec<pos_core::verify::Problem> {
         ClosureMismatch,
         RecordInClosedPeriod,
         DuplicateInvalid,
+        ArchiveStructure,
+        ManifestSignature,
+        ArchiveFileHash,
+        ManifestMismatch,
+        ArchiveContinuity,
+        AnchorNotReached,
+        AnchorMismatch,
     ];
     for p in all {
         // Exhaustive: a new variant must be added to `all` above and to the document.
@@ -464,7 +471,14 @@ fn all_problems() -> Vec<pos_core::verify::Problem> {
             | MissingClosure
             | ClosureMismatch
             | RecordInClosedPeriod
-            | DuplicateInvalid => {}
+            | DuplicateInvalid
+            | ArchiveStructure
+            | ManifestSignature
+            | ArchiveFileHash
+            | ManifestMismatch
+            | ArchiveContinuity
+            | AnchorNotReached
+            | AnchorMismatch => {}
         }
     }
     all.to_vec()
@@ -493,7 +507,8 @@ fn document_tables_match_the_code() {
             "key_change",
             "closure",
             "duplicate",
-            "training"
+            "training",
+            "archive"
         ]
     );
     for (i, k) in kinds.iter().enumerate() {

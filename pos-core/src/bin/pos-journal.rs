@@ -1,14 +1,21 @@
-//! `pos-journal`: verify and read a fiscal journal file.
+//! `pos-journal`: verify, read and archive a fiscal journal; verify archives and receipts.
 //!
-//! Exit codes of `verify`: 0 intact, 1 findings, 2 the input cannot be read.
+//! Exit codes of `verify` and `verify-receipt`: 0 intact, 1 findings, 2 the input cannot be
+//! read.
 
 use clap::{Parser, Subcommand};
-use pos_core::keys::load_public_key;
+use indicatif::{ProgressBar, ProgressStyle};
+use pos_core::anchor::{append_anchor, read_anchors, Anchor};
+use pos_core::archive::{export_archive, verify_archives, ArchiveInput, ArchiveSelection};
+use pos_core::journal::{Draft, Journal, JournalOptions};
+use pos_core::keys::{load_public_key, KeyPair};
 use pos_core::reader::JournalReader;
-use pos_core::render::{record_text, summary_text, x_report_text};
-use pos_core::verify::{verify_journal, Finding, FindingSink, VerifyOptions};
+use pos_core::receipt::verify_receipt;
+use pos_core::render::{format_time, record_text, summary_text, x_report_text};
+use pos_core::verify::{verify_journal, Finding, FindingSink, Summary, VerifyOptions};
+use std::io::{IsTerminal, Read};
 use std::ops::ControlFlow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Keep at most this many findings in memory for the JSON report; all are counted.
@@ -20,7 +27,7 @@ const MAX_FINDINGS_PRINTED: usize = 200;
 #[command(
     name = "pos-journal",
     version,
-    about = "Verify and read a point-of-sale fiscal journal"
+    about = "Verify, read and archive a point-of-sale fiscal journal"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -29,25 +36,29 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Verify a journal file: hashes, links, signatures, bodies. Exit 0 intact, 1 findings,
-    /// 2 unreadable.
+    /// Verify a journal file, or one or more archives (ZIP): hashes, links, signatures, bodies,
+    /// closures, manifests, continuity, anchors. Exit 0 intact, 1 findings, 2 unreadable.
     Verify {
-        /// The journal file.
-        path: PathBuf,
+        /// A journal file, or archive files (in any order).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
         /// Check only hashes, sequence numbers and links (no signatures, no bodies).
         #[arg(long)]
         chain_only: bool,
-        /// Check only the newest N records.
+        /// Check only the newest N records (journal files only).
         #[arg(long, value_name = "N")]
         tail: Option<u64>,
-        /// A public key file the journal's opening key must match.
+        /// A public key file (or 64 hex digits) the journal's opening key must match.
         #[arg(long, value_name = "KEY")]
         public_key: Vec<PathBuf>,
+        /// An anchor file: every anchor in it must be reached by the records.
+        #[arg(long, value_name = "FILE")]
+        anchor: Vec<PathBuf>,
     },
-    /// Print records readably (tickets as receipts).
+    /// Print records readably (tickets as receipts, closures as Z reports).
     Show {
         /// The journal file.
         path: PathBuf,
@@ -64,38 +75,124 @@ enum Command {
         #[arg(long)]
         x_report: bool,
     },
+    /// Write a signed archive of a closed month, a closed fiscal year or a range of records,
+    /// and journal it.
+    Archive {
+        /// The journal file.
+        #[arg(long)]
+        db: PathBuf,
+        /// The archive to write (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+        /// A closed month: 2026-03.
+        #[arg(long, conflicts_with_all = ["year", "from"])]
+        period: Option<String>,
+        /// A closed fiscal year: 2026.
+        #[arg(long, conflicts_with = "from")]
+        year: Option<String>,
+        /// First sequence number of a range.
+        #[arg(long, requires = "to")]
+        from: Option<u64>,
+        /// Last sequence number of a range.
+        #[arg(long, requires = "from")]
+        to: Option<u64>,
+        /// The journal's current secret key (default: DB.key).
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Append the journal's head (seq, hash, signature, time) to an anchor file kept elsewhere.
+    Anchor {
+        /// The journal file.
+        #[arg(long)]
+        db: PathBuf,
+        /// The anchor file (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Verify a receipt's QR verification string offline with the register's public key.
+    VerifyReceipt {
+        /// The string (or `-` to read it from standard input).
+        text: String,
+        /// The register's public key file (or 64 hex digits).
+        #[arg(long)]
+        public_key: PathBuf,
+        /// Also check that the journal or archive holds that record.
+        #[arg(long)]
+        journal: Option<PathBuf>,
+    },
 }
 
-#[derive(Default)]
-struct Keep {
+/// Collects findings (up to a limit) and drives a progress bar on a terminal.
+struct Report {
     findings: Vec<Finding>,
+    bar: Option<ProgressBar>,
 }
 
-impl FindingSink for Keep {
+impl Report {
+    fn new(show_progress: bool) -> Report {
+        let bar = (show_progress && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} verifying {pos}/{len} records ({per_sec}, eta {eta}) {wide_bar}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        Report {
+            findings: Vec::new(),
+            bar,
+        }
+    }
+}
+
+impl FindingSink for Report {
     fn finding(&mut self, f: Finding) {
         if self.findings.len() < MAX_FINDINGS_KEPT {
             self.findings.push(f);
         }
     }
+    fn progress(&mut self, done: u64, total: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(total);
+            bar.set_position(done);
+        }
+    }
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
+    match Cli::parse().command {
         Command::Verify {
-            path,
+            paths,
             json,
             chain_only,
             tail,
             public_key,
-        } => verify(path, json, chain_only, tail, public_key),
+            anchor,
+        } => verify(&paths, json, chain_only, tail, &public_key, &anchor),
         Command::Show {
             path,
             seq,
             from,
             limit,
             x_report,
-        } => show(path, seq, from, limit, x_report),
+        } => show(&path, seq, from, limit, x_report),
+        Command::Archive {
+            db,
+            out,
+            period,
+            year,
+            from,
+            to,
+            key,
+        } => archive(&db, &out, period, year, from.zip(to), key),
+        Command::Anchor { db, out } => anchor(&db, &out),
+        Command::VerifyReceipt {
+            text,
+            public_key,
+            journal,
+        } => receipt(&text, &public_key, journal.as_deref()),
     }
 }
 
@@ -104,57 +201,106 @@ fn unreadable(msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
+fn is_zip(path: &Path) -> bool {
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && magic == *b"PK\x03\x04"
+}
+
 fn verify(
-    path: PathBuf,
+    paths: &[PathBuf],
     json: bool,
     chain_only: bool,
     tail: Option<u64>,
-    keys: Vec<PathBuf>,
+    keys: &[PathBuf],
+    anchor_files: &[PathBuf],
 ) -> ExitCode {
     let mut trusted_keys = Vec::new();
-    for k in &keys {
+    for k in keys {
         match load_public_key(k) {
             Ok(vk) => trusted_keys.push(vk),
             Err(e) => return unreadable(e),
         }
     }
-    let reader = match JournalReader::open(&path) {
-        Ok(r) => r,
-        Err(e) => return unreadable(e),
-    };
+    let mut anchors = Vec::new();
+    for f in anchor_files {
+        match read_anchors(f) {
+            Ok(a) => anchors.extend(a),
+            Err(e) => return unreadable(e),
+        }
+    }
     let options = VerifyOptions {
         signatures: !chain_only,
         bodies: !chain_only,
         tail,
         trusted_keys,
+        anchors,
     };
-    let mut sink = Keep::default();
-    let summary = match verify_journal(&reader, &options, &mut sink) {
-        Ok(s) => s,
-        Err(e) => return unreadable(e),
+    let mut report = Report::new(!json);
+    let archives = paths.iter().any(|p| is_zip(p));
+    let (summary, archive_list) = if archives {
+        if let Some(p) = paths.iter().find(|p| !is_zip(p)) {
+            return unreadable(format!(
+                "{}: not an archive (give either one journal file or archives)",
+                p.display()
+            ));
+        }
+        let inputs: Vec<ArchiveInput> = paths
+            .iter()
+            .map(|p| ArchiveInput { path: p.clone() })
+            .collect();
+        match verify_archives(&inputs, &options, &mut report) {
+            Ok(s) => {
+                let findings = s.records.findings + s.archive_findings;
+                let mut records = s.records;
+                records.findings = findings;
+                (records, s.archives)
+            }
+            Err(e) => return unreadable(e),
+        }
+    } else {
+        let [path] = paths else {
+            return unreadable("give one journal file, or archive files");
+        };
+        let reader = match JournalReader::open(path) {
+            Ok(r) => r,
+            Err(e) => return unreadable(e),
+        };
+        match verify_journal(&reader, &options, &mut report) {
+            Ok(s) => (s, Vec::new()),
+            Err(e) => return unreadable(e),
+        }
     };
-    let source = path.display().to_string();
+    if let Some(bar) = &report.bar {
+        bar.finish_and_clear();
+    }
+    let source = paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
     if json {
         let doc = serde_json::json!({
             "source": source,
             "intact": summary.findings == 0,
             "chain_only": chain_only,
+            "archives": archive_list,
             "summary": summary,
-            "findings": sink.findings,
+            "findings": report.findings,
         });
         match serde_json::to_string_pretty(&doc) {
             Ok(text) => println!("{text}"),
             Err(e) => return unreadable(e),
         }
     } else {
-        print!(
-            "{}",
-            summary_text(
-                &source,
-                &summary,
-                &sink.findings[..sink.findings.len().min(MAX_FINDINGS_PRINTED)],
-                chain_only
-            )
+        print_human(
+            &source,
+            &summary,
+            &archive_list,
+            &report.findings,
+            chain_only,
         );
     }
     if summary.findings == 0 {
@@ -164,8 +310,22 @@ fn verify(
     }
 }
 
-fn show(path: PathBuf, seq: Option<u64>, from: u64, limit: u64, x_report: bool) -> ExitCode {
-    let reader = match JournalReader::open(&path) {
+fn print_human(
+    source: &str,
+    summary: &Summary,
+    archives: &[(String, String, u64, u64)],
+    findings: &[Finding],
+    chain_only: bool,
+) {
+    for (file, label, first, last) in archives {
+        println!("Archive    {label}: seq {first} to {last} ({file})");
+    }
+    let shown = &findings[..findings.len().min(MAX_FINDINGS_PRINTED)];
+    print!("{}", summary_text(source, summary, shown, chain_only));
+}
+
+fn show(path: &Path, seq: Option<u64>, from: u64, limit: u64, x_report: bool) -> ExitCode {
+    let reader = match JournalReader::open(path) {
         Ok(r) => r,
         Err(e) => return unreadable(e),
     };
@@ -202,4 +362,150 @@ fn show(path: PathBuf, seq: Option<u64>, from: u64, limit: u64, x_report: bool) 
         return unreadable(format!("no record at seq {start}"));
     }
     ExitCode::SUCCESS
+}
+
+fn default_key_path(db: &Path) -> PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push(".key");
+    PathBuf::from(p)
+}
+
+fn archive(
+    db: &Path,
+    out: &Path,
+    period: Option<String>,
+    year: Option<String>,
+    range: Option<(u64, u64)>,
+    key: Option<PathBuf>,
+) -> ExitCode {
+    let selection = match (period, year, range) {
+        (Some(p), None, None) => p.parse::<ArchiveSelection>(),
+        (None, Some(y), None) => y.parse::<ArchiveSelection>(),
+        (None, None, Some((from, to))) => Ok(ArchiveSelection::Range { from, to }),
+        _ => Err("give one of --period 2026-03, --year 2026 or --from SEQ --to SEQ".into()),
+    };
+    let selection = match selection {
+        Ok(s) => s,
+        Err(e) => return unreadable(e),
+    };
+    let key = match KeyPair::load(&key.unwrap_or_else(|| default_key_path(db))) {
+        Ok(k) => k,
+        Err(e) => return unreadable(e),
+    };
+    let journal = match Journal::open(db, key.clone(), JournalOptions::default()) {
+        Ok(j) => j,
+        Err(e) => return unreadable(e),
+    };
+    let reader = match JournalReader::open(db) {
+        Ok(r) => r,
+        Err(e) => return unreadable(e),
+    };
+    let (manifest, body) = match export_archive(&reader, &key, &selection, out) {
+        Ok(x) => x,
+        Err(e) => return unreadable(e),
+    };
+    let recorded = match journal.append(Draft::Archive(body.clone())) {
+        Ok(a) => a,
+        Err(e) => return unreadable(format!("archive written but not journaled: {e}")),
+    };
+    journal.close();
+    println!(
+        "{}: archive {} of records {} to {} ({} records), SHA-256 {}; journaled as record {}",
+        out.display(),
+        manifest.label,
+        manifest.first_seq,
+        manifest.last_seq,
+        manifest.counts.values().sum::<u64>(),
+        body.file_sha256,
+        recorded.seq
+    );
+    ExitCode::SUCCESS
+}
+
+fn anchor(db: &Path, out: &Path) -> ExitCode {
+    let reader = match JournalReader::open(db) {
+        Ok(r) => r,
+        Err(e) => return unreadable(e),
+    };
+    let head = match reader.last_seq().and_then(|s| reader.record(s)) {
+        Ok(Some(Ok(r))) => r,
+        Ok(_) => return unreadable("the journal has no readable last record"),
+        Err(e) => return unreadable(e),
+    };
+    let register = match reader.opening() {
+        Ok(Some(o)) => o.register_id,
+        _ => return unreadable("the journal has no readable opening record"),
+    };
+    let a = Anchor::of_record(&register, &head);
+    if let Err(e) = append_anchor(out, &a) {
+        return unreadable(e);
+    }
+    println!("{}", a.qr_text());
+    ExitCode::SUCCESS
+}
+
+fn receipt(text: &str, key: &Path, journal: Option<&Path>) -> ExitCode {
+    let text = if text == "-" {
+        let mut s = String::new();
+        if let Err(e) = std::io::stdin().read_to_string(&mut s) {
+            return unreadable(e);
+        }
+        s
+    } else {
+        text.to_string()
+    };
+    let key = match load_public_key(key) {
+        Ok(k) => k,
+        Err(e) => return unreadable(e),
+    };
+    let fields = match verify_receipt(&text, &key) {
+        Ok(f) => f,
+        Err(e) => {
+            println!("Receipt    NOT VALID: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    println!(
+        "Receipt    VALID signature by key {}",
+        hex::encode(&key.as_bytes()[..8])
+    );
+    println!("Register   {}", fields.register);
+    println!(
+        "Record     seq {} · {} n° {} · {}",
+        fields.seq,
+        fields.kind,
+        fields.number,
+        format_time(fields.timestamp_ms, None)
+    );
+    println!("Total      {}", pos_core::money::Cents(fields.total_cents));
+    let Some(path) = journal else {
+        return ExitCode::SUCCESS;
+    };
+    let reader = match JournalReader::open(path) {
+        Ok(r) => r,
+        Err(e) => return unreadable(e),
+    };
+    match reader.record(fields.seq) {
+        Ok(Some(Ok(r)))
+            if hex::encode(&r.hash[..8]) == fields.hash_prefix
+                && r.timestamp_ms == fields.timestamp_ms
+                && r.kind == fields.kind
+                && r.kind_seq == fields.number =>
+        {
+            println!(
+                "Journal    the record is in {} with this hash",
+                path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(_) => {
+            println!(
+                "Journal    NOT FOUND: {} holds no such record at seq {}",
+                path.display(),
+                fields.seq
+            );
+            ExitCode::from(1)
+        }
+        Err(e) => unreadable(e),
+    }
 }

@@ -221,6 +221,8 @@ pub enum Draft {
         /// Why.
         reason: String,
     },
+    /// An archive was written (see [`crate::archive`]); an `archive_written` event follows.
+    Archive(crate::body::ArchiveBody),
     /// New VAT rates, journaled as a `configuration_changed` event with the old and new values.
     SetVatRates {
         /// The new rates.
@@ -430,6 +432,7 @@ impl Journal {
                     reason,
                 },
             ),
+            Draft::Archive(body) => (Kind::Archive, Payload::Body(to_canonical(&body)?)),
             Draft::SetVatRates { rates, operator } => {
                 let mut check = self.shared.opening.clone();
                 check.vat_rates = rates.clone();

@@ -127,6 +127,7 @@ enum Then {
     Rates(Vec<VatRate>),
     Refunded(u64, RefundBody),
     Copied(u64),
+    Event(EventBody),
 }
 
 impl Ready {
@@ -176,6 +177,7 @@ impl Batch {
                 self.pending_refunds.entry(original).or_default().push(body)
             }
             Then::Copied(original) => *self.pending_copies.entry(original).or_default() += 1,
+            Then::Event(body) => self.seal_event(body)?,
         }
         self.after_record()
     }
@@ -491,7 +493,24 @@ impl Writer {
             }
             Payload::Body(bytes) => {
                 let body = Body::decode(kind, &bytes).ok();
-                Ready::new(bytes, body)
+                let then = match &body {
+                    Some(Body::Archive(a)) => Then::Event(event_body(
+                        events::ARCHIVE_WRITTEN,
+                        format!(
+                            "archive {} (seq {} to {}) written",
+                            a.label, a.first_seq, a.last_seq
+                        ),
+                        BTreeMap::from([
+                            ("file".to_string(), a.file_name.clone()),
+                            ("sha256".to_string(), a.file_sha256.clone()),
+                        ]),
+                    )),
+                    _ => Then::Nothing,
+                };
+                Ready {
+                    then,
+                    ..Ready::new(bytes, body)
+                }
             }
             Payload::Refund {
                 original_seq,
