@@ -33,6 +33,11 @@ CREATE TRIGGER records_no_update BEFORE UPDATE ON records
 BEGIN SELECT RAISE(ABORT, 'journal records are append-only: UPDATE is refused'); END;
 CREATE TRIGGER records_no_delete BEFORE DELETE ON records
 BEGIN SELECT RAISE(ABORT, 'journal records are append-only: DELETE is refused'); END;
+-- INSERT OR REPLACE deletes the conflicting row without firing DELETE triggers (unless the
+-- connection enables recursive_triggers): refuse any insert over an existing seq.
+CREATE TRIGGER records_no_replace BEFORE INSERT ON records
+WHEN EXISTS (SELECT 1 FROM records WHERE seq = NEW.seq)
+BEGIN SELECT RAISE(ABORT, 'journal records are append-only: replacing a record is refused'); END;
 ";
 
 /// The columns of a record, in [`row_to_record`] order.
