@@ -239,10 +239,26 @@ impl std::fmt::Debug for Journal {
     }
 }
 
-fn lock_path(path: &Path) -> PathBuf {
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
-    name.push(".writer-lock");
+    name.push(suffix);
     PathBuf::from(name)
+}
+
+fn lock_path(path: &Path) -> PathBuf {
+    sibling(path, ".writer-lock")
+}
+
+/// Removes a database file and its WAL and shared-memory files, if present.
+fn remove_sqlite_files(db: &Path) -> Result<(), JournalError> {
+    for file in [db.to_path_buf(), sibling(db, "-wal"), sibling(db, "-shm")] {
+        match std::fs::remove_file(&file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(JournalError::Io { path: file, source }),
+        }
+    }
+    Ok(())
 }
 
 fn take_lock(path: &Path) -> Result<File, JournalError> {
@@ -293,7 +309,6 @@ impl Journal {
                 path: path.to_path_buf(),
             });
         }
-        let mut conn = store::create(path)?;
         let body = to_canonical(&opening)?;
         let head = Head {
             seq: 0,
@@ -304,9 +319,30 @@ impl Journal {
         };
         let now = options.clock.now_ms();
         let (record, _) = seal(&head, Kind::Opening, body, now, None);
-        let tx = conn.transaction()?;
-        store::insert(&tx, &record, None)?;
-        tx.commit()?;
+        // The file is built under a temporary name and renamed into place once it holds its
+        // opening record: a crash while creating leaves no file at `path` (which the next
+        // create replaces), never a file that is not a journal.
+        let building = sibling(path, ".creating");
+        remove_sqlite_files(&building)?;
+        {
+            let mut conn = store::create(&building)?;
+            let tx = conn.transaction()?;
+            store::insert(&tx, &record, None)?;
+            tx.commit()?;
+            // Move the WAL's content into the main file so that the file renamed is complete.
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            conn.close().map_err(|(_, e)| JournalError::from(e))?;
+        }
+        let io = |source| JournalError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        std::fs::rename(&building, path).map_err(io)?;
+        remove_sqlite_files(&building)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+        }
+        let conn = store::open_write(path)?;
         let mut head = head;
         advance(&mut head, &record, Kind::Opening);
         Ok(Journal::start(path, conn, head, opening, lock, options))
