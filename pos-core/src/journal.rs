@@ -342,7 +342,7 @@ impl Journal {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
         }
-        let conn = store::open_write(path)?;
+        let conn = store::open_write(path).map_err(JournalError::Storage)?;
         let mut head = head;
         advance(&mut head, &record, Kind::Opening);
         Ok(Journal::start(path, conn, head, opening, lock, options))
@@ -362,11 +362,7 @@ impl Journal {
                 reason: "no such file".into(),
             });
         }
-        let conn = store::open_write(path).map_err(|e| JournalError::NotAJournal {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        store::check_identity(&conn).map_err(|reason| JournalError::NotAJournal {
+        let conn = store::open_write(path).map_err(|reason| JournalError::NotAJournal {
             path: path.to_path_buf(),
             reason,
         })?;
