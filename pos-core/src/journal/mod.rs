@@ -258,10 +258,26 @@ impl std::fmt::Debug for Journal {
     }
 }
 
-fn lock_path(path: &Path) -> PathBuf {
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
-    name.push(".writer-lock");
+    name.push(suffix);
     PathBuf::from(name)
+}
+
+fn lock_path(path: &Path) -> PathBuf {
+    sibling(path, ".writer-lock")
+}
+
+/// Removes a database file and its WAL and shared-memory files, if present.
+fn remove_sqlite_files(db: &Path) -> Result<(), JournalError> {
+    for file in [db.to_path_buf(), sibling(db, "-wal"), sibling(db, "-shm")] {
+        match std::fs::remove_file(&file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(JournalError::Io { path: file, source }),
+        }
+    }
+    Ok(())
 }
 
 fn take_lock(path: &Path) -> Result<File, JournalError> {
@@ -302,8 +318,24 @@ impl Journal {
                 path: path.to_path_buf(),
             });
         }
-        let conn = store::create(path)?;
-        let writer = Writer::genesis(conn, key, &opening, options.clock.clone())?;
+        // The file is built under a temporary name and renamed into place once it holds its
+        // opening record: a crash while creating leaves no file at `path` (which the next
+        // create replaces), never a file that is not a journal.
+        let building = sibling(path, ".creating");
+        remove_sqlite_files(&building)?;
+        let conn = store::create(&building)?;
+        Writer::genesis(conn, key.clone(), &opening, options.clock.clone())?.close()?;
+        let io = |source| JournalError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        std::fs::rename(&building, path).map_err(io)?;
+        remove_sqlite_files(&building)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+        }
+        let conn = store::open_write(path).map_err(JournalError::Storage)?;
+        let writer = Writer::resume(conn, key, &opening, options.clock.clone())?;
         Ok(Journal::start(path, writer, opening, lock))
     }
 
@@ -321,11 +353,7 @@ impl Journal {
                 reason: "no such file".into(),
             });
         }
-        let conn = store::open_write(path).map_err(|e| JournalError::NotAJournal {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        store::check_identity(&conn).map_err(|reason| JournalError::NotAJournal {
+        let conn = store::open_write(path).map_err(|reason| JournalError::NotAJournal {
             path: path.to_path_buf(),
             reason,
         })?;

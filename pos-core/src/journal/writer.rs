@@ -362,6 +362,14 @@ impl Writer {
         })
     }
 
+    /// Moves the WAL's content into the main file and closes the connection (so that the file
+    /// can be renamed complete).
+    pub(crate) fn close(self) -> Result<(), JournalError> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        self.conn.close().map_err(|(_, e)| JournalError::from(e))
+    }
+
     /// The VAT rates in force.
     pub(crate) fn rates(&self) -> &[VatRate] {
         &self.rates
@@ -412,7 +420,7 @@ impl Writer {
                     self.append_batch(appends);
                 }
                 Request::Close { period, reply } => {
-                    let _ = reply.send(self.close(period));
+                    let _ = reply.send(self.close_period(period));
                 }
                 Request::XReport { reply } => {
                     let _ = reply.send(self.closures.x_report().map_err(Into::into));
@@ -589,7 +597,7 @@ impl Writer {
     }
 
     /// Closes on demand: the open day, then for a month or year the month, then the year.
-    fn close(&mut self, period: Period) -> Result<Vec<Appended>, JournalError> {
+    fn close_period(&mut self, period: Period) -> Result<Vec<Appended>, JournalError> {
         let mut batch = self.batch();
         let today = batch
             .closures
