@@ -49,8 +49,17 @@ const FIRST_DAY_OPENING_MS: i64 = 1_772_434_800_000;
 const DAY_MS: i64 = 86_400_000;
 const TRADING_MS: i64 = 11 * 3_600_000;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = Args::parse();
+fn main() -> std::process::ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fill_journal: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let key_path = {
         let mut p = args.db.clone().into_os_string();
         p.push(".key");

@@ -197,18 +197,35 @@ impl KeyPair {
             path: path.to_path_buf(),
             source,
         };
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(io)?;
-        let text = format!(
-            "{SECRET_HEADER}\n{}\n",
-            hex::encode(self.signing.to_bytes())
-        );
-        f.write_all(text.as_bytes()).map_err(io)?;
-        f.sync_all().map_err(io)
+        if path.exists() {
+            return Err(io(std::io::Error::from(std::io::ErrorKind::AlreadyExists)));
+        }
+        // Written whole under a temporary name, then linked into place: a crash leaves either
+        // no key file or a complete one, never an empty file that blocks every restart.
+        let mut temp = path.as_os_str().to_owned();
+        temp.push(format!(".{}.tmp", std::process::id()));
+        let temp = PathBuf::from(temp);
+        let result = (|| {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&temp)?;
+            let text = format!(
+                "{SECRET_HEADER}\n{}\n",
+                hex::encode(self.signing.to_bytes())
+            );
+            f.write_all(text.as_bytes())?;
+            f.sync_all()?;
+            // `hard_link` fails if `path` appeared meanwhile: a key is never overwritten.
+            std::fs::hard_link(&temp, path)?;
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+            Ok(())
+        })();
+        let _ = std::fs::remove_file(&temp);
+        result.map_err(io)
     }
 
     /// Writes the public key file (mode 0644), for auditors.
