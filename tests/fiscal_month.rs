@@ -622,3 +622,74 @@ fn a_ticket_deleted_from_a_closed_day_is_reported() {
     );
     let _ = closure;
 }
+
+#[test]
+fn closures_write_the_head_to_the_anchor_file_and_a_truncated_tail_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    let anchors = dir.path().join("other-medium").join("anchors.jsonl");
+    std::fs::create_dir_all(anchors.parent().unwrap()).unwrap();
+    let clock = Arc::new(ManualClock::new(MARCH_2_MIDNIGHT_PARIS + 9 * HOUR));
+    let journal = Journal::create(
+        &path,
+        KeyPair::from_seed([12; 32]),
+        opening(),
+        JournalOptions {
+            clock: clock.clone(),
+            anchor_path: Some(anchors.clone()),
+            ..JournalOptions::default()
+        },
+    )
+    .unwrap();
+    let mut gen = TicketGenerator::new(5);
+    for day in 0..3 {
+        for i in 0..5 {
+            clock.set(MARCH_2_MIDNIGHT_PARIS + day * DAY + 9 * HOUR + i * 60_000);
+            journal.sale(&gen.sale()).unwrap();
+        }
+        clock.set(MARCH_2_MIDNIGHT_PARIS + day * DAY + 19 * HOUR);
+        journal.close_period(Period::Day).unwrap();
+    }
+    journal
+        .event("software_stopped", "end of the third day")
+        .unwrap();
+    let on_demand = journal.write_anchor().unwrap();
+    assert!(journal.anchor_error().is_none());
+    journal.close();
+
+    let written = pos_core::anchor::read_anchors(&anchors).unwrap();
+    assert_eq!(written.len(), 4, "one anchor per Z, one on demand");
+    let last = all_records(&path).last().unwrap().clone();
+    assert_eq!(written[3], on_demand);
+    assert_eq!(
+        (written[3].seq, written[3].hash.clone()),
+        (last.seq, hex::encode(last.hash))
+    );
+    let check = |p: &Path| {
+        let mut sink = CollectFindings::default();
+        let options = VerifyOptions {
+            anchors: written.clone(),
+            ..VerifyOptions::default()
+        };
+        verify_journal(&JournalReader::open(p).unwrap(), &options, &mut sink).unwrap();
+        sink.findings
+    };
+    assert!(check(&path).is_empty(), "the journal reaches every anchor");
+
+    // Deleting the newest records leaves a valid shorter chain: only the anchors show it.
+    let conn = open_for_tampering(&path);
+    let cut = written[2].seq - 3;
+    conn.execute("DELETE FROM records WHERE seq > ?1", [cut as i64])
+        .unwrap();
+    drop(conn);
+    let findings = check(&path);
+    assert!(!findings.is_empty());
+    assert!(
+        findings
+            .iter()
+            .all(|f| f.problem == Problem::AnchorNotReached),
+        "{findings:#?}"
+    );
+    let missed: Vec<u64> = findings.iter().map(|f| f.seq).collect();
+    assert_eq!(missed, vec![written[2].seq, written[3].seq]);
+}

@@ -147,6 +147,9 @@ pub struct JournalOptions {
     pub clock: Arc<dyn Clock>,
     /// How many of the newest records to check on open ([`TAIL_CHECK_RECORDS`] by default).
     pub tail_check_records: u64,
+    /// An anchor file, on another medium than the journal: the head is appended to it after
+    /// every closure and on [`Journal::write_anchor`] (see [`crate::anchor`]).
+    pub anchor_path: Option<PathBuf>,
 }
 
 impl Default for JournalOptions {
@@ -154,6 +157,7 @@ impl Default for JournalOptions {
         JournalOptions {
             clock: Arc::new(SystemClock),
             tail_check_records: TAIL_CHECK_RECORDS,
+            anchor_path: None,
         }
     }
 }
@@ -240,6 +244,8 @@ pub(crate) struct Shared {
     rates: RwLock<Vec<VatRate>>,
     /// The current signing key (for receipt codes).
     key: RwLock<KeyPair>,
+    /// Why the last automatic anchor could not be written, if it could not.
+    anchor_error: RwLock<Option<String>>,
 }
 
 /// An open journal, for writing. Share it behind an `Arc`: every method takes `&self` and may
@@ -335,7 +341,8 @@ impl Journal {
             File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
         }
         let conn = store::open_write(path).map_err(JournalError::Storage)?;
-        let writer = Writer::resume(conn, key, &opening, options.clock.clone())?;
+        let writer = Writer::resume(conn, key, &opening, options.clock.clone())?
+            .with_anchor_path(options.anchor_path.clone());
         Ok(Journal::start(path, writer, opening, lock))
     }
 
@@ -365,7 +372,8 @@ impl Journal {
             });
         }
         recovery::tail_check(path, options.tail_check_records)?;
-        let writer = Writer::resume(conn, key, &opening, options.clock.clone())?;
+        let writer = Writer::resume(conn, key, &opening, options.clock.clone())?
+            .with_anchor_path(options.anchor_path.clone());
         Ok(Journal::start(path, writer, opening, lock))
     }
 
@@ -373,6 +381,7 @@ impl Journal {
         let shared = Arc::new(Shared {
             rates: RwLock::new(writer.rates().to_vec()),
             key: RwLock::new(writer.key().clone()),
+            anchor_error: RwLock::new(None),
             opening,
         });
         let (tx, rx) = sync_channel(MAX_PENDING_APPENDS);
@@ -606,6 +615,22 @@ impl Journal {
     pub fn close_period(&self, period: Period) -> Result<Vec<Appended>, JournalError> {
         let (reply, answer) = sync_channel(1);
         self.request(Request::Close { period, reply })?;
+        answer.recv().map_err(|_| JournalError::Closed)?
+    }
+
+    /// Why the last automatic anchor (after a closure) could not be written, if it could not.
+    pub fn anchor_error(&self) -> Option<String> {
+        match self.shared.anchor_error.read() {
+            Ok(e) => e.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Appends the chain head to the anchor file (when one is configured) and returns it: print
+    /// its [`crate::anchor::Anchor::qr_text`] or keep it elsewhere.
+    pub fn write_anchor(&self) -> Result<crate::anchor::Anchor, JournalError> {
+        let (reply, answer) = sync_channel(1);
+        self.request(Request::Anchor { reply })?;
         answer.recv().map_err(|_| JournalError::Closed)?
     }
 

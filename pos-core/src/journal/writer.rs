@@ -2,6 +2,7 @@
 
 use super::recovery::{self, format_rates};
 use super::{Appended, Head, JournalError, Shared, MAX_BATCH_RECORDS};
+use crate::anchor::{append_anchor, Anchor};
 use crate::body::{Body, DuplicateBody, DuplicateOf, EventBody, OpeningBody, DUPLICABLE_KINDS};
 use crate::canonical::to_canonical;
 use crate::closure::{ClosureState, Period, XReport};
@@ -40,6 +41,8 @@ pub(crate) enum Request {
     },
     /// Report running totals.
     XReport { reply: Reply<XReport> },
+    /// Write the head to the anchor file (if configured) and return it.
+    Anchor { reply: Reply<Anchor> },
 }
 
 /// A record made ready on the caller's thread, where encoding work can run in parallel.
@@ -76,6 +79,10 @@ pub(crate) struct Writer {
     rates: Vec<VatRate>,
     in_clock_anomaly: bool,
     clock: Arc<dyn Clock>,
+    register_id: String,
+    anchor_path: Option<std::path::PathBuf>,
+    /// Why the last automatic anchor could not be written.
+    pub(crate) anchor_error: Option<String>,
 }
 
 /// One record of a batch, sequenced, signed just before the commit.
@@ -320,6 +327,9 @@ impl Writer {
             rates: opening.vat_rates.clone(),
             in_clock_anomaly: false,
             clock,
+            register_id: opening.register_id.clone(),
+            anchor_path: None,
+            anchor_error: None,
         };
         let mut batch = writer.batch();
         let bytes = to_canonical(opening)?;
@@ -359,6 +369,9 @@ impl Writer {
             rates,
             in_clock_anomaly: false,
             clock,
+            register_id: opening.register_id.clone(),
+            anchor_path: None,
+            anchor_error: None,
         })
     }
 
@@ -368,6 +381,26 @@ impl Writer {
         self.conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         self.conn.close().map_err(|(_, e)| JournalError::from(e))
+    }
+
+    /// Sets where anchors go.
+    pub(crate) fn with_anchor_path(mut self, path: Option<std::path::PathBuf>) -> Writer {
+        self.anchor_path = path;
+        self
+    }
+
+    fn write_anchor(&self, r: &Record) -> Result<(), JournalError> {
+        match &self.anchor_path {
+            Some(path) => {
+                append_anchor(path, &Anchor::of_record(&self.register_id, r)).map_err(|e| {
+                    JournalError::Io {
+                        path: path.clone(),
+                        source: std::io::Error::other(e.to_string()),
+                    }
+                })
+            }
+            None => Ok(()),
+        }
     }
 
     /// The VAT rates in force.
@@ -425,10 +458,26 @@ impl Writer {
                 Request::XReport { reply } => {
                     let _ = reply.send(self.closures.x_report().map_err(Into::into));
                 }
+                Request::Anchor { reply } => {
+                    let head = store::record_by_seq(&self.conn, self.head.seq);
+                    let result = match head {
+                        Ok(Some(Ok(r))) => self
+                            .write_anchor(&r)
+                            .map(|()| Anchor::of_record(&self.register_id, &r)),
+                        Ok(_) => Err(JournalError::Damaged(vec!["the head is unreadable".into()])),
+                        Err(e) => Err(e.into()),
+                    };
+                    let _ = reply.send(result);
+                }
             }
             if let Ok(mut r) = shared.rates.write() {
                 if *r != self.rates {
                     r.clone_from(&self.rates);
+                }
+            }
+            if let Ok(mut e) = shared.anchor_error.write() {
+                if *e != self.anchor_error {
+                    e.clone_from(&self.anchor_error);
                 }
             }
             if let Ok(mut k) = shared.key.write() {
@@ -648,10 +697,17 @@ impl Writer {
             store::insert(&tx, &s.record, s.ref_seq)?;
         }
         tx.commit()?;
+        let closed = batch.slots.iter().any(|s| s.kind == Kind::Closure);
+        let head_record = batch.slots.last().map(|s| s.record.clone());
         self.head = batch.head;
         self.closures = batch.closures;
         self.rates = batch.rates;
         self.in_clock_anomaly = batch.in_clock_anomaly;
+        if let (true, Some(r)) = (closed, head_record) {
+            // The head after a closure goes to the anchor file; a failure is kept for the
+            // application to show (the records themselves are committed).
+            self.anchor_error = self.write_anchor(&r).err().map(|e| e.to_string());
+        }
         Ok(batch
             .slots
             .into_iter()
