@@ -9,8 +9,9 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
-/// The views and their columns, as documented in `docs/ARCHIVE-FORMAT.md`.
-pub(crate) const VIEWS: [(&str, &[&str]); 6] = [
+/// The CSV views of an archive, in archive order, each with its columns in header order, as
+/// documented in `docs/ARCHIVE-FORMAT.md`.
+pub const VIEWS: [(&str, &[&str]); 6] = [
     (
         "tickets.csv",
         &[

@@ -22,6 +22,7 @@ mod csv_views;
 mod export;
 mod verify;
 
+pub use csv_views::VIEWS;
 pub use export::{export_archive, ArchiveSelection};
 pub use verify::{verify_archives, ArchiveInput};
 

@@ -201,6 +201,21 @@ fn unreadable(msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// A `--public-key` argument: a public key file, or the key itself as 64 hex digits.
+fn public_key_arg(arg: &Path) -> Result<ed25519_dalek::VerifyingKey, pos_core::keys::KeyError> {
+    let text = arg.to_string_lossy();
+    if !arg.exists() && text.len() == 64 {
+        if let Some(bytes) = hex::decode(text.as_bytes())
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        {
+            return ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+                .map_err(|_| pos_core::keys::KeyError::Malformed("not an Ed25519 public key"));
+        }
+    }
+    load_public_key(arg)
+}
+
 fn is_zip(path: &Path) -> bool {
     let mut magic = [0u8; 4];
     std::fs::File::open(path)
@@ -219,7 +234,7 @@ fn verify(
 ) -> ExitCode {
     let mut trusted_keys = Vec::new();
     for k in keys {
-        match load_public_key(k) {
+        match public_key_arg(k) {
             Ok(vk) => trusted_keys.push(vk),
             Err(e) => return unreadable(e),
         }
@@ -454,7 +469,7 @@ fn receipt(text: &str, key: &Path, journal: Option<&Path>) -> ExitCode {
     } else {
         text.to_string()
     };
-    let key = match load_public_key(key) {
+    let key = match public_key_arg(key) {
         Ok(k) => k,
         Err(e) => return unreadable(e),
     };
