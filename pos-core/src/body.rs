@@ -80,6 +80,10 @@ impl OpeningBody {
                 return Err(format!("{field} must be 1 to 256 bytes"));
             }
         }
+        if self.register_id.contains(['*', '~']) {
+            // They separate the fields of receipt and anchor QR strings.
+            return Err("the register id must not contain '*' or '~'".into());
+        }
         if m.siret.len() != 14 || !m.siret.bytes().all(|b| b.is_ascii_digit()) {
             return Err(format!("SIRET {:?} must be 14 digits", m.siret));
         }

@@ -230,13 +230,11 @@ impl KeyPair {
 
     /// Writes the public key file (mode 0644), for auditors.
     pub fn save_public(&self, path: &Path) -> Result<(), KeyError> {
-        let text = format!(
-            "{PUBLIC_HEADER}\n{}\n",
-            hex::encode(self.verifying_key().as_bytes())
-        );
-        std::fs::write(path, text).map_err(|source| KeyError::Io {
-            path: path.to_path_buf(),
-            source,
+        std::fs::write(path, public_key_file_text(&self.verifying_key())).map_err(|source| {
+            KeyError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
         })
     }
 
@@ -268,6 +266,11 @@ impl KeyPair {
             .ok_or(KeyError::Malformed("secret key is not 32 bytes of hex"))?;
         Ok(KeyPair::from_seed(seed))
     }
+}
+
+/// The text of a public key file for `key`.
+pub fn public_key_file_text(key: &VerifyingKey) -> String {
+    format!("{PUBLIC_HEADER}\n{}\n", hex::encode(key.as_bytes()))
 }
 
 /// Loads a public key file (or a bare 64-character hex public key).

@@ -357,15 +357,13 @@ pub fn summary_text(
             } else {
                 String::new()
             };
-            let _ = writeln!(
-                out,
-                "  seq {} ({} #{}{when}): {}: {}",
-                f.seq,
-                if f.kind.is_empty() { "?" } else { &f.kind },
-                f.kind_seq,
-                f.problem.explain(),
-                f.detail
-            );
+            // Findings about archives or anchors name no record kind.
+            let place = match (f.kind.is_empty(), f.seq) {
+                (false, _) => format!("seq {} ({} #{}{when})", f.seq, f.kind, f.kind_seq),
+                (true, 0) => "archive".to_string(),
+                (true, seq) => format!("at seq {seq}{when}"),
+            };
+            let _ = writeln!(out, "  {place}: {}: {}", f.problem.explain(), f.detail);
         }
         if (findings.len() as u64) < s.findings {
             let _ = writeln!(

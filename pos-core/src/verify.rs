@@ -277,6 +277,43 @@ pub struct Summary {
     pub findings_by_problem: BTreeMap<String, u64>,
 }
 
+impl Summary {
+    /// Adds the figures of a later, separate stretch of records (archives verified after a gap).
+    pub fn absorb(&mut self, later: Summary) {
+        if self.opening.is_none() {
+            self.opening = later.opening;
+        }
+        self.records += later.records;
+        self.first_seq = self.first_seq.or(later.first_seq);
+        self.first_timestamp_ms = self.first_timestamp_ms.or(later.first_timestamp_ms);
+        self.last_seq = later.last_seq.or(self.last_seq);
+        self.last_timestamp_ms = later.last_timestamp_ms.or(self.last_timestamp_ms);
+        self.last_hash = later.last_hash.or(self.last_hash.take());
+        for (k, n) in later.counts {
+            *self.counts.entry(k).or_default() += n;
+        }
+        self.sales_total = self
+            .sales_total
+            .checked_add(later.sales_total)
+            .unwrap_or(self.sales_total);
+        self.refunds_total = self
+            .refunds_total
+            .checked_add(later.refunds_total)
+            .unwrap_or(self.refunds_total);
+        self.signatures_checked += later.signatures_checked;
+        self.findings += later.findings;
+        for (k, n) in later.findings_by_problem {
+            *self.findings_by_problem.entry(k).or_default() += n;
+        }
+    }
+
+    /// Counts findings reported outside the record stream (archive structure, continuity).
+    pub fn count_finding(&mut self, problem: Problem) {
+        self.findings += 1;
+        *self.findings_by_problem.entry(problem.name()).or_default() += 1;
+    }
+}
+
 /// Random access the verifier needs besides the stream: refund originals.
 pub trait Lookup {
     /// The record at `seq`, if readable.
@@ -330,12 +367,15 @@ pub struct Verifier {
     anchors: BTreeMap<u64, Anchor>,
     /// Key ids introduced by the records (opening, key changes).
     keys_seen: Vec<String>,
+    /// The journal's keys met so far (to check anchor signatures).
+    known_keys: Vec<(KeyId, VerifyingKey)>,
     /// Findings about the context records of a resumed stream, reported at the first push.
     pending: Vec<Finding>,
     /// Since the last [`Verifier::snapshot`]: the first record (seq, previous hash) and the
     /// totals of sales and refunds.
-    range_first: Option<(u64, Hash)>,
+    range_first: Option<(u64, Hash, i64)>,
     range_totals: crate::closure::Totals,
+    range_versions: std::collections::BTreeSet<u16>,
     summary: Summary,
 }
 
@@ -350,10 +390,14 @@ pub struct Snapshot {
     pub last_seq: u64,
     /// Last stored hash so far (hex).
     pub last_hash: String,
-    /// First record since the previous snapshot: (seq, its previous hash).
-    pub range_first: Option<(u64, Hash)>,
+    /// First record since the previous snapshot: (seq, its previous hash, its timestamp).
+    pub range_first: Option<(u64, Hash, i64)>,
     /// Sales and refunds since the previous snapshot.
     pub range_totals: crate::closure::Totals,
+    /// Record format versions met since the previous snapshot.
+    pub range_versions: std::collections::BTreeSet<u16>,
+    /// Timestamp of the last record so far.
+    pub last_timestamp_ms: i64,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -387,9 +431,11 @@ impl Verifier {
             seen_opening: false,
             anchors: BTreeMap::new(),
             keys_seen: Vec::new(),
+            known_keys: Vec::new(),
             pending: Vec::new(),
             range_first: None,
             range_totals: Default::default(),
+            range_versions: Default::default(),
             summary: Summary::default(),
         }
         .with_anchors()
@@ -414,6 +460,8 @@ impl Verifier {
             last_hash: self.summary.last_hash.clone().unwrap_or_default(),
             range_first: self.range_first.take(),
             range_totals: std::mem::take(&mut self.range_totals),
+            range_versions: std::mem::take(&mut self.range_versions),
+            last_timestamp_ms: self.summary.last_timestamp_ms.unwrap_or(0),
         }
     }
 
@@ -510,12 +558,14 @@ impl Verifier {
             if r.kind == Kind::Opening.as_str() {
                 if let Some(o) = decode_opening(r) {
                     v.active_key = o.key.decode().ok();
+                    v.known_keys.extend(v.active_key);
                     v.rates = Some(o.vat_rates.clone());
                     v.summary.opening = Some(o);
                 }
             } else if r.kind == Kind::KeyChange.as_str() {
                 if let Ok(Body::KeyChange(k)) = Body::decode(Kind::KeyChange, &r.body) {
                     v.active_key = k.new_key.decode().ok();
+                    v.known_keys.extend(v.active_key);
                 }
             }
             v.kinds.insert(r.kind.clone(), (r.kind_seq, r.hash));
@@ -562,6 +612,7 @@ impl Verifier {
             if r.kind == Kind::Opening.as_str() && self.active_key.is_none() {
                 if let Some(o) = decode_opening(r) {
                     self.active_key = o.key.decode().ok();
+                    self.known_keys.extend(self.active_key);
                 }
             }
             match self.active_key {
@@ -594,6 +645,7 @@ impl Verifier {
                 {
                     if let Ok(new) = k.new_key.decode() {
                         self.active_key = Some(new);
+                        self.known_keys.push(new);
                     }
                 }
             }
@@ -634,7 +686,9 @@ impl Verifier {
         sink: &mut dyn FindingSink,
     ) {
         let mut problems = pre.problems;
-        self.range_first.get_or_insert((r.seq, r.prev_hash));
+        self.range_first
+            .get_or_insert((r.seq, r.prev_hash, r.timestamp_ms));
+        self.range_versions.insert(r.format_version);
         if let Some(a) = self.anchors.remove(&r.seq) {
             if a.hash != hex::encode(r.hash) {
                 problems.push((
@@ -1013,6 +1067,11 @@ impl Verifier {
         })
     }
 
+    /// The opening met so far, if any.
+    pub fn opening(&self) -> Option<&OpeningBody> {
+        self.summary.opening.as_ref()
+    }
+
     /// Ends the stream and returns the summary.
     pub fn finish(self) -> Summary {
         self.summary
@@ -1025,10 +1084,35 @@ impl Verifier {
         let register = self.summary.opening.as_ref().map(|o| o.register_id.clone());
         for (seq, a) in std::mem::take(&mut self.anchors) {
             let other_register = register.as_ref().is_some_and(|r| *r != a.register_id);
+            // An anchor beyond the end must at least be the journal's: its signature of its hash
+            // by one of the journal's keys (a forged anchor cannot frame a journal).
+            let signed = || {
+                let hash = hex::decode(&a.hash)
+                    .ok()
+                    .and_then(|h| <[u8; 32]>::try_from(h).ok());
+                let sig = hex::decode(&a.signature)
+                    .ok()
+                    .and_then(|s| <[u8; 64]>::try_from(s).ok());
+                match (hash, sig) {
+                    (Some(h), Some(sig)) => self.known_keys.iter().any(|(id, vk)| {
+                        (a.key_id.is_empty() || a.key_id == id.to_hex())
+                            && vk.verify(&h, &Signature::from_bytes(&sig)).is_ok()
+                    }),
+                    _ => false,
+                }
+            };
+            let checkable = self.options.signatures && !self.known_keys.is_empty();
             let (problem, detail) = if other_register {
                 (
                     Problem::AnchorMismatch,
                     format!("the anchor at seq {seq} is of register {}", a.register_id),
+                )
+            } else if seq > last && checkable && !signed() {
+                (
+                    Problem::AnchorMismatch,
+                    format!(
+                        "the anchor at seq {seq} is not signed by the journal's key: it is not this journal's anchor"
+                    ),
                 )
             } else if seq > last {
                 (

@@ -41,6 +41,24 @@ pub enum ArchiveSelection {
     },
 }
 
+impl ArchiveSelection {
+    /// Parses `--period`: a month only (`2026-03`).
+    pub fn month(text: &str) -> Result<ArchiveSelection, String> {
+        match text.parse()? {
+            m @ ArchiveSelection::Month { .. } => Ok(m),
+            _ => Err(format!("{text:?} is not a month like 2026-03")),
+        }
+    }
+
+    /// Parses `--year`: a fiscal year only (`2026`).
+    pub fn year(text: &str) -> Result<ArchiveSelection, String> {
+        match text.parse()? {
+            y @ ArchiveSelection::Year(_) => Ok(y),
+            _ => Err(format!("{text:?} is not a year like 2026")),
+        }
+    }
+}
+
 impl std::str::FromStr for ArchiveSelection {
     type Err = String;
     /// `2026-03` (a month) or `2026` (a fiscal year).
@@ -139,6 +157,7 @@ struct Tally {
     references: BTreeSet<u64>,
     first_ts: i64,
     last_ts: i64,
+    versions: BTreeSet<u16>,
     last_hash: [u8; 32],
 }
 
@@ -345,7 +364,7 @@ fn write_zip(
             software: opening.software.clone(),
             time_zone: opening.time_zone.clone(),
             currency: opening.currency.clone(),
-            record_format_versions: crate::record::KNOWN_FORMAT_VERSIONS.to_vec(),
+            record_format_versions: tally.versions.iter().copied().collect(),
         },
         written_by: Software::this(),
         created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -437,6 +456,7 @@ fn tally_record(
     t.records += 1;
     t.last_ts = r.timestamp_ms;
     t.last_hash = r.hash;
+    t.versions.insert(r.format_version);
     *t.counts.entry(r.kind.clone()).or_default() += 1;
     let id = r.key_id.to_hex();
     match t.keys.last_mut() {

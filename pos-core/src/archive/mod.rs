@@ -24,7 +24,7 @@ mod verify;
 
 pub use csv_views::VIEWS;
 pub use export::{export_archive, ArchiveSelection};
-pub use verify::{verify_archives, ArchiveInput};
+pub use verify::{find_record, verify_archives, ArchiveInput};
 
 use crate::keys::KeyId;
 use crate::record::Record;

@@ -61,11 +61,11 @@ fn read_small(zip: &mut ZipArchive<File>, name: &str) -> Result<Vec<u8>, String>
 fn open_archive(
     path: &Path,
     sink: &mut dyn FindingSink,
-    findings: &mut u64,
+    problems: &mut Vec<Problem>,
 ) -> Result<Option<Opened>, ArchiveError> {
     let name = path.display().to_string();
     let mut report = |problem: Problem, detail: String| {
-        *findings += 1;
+        problems.push(problem);
         sink.finding(archive_finding(0, problem, format!("{name}: {detail}")));
     };
     let file = File::open(path).map_err(|e| ArchiveError::io(path, e))?;
@@ -362,6 +362,28 @@ fn stream_records(
     })
 }
 
+/// Finds the record at `seq` in an archive's `records.jsonl`, with the register id its
+/// manifest names. Nothing is verified here: run [`verify_archives`] for that.
+pub fn find_record(path: &Path, seq: u64) -> Result<Option<(String, Record)>, String> {
+    let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut zip = ZipArchive::new(file).map_err(|e| format!("{}: {e}", path.display()))?;
+    let manifest: Manifest = serde_json::from_slice(&read_small(&mut zip, "manifest.json")?)
+        .map_err(|e| format!("manifest.json: {e}"))?;
+    if seq < manifest.first_seq || seq > manifest.last_seq {
+        return Ok(None);
+    }
+    let f = zip.by_name("records.jsonl").map_err(|e| e.to_string())?;
+    for line in BufReader::new(f).split(b'\n') {
+        let line = line.map_err(|e| e.to_string())?;
+        if let Ok(r) = RecordLine::parse(&line) {
+            if r.seq == seq {
+                return Ok(Some((manifest.journal.register_id.clone(), r)));
+            }
+        }
+    }
+    Ok(None)
+}
+
 /// What archive verification returns.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct ArchiveSummary {
@@ -381,10 +403,10 @@ pub fn verify_archives(
     options: &VerifyOptions,
     sink: &mut dyn FindingSink,
 ) -> Result<ArchiveSummary, ArchiveError> {
-    let mut archive_findings = 0u64;
+    let mut archive_problems: Vec<Problem> = Vec::new();
     let mut opened = Vec::new();
     for input in inputs {
-        if let Some(o) = open_archive(&input.path, sink, &mut archive_findings)? {
+        if let Some(o) = open_archive(&input.path, sink, &mut archive_problems)? {
             opened.push(o);
         }
     }
@@ -392,7 +414,7 @@ pub fn verify_archives(
     opened.sort_by_key(|o| o.manifest.first_seq);
     let sorted: Vec<String> = opened.iter().map(|o| o.label.clone()).collect();
     let mut report = |sink: &mut dyn FindingSink, seq: u64, problem: Problem, detail: String| {
-        archive_findings += 1;
+        archive_problems.push(problem);
         sink.finding(archive_finding(seq, problem, detail));
     };
     if given != sorted {
@@ -418,6 +440,7 @@ pub fn verify_archives(
     let mut lookup = ArchiveLookup::default();
     let mut archive_records = Vec::new();
     let mut journal_keys: BTreeSet<String> = BTreeSet::new();
+    let mut earlier_summary: Option<Summary> = None;
     let mut summary_archives = Vec::new();
     for o in &opened {
         let m = &o.manifest;
@@ -466,6 +489,16 @@ pub fn verify_archives(
             None => false,
         };
         if !continues {
+            // A fresh start (first archive, or after a gap): the figures of what came before
+            // are kept and added to the end result.
+            if let Some(earlier) = verifier.take() {
+                let mut s = earlier.finish();
+                if let Some(mut acc) = earlier_summary.take() {
+                    acc.absorb(s);
+                    s = acc;
+                }
+                earlier_summary = Some(s);
+            }
             verifier = Some(if m.first_seq <= 1 {
                 Verifier::new(options.clone())
             } else {
@@ -535,8 +568,45 @@ pub fn verify_archives(
             .map(|(k, n)| (k.clone(), n - before.counts.get(k).copied().unwrap_or(0)))
             .filter(|(_, n)| *n > 0)
             .collect();
-        let (first_seq, first_prev) = after.range_first.unwrap_or((0, ZERO_HASH));
+        let (first_seq, first_prev, first_ts) = after.range_first.unwrap_or((0, ZERO_HASH, 0));
         mismatch("first seq", m.first_seq.to_string(), first_seq.to_string());
+        mismatch(
+            "first timestamp",
+            m.first_timestamp_ms.to_string(),
+            first_ts.to_string(),
+        );
+        mismatch(
+            "last timestamp",
+            m.last_timestamp_ms.to_string(),
+            after.last_timestamp_ms.to_string(),
+        );
+        mismatch(
+            "record format versions",
+            format!("{:?}", m.journal.record_format_versions),
+            format!("{:?}", after.range_versions.iter().collect::<Vec<_>>()),
+        );
+        if let Some(o) = v.opening() {
+            let j = &m.journal;
+            let identity = (
+                &j.merchant,
+                &j.register_id,
+                &j.time_zone,
+                &j.currency,
+                &j.software,
+            );
+            let opened_as = (
+                &o.merchant,
+                &o.register_id,
+                &o.time_zone,
+                &o.currency,
+                &o.software,
+            );
+            mismatch(
+                "journal identity",
+                format!("{identity:?}"),
+                format!("{opened_as:?}"),
+            );
+        }
         mismatch(
             "last seq",
             m.last_seq.to_string(),
@@ -605,14 +675,21 @@ pub fn verify_archives(
             }
         }
     }
-    let records = match verifier {
+    let mut records = match verifier {
         Some(v) => v.finish_with(sink),
         None => Summary::default(),
     };
+    if let Some(mut earlier) = earlier_summary {
+        earlier.absorb(records);
+        records = earlier;
+    }
+    for p in &archive_problems {
+        records.count_finding(*p);
+    }
     Ok(ArchiveSummary {
         records,
         archives: summary_archives,
-        archive_findings,
+        archive_findings: archive_problems.len() as u64,
     })
 }
 

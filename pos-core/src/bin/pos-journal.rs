@@ -18,6 +18,23 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// Writes to standard output; a closed pipe (`| head`) ends the output quietly instead of
+/// panicking.
+macro_rules! emit {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// [`emit!`] with a newline.
+macro_rules! emitln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 /// Keep at most this many findings in memory for the JSON report; all are counted.
 const MAX_FINDINGS_KEPT: usize = 10_000;
 /// Print at most this many findings in the human report; `--json` lists more.
@@ -39,7 +56,8 @@ enum Command {
     /// Verify a journal file, or one or more archives (ZIP): hashes, links, signatures, bodies,
     /// closures, manifests, continuity, anchors. Exit 0 intact, 1 findings, 2 unreadable.
     Verify {
-        /// A journal file, or archive files (in any order).
+        /// A journal file, or archive files (checked in sequence order; archives given out of
+        /// order or with gaps are reported).
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// Print the result as JSON.
@@ -109,6 +127,15 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Write the journal's current public key (the file an auditor needs) from the journal.
+    PublicKey {
+        /// The journal file.
+        #[arg(long)]
+        db: PathBuf,
+        /// The public key file to write (printed to standard output when absent).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Verify a receipt's QR verification string offline with the register's public key.
     VerifyReceipt {
         /// The string (or `-` to read it from standard input).
@@ -116,7 +143,8 @@ enum Command {
         /// The register's public key file (or 64 hex digits).
         #[arg(long)]
         public_key: PathBuf,
-        /// Also check that the journal or archive holds that record.
+        /// Also check that this journal file or archive holds that record (same hash prefix,
+        /// time, number, total and register).
         #[arg(long)]
         journal: Option<PathBuf>,
     },
@@ -188,6 +216,7 @@ fn main() -> ExitCode {
             key,
         } => archive(&db, &out, period, year, from.zip(to), key),
         Command::Anchor { db, out } => anchor(&db, &out),
+        Command::PublicKey { db, out } => public_key(&db, out.as_deref()),
         Command::VerifyReceipt {
             text,
             public_key,
@@ -267,12 +296,7 @@ fn verify(
             .map(|p| ArchiveInput { path: p.clone() })
             .collect();
         match verify_archives(&inputs, &options, &mut report) {
-            Ok(s) => {
-                let findings = s.records.findings + s.archive_findings;
-                let mut records = s.records;
-                records.findings = findings;
-                (records, s.archives)
-            }
+            Ok(s) => (s.records, s.archives),
             Err(e) => return unreadable(e),
         }
     } else {
@@ -306,7 +330,7 @@ fn verify(
             "findings": report.findings,
         });
         match serde_json::to_string_pretty(&doc) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => emitln!("{text}"),
             Err(e) => return unreadable(e),
         }
     } else {
@@ -333,10 +357,10 @@ fn print_human(
     chain_only: bool,
 ) {
     for (file, label, first, last) in archives {
-        println!("Archive    {label}: seq {first} to {last} ({file})");
+        emitln!("Archive    {label}: seq {first} to {last} ({file})");
     }
     let shown = &findings[..findings.len().min(MAX_FINDINGS_PRINTED)];
-    print!("{}", summary_text(source, summary, shown, chain_only));
+    emit!("{}", summary_text(source, summary, shown, chain_only));
 }
 
 fn show(path: &Path, seq: Option<u64>, from: u64, limit: u64, x_report: bool) -> ExitCode {
@@ -348,7 +372,7 @@ fn show(path: &Path, seq: Option<u64>, from: u64, limit: u64, x_report: bool) ->
     if x_report {
         return match reader.x_report() {
             Ok(x) => {
-                print!("{}", x_report_text(&x, opening.as_ref()));
+                emit!("{}", x_report_text(&x, opening.as_ref()));
                 ExitCode::SUCCESS
             }
             Err(e) => unreadable(e),
@@ -365,8 +389,8 @@ fn show(path: &Path, seq: Option<u64>, from: u64, limit: u64, x_report: bool) ->
         }
         printed += 1;
         match item {
-            Ok(r) => print!("{}", record_text(&r, opening.as_ref())),
-            Err(m) => println!("── seq {}: unreadable row: {}", m.seq, m.problem),
+            Ok(r) => emit!("{}", record_text(&r, opening.as_ref())),
+            Err(m) => emitln!("── seq {}: unreadable row: {}", m.seq, m.problem),
         }
         ControlFlow::Continue(())
     });
@@ -394,8 +418,8 @@ fn archive(
     key: Option<PathBuf>,
 ) -> ExitCode {
     let selection = match (period, year, range) {
-        (Some(p), None, None) => p.parse::<ArchiveSelection>(),
-        (None, Some(y), None) => y.parse::<ArchiveSelection>(),
+        (Some(p), None, None) => ArchiveSelection::month(&p),
+        (None, Some(y), None) => ArchiveSelection::year(&y),
         (None, None, Some((from, to))) => Ok(ArchiveSelection::Range { from, to }),
         _ => Err("give one of --period 2026-03, --year 2026 or --from SEQ --to SEQ".into()),
     };
@@ -424,7 +448,7 @@ fn archive(
         Err(e) => return unreadable(format!("archive written but not journaled: {e}")),
     };
     journal.close();
-    println!(
+    emitln!(
         "{}: archive {} of records {} to {} ({} records), SHA-256 {}; journaled as record {}",
         out.display(),
         manifest.label,
@@ -455,8 +479,38 @@ fn anchor(db: &Path, out: &Path) -> ExitCode {
     if let Err(e) = append_anchor(out, &a) {
         return unreadable(e);
     }
-    println!("{}", a.qr_text());
+    emitln!("{}", a.qr_text());
     ExitCode::SUCCESS
+}
+
+fn public_key(db: &Path, out: Option<&Path>) -> ExitCode {
+    let reader = match JournalReader::open(db) {
+        Ok(r) => r,
+        Err(e) => return unreadable(e),
+    };
+    let key = match reader.current_public_key() {
+        Ok(Some(k)) => k,
+        Ok(None) => return unreadable("the journal has no readable key"),
+        Err(e) => return unreadable(e),
+    };
+    let text = pos_core::keys::public_key_file_text(&key);
+    match out {
+        Some(path) => match std::fs::write(path, &text) {
+            Ok(()) => {
+                emitln!(
+                    "{}: public key {}",
+                    path.display(),
+                    pos_core::keys::KeyId::of_ed25519(&key)
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => unreadable(format!("{}: {e}", path.display())),
+        },
+        None => {
+            emit!("{text}");
+            ExitCode::SUCCESS
+        }
+    }
 }
 
 fn receipt(text: &str, key: &Path, journal: Option<&Path>) -> ExitCode {
@@ -476,51 +530,74 @@ fn receipt(text: &str, key: &Path, journal: Option<&Path>) -> ExitCode {
     let fields = match verify_receipt(&text, &key) {
         Ok(f) => f,
         Err(e) => {
-            println!("Receipt    NOT VALID: {e}");
+            emitln!("Receipt    NOT VALID: {e}");
             return ExitCode::from(1);
         }
     };
-    println!(
+    emitln!(
         "Receipt    VALID signature by key {}",
         hex::encode(&key.as_bytes()[..8])
     );
-    println!("Register   {}", fields.register);
-    println!(
+    emitln!("Register   {}", fields.register);
+    emitln!(
         "Record     seq {} · {} n° {} · {}",
         fields.seq,
         fields.kind,
         fields.number,
         format_time(fields.timestamp_ms, None)
     );
-    println!("Total      {}", pos_core::money::Cents(fields.total_cents));
+    emitln!("Total      {}", pos_core::money::Cents(fields.total_cents));
     let Some(path) = journal else {
         return ExitCode::SUCCESS;
     };
-    let reader = match JournalReader::open(path) {
-        Ok(r) => r,
+    let found = if is_zip(path) {
+        pos_core::archive::find_record(path, fields.seq)
+            .map(|found| found.map(|(register, r)| (Some(register), r)))
+    } else {
+        JournalReader::open(path)
+            .map_err(|e| e.to_string())
+            .and_then(|reader| {
+                let register = reader.opening().ok().flatten().map(|o| o.register_id);
+                reader
+                    .record(fields.seq)
+                    .map_err(|e| e.to_string())
+                    .map(|r| r.and_then(Result::ok).map(|r| (register, r)))
+            })
+    };
+    let found = match found {
+        Ok(f) => f,
         Err(e) => return unreadable(e),
     };
-    match reader.record(fields.seq) {
-        Ok(Some(Ok(r)))
-            if hex::encode(&r.hash[..8]) == fields.hash_prefix
-                && r.timestamp_ms == fields.timestamp_ms
-                && r.kind == fields.kind
-                && r.kind_seq == fields.number =>
-        {
-            println!(
-                "Journal    the record is in {} with this hash",
-                path.display()
-            );
-            ExitCode::SUCCESS
-        }
-        Ok(_) => {
-            println!(
-                "Journal    NOT FOUND: {} holds no such record at seq {}",
-                path.display(),
-                fields.seq
-            );
-            ExitCode::from(1)
-        }
-        Err(e) => unreadable(e),
+    let matches = found.as_ref().is_some_and(|(register, r)| {
+        let total = r
+            .known_kind()
+            .and_then(|k| pos_core::body::Body::decode(k, &r.body).ok())
+            .and_then(|b| match b {
+                pos_core::body::Body::Sale(s) | pos_core::body::Body::Training(s) => {
+                    Some(s.total.0)
+                }
+                pos_core::body::Body::Refund(rf) => Some(rf.total.0),
+                _ => None,
+            });
+        hex::encode(&r.hash[..8]) == fields.hash_prefix
+            && r.timestamp_ms == fields.timestamp_ms
+            && r.kind == fields.kind
+            && r.kind_seq == fields.number
+            && total == Some(fields.total_cents)
+            && register.as_deref().is_none_or(|reg| reg == fields.register)
+    });
+    if matches {
+        emitln!(
+            "Journal    the record is in {} with this hash, total and register",
+            path.display()
+        );
+        ExitCode::SUCCESS
+    } else {
+        emitln!(
+            "Journal    NOT FOUND: {} holds no record matching this receipt at seq {}",
+            path.display(),
+            fields.seq
+        );
+        ExitCode::from(1)
     }
 }
