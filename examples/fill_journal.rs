@@ -7,10 +7,16 @@
 //! The signing key lives beside the journal as `PATH.key` (mode 0600). With `--days D` the
 //! tickets are dated over D simulated trading days (08:00 to 19:00 Paris time) starting
 //! 2026-03-02; without it they carry the real time. About one sale in 25 is followed by a refund
-//! of one of its lines. With `--print-acks` each record's sequence number is printed on its own
-//! line, flushed, as soon as its append has returned (the crash tests read these).
+//! of one of its lines, one in 50 by a duplicate (reprint), one in 100 by a training ticket.
+//! Each simulated day starts with an operator sign-in event and ends with a Z (day closure);
+//! months close automatically. The run starts with a `software_started` event and ends with
+//! `software_stopped`. With `--print-acks` the sequence number of each record the program asked
+//! for is printed on its own line, flushed, as soon as its append has returned (the crash tests
+//! read these).
 
 use clap::Parser;
+use pos_core::closure::Period;
+use pos_core::events;
 use pos_core::prelude::*;
 use pos_core::ticket::SaleBody;
 use pos_workspace::{ManualClock, TicketGenerator};
@@ -43,8 +49,17 @@ const FIRST_DAY_OPENING_MS: i64 = 1_772_434_800_000;
 const DAY_MS: i64 = 86_400_000;
 const TRADING_MS: i64 = 11 * 3_600_000;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = Args::parse();
+fn main() -> std::process::ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fill_journal: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let key_path = {
         let mut p = args.db.clone().into_os_string();
         p.push(".key");
@@ -80,13 +95,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut generator = TicketGenerator::new(args.seed);
     let started = std::time::Instant::now();
-    let (mut sales, mut refunds) = (0u64, 0u64);
+    let (mut sales, mut refunds, mut copies, mut training) = (0u64, 0u64, 0u64, 0u64);
+    ack(journal
+        .event(events::SOFTWARE_STARTED, "fill_journal started")?
+        .seq)?;
+    let per_day = args
+        .days
+        .map(|days| args.tickets.div_ceil(u64::from(days.max(1))).max(1));
     for i in 0..args.tickets {
-        if let Some(days) = args.days {
-            let per_day = args.tickets.div_ceil(u64::from(days.max(1)));
+        if let Some(per_day) = per_day {
             let day = (i / per_day) as i64;
             let within = ((i % per_day) as i64 * TRADING_MS) / per_day as i64;
             clock.set(FIRST_DAY_OPENING_MS + day * DAY_MS + within);
+            if i % per_day == 0 {
+                let operator = ["alice", "bruno", "chloe"][(day % 3) as usize];
+                ack(journal.event(events::OPERATOR_SIGNED_IN, operator)?.seq)?;
+            }
         }
         let sale = journal.sale(&generator.sale())?;
         ack(sale.seq)?;
@@ -94,15 +118,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if generator.rng().gen_ratio(1, 25) {
             let body: SaleBody = serde_json::from_slice(&sale.body)?;
             let refund = generator.refund_line(&body);
-            let r = journal.refund(sale.seq, &refund)?;
-            ack(r.seq)?;
+            ack(journal.refund(sale.seq, &refund)?.seq)?;
             refunds += 1;
         }
+        if generator.rng().gen_ratio(1, 50) {
+            ack(journal.duplicate(sale.seq, "alice", "demande client")?.seq)?;
+            copies += 1;
+        }
+        if generator.rng().gen_ratio(1, 100) {
+            ack(journal.training(&generator.sale())?.seq)?;
+            training += 1;
+        }
+        if let Some(per_day) = per_day {
+            let last_of_day = i % per_day == per_day - 1 || i + 1 == args.tickets;
+            if last_of_day {
+                let day = (i / per_day) as i64;
+                clock.set(FIRST_DAY_OPENING_MS + day * DAY_MS + TRADING_MS);
+                journal.close_period(Period::Day)?;
+            }
+        }
     }
+    ack(journal
+        .event(events::SOFTWARE_STOPPED, "fill_journal stopped")?
+        .seq)?;
     journal.close();
     if !args.print_acks {
         eprintln!(
-            "{}: {sales} sales and {refunds} refunds written in {:.2?}",
+            "{}: {sales} sales, {refunds} refunds, {copies} duplicates, {training} training \
+             tickets written in {:.2?}",
             args.db.display(),
             started.elapsed()
         );

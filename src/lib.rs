@@ -234,6 +234,7 @@ impl TicketGenerator {
             } else {
                 vec![]
             },
+            void: false,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Record bodies other than tickets: the opening (genesis), technical events, key changes; and
 //! [`Body`], a stored body decoded according to its record's kind.
 
+use crate::closure::ClosureBody;
 use crate::keys::PublicKeyInfo;
 use crate::money::VatRate;
 use crate::record::Kind;
@@ -56,8 +57,10 @@ pub struct OpeningBody {
     pub time_zone: String,
     /// ISO 4217 currency code (`EUR`); amounts are in its hundredths.
     pub currency: String,
-    /// The VAT rates the till may use.
+    /// The VAT rates the till may use (a `configuration_changed` event can replace them).
     pub vat_rates: Vec<VatRate>,
+    /// The first month (1 to 12) of the fiscal year, for year closures.
+    pub fiscal_year_start_month: u32,
     /// The signing key of the journal's first records.
     pub key: PublicKeyInfo,
 }
@@ -77,6 +80,10 @@ impl OpeningBody {
                 return Err(format!("{field} must be 1 to 256 bytes"));
             }
         }
+        if self.register_id.contains(['*', '~']) {
+            // They separate the fields of receipt and anchor QR strings.
+            return Err("the register id must not contain '*' or '~'".into());
+        }
         if m.siret.len() != 14 || !m.siret.bytes().all(|b| b.is_ascii_digit()) {
             return Err(format!("SIRET {:?} must be 14 digits", m.siret));
         }
@@ -91,6 +98,9 @@ impl OpeningBody {
                 "currency {:?} is not an ISO 4217 code",
                 self.currency
             ));
+        }
+        if !(1..=12).contains(&self.fiscal_year_start_month) {
+            return Err("the fiscal year's first month must be 1 to 12".into());
         }
         if self.vat_rates.is_empty() {
             return Err("at least one VAT rate is needed".into());
@@ -132,6 +142,56 @@ pub struct KeyChangeBody {
     pub reason: String,
 }
 
+/// What a duplicate is a copy of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DuplicateOf {
+    /// The original record's global sequence number.
+    pub seq: u64,
+    /// The original record's kind (`sale`, `refund`, `training` or `closure`).
+    pub kind: String,
+    /// The original's number within its kind (the ticket number).
+    pub number: u64,
+}
+
+/// The body of a `duplicate` record: a reprint, journaled before the copy is printed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DuplicateBody {
+    /// The original.
+    pub original: DuplicateOf,
+    /// The copy number: 1 for the first reprint, then 2, 3...
+    pub copy: u64,
+    /// The operator who asked for it.
+    pub operator: String,
+    /// Why (customer request, paper jam...).
+    pub reason: String,
+}
+
+/// The body of an `archive` record: an archive of the records `first_seq..=last_seq` was
+/// written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveBody {
+    /// What the archive holds (`2026-03`, `2026`, `seq 1-5000`).
+    pub label: String,
+    /// First sequence number archived.
+    pub first_seq: u64,
+    /// Last sequence number archived.
+    pub last_seq: u64,
+    /// Hash (hex) of the record at `last_seq`.
+    pub last_hash: String,
+    /// The archive file's name as written.
+    pub file_name: String,
+    /// SHA-256 (hex) of the whole archive file.
+    pub file_sha256: String,
+    /// SHA-256 (hex) of the archive's `manifest.json`.
+    pub manifest_sha256: String,
+}
+
+/// The kinds a duplicate may copy.
+pub const DUPLICABLE_KINDS: [Kind; 4] = [Kind::Sale, Kind::Refund, Kind::Training, Kind::Closure];
+
 /// A stored body decoded according to its record's kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body {
@@ -145,6 +205,14 @@ pub enum Body {
     Event(EventBody),
     /// A `key_change` record.
     KeyChange(KeyChangeBody),
+    /// A `closure` record.
+    Closure(ClosureBody),
+    /// A `duplicate` record.
+    Duplicate(DuplicateBody),
+    /// A `training` record (a sale body, never counted).
+    Training(SaleBody),
+    /// An `archive` record.
+    Archive(ArchiveBody),
 }
 
 impl Body {
@@ -156,6 +224,10 @@ impl Body {
             Kind::Refund => Body::Refund(serde_json::from_slice(bytes)?),
             Kind::Event => Body::Event(serde_json::from_slice(bytes)?),
             Kind::KeyChange => Body::KeyChange(serde_json::from_slice(bytes)?),
+            Kind::Closure => Body::Closure(serde_json::from_slice(bytes)?),
+            Kind::Duplicate => Body::Duplicate(serde_json::from_slice(bytes)?),
+            Kind::Training => Body::Training(serde_json::from_slice(bytes)?),
+            Kind::Archive => Body::Archive(serde_json::from_slice(bytes)?),
         })
     }
 
@@ -167,6 +239,10 @@ impl Body {
             Body::Refund(_) => Kind::Refund,
             Body::Event(_) => Kind::Event,
             Body::KeyChange(_) => Kind::KeyChange,
+            Body::Closure(_) => Kind::Closure,
+            Body::Duplicate(_) => Kind::Duplicate,
+            Body::Training(_) => Kind::Training,
+            Body::Archive(_) => Kind::Archive,
         }
     }
 }

@@ -436,7 +436,7 @@ fn check_integers(v: &Value) -> Result<(), CanonicalError> {
     match v {
         Value::Number(n) => {
             let ok = match (n.as_i64(), n.as_u64()) {
-                (Some(i), _) => i.abs() <= MAX_JSON_INT,
+                (Some(i), _) => i.unsigned_abs() <= MAX_JSON_INT as u64,
                 (None, Some(u)) => u <= MAX_JSON_INT as u64,
                 _ => false,
             };
@@ -697,6 +697,10 @@ mod tests {
         );
         assert_eq!(
             check_canonical(br#"{"a":9007199254740992}"#),
+            Err(CanonicalError::NotAnInteger)
+        );
+        assert_eq!(
+            check_canonical(br#"{"a":-9223372036854775808}"#),
             Err(CanonicalError::NotAnInteger)
         );
         assert_eq!(check_canonical(b"[1]"), Err(CanonicalError::NotAnObject));

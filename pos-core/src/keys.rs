@@ -125,9 +125,12 @@ pub enum KeyError {
     Malformed(&'static str),
 }
 
+/// Decodes exactly 64 lowercase hex digits (the only form written).
 fn decode_32(text: &str) -> Option<[u8; 32]> {
-    let bytes = hex::decode(text.trim()).ok()?;
-    bytes.try_into().ok()
+    if text.len() != 64 || text.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    hex::decode(text).ok()?.try_into().ok()
 }
 
 /// A signing key with its id.
@@ -181,35 +184,57 @@ impl KeyPair {
         self.signing.sign(hash).to_bytes()
     }
 
+    /// Signs an arbitrary message (receipt strings, archive manifests). Callers put a domain
+    /// prefix in `message` so that it can never be mistaken for a 32-byte record hash.
+    pub fn sign_message(&self, message: &[u8]) -> [u8; 64] {
+        debug_assert!(message.len() != 32, "32-byte messages are record hashes");
+        self.signing.sign(message).to_bytes()
+    }
+
     /// Writes the secret key to a new file with mode 0600 (refuses to overwrite).
     pub fn save(&self, path: &Path) -> Result<(), KeyError> {
         let io = |source| KeyError::Io {
             path: path.to_path_buf(),
             source,
         };
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(io)?;
-        let text = format!(
-            "{SECRET_HEADER}\n{}\n",
-            hex::encode(self.signing.to_bytes())
-        );
-        f.write_all(text.as_bytes()).map_err(io)?;
-        f.sync_all().map_err(io)
+        if path.exists() {
+            return Err(io(std::io::Error::from(std::io::ErrorKind::AlreadyExists)));
+        }
+        // Written whole under a temporary name, then linked into place: a crash leaves either
+        // no key file or a complete one, never an empty file that blocks every restart.
+        let mut temp = path.as_os_str().to_owned();
+        temp.push(format!(".{}.tmp", std::process::id()));
+        let temp = PathBuf::from(temp);
+        let result = (|| {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&temp)?;
+            let text = format!(
+                "{SECRET_HEADER}\n{}\n",
+                hex::encode(self.signing.to_bytes())
+            );
+            f.write_all(text.as_bytes())?;
+            f.sync_all()?;
+            // `hard_link` fails if `path` appeared meanwhile: a key is never overwritten.
+            std::fs::hard_link(&temp, path)?;
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+            Ok(())
+        })();
+        let _ = std::fs::remove_file(&temp);
+        result.map_err(io)
     }
 
     /// Writes the public key file (mode 0644), for auditors.
     pub fn save_public(&self, path: &Path) -> Result<(), KeyError> {
-        let text = format!(
-            "{PUBLIC_HEADER}\n{}\n",
-            hex::encode(self.verifying_key().as_bytes())
-        );
-        std::fs::write(path, text).map_err(|source| KeyError::Io {
-            path: path.to_path_buf(),
-            source,
+        std::fs::write(path, public_key_file_text(&self.verifying_key())).map_err(|source| {
+            KeyError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
         })
     }
 
@@ -236,10 +261,16 @@ impl KeyPair {
         }
         let seed = lines
             .next()
+            .map(str::trim)
             .and_then(decode_32)
             .ok_or(KeyError::Malformed("secret key is not 32 bytes of hex"))?;
         Ok(KeyPair::from_seed(seed))
     }
+}
+
+/// The text of a public key file for `key`.
+pub fn public_key_file_text(key: &VerifyingKey) -> String {
+    format!("{PUBLIC_HEADER}\n{}\n", hex::encode(key.as_bytes()))
 }
 
 /// Loads a public key file (or a bare 64-character hex public key).

@@ -11,6 +11,7 @@
 //!   bodies, signing keys.
 //! - [`journal::Journal`]: the single writer of a journal file; appends are durable and
 //!   group-committed.
+//! - [`closure`]: day, month and fiscal-year closures, grand totals, the X report.
 //! - [`reader::JournalReader`] and [`verify`]: reading and verifying, in constant memory.
 //!
 //! ```
@@ -40,18 +41,23 @@
 //! let mut findings = CollectFindings::default();
 //! let summary = verify_journal(&JournalReader::open(&path)?, &VerifyOptions::default(), &mut findings)?;
 //! assert!(findings.findings.is_empty());
-//! assert_eq!(summary.records, 2); // the opening and the sale
+//! assert_eq!(summary.records, 3); // the opening, the `journal_opened` event and the sale
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]
 
+pub mod anchor;
+pub mod archive;
+pub mod barcode;
 pub mod body;
 pub mod canonical;
+pub mod closure;
 pub mod events;
 pub mod journal;
 pub mod keys;
 pub mod money;
 pub mod reader;
+pub mod receipt;
 pub mod record;
 pub mod render;
 pub mod store;
@@ -74,3 +80,8 @@ pub mod prelude {
 }
 
 pub mod sample;
+
+/// Compiles the README's example as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -51,15 +51,15 @@ impl Cents {
             .in_json_range()
     }
 
-
-    /// The absolute value.
+    /// The absolute value (saturating: `i64::MIN` gives `i64::MAX`).
     pub fn abs(self) -> Cents {
-        Cents(self.0.abs())
+        Cents(self.0.saturating_abs())
     }
 
     /// `self` if its magnitude is at most [`MAX_JSON_INT`].
     pub fn in_json_range(self) -> Result<Cents, Overflow> {
-        if self.0.abs() <= MAX_JSON_INT {
+        // `unsigned_abs`: `i64::MIN.abs()` would overflow.
+        if self.0.unsigned_abs() <= MAX_JSON_INT as u64 {
             Ok(self)
         } else {
             Err(Overflow)
@@ -220,5 +220,7 @@ mod tests {
         assert_eq!(Cents(MAX_JSON_INT).checked_add(Cents(1)), Err(Overflow));
         assert_eq!(Cents(i64::MAX).checked_add(Cents(1)), Err(Overflow));
         assert!(extend(Qty(i64::MAX), Cents(i64::MAX)).is_err());
+        assert_eq!(Cents(i64::MIN).in_json_range(), Err(Overflow));
+        assert_eq!(Cents(i64::MIN + 1).checked_add(Cents(-1)), Err(Overflow));
     }
 }

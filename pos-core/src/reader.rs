@@ -86,6 +86,44 @@ impl JournalReader {
         })
     }
 
+    /// The X report at the journal's current end: running totals of the open day, month and
+    /// fiscal year, rebuilt from the closures and the records since the last day closure.
+    pub fn x_report(&self) -> Result<crate::closure::XReport, ReadError> {
+        let damaged = |e: String| ReadError::Storage {
+            path: self.path.clone(),
+            reason: e,
+        };
+        let opening = self
+            .opening()?
+            .ok_or_else(|| damaged("no readable opening record".into()))?;
+        let state = crate::journal::recovery::load_closures(&self.conn, &opening)
+            .map_err(|e| damaged(e.to_string()))?;
+        state.x_report().map_err(|e| damaged(e.to_string()))
+    }
+
+    /// The body of the newest event with `code`, if any.
+    pub fn last_event(&self, code: &str) -> Result<Option<crate::body::EventBody>, ReadError> {
+        let pattern = format!("%\"code\":\"{code}\"%");
+        let body: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT body FROM records WHERE kind = 'event' AND CAST(body AS TEXT) LIKE ?1 \
+                 ORDER BY seq DESC LIMIT 1",
+                [pattern],
+                |r| r.get(0),
+            )
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })
+            .map_err(|e| self.storage(e))?;
+        Ok(body.and_then(|b| match Body::decode(Kind::Event, &b) {
+            Ok(Body::Event(e)) if e.code == code => Some(e),
+            _ => None,
+        }))
+    }
+
     /// One record by global sequence number.
     pub fn record(&self, seq: u64) -> Result<Option<Result<Record, MalformedRow>>, ReadError> {
         store::record_by_seq(&self.conn, seq).map_err(|e| self.storage(e))
@@ -163,6 +201,76 @@ impl JournalReader {
         for r in rows {
             out.push(r.map_err(|e| self.storage(e))?.max(0) as u64);
         }
+        Ok(out)
+    }
+
+    /// Every record of `kind`, in order (for kinds with few records: key changes, closures).
+    pub fn records_of_kind(&self, kind: crate::record::Kind) -> Result<Vec<Record>, ReadError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM records WHERE kind = ?1 ORDER BY seq"
+            ))
+            .map_err(|e| self.storage(e))?;
+        let rows = stmt
+            .query_map([kind.as_str()], |row| Ok(store::row_to_record(row)))
+            .map_err(|e| self.storage(e))?;
+        let mut out = Vec::new();
+        for r in rows {
+            if let Ok(rec) = r.map_err(|e| self.storage(e))? {
+                out.push(rec);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The journal's current public key: the last key change's, or the opening's.
+    pub fn current_public_key(&self) -> Result<Option<ed25519_dalek::VerifyingKey>, ReadError> {
+        let changes = self.records_of_kind(Kind::KeyChange)?;
+        let from_change =
+            changes
+                .iter()
+                .rev()
+                .find_map(|r| match Body::decode(Kind::KeyChange, &r.body) {
+                    Ok(Body::KeyChange(k)) => k.new_key.decode().ok().map(|(_, vk)| vk),
+                    _ => None,
+                });
+        Ok(match from_change {
+            Some(k) => Some(k),
+            None => self
+                .opening()?
+                .and_then(|o| o.key.decode().ok().map(|(_, vk)| vk)),
+        })
+    }
+
+    /// Every readable closure, with its seq, in order.
+    pub fn closures(&self) -> Result<Vec<(u64, crate::closure::ClosureBody)>, ReadError> {
+        Ok(self
+            .records_of_kind(Kind::Closure)?
+            .into_iter()
+            .filter_map(|r| match Body::decode(Kind::Closure, &r.body) {
+                Ok(Body::Closure(c)) => Some((r.seq, c)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The records before `start` that rebuild the closure state at `start`: every closure, and
+    /// every record after the last day closure.
+    pub fn closure_context_seqs(&self, start: u64) -> Result<Vec<u64>, ReadError> {
+        let closures = self.closures()?;
+        let last_day = closures
+            .iter()
+            .filter(|(seq, c)| *seq < start && c.period == crate::closure::Period::Day)
+            .map(|(seq, _)| *seq)
+            .max()
+            .unwrap_or(0);
+        let mut out: Vec<u64> = closures
+            .iter()
+            .map(|(seq, _)| *seq)
+            .filter(|seq| *seq < start)
+            .collect();
+        out.extend(last_day + 1..start);
         Ok(out)
     }
 

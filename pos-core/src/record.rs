@@ -52,16 +52,28 @@ pub enum Kind {
     Event,
     /// A signing-key change, signed by the old key.
     KeyChange,
+    /// A day, month or fiscal-year closure (the Z).
+    Closure,
+    /// A reprint of a ticket or report, journaled before the copy is printed.
+    Duplicate,
+    /// A training-mode ticket: numbered on its own, never in any total.
+    Training,
+    /// An archive was written: its range and the hashes of the archive file and manifest.
+    Archive,
 }
 
 impl Kind {
     /// Every kind this version writes.
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Opening,
         Kind::Sale,
         Kind::Refund,
         Kind::Event,
         Kind::KeyChange,
+        Kind::Closure,
+        Kind::Duplicate,
+        Kind::Training,
+        Kind::Archive,
     ];
 
     /// The stored name.
@@ -72,6 +84,10 @@ impl Kind {
             Kind::Refund => "refund",
             Kind::Event => "event",
             Kind::KeyChange => "key_change",
+            Kind::Closure => "closure",
+            Kind::Duplicate => "duplicate",
+            Kind::Training => "training",
+            Kind::Archive => "archive",
         }
     }
 

@@ -2,6 +2,7 @@
 //! `verify`). Pure functions from data to text.
 
 use crate::body::{Body, OpeningBody};
+use crate::closure::{ClosureBody, Period, Totals, XReport};
 use crate::money::Cents;
 use crate::record::Record;
 use crate::ticket::{Payment, RefundBody, SaleBody, Unit};
@@ -60,7 +61,27 @@ pub fn record_text(r: &Record, opening: Option<&OpeningBody>) -> String {
                 o.key.algorithm.as_str()
             );
         }
-        Some(Body::Sale(s)) => sale_text(&mut out, r, &s),
+        Some(Body::Sale(s)) => sale_text(&mut out, "TICKET", r, &s),
+        Some(Body::Training(s)) => {
+            let _ = writeln!(out, "   *** MODE ÉCOLE – FACTICE ***");
+            sale_text(&mut out, "TICKET ÉCOLE", r, &s);
+            let _ = writeln!(out, "   *** MODE ÉCOLE – FACTICE ***");
+        }
+        Some(Body::Closure(c)) => closure_text(&mut out, r, &c),
+        Some(Body::Archive(a)) => {
+            let _ = writeln!(
+                out,
+                "   ARCHIVE {} · seq {} to {} · file {} sha256 {}",
+                a.label, a.first_seq, a.last_seq, a.file_name, a.file_sha256
+            );
+        }
+        Some(Body::Duplicate(d)) => {
+            let _ = writeln!(
+                out,
+                "   DUPLICATA n° {} of {} n° {} (seq {}) · operator {} · {}",
+                d.copy, d.original.kind, d.original.number, d.original.seq, d.operator, d.reason
+            );
+        }
         Some(Body::Refund(rf)) => refund_text(&mut out, &rf),
         Some(Body::Event(e)) => {
             let _ = writeln!(out, "   [{}] {}", e.code, e.message);
@@ -106,8 +127,12 @@ fn payments_text(out: &mut String, payments: &[Payment]) {
     }
 }
 
-fn sale_text(out: &mut String, r: &Record, s: &SaleBody) {
-    let _ = writeln!(out, "   TICKET n° {} · operator {}", r.kind_seq, s.operator);
+fn sale_text(out: &mut String, title: &str, r: &Record, s: &SaleBody) {
+    let _ = writeln!(
+        out,
+        "   {title} n° {} · operator {}",
+        r.kind_seq, s.operator
+    );
     for l in &s.lines {
         let _ = writeln!(out, "   {}", l.label);
         let _ = writeln!(
@@ -119,11 +144,7 @@ fn sale_text(out: &mut String, r: &Record, s: &SaleBody) {
             l.gross.to_string()
         );
         if l.line_discount != Cents::ZERO {
-            let _ = writeln!(
-                out,
-                "     discount{:>28}",
-                (-l.line_discount).to_string()
-            );
+            let _ = writeln!(out, "     discount{:>28}", (-l.line_discount).to_string());
         }
     }
     if s.ticket_discount != Cents::ZERO {
@@ -151,11 +172,105 @@ fn sale_text(out: &mut String, r: &Record, s: &SaleBody) {
     let _ = writeln!(out, "   {} line(s)", s.lines.len());
 }
 
+/// The totals block shared by Z and X reports.
+pub fn totals_text(out: &mut String, t: &Totals) {
+    let _ = writeln!(out, "   tickets {} · refunds {}", t.sales, t.refunds);
+    for v in &t.vat {
+        let _ = writeln!(
+            out,
+            "   VAT {:>5} %  net {:>12}  VAT {:>11}  incl. {:>12}",
+            v.rate.to_string(),
+            v.net.to_string(),
+            v.vat.to_string(),
+            v.gross.to_string()
+        );
+    }
+    for p in &t.payments {
+        let _ = writeln!(
+            out,
+            "   {:<28}{:>14}",
+            p.method.as_str(),
+            p.amount.to_string()
+        );
+    }
+    let _ = writeln!(out, "   period total{:>30}", t.total.to_string());
+    let _ = writeln!(
+        out,
+        "   period absolute total{:>21}",
+        t.absolute_total.to_string()
+    );
+}
+
+fn closure_text(out: &mut String, r: &Record, c: &ClosureBody) {
+    let title = match c.period {
+        Period::Day => "Z — DAY CLOSURE",
+        Period::Month => "MONTH CLOSURE",
+        Period::Year => "FISCAL-YEAR CLOSURE",
+    };
+    let _ = writeln!(
+        out,
+        "   {title} n° {} · {} → {} · seq {} to {}{}",
+        r.kind_seq,
+        c.start,
+        c.end,
+        c.first_seq,
+        c.last_seq,
+        if c.automatic { " · automatic" } else { "" }
+    );
+    totals_text(out, &c.totals);
+    let _ = writeln!(
+        out,
+        "   PERPETUAL GRAND TOTAL{:>21}",
+        c.perpetual_total.to_string()
+    );
+    let _ = writeln!(
+        out,
+        "   perpetual absolute total{:>18}",
+        c.perpetual_absolute_total.to_string()
+    );
+    let _ = writeln!(out, "   last record hash {}", c.last_hash);
+}
+
+/// An X report as text.
+pub fn x_report_text(x: &XReport, opening: Option<&OpeningBody>) -> String {
+    let mut out = String::new();
+    if let Some(o) = opening {
+        let _ = writeln!(out, "{} — register {}", o.merchant.name, o.register_id);
+    }
+    let _ = writeln!(
+        out,
+        "X REPORT (no closure written) · open day {} · up to seq {}",
+        x.open_day.as_deref().unwrap_or("none"),
+        x.last_seq
+    );
+    let _ = writeln!(out, "── open day");
+    totals_text(&mut out, &x.day);
+    let _ = writeln!(out, "── month to date");
+    totals_text(&mut out, &x.month);
+    let _ = writeln!(out, "── fiscal year to date");
+    totals_text(&mut out, &x.year);
+    let _ = writeln!(
+        out,
+        "PERPETUAL GRAND TOTAL{:>24}",
+        x.perpetual_total.to_string()
+    );
+    let _ = writeln!(
+        out,
+        "perpetual absolute total{:>21}",
+        x.perpetual_absolute_total.to_string()
+    );
+    out
+}
+
 fn refund_text(out: &mut String, rf: &RefundBody) {
     let _ = writeln!(
         out,
-        "   REFUND of ticket n° {} (seq {}) · operator {} · {}",
-        rf.original.ticket, rf.original.seq, rf.operator, rf.reason
+        "   {} of ticket n° {} (seq {}) · operator {} · {}",
+        if rf.void { "VOID" } else { "REFUND" },
+        rf.original.ticket,
+        rf.original.seq,
+        rf.operator,
+        rf.reason
     );
     for l in &rf.lines {
         let _ = writeln!(
@@ -242,15 +357,13 @@ pub fn summary_text(
             } else {
                 String::new()
             };
-            let _ = writeln!(
-                out,
-                "  seq {} ({} #{}{when}): {}: {}",
-                f.seq,
-                if f.kind.is_empty() { "?" } else { &f.kind },
-                f.kind_seq,
-                f.problem.explain(),
-                f.detail
-            );
+            // Findings about archives or anchors name no record kind.
+            let place = match (f.kind.is_empty(), f.seq) {
+                (false, _) => format!("seq {} ({} #{}{when})", f.seq, f.kind, f.kind_seq),
+                (true, 0) => "archive".to_string(),
+                (true, seq) => format!("at seq {seq}{when}"),
+            };
+            let _ = writeln!(out, "  {place}: {}: {}", f.problem.explain(), f.detail);
         }
         if (findings.len() as u64) < s.findings {
             let _ = writeln!(

@@ -27,6 +27,7 @@ pub fn sample_opening() -> OpeningBody {
         time_zone: "Europe/Paris".into(),
         currency: "EUR".into(),
         vat_rates: FRENCH_VAT_RATES.to_vec(),
+        fiscal_year_start_month: 1,
         key: PublicKeyInfo {
             algorithm: crate::keys::Algorithm::Ed25519,
             public_key: String::new(),

@@ -33,6 +33,11 @@ CREATE TRIGGER records_no_update BEFORE UPDATE ON records
 BEGIN SELECT RAISE(ABORT, 'journal records are append-only: UPDATE is refused'); END;
 CREATE TRIGGER records_no_delete BEFORE DELETE ON records
 BEGIN SELECT RAISE(ABORT, 'journal records are append-only: DELETE is refused'); END;
+-- INSERT OR REPLACE deletes the conflicting row without firing DELETE triggers (unless the
+-- connection enables recursive_triggers): refuse any insert over an existing seq.
+CREATE TRIGGER records_no_replace BEFORE INSERT ON records
+WHEN EXISTS (SELECT 1 FROM records WHERE seq = NEW.seq)
+BEGIN SELECT RAISE(ABORT, 'journal records are append-only: replacing a record is refused'); END;
 ";
 
 /// The columns of a record, in [`row_to_record`] order.
@@ -62,15 +67,21 @@ pub fn create(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-/// Opens an existing journal file for writing.
-pub fn open_write(path: &Path) -> rusqlite::Result<Connection> {
+/// Opens an existing journal file for writing; returns what is wrong otherwise. The file's
+/// identity is checked before anything is changed in it (switching to WAL rewrites the
+/// header), so a file that is not a journal is left as it was.
+pub fn open_write(path: &Path) -> Result<Connection, String> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    tune(&conn)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
+    )
+    .map_err(|e| e.to_string())?;
+    tune(&conn).map_err(|e| e.to_string())?;
+    check_identity(&conn)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(|e| e.to_string())?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(|e| e.to_string())?;
     Ok(conn)
 }
 

@@ -214,6 +214,10 @@ pub struct RefundInput {
     pub lines: Vec<RefundLineInput>,
     /// The money given back, as positive amounts; they must sum to the refund's amount exactly.
     pub payments: Vec<Payment>,
+    /// A void: cancels everything that remains of the original (every line must be returned
+    /// whole).
+    #[serde(default)]
+    pub void: bool,
 }
 
 /// The original ticket a refund refers to.
@@ -266,6 +270,9 @@ pub struct RefundBody {
     pub total: Cents,
     /// The money given back (negative amounts).
     pub payments: Vec<Payment>,
+    /// A void: everything that remained of the original is cancelled.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub void: bool,
 }
 
 /// Why a ticket was refused. Nothing is journaled when a ticket is refused.
@@ -384,6 +391,9 @@ pub enum TicketError {
         /// The line index asked for.
         original_line: u32,
     },
+    /// A void that does not return everything that remains.
+    #[error("a void must return everything that remains of the original ticket")]
+    IncompleteVoid,
     /// A refund asking for more than what remains of a line.
     #[error(
         "refund line {line}: returning {requested} of original line {original_line} but only {remaining} remains"
@@ -440,6 +450,12 @@ fn check_text(
         });
     }
     Ok(())
+}
+
+/// Checks a required free-text field (operator, reason): not empty, at most
+/// [`MAX_TEXT_LEN`] bytes, no control characters.
+pub fn check_text_field(field: &'static str, value: &str) -> Result<(), TicketError> {
+    check_text(field, value, MAX_TEXT_LEN, true)
 }
 
 /// Computes a sale from what the till sent, validating everything. `rates` are the configured
@@ -694,6 +710,12 @@ pub fn compute_refund(
                 })
             }
         };
+        if orig.quantity.0 <= 0 {
+            // Only a forged or damaged original can have this; the pro rata below divides by it.
+            return Err(TicketError::Inconsistent {
+                field: "original quantity",
+            });
+        }
         if req.quantity.0 <= 0 || req.quantity.0 > slot.0 .0 {
             return Err(TicketError::RefundExceedsRemaining {
                 line: i,
@@ -710,7 +732,8 @@ pub fn compute_refund(
                 i128::from(orig.quantity.0),
             ))?;
             pro_rata.min(slot.1)
-        };
+        }
+        .in_json_range()?;
         slot.0 = Qty(slot.0 .0 - req.quantity.0);
         slot.1 = slot.1.checked_sub(amount)?;
         lines.push(RefundLine {
@@ -723,6 +746,9 @@ pub fn compute_refund(
             vat_rate: orig.vat_rate,
             total: -amount,
         });
+    }
+    if input.void && !left.is_exhausted() {
+        return Err(TicketError::IncompleteVoid);
     }
     let total = Cents::sum(lines.iter().map(|l| l.total))?;
     let vat = vat_breakdown(lines.iter().map(|l| (l.vat_rate, l.total)))?;
@@ -755,6 +781,7 @@ pub fn compute_refund(
         vat,
         total,
         payments,
+        void: input.void,
     })
 }
 
@@ -822,9 +849,10 @@ pub fn check_refund(
             .iter()
             .map(|p| Payment {
                 method: p.method,
-                amount: -p.amount,
+                amount: Cents(p.amount.0.saturating_neg()),
             })
             .collect(),
+        void: body.void,
     };
     let again = compute_refund(body.original, original, remaining, &input)?;
     let field = if body.lines != again.lines {
@@ -988,6 +1016,7 @@ mod tests {
                     quantity: Qty(1000),
                 }],
                 payments: vec![],
+                void: false,
             };
             // Ask with the right amount: compute once without payments to learn it.
             let amount = match compute_refund(orig, &sale, &rem, &r) {
@@ -1013,6 +1042,7 @@ mod tests {
                 quantity: Qty(1000),
             }],
             payments: vec![],
+            void: false,
         };
         assert!(matches!(
             compute_refund(orig, &sale, &rem, &again),

@@ -14,9 +14,12 @@
 //! flight at most), so memory does not grow with the journal. The only state that grows is the
 //! refundable remainder of tickets that were partly refunded.
 
-use crate::body::{Body, OpeningBody};
+use crate::anchor::Anchor;
+use crate::body::{Body, DuplicateBody, OpeningBody, DUPLICABLE_KINDS};
 use crate::canonical::validate_canonical;
+use crate::closure::{differences, ClosureState};
 use crate::events;
+use crate::journal::vat_rates_set_by;
 use crate::keys::KeyId;
 use crate::money::{Cents, VatRate};
 use crate::reader::{JournalReader, ReadError};
@@ -78,9 +81,39 @@ pub enum Problem {
     BadOpening,
     /// An event code is not in the table of known codes.
     UnknownEventCode,
+    /// A record arrived on a later day while a closure was due, and no closure precedes it.
+    MissingClosure,
+    /// A closure's content differs from its recomputation from the records it covers.
+    ClosureMismatch,
+    /// A sale or refund is dated in a period that was already closed.
+    RecordInClosedPeriod,
+    /// A duplicate does not reference a reprintable record, or its copy number is wrong.
+    DuplicateInvalid,
+    /// An archive lacks a file, has an unexpected one, or a file cannot be read.
+    ArchiveStructure,
+    /// The manifest signature is invalid, or made by a key that is not the journal's.
+    ManifestSignature,
+    /// A file of an archive does not match its SHA-256 in the manifest.
+    ArchiveFileHash,
+    /// The manifest's range, hashes, counts, totals or keys differ from the records.
+    ManifestMismatch,
+    /// Archives overlap, leave a gap, or do not link to each other.
+    ArchiveContinuity,
+    /// An anchor's record is beyond the end: the newest records are missing.
+    AnchorNotReached,
+    /// The record at an anchor's seq has another hash, or the anchor is of another register.
+    AnchorMismatch,
 }
 
 impl Problem {
+    /// The name used in JSON output (`hash_mismatch`...).
+    pub fn name(self) -> String {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::String(name)) => name,
+            _ => format!("{self:?}"),
+        }
+    }
+
     /// A plain explanation for people.
     pub fn explain(self) -> &'static str {
         match self {
@@ -111,6 +144,27 @@ impl Problem {
             }
             Problem::BadOpening => "the opening record is missing, repeated or invalid",
             Problem::UnknownEventCode => "the event code is not a known code",
+            Problem::MissingClosure => "a closure that was due before this record is missing",
+            Problem::ClosureMismatch => "the closure's totals do not match the records it covers",
+            Problem::RecordInClosedPeriod => "recorded into a period that was already closed",
+            Problem::DuplicateInvalid => {
+                "the duplicate does not match a reprintable record and copy number"
+            }
+            Problem::ArchiveStructure => "the archive's files are not as the format requires",
+            Problem::ManifestSignature => {
+                "the archive manifest's signature is not valid for the journal's key"
+            }
+            Problem::ArchiveFileHash => {
+                "a file of the archive was altered: its SHA-256 differs from the manifest"
+            }
+            Problem::ManifestMismatch => "the archive manifest does not match the records",
+            Problem::ArchiveContinuity => {
+                "the archives do not follow each other without gap or overlap"
+            }
+            Problem::AnchorNotReached => {
+                "the records end before an anchor: the newest records are missing"
+            }
+            Problem::AnchorMismatch => "the record at an anchor's position is not the anchored one",
         }
     }
 }
@@ -178,6 +232,8 @@ pub struct VerifyOptions {
     pub tail: Option<u64>,
     /// Public keys the auditor trusts: when not empty, the opening key must be one of them.
     pub trusted_keys: Vec<VerifyingKey>,
+    /// Chain heads kept outside the journal that the records must reach.
+    pub anchors: Vec<Anchor>,
 }
 
 impl Default for VerifyOptions {
@@ -187,6 +243,7 @@ impl Default for VerifyOptions {
             bodies: true,
             tail: None,
             trusted_keys: Vec::new(),
+            anchors: Vec::new(),
         }
     }
 }
@@ -222,6 +279,43 @@ pub struct Summary {
     pub findings_by_problem: BTreeMap<String, u64>,
 }
 
+impl Summary {
+    /// Adds the figures of a later, separate stretch of records (archives verified after a gap).
+    pub fn absorb(&mut self, later: Summary) {
+        if self.opening.is_none() {
+            self.opening = later.opening;
+        }
+        self.records += later.records;
+        self.first_seq = self.first_seq.or(later.first_seq);
+        self.first_timestamp_ms = self.first_timestamp_ms.or(later.first_timestamp_ms);
+        self.last_seq = later.last_seq.or(self.last_seq);
+        self.last_timestamp_ms = later.last_timestamp_ms.or(self.last_timestamp_ms);
+        self.last_hash = later.last_hash.or(self.last_hash.take());
+        for (k, n) in later.counts {
+            *self.counts.entry(k).or_default() += n;
+        }
+        self.sales_total = self
+            .sales_total
+            .checked_add(later.sales_total)
+            .unwrap_or(self.sales_total);
+        self.refunds_total = self
+            .refunds_total
+            .checked_add(later.refunds_total)
+            .unwrap_or(self.refunds_total);
+        self.signatures_checked += later.signatures_checked;
+        self.findings += later.findings;
+        for (k, n) in later.findings_by_problem {
+            *self.findings_by_problem.entry(k).or_default() += n;
+        }
+    }
+
+    /// Counts findings reported outside the record stream (archive structure, continuity).
+    pub fn count_finding(&mut self, problem: Problem) {
+        self.findings += 1;
+        *self.findings_by_problem.entry(problem.name()).or_default() += 1;
+    }
+}
+
 /// Random access the verifier needs besides the stream: refund originals.
 pub trait Lookup {
     /// The record at `seq`, if readable.
@@ -250,11 +344,7 @@ pub type Item = Result<Record, MalformedRow>;
 #[derive(Default)]
 struct Pre {
     computed_hash: Option<Hash>,
-    /// The decoded body, except a sale's: the in-order phase needs only its total, and a sale
-    /// body is freed where it was decoded, in parallel, instead of one by one in order.
     body: Option<Body>,
-    /// A sale's total.
-    sale_total: Option<Cents>,
     problems: Vec<(Problem, String)>,
     signature_ok: Option<bool>,
 }
@@ -267,11 +357,49 @@ pub struct Verifier {
     active_key: Option<(KeyId, VerifyingKey)>,
     rates: Option<Vec<VatRate>>,
     remaining: HashMap<u64, Remaining>,
+    /// Copies printed so far, by original seq.
+    copies: HashMap<u64, u64>,
+    /// The closure state machine, replayed from the opening (absent when verifying a tail).
+    closures: Option<ClosureState>,
     /// Refunds before the first record streamed must be fetched (tail verification).
     partial: bool,
-    /// Stored hash of the last record read (see [`Summary::last_hash`]).
-    last_hash: Option<Hash>,
+    /// An opening record was seen.
+    seen_opening: bool,
+    /// Anchors by seq, removed as they are reached.
+    anchors: BTreeMap<u64, Anchor>,
+    /// Key ids introduced by the records (opening, key changes).
+    keys_seen: Vec<String>,
+    /// The journal's keys met so far (to check anchor signatures).
+    known_keys: Vec<(KeyId, VerifyingKey)>,
+    /// Findings about the context records of a resumed stream, reported at the first push.
+    pending: Vec<Finding>,
+    /// Since the last [`Verifier::snapshot`]: the first record (seq, previous hash) and the
+    /// totals of sales and refunds.
+    range_first: Option<(u64, Hash, i64)>,
+    range_totals: crate::closure::Totals,
+    range_versions: std::collections::BTreeSet<u16>,
     summary: Summary,
+}
+
+/// The verifier's counters at one point of the stream (archive checks compare two).
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Records per kind so far.
+    pub counts: BTreeMap<String, u64>,
+    /// Records so far.
+    pub records: u64,
+    /// Last seq so far.
+    pub last_seq: u64,
+    /// Last stored hash so far (hex).
+    pub last_hash: String,
+    /// First record since the previous snapshot: (seq, its previous hash, its timestamp).
+    pub range_first: Option<(u64, Hash, i64)>,
+    /// Sales and refunds since the previous snapshot.
+    pub range_totals: crate::closure::Totals,
+    /// Record format versions met since the previous snapshot.
+    pub range_versions: std::collections::BTreeSet<u16>,
+    /// Timestamp of the last record so far.
+    pub last_timestamp_ms: i64,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -299,10 +427,127 @@ impl Verifier {
             active_key: None,
             rates: None,
             remaining: HashMap::new(),
+            copies: HashMap::new(),
+            closures: None,
             partial: false,
-            last_hash: None,
+            seen_opening: false,
+            anchors: BTreeMap::new(),
+            keys_seen: Vec::new(),
+            known_keys: Vec::new(),
+            pending: Vec::new(),
+            range_first: None,
+            range_totals: Default::default(),
+            range_versions: Default::default(),
             summary: Summary::default(),
         }
+        .with_anchors()
+    }
+
+    fn with_anchors(mut self) -> Verifier {
+        self.anchors = self
+            .options
+            .anchors
+            .iter()
+            .map(|a| (a.seq, a.clone()))
+            .collect();
+        self
+    }
+
+    /// Counters now; resets the per-range first record and totals.
+    pub fn snapshot(&mut self) -> Snapshot {
+        Snapshot {
+            counts: self.summary.counts.clone(),
+            records: self.summary.records,
+            last_seq: self.summary.last_seq.unwrap_or(0),
+            last_hash: self.summary.last_hash.clone().unwrap_or_default(),
+            range_first: self.range_first.take(),
+            range_totals: std::mem::take(&mut self.range_totals),
+            range_versions: std::mem::take(&mut self.range_versions),
+            last_timestamp_ms: self.summary.last_timestamp_ms.unwrap_or(0),
+        }
+    }
+
+    /// Key ids introduced by the records and context seen so far.
+    pub fn keys_seen(&self) -> &[String] {
+        &self.keys_seen
+    }
+
+    /// A verifier for a stream that starts after `context`: records before it, as an archive's
+    /// `references.jsonl` holds them (the opening, key changes, the last record of each kind,
+    /// every closure and the records after the last day closure, originals of refunds and
+    /// duplicates). The context records' hashes and signatures are checked too, and the closure
+    /// rules resume where they stood.
+    pub fn resume_with_closures(options: VerifyOptions, context: &[Record]) -> Verifier {
+        let mut v = Verifier::resume(options, context);
+        // Check each context record on its own: hash, and signature by a key of the journal.
+        let mut keys: Vec<(KeyId, VerifyingKey)> = Vec::new();
+        for r in context {
+            match r.known_kind().and_then(|k| Body::decode(k, &r.body).ok()) {
+                Some(Body::Opening(o)) => keys.extend(o.key.decode().ok()),
+                Some(Body::KeyChange(k)) => keys.extend(k.new_key.decode().ok()),
+                _ => {}
+            }
+        }
+        for r in context {
+            let hash_ok = r.computed_hash() == Some(r.hash);
+            let sig_ok = keys.iter().any(|(id, vk)| {
+                *id == r.key_id
+                    && vk
+                        .verify(&r.hash, &Signature::from_bytes(&r.signature))
+                        .is_ok()
+            });
+            if !(hash_ok && sig_ok) {
+                v.pending.push(Finding {
+                    seq: r.seq,
+                    kind: r.kind.clone(),
+                    kind_seq: r.kind_seq,
+                    timestamp_ms: r.timestamp_ms,
+                    problem: if hash_ok {
+                        Problem::BadSignature
+                    } else {
+                        Problem::HashMismatch
+                    },
+                    detail: "a reference record (before the archive's range) does not verify"
+                        .into(),
+                });
+            }
+        }
+        v.keys_seen.extend(keys.iter().map(|(id, _)| id.to_hex()));
+        // The closure state at the start: closures, then the records after the last day closure.
+        if let Some(o) = v.summary.opening.clone() {
+            if let Ok(mut state) = ClosureState::new(&o.time_zone, o.fiscal_year_start_month) {
+                let last_day = context
+                    .iter()
+                    .filter_map(|r| match Body::decode(Kind::Closure, &r.body) {
+                        Ok(Body::Closure(c))
+                            if r.kind == "closure" && c.period == crate::closure::Period::Day =>
+                        {
+                            Some(r.seq)
+                        }
+                        _ => None,
+                    })
+                    .max()
+                    .unwrap_or(0);
+                let mut ok = true;
+                for r in context {
+                    let Some(kind) = r.known_kind() else { continue };
+                    let Ok(body) = Body::decode(kind, &r.body) else {
+                        continue;
+                    };
+                    ok &= match &body {
+                        Body::Closure(c) => state.apply_closure(r.seq, r.hash, c).is_ok(),
+                        _ if r.seq > last_day => state
+                            .observe(r.seq, r.hash, kind, r.timestamp_ms, Some(&body))
+                            .is_ok(),
+                        _ => true,
+                    };
+                }
+                if ok {
+                    v.closures = Some(state);
+                }
+            }
+        }
+        v
     }
 
     /// A verifier for a stream that starts after `before` (the records preceding it, in order,
@@ -315,12 +560,14 @@ impl Verifier {
             if r.kind == Kind::Opening.as_str() {
                 if let Some(o) = decode_opening(r) {
                     v.active_key = o.key.decode().ok();
+                    v.known_keys.extend(v.active_key);
                     v.rates = Some(o.vat_rates.clone());
                     v.summary.opening = Some(o);
                 }
             } else if r.kind == Kind::KeyChange.as_str() {
                 if let Ok(Body::KeyChange(k)) = Body::decode(Kind::KeyChange, &r.body) {
                     v.active_key = k.new_key.decode().ok();
+                    v.known_keys.extend(v.active_key);
                 }
             }
             v.kinds.insert(r.kind.clone(), (r.kind_seq, r.hash));
@@ -331,22 +578,14 @@ impl Verifier {
 
     /// Checks a chunk of items that follows the previous chunk.
     pub fn push(&mut self, chunk: &[Item], lookup: &dyn Lookup, sink: &mut dyn FindingSink) {
-        if self.rates.is_none() {
-            if let Some(o) = chunk
-                .iter()
-                .filter_map(|i| i.as_ref().ok())
-                .find(|r| r.kind == Kind::Opening.as_str())
-                .and_then(decode_opening)
-            {
-                self.rates = Some(o.vat_rates.clone());
-            }
+        for f in std::mem::take(&mut self.pending) {
+            self.report(sink, f);
         }
-        let rates = self.rates.clone().unwrap_or_default();
         let bodies = self.options.bodies;
         let mut pre: Vec<Pre> = chunk
             .par_iter()
             .map(|item| match item {
-                Ok(r) => pre_check(r, bodies, &rates),
+                Ok(r) => pre_check(r, bodies),
                 Err(_) => Pre::default(),
             })
             .collect();
@@ -375,6 +614,7 @@ impl Verifier {
             if r.kind == Kind::Opening.as_str() && self.active_key.is_none() {
                 if let Some(o) = decode_opening(r) {
                     self.active_key = o.key.decode().ok();
+                    self.known_keys.extend(self.active_key);
                 }
             }
             match self.active_key {
@@ -395,9 +635,19 @@ impl Verifier {
                 }
             }
             if r.kind == Kind::KeyChange.as_str() {
-                if let Ok(Body::KeyChange(k)) = Body::decode(Kind::KeyChange, &r.body) {
+                // Switch only on a key change that the key in force really signed: a forged
+                // key change must not make the records signed by its key look valid.
+                let authentic = keys.last().copied().flatten().is_some_and(|vk| {
+                    r.computed_hash().is_some_and(|h| {
+                        h == r.hash && vk.verify(&h, &Signature::from_bytes(&r.signature)).is_ok()
+                    })
+                });
+                if let (true, Ok(Body::KeyChange(k))) =
+                    (authentic, Body::decode(Kind::KeyChange, &r.body))
+                {
                     if let Ok(new) = k.new_key.decode() {
                         self.active_key = Some(new);
+                        self.known_keys.push(new);
                     }
                 }
             }
@@ -425,7 +675,7 @@ impl Verifier {
         *self
             .summary
             .findings_by_problem
-            .entry(format!("{:?}", f.problem))
+            .entry(f.problem.name())
             .or_default() += 1;
         sink.finding(f);
     }
@@ -438,21 +688,29 @@ impl Verifier {
         sink: &mut dyn FindingSink,
     ) {
         let mut problems = pre.problems;
+        self.range_first
+            .get_or_insert((r.seq, r.prev_hash, r.timestamp_ms));
+        self.range_versions.insert(r.format_version);
+        if let Some(a) = self.anchors.remove(&r.seq) {
+            if a.hash != hex::encode(r.hash) {
+                problems.push((
+                    Problem::AnchorMismatch,
+                    format!(
+                        "the anchor says hash {} but the record has {}",
+                        a.hash,
+                        hex::encode(r.hash)
+                    ),
+                ));
+            }
+        }
         let s = &mut self.summary;
         s.records += 1;
         s.first_seq.get_or_insert(r.seq);
         s.first_timestamp_ms.get_or_insert(r.timestamp_ms);
         s.last_seq = Some(r.seq);
         s.last_timestamp_ms = Some(r.timestamp_ms);
-        // Per-record bookkeeping avoids allocating: the last hash is put in hex by `finish`,
-        // and a kind's name is copied only the first time it is seen.
-        self.last_hash = Some(r.hash);
-        match s.counts.get_mut(&r.kind) {
-            Some(n) => *n += 1,
-            None => {
-                s.counts.insert(r.kind.clone(), 1);
-            }
-        }
+        s.last_hash = Some(hex::encode(r.hash));
+        *s.counts.entry(r.kind.clone()).or_default() += 1;
 
         if !KNOWN_FORMAT_VERSIONS.contains(&r.format_version) {
             problems.push((
@@ -542,19 +800,15 @@ impl Verifier {
                 format!("does not link to the previous {} record", r.kind),
             ));
         }
-        match self.kinds.get_mut(&r.kind) {
-            Some(k) => *k = (r.kind_seq, r.hash),
-            None => {
-                self.kinds.insert(r.kind.clone(), (r.kind_seq, r.hash));
-            }
-        }
+        self.kinds.insert(r.kind.clone(), (r.kind_seq, r.hash));
 
         let kind = r.known_kind();
         if kind.is_none() {
             problems.push((Problem::UnknownKind, format!("kind {:?}", r.kind)));
         }
         if kind == Some(Kind::Opening) {
-            if r.seq != 1 || self.summary.opening.is_some() {
+            let repeated = std::mem::replace(&mut self.seen_opening, true);
+            if r.seq != 1 || repeated {
                 problems.push((
                     Problem::BadOpening,
                     "an opening record must be the first and only one".into(),
@@ -567,53 +821,9 @@ impl Verifier {
             ));
         }
 
-        if let Some(total) = pre.sale_total {
-            self.summary.sales_total = self
-                .summary
-                .sales_total
-                .checked_add(total)
-                .unwrap_or(self.summary.sales_total);
-        }
         if self.options.bodies {
-            match pre.body {
-                Some(Body::Opening(o)) => {
-                    if let Err(e) = o.validate() {
-                        problems.push((Problem::BadOpening, e));
-                    }
-                    if !self.options.trusted_keys.is_empty() {
-                        let trusted = o
-                            .key
-                            .decode()
-                            .map(|(_, k)| self.options.trusted_keys.contains(&k))
-                            .unwrap_or(false);
-                        if !trusted {
-                            problems.push((
-                                Problem::BadOpening,
-                                format!("the opening key {} is not a trusted key", o.key.key_id),
-                            ));
-                        }
-                    }
-                    if self.summary.opening.is_none() {
-                        self.summary.opening = Some(o);
-                    }
-                }
-                Some(Body::Refund(refund)) => {
-                    self.summary.refunds_total = self
-                        .summary
-                        .refunds_total
-                        .checked_add(refund.total)
-                        .unwrap_or(self.summary.refunds_total);
-                    if let Err(p) = self.check_refund(r, &refund, lookup) {
-                        problems.push(p);
-                    }
-                }
-                Some(Body::Event(e)) => {
-                    if !events::is_known(&e.code) {
-                        problems.push((Problem::UnknownEventCode, format!("code {:?}", e.code)));
-                    }
-                }
-                // A sale's total was taken above (its body is not kept).
-                Some(Body::Sale(_)) | Some(Body::KeyChange(_)) | None => {}
+            if let Some(body) = pre.body {
+                self.check_body(r, body, lookup, &mut problems);
             }
         }
 
@@ -630,6 +840,177 @@ impl Verifier {
                 },
             );
         }
+    }
+
+    /// The checks of a decoded body that need the journal's state, in order.
+    fn check_body(
+        &mut self,
+        r: &Record,
+        body: Body,
+        lookup: &dyn Lookup,
+        problems: &mut Vec<(Problem, String)>,
+    ) {
+        let kind = body.kind();
+        // Rates in force for tickets.
+        if let (Body::Sale(s) | Body::Training(s), false) = (&body, self.partial) {
+            let rates = self.rates.as_deref().unwrap_or_default();
+            if let Some(l) = s.lines.iter().find(|l| !rates.contains(&l.vat_rate)) {
+                problems.push((
+                    Problem::TicketInconsistent,
+                    format!("VAT rate {} % is not a rate in force", l.vat_rate),
+                ));
+            }
+        }
+        // Closure rules, replayed like the writer applies them.
+        if let Some(state) = self.closures.as_mut() {
+            if let Body::Closure(stored) = &body {
+                match state.build(stored.period, stored.automatic) {
+                    Ok(expected) => {
+                        let fields = differences(stored, &expected);
+                        if !fields.is_empty() {
+                            problems.push((
+                                Problem::ClosureMismatch,
+                                format!(
+                                    "{} closure {}: {} differ from the recomputation",
+                                    stored.period.as_str(),
+                                    stored.start,
+                                    fields.join(", ")
+                                ),
+                            ));
+                        }
+                        // Go on from the recomputed closure so one bad closure is reported once.
+                        let _ = state.apply_closure(r.seq, r.hash, &expected);
+                    }
+                    Err(e) => {
+                        problems.push((Problem::ClosureMismatch, e.to_string()));
+                        let _ = state.apply_closure(r.seq, r.hash, stored);
+                    }
+                }
+            } else {
+                let due = state.due_before(r.timestamp_ms);
+                for period in &due {
+                    problems.push((
+                        Problem::MissingClosure,
+                        format!(
+                            "the {} closure due before this record is missing",
+                            period.as_str()
+                        ),
+                    ));
+                    if let Ok(c) = state.build(*period, true) {
+                        let _ = state.apply_closure(r.seq.saturating_sub(1), r.prev_hash, &c);
+                    }
+                }
+                if matches!(kind, Kind::Sale | Kind::Refund) {
+                    if let Err(e) = state.check_open(r.timestamp_ms) {
+                        problems.push((Problem::RecordInClosedPeriod, e.to_string()));
+                    }
+                }
+                if let Err(e) = state.observe(r.seq, r.hash, kind, r.timestamp_ms, Some(&body)) {
+                    problems.push((Problem::ClosureMismatch, e.to_string()));
+                }
+            }
+        }
+        match body {
+            Body::Opening(o) => {
+                if let Err(e) = o.validate() {
+                    problems.push((Problem::BadOpening, e));
+                }
+                if !self.options.trusted_keys.is_empty() {
+                    let trusted = o
+                        .key
+                        .decode()
+                        .map(|(_, k)| self.options.trusted_keys.contains(&k))
+                        .unwrap_or(false);
+                    if !trusted {
+                        problems.push((
+                            Problem::BadOpening,
+                            format!("the opening key {} is not a trusted key", o.key.key_id),
+                        ));
+                    }
+                }
+                if self.closures.is_none() && !self.partial {
+                    self.closures = ClosureState::new(&o.time_zone, o.fiscal_year_start_month).ok();
+                    if let Some(state) = self.closures.as_mut() {
+                        let _ = state.observe(r.seq, r.hash, Kind::Opening, r.timestamp_ms, None);
+                    }
+                }
+                self.rates = Some(o.vat_rates.clone());
+                self.keys_seen.push(o.key.key_id.clone());
+                if self.summary.opening.is_none() {
+                    self.summary.opening = Some(o);
+                }
+            }
+            Body::Sale(sale) => {
+                let _ = self.range_totals.add_sale(&sale);
+                self.summary.sales_total = self
+                    .summary
+                    .sales_total
+                    .checked_add(sale.total)
+                    .unwrap_or(self.summary.sales_total);
+            }
+            Body::Refund(refund) => {
+                let _ = self.range_totals.add_refund(&refund);
+                self.summary.refunds_total = self
+                    .summary
+                    .refunds_total
+                    .checked_add(refund.total)
+                    .unwrap_or(self.summary.refunds_total);
+                if let Err(p) = self.check_refund(r, &refund, lookup) {
+                    problems.push(p);
+                }
+            }
+            Body::Event(e) => {
+                if !events::is_known(&e.code) {
+                    problems.push((Problem::UnknownEventCode, format!("code {:?}", e.code)));
+                }
+                if let Some(rates) = vat_rates_set_by(&e) {
+                    self.rates = Some(rates);
+                }
+            }
+            Body::Duplicate(d) => {
+                if let Err(detail) = self.check_duplicate(r, &d, lookup) {
+                    problems.push((Problem::DuplicateInvalid, detail));
+                }
+            }
+            Body::KeyChange(k) => self.keys_seen.push(k.new_key.key_id),
+            Body::Closure(_) | Body::Training(_) | Body::Archive(_) => {}
+        }
+    }
+
+    fn check_duplicate(
+        &mut self,
+        r: &Record,
+        d: &DuplicateBody,
+        lookup: &dyn Lookup,
+    ) -> Result<(), String> {
+        let oseq = d.original.seq;
+        let original = lookup
+            .record(oseq)
+            .filter(|o| o.seq < r.seq)
+            .ok_or_else(|| format!("no earlier record at seq {oseq}"))?;
+        let reprintable = original
+            .known_kind()
+            .is_some_and(|k| DUPLICABLE_KINDS.contains(&k));
+        if !reprintable
+            || original.kind != d.original.kind
+            || original.kind_seq != d.original.number
+        {
+            return Err(format!(
+                "seq {oseq} is {} #{}, the duplicate names {} #{}",
+                original.kind, original.kind_seq, d.original.kind, d.original.number
+            ));
+        }
+        let count = self.copies.entry(oseq).or_insert(0);
+        *count += 1;
+        if !self.partial && d.copy != *count {
+            let expected = *count;
+            *count = d.copy.max(expected);
+            return Err(format!(
+                "copy number {} where {expected} was expected",
+                d.copy
+            ));
+        }
+        Ok(())
     }
 
     fn check_refund(
@@ -688,16 +1069,82 @@ impl Verifier {
         })
     }
 
+    /// The opening met so far, if any.
+    pub fn opening(&self) -> Option<&OpeningBody> {
+        self.summary.opening.as_ref()
+    }
+
     /// Ends the stream and returns the summary.
-    pub fn finish(mut self) -> Summary {
-        if let Some(h) = self.last_hash {
-            self.summary.last_hash = Some(hex::encode(h));
+    pub fn finish(self) -> Summary {
+        self.summary
+    }
+
+    /// Ends the stream: reports the anchors that were not reached (or name another register),
+    /// and returns the summary.
+    pub fn finish_with(mut self, sink: &mut dyn FindingSink) -> Summary {
+        let last = self.summary.last_seq.unwrap_or(0);
+        let register = self.summary.opening.as_ref().map(|o| o.register_id.clone());
+        for (seq, a) in std::mem::take(&mut self.anchors) {
+            let other_register = register.as_ref().is_some_and(|r| *r != a.register_id);
+            // An anchor beyond the end must at least be the journal's: its signature of its hash
+            // by one of the journal's keys (a forged anchor cannot frame a journal).
+            let signed = || {
+                let hash = hex::decode(&a.hash)
+                    .ok()
+                    .and_then(|h| <[u8; 32]>::try_from(h).ok());
+                let sig = hex::decode(&a.signature)
+                    .ok()
+                    .and_then(|s| <[u8; 64]>::try_from(s).ok());
+                match (hash, sig) {
+                    (Some(h), Some(sig)) => self.known_keys.iter().any(|(id, vk)| {
+                        (a.key_id.is_empty() || a.key_id == id.to_hex())
+                            && vk.verify(&h, &Signature::from_bytes(&sig)).is_ok()
+                    }),
+                    _ => false,
+                }
+            };
+            let checkable = self.options.signatures && !self.known_keys.is_empty();
+            let (problem, detail) = if other_register {
+                (
+                    Problem::AnchorMismatch,
+                    format!("the anchor at seq {seq} is of register {}", a.register_id),
+                )
+            } else if seq > last && checkable && !signed() {
+                (
+                    Problem::AnchorMismatch,
+                    format!(
+                        "the anchor at seq {seq} is not signed by the journal's key: it is not this journal's anchor"
+                    ),
+                )
+            } else if seq > last {
+                (
+                    Problem::AnchorNotReached,
+                    format!(
+                        "an anchor of {} says the journal reached seq {seq} (hash {}), but the records end at seq {last}",
+                        crate::render::format_time(a.timestamp_ms, None),
+                        a.hash
+                    ),
+                )
+            } else {
+                continue;
+            };
+            self.report(
+                sink,
+                Finding {
+                    seq,
+                    kind: String::new(),
+                    kind_seq: 0,
+                    timestamp_ms: a.timestamp_ms,
+                    problem,
+                    detail,
+                },
+            );
         }
         self.summary
     }
 }
 
-fn pre_check(r: &Record, bodies: bool, rates: &[VatRate]) -> Pre {
+fn pre_check(r: &Record, bodies: bool) -> Pre {
     let mut pre = Pre {
         computed_hash: r.computed_hash(),
         ..Pre::default()
@@ -715,15 +1162,16 @@ fn pre_check(r: &Record, bodies: bool, rates: &[VatRate]) -> Pre {
     };
     match Body::decode(kind, &r.body) {
         Ok(body) => {
-            if let Body::Sale(s) = &body {
-                if let Err(e) = check_sale(s, rates) {
+            if let Body::Sale(s) | Body::Training(s) = &body {
+                // Rates in force are checked in order (they can change mid-chunk); here the
+                // ticket is recomputed with its own rates.
+                let own: Vec<VatRate> = s.lines.iter().map(|l| l.vat_rate).collect();
+                if let Err(e) = check_sale(s, &own) {
                     pre.problems
                         .push((Problem::TicketInconsistent, e.to_string()));
                 }
-                pre.sale_total = Some(s.total);
-            } else {
-                pre.body = Some(body);
             }
+            pre.body = Some(body);
         }
         Err(e) => pre.problems.push((Problem::MalformedBody, e.to_string())),
     }
@@ -820,7 +1268,7 @@ pub fn verify_journal(
             })
         })
     })?;
-    let mut summary = verifier.finish();
+    let mut summary = verifier.finish_with(sink);
     if summary.records == 0 {
         summary.findings += 1;
         sink.finding(Finding {

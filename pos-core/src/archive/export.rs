@@ -1,0 +1,582 @@
+//! Writing an archive from a journal file, streaming.
+
+use super::csv_views::CsvViews;
+use super::{
+    ArchiveError, FileEntry, JournalIdentity, KeyUse, Manifest, RecordLine, CONTENT_FILES, FORMAT,
+    FORMAT_VERSION, MANIFEST_SIGNATURE_DOMAIN,
+};
+use crate::body::{ArchiveBody, Body, Software};
+use crate::closure::{Period, Totals};
+use crate::keys::{KeyPair, PublicKeyInfo};
+use crate::reader::JournalReader;
+use crate::record::{Kind, Record, ZERO_HASH};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::{Read, Write};
+use std::ops::ControlFlow;
+use std::path::Path;
+use zip::write::SimpleFileOptions;
+use zip::ZipWriter;
+
+/// Which records an archive holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveSelection {
+    /// A closed calendar month: from the record after the previous month closure to this
+    /// month's closure.
+    Month {
+        /// Year.
+        year: i32,
+        /// Month, 1 to 12.
+        month: u32,
+    },
+    /// A closed fiscal year (named by the calendar year it starts in): from the record after
+    /// the previous year closure to this year's closure.
+    Year(i32),
+    /// An explicit range of sequence numbers, inclusive.
+    Range {
+        /// First seq.
+        from: u64,
+        /// Last seq.
+        to: u64,
+    },
+}
+
+impl ArchiveSelection {
+    /// Parses `--period`: a month only (`2026-03`).
+    pub fn month(text: &str) -> Result<ArchiveSelection, String> {
+        match text.parse()? {
+            m @ ArchiveSelection::Month { .. } => Ok(m),
+            _ => Err(format!("{text:?} is not a month like 2026-03")),
+        }
+    }
+
+    /// Parses `--year`: a fiscal year only (`2026`).
+    pub fn year(text: &str) -> Result<ArchiveSelection, String> {
+        match text.parse()? {
+            y @ ArchiveSelection::Year(_) => Ok(y),
+            _ => Err(format!("{text:?} is not a year like 2026")),
+        }
+    }
+}
+
+impl std::str::FromStr for ArchiveSelection {
+    type Err = String;
+    /// `2026-03` (a month) or `2026` (a fiscal year).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("{s:?} is neither a month (2026-03) nor a year (2026)");
+        match s.split_once('-') {
+            Some((y, m)) => {
+                let (year, month) = (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+                if !(1..=12).contains(&month) || y.len() != 4 || m.len() != 2 {
+                    return Err(bad());
+                }
+                Ok(ArchiveSelection::Month { year, month })
+            }
+            None if s.len() == 4 => Ok(ArchiveSelection::Year(s.parse().map_err(|_| bad())?)),
+            None => Err(bad()),
+        }
+    }
+}
+
+/// A writer that hashes and counts what goes through it.
+struct Hashing<W> {
+    inner: W,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn label_and_range(
+    reader: &JournalReader,
+    selection: &ArchiveSelection,
+) -> Result<(String, u64, u64), ArchiveError> {
+    let storage = |e: crate::reader::ReadError| ArchiveError::Selection(e.to_string());
+    let last = reader.last_seq().map_err(storage)?;
+    let closures = reader.closures().map_err(storage)?;
+    let bounds = |period: Period, start: &str, label: String| {
+        let end = closures
+            .iter()
+            .find(|(_, c)| c.period == period && c.start == start)
+            .map(|(seq, _)| *seq)
+            .ok_or_else(|| {
+                ArchiveError::Selection(format!(
+                    "{label} is not closed: close it before archiving it (or give a range)"
+                ))
+            })?;
+        let begin = closures
+            .iter()
+            .filter(|(seq, c)| c.period == period && *seq < end)
+            .map(|(seq, _)| seq + 1)
+            .max()
+            .unwrap_or(1);
+        Ok((label, begin, end))
+    };
+    match *selection {
+        ArchiveSelection::Month { year, month } => bounds(
+            Period::Month,
+            &format!("{year:04}-{month:02}-01"),
+            format!("{year:04}-{month:02}"),
+        ),
+        ArchiveSelection::Year(fy) => {
+            let opening = reader.opening().map_err(storage)?.ok_or_else(|| {
+                ArchiveError::Selection("the journal has no readable opening record".into())
+            })?;
+            let start = format!("{fy:04}-{:02}-01", opening.fiscal_year_start_month);
+            bounds(Period::Year, &start, fy.to_string())
+        }
+        ArchiveSelection::Range { from, to } => {
+            if from == 0 || from > to || to > last {
+                return Err(ArchiveError::Selection(format!(
+                    "range {from}-{to} is not within the journal's records 1-{last}"
+                )));
+            }
+            Ok((format!("seq {from}-{to}"), from, to))
+        }
+    }
+}
+
+/// What the single pass over the range gathers.
+#[derive(Default)]
+struct Tally {
+    records: u64,
+    counts: BTreeMap<String, u64>,
+    totals: Totals,
+    keys: Vec<(String, u64, u64)>,
+    /// Originals before the range that refunds or duplicates of the range name.
+    references: BTreeSet<u64>,
+    first_ts: i64,
+    last_ts: i64,
+    versions: BTreeSet<u16>,
+    last_hash: [u8; 32],
+}
+
+/// Writes the archive of `selection` to `out` (which must not exist) and returns its manifest
+/// and the body of the `archive` record to append to the journal. `key` signs the manifest: it
+/// must be the journal's current key. Nothing is written if the range does not verify as a
+/// chain.
+pub fn export_archive(
+    reader: &JournalReader,
+    key: &KeyPair,
+    selection: &ArchiveSelection,
+    out: &Path,
+) -> Result<(Manifest, ArchiveBody), ArchiveError> {
+    let opening = reader
+        .opening()
+        .map_err(|e| ArchiveError::Selection(e.to_string()))?
+        .ok_or_else(|| {
+            ArchiveError::Selection("the journal has no readable opening record".into())
+        })?;
+    let (label, first, last) = label_and_range(reader, selection)?;
+    let prev_hash = match first {
+        1 => ZERO_HASH,
+        _ => reader
+            .record(first - 1)
+            .ok()
+            .flatten()
+            .and_then(Result::ok)
+            .map(|r| r.hash)
+            .ok_or(ArchiveError::Damaged {
+                seq: first - 1,
+                problem: "unreadable".into(),
+            })?,
+    };
+    let key_infos = journal_keys(reader)?;
+    if !key_infos.contains_key(&key.id().to_hex()) {
+        return Err(ArchiveError::Selection(format!(
+            "key {} is not one of this journal's keys",
+            key.id()
+        )));
+    }
+
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(out)
+        .map_err(|e| ArchiveError::io(out, e))?;
+    let result = write_zip(
+        reader, key, &opening, &label, first, last, prev_hash, &key_infos, file, out,
+    );
+    if result.is_err() {
+        // A half-written archive must not be mistaken for one.
+        let _ = std::fs::remove_file(out);
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_zip(
+    reader: &JournalReader,
+    key: &KeyPair,
+    opening: &crate::body::OpeningBody,
+    label: &str,
+    first: u64,
+    last: u64,
+    prev_hash: [u8; 32],
+    key_infos: &HashMap<String, PublicKeyInfo>,
+    file: std::fs::File,
+    out: &Path,
+) -> Result<(Manifest, ArchiveBody), ArchiveError> {
+    let io = |e: std::io::Error| ArchiveError::io(out, e);
+    let zerr = |e: zip::result::ZipError| ArchiveError::io(out, e);
+    let temp = tempfile::tempdir().map_err(io)?;
+    let mut views = CsvViews::create(temp.path(), &opening.time_zone).map_err(io)?;
+    let mut zip = ZipWriter::new(std::io::BufWriter::new(file));
+    let deflate = SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(1))
+        .large_file(true);
+    let mut files = Vec::new();
+
+    zip.start_file("README.txt", deflate).map_err(zerr)?;
+    let readme = readme_text(opening, label, first, last);
+    zip.write_all(readme.as_bytes()).map_err(io)?;
+    files.push(FileEntry {
+        name: "README.txt".into(),
+        sha256: hex::encode(Sha256::digest(readme.as_bytes())),
+        bytes: readme.len() as u64,
+    });
+
+    // records.jsonl, with the tally, the chain check and the CSV rows in the same pass.
+    zip.start_file("records.jsonl", deflate).map_err(zerr)?;
+    let mut sink = Hashing {
+        inner: &mut zip,
+        hasher: Sha256::new(),
+        bytes: 0,
+    };
+    let mut tally = Tally::default();
+    let mut failure: Option<ArchiveError> = None;
+    let mut expected = (first, prev_hash);
+    reader
+        .for_each_from(first, |item| {
+            let step = (|| -> Result<bool, ArchiveError> {
+                let r = item.map_err(|m| ArchiveError::Damaged {
+                    seq: m.seq.max(0) as u64,
+                    problem: m.problem,
+                })?;
+                if r.seq > last {
+                    return Ok(false);
+                }
+                check_link(&r, expected)?;
+                expected = (r.seq + 1, r.hash);
+                let line = RecordLine::of(&r).ok_or(ArchiveError::Damaged {
+                    seq: r.seq,
+                    problem: "body is not UTF-8".into(),
+                })?;
+                let mut text = serde_json::to_vec(&line).map_err(|e| ArchiveError::io(out, e))?;
+                text.push(b'\n');
+                sink.write_all(&text).map_err(io)?;
+                tally_record(&mut tally, &r, first, &mut views).map_err(io)?;
+                Ok(r.seq < last)
+            })();
+            match step {
+                Ok(true) => ControlFlow::Continue(()),
+                Ok(false) => ControlFlow::Break(()),
+                Err(e) => {
+                    failure = Some(e);
+                    ControlFlow::Break(())
+                }
+            }
+        })
+        .map_err(|e| ArchiveError::Selection(e.to_string()))?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if expected.0 != last + 1 {
+        return Err(ArchiveError::Damaged {
+            seq: expected.0,
+            problem: "record missing".into(),
+        });
+    }
+    files.push(FileEntry {
+        name: "records.jsonl".into(),
+        sha256: hex::encode(sink.hasher.finalize()),
+        bytes: sink.bytes,
+    });
+
+    // references.jsonl
+    zip.start_file("references.jsonl", deflate).map_err(zerr)?;
+    let mut sink = Hashing {
+        inner: &mut zip,
+        hasher: Sha256::new(),
+        bytes: 0,
+    };
+    for seq in reference_seqs(reader, first, &tally.references)? {
+        let r = reader
+            .record(seq)
+            .ok()
+            .flatten()
+            .and_then(Result::ok)
+            .ok_or(ArchiveError::Damaged {
+                seq,
+                problem: "unreadable".into(),
+            })?;
+        let line = RecordLine::of(&r).ok_or(ArchiveError::Damaged {
+            seq,
+            problem: "body is not UTF-8".into(),
+        })?;
+        let mut text = serde_json::to_vec(&line).map_err(|e| ArchiveError::io(out, e))?;
+        text.push(b'\n');
+        sink.write_all(&text).map_err(io)?;
+    }
+    files.push(FileEntry {
+        name: "references.jsonl".into(),
+        sha256: hex::encode(sink.hasher.finalize()),
+        bytes: sink.bytes,
+    });
+
+    for (name, path) in views.finish().map_err(io)? {
+        zip.start_file(name.as_str(), deflate).map_err(zerr)?;
+        let mut sink = Hashing {
+            inner: &mut zip,
+            hasher: Sha256::new(),
+            bytes: 0,
+        };
+        let mut src = std::fs::File::open(&path).map_err(io)?;
+        std::io::copy(&mut src, &mut sink).map_err(io)?;
+        files.push(FileEntry {
+            name,
+            sha256: hex::encode(sink.hasher.finalize()),
+            bytes: sink.bytes,
+        });
+    }
+    debug_assert_eq!(
+        files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
+        CONTENT_FILES
+    );
+
+    let manifest = Manifest {
+        format: FORMAT.into(),
+        format_version: FORMAT_VERSION,
+        journal: JournalIdentity {
+            merchant: opening.merchant.clone(),
+            register_id: opening.register_id.clone(),
+            software: opening.software.clone(),
+            time_zone: opening.time_zone.clone(),
+            currency: opening.currency.clone(),
+            record_format_versions: tally.versions.iter().copied().collect(),
+        },
+        written_by: Software::this(),
+        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        label: label.to_string(),
+        first_seq: first,
+        last_seq: last,
+        first_timestamp_ms: tally.first_ts,
+        last_timestamp_ms: tally.last_ts,
+        prev_hash: hex::encode(prev_hash),
+        last_hash: hex::encode(tally.last_hash),
+        counts: tally.counts,
+        totals: tally.totals,
+        keys: tally
+            .keys
+            .iter()
+            .filter_map(|(id, from, to)| {
+                key_infos.get(id).map(|k| KeyUse {
+                    key_id: k.key_id.clone(),
+                    algorithm: k.algorithm.as_str().into(),
+                    public_key: k.public_key.clone(),
+                    first_seq: *from,
+                    last_seq: *to,
+                })
+            })
+            .collect(),
+        manifest_key: key.public_info(),
+        files,
+    };
+    let mut manifest_bytes =
+        serde_json::to_vec_pretty(&manifest).map_err(|e| ArchiveError::io(out, e))?;
+    manifest_bytes.push(b'\n');
+    zip.start_file("manifest.json", deflate).map_err(zerr)?;
+    zip.write_all(&manifest_bytes).map_err(io)?;
+    let mut message = MANIFEST_SIGNATURE_DOMAIN.to_vec();
+    message.extend_from_slice(&manifest_bytes);
+    let signature = key.sign_message(&message);
+    zip.start_file("manifest.sig", deflate).map_err(zerr)?;
+    let sig_text = format!("ed25519 {} {}\n", key.id(), hex::encode(signature));
+    zip.write_all(sig_text.as_bytes()).map_err(io)?;
+    let buffered = zip.finish().map_err(zerr)?;
+    let file = buffered
+        .into_inner()
+        .map_err(|e| ArchiveError::io(out, e.error()))?;
+    file.sync_all().map_err(io)?;
+    drop(file);
+
+    let file_sha256 = sha256_file(out)?;
+    let body = ArchiveBody {
+        label: label.to_string(),
+        first_seq: first,
+        last_seq: last,
+        last_hash: manifest.last_hash.clone(),
+        file_name: out
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        file_sha256,
+        manifest_sha256: hex::encode(Sha256::digest(&manifest_bytes)),
+    };
+    Ok((manifest, body))
+}
+
+fn check_link(r: &Record, (seq, prev): (u64, [u8; 32])) -> Result<(), ArchiveError> {
+    let damaged = |problem: &str| ArchiveError::Damaged {
+        seq: r.seq,
+        problem: problem.to_string(),
+    };
+    if r.seq != seq {
+        return Err(damaged("sequence gap"));
+    }
+    if r.prev_hash != prev {
+        return Err(damaged("broken link to the previous record"));
+    }
+    if r.computed_hash() != Some(r.hash) {
+        return Err(damaged("hash mismatch"));
+    }
+    Ok(())
+}
+
+fn tally_record(
+    t: &mut Tally,
+    r: &Record,
+    first: u64,
+    views: &mut CsvViews,
+) -> std::io::Result<()> {
+    if t.records == 0 {
+        t.first_ts = r.timestamp_ms;
+    }
+    t.records += 1;
+    t.last_ts = r.timestamp_ms;
+    t.last_hash = r.hash;
+    t.versions.insert(r.format_version);
+    *t.counts.entry(r.kind.clone()).or_default() += 1;
+    let id = r.key_id.to_hex();
+    match t.keys.last_mut() {
+        Some((k, _, to)) if *k == id => *to = r.seq,
+        _ => t.keys.push((id, r.seq, r.seq)),
+    }
+    let Some(body) = r.known_kind().and_then(|k| Body::decode(k, &r.body).ok()) else {
+        return Ok(());
+    };
+    // Totals overflow cannot happen on a journal whose closures computed the same sums.
+    match &body {
+        Body::Sale(s) => {
+            let _ = t.totals.add_sale(s);
+        }
+        Body::Refund(rf) => {
+            let _ = t.totals.add_refund(rf);
+            if rf.original.seq < first {
+                t.references.insert(rf.original.seq);
+            }
+        }
+        Body::Duplicate(d) if d.original.seq < first => {
+            t.references.insert(d.original.seq);
+        }
+        _ => {}
+    }
+    views.add(r, &body)
+}
+
+/// Every record before `first` that verifying the range needs.
+fn reference_seqs(
+    reader: &JournalReader,
+    first: u64,
+    originals: &BTreeSet<u64>,
+) -> Result<BTreeSet<u64>, ArchiveError> {
+    let err = |e: crate::reader::ReadError| ArchiveError::Selection(e.to_string());
+    let mut seqs: BTreeSet<u64> = BTreeSet::new();
+    if first == 1 {
+        return Ok(seqs);
+    }
+    seqs.extend(reader.context_seqs(first).map_err(err)?);
+    seqs.extend(reader.closure_context_seqs(first).map_err(err)?);
+    for &o in originals {
+        seqs.insert(o);
+        seqs.extend(
+            reader
+                .refunds_of(o, first)
+                .map_err(err)?
+                .iter()
+                .map(|r| r.seq),
+        );
+    }
+    Ok(seqs)
+}
+
+/// The journal's keys by id: the opening's and every key change's.
+fn journal_keys(reader: &JournalReader) -> Result<HashMap<String, PublicKeyInfo>, ArchiveError> {
+    let err = |e: crate::reader::ReadError| ArchiveError::Selection(e.to_string());
+    let mut keys = HashMap::new();
+    if let Some(o) = reader.opening().map_err(err)? {
+        keys.insert(o.key.key_id.clone(), o.key);
+    }
+    for r in reader.records_of_kind(Kind::KeyChange).map_err(err)? {
+        if let Ok(Body::KeyChange(k)) = Body::decode(Kind::KeyChange, &r.body) {
+            keys.insert(k.new_key.key_id.clone(), k.new_key);
+        }
+    }
+    Ok(keys)
+}
+
+/// SHA-256 of a file, hex.
+pub(crate) fn sha256_file(path: &Path) -> Result<String, ArchiveError> {
+    let mut f = std::fs::File::open(path).map_err(|e| ArchiveError::io(path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(|e| ArchiveError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+fn readme_text(o: &crate::body::OpeningBody, label: &str, first: u64, last: u64) -> String {
+    let m = &o.merchant;
+    format!(
+        "ARCHIVE FISCALE / FISCAL ARCHIVE — {label}\n\
+         {name}, {address} — SIRET {siret} — TVA {vat} — caisse / register {register}\n\
+         Enregistrements / records: {first} à / to {last}\n\
+         \n\
+         FRANÇAIS\n\
+         Cette archive contient, sans modification, les enregistrements du journal de caisse\n\
+         (tickets, remboursements, clôtures, événements techniques...) de la période indiquée.\n\
+         - records.jsonl : chaque enregistrement tel qu'il est stocké, une ligne JSON par\n\
+           enregistrement, chaîné par SHA-256 et signé (Ed25519) ;\n\
+         - references.jsonl : les enregistrements antérieurs nécessaires à la vérification ;\n\
+         - tickets.csv, lines.csv, payments.csv, vat.csv, closures.csv, events.csv : vues pour\n\
+           tableur (UTF-8, séparateur virgule, montants en euros avec un point décimal) ;\n\
+         - manifest.json : identité, période, empreintes SHA-256 de chaque fichier, totaux ;\n\
+         - manifest.sig : signature du manifeste par la clé de la caisse.\n\
+         Vérifier : pos-journal verify CETTE_ARCHIVE.zip [--public-key CLE.pub] [--anchor ANCRES]\n\
+         Le format est décrit dans docs/ARCHIVE-FORMAT.md et docs/JOURNAL-FORMAT.md.\n\
+         \n\
+         ENGLISH\n\
+         This archive holds, unchanged, the cash-register journal records (tickets, refunds,\n\
+         closures, technical events...) of the period above.\n\
+         - records.jsonl: each record as stored, one JSON line per record, SHA-256 chained and\n\
+           Ed25519 signed;\n\
+         - references.jsonl: earlier records that verification needs;\n\
+         - tickets.csv, lines.csv, payments.csv, vat.csv, closures.csv, events.csv: spreadsheet\n\
+           views (UTF-8, comma-separated, amounts in units with a decimal point);\n\
+         - manifest.json: identity, period, SHA-256 of every file, totals;\n\
+         - manifest.sig: the register key's signature of the manifest.\n\
+         Verify: pos-journal verify THIS_ARCHIVE.zip [--public-key KEY.pub] [--anchor ANCHORS]\n\
+         The format is specified in docs/ARCHIVE-FORMAT.md and docs/JOURNAL-FORMAT.md.\n",
+        name = m.name,
+        address = m.address,
+        siret = m.siret,
+        vat = m.vat_id,
+        register = o.register_id,
+    )
+}

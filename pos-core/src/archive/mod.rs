@@ -1,0 +1,253 @@
+//! Signed archives: one ZIP per closed period (or sequence range), readable without this
+//! software, verifiable on a machine that holds nothing else.
+//!
+//! An archive holds, in this order:
+//!
+//! - `README.txt`: what the archive is and how to verify it, in French and English;
+//! - `records.jsonl`: every record of the range as stored, one JSON object per line, in sequence
+//!   order (see [`RecordLine`]);
+//! - `references.jsonl`: records from before the range that its verification needs (the
+//!   opening, key changes, the last record of each kind, closures and the records of the open
+//!   day, originals of refunds and duplicates and their earlier refunds), same form;
+//! - `tickets.csv`, `lines.csv`, `payments.csv`, `vat.csv`, `closures.csv`, `events.csv`:
+//!   spreadsheet views (UTF-8, comma-separated, amounts as decimal units with a dot);
+//! - `manifest.json`: identity, range, hashes, counts, totals, keys, and the SHA-256 of every
+//!   other file ([`Manifest`]);
+//! - `manifest.sig`: `ed25519 <key id> <signature hex>`, the register key's signature of the
+//!   bytes `POS-ARCHIVE-MANIFEST-1` 0x00 followed by `manifest.json`'s exact bytes.
+//!
+//! The full specification is `docs/ARCHIVE-FORMAT.md`.
+
+mod csv_views;
+mod export;
+mod verify;
+
+pub use csv_views::VIEWS;
+pub use export::{export_archive, ArchiveSelection};
+pub use verify::{find_record, verify_archives, ArchiveInput};
+
+use crate::keys::KeyId;
+use crate::record::Record;
+use crate::store::MalformedRow;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The archive format's name in manifests.
+pub const FORMAT: &str = "pos-archive";
+/// The archive format version this code writes.
+pub const FORMAT_VERSION: u32 = 1;
+/// The domain prefix of the manifest signature.
+pub const MANIFEST_SIGNATURE_DOMAIN: &[u8] = b"POS-ARCHIVE-MANIFEST-1\0";
+/// The files every archive holds, besides `manifest.json` and `manifest.sig`.
+pub const CONTENT_FILES: [&str; 9] = [
+    "README.txt",
+    "records.jsonl",
+    "references.jsonl",
+    "tickets.csv",
+    "lines.csv",
+    "payments.csv",
+    "vat.csv",
+    "closures.csv",
+    "events.csv",
+];
+
+/// A record as a line of `records.jsonl`: every stored field; hashes, key id and signature in
+/// lowercase hex; the body as a JSON string holding the exact canonical bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordLine {
+    /// Format version.
+    pub format_version: u16,
+    /// Global sequence number.
+    pub seq: u64,
+    /// Kind name.
+    pub kind: String,
+    /// Number within the kind.
+    pub kind_seq: u64,
+    /// UTC milliseconds.
+    pub timestamp_ms: i64,
+    /// Previous record's hash.
+    pub prev_hash: String,
+    /// Previous record of the same kind's hash.
+    pub prev_kind_hash: String,
+    /// Signing key id.
+    pub key_id: String,
+    /// The canonical body text, exactly as hashed.
+    pub body: String,
+    /// The record hash.
+    pub hash: String,
+    /// The signature.
+    pub signature: String,
+}
+
+impl RecordLine {
+    /// The line of a record. Fails when the body is not UTF-8 (it cannot be canonical JSON).
+    pub fn of(r: &Record) -> Option<RecordLine> {
+        Some(RecordLine {
+            format_version: r.format_version,
+            seq: r.seq,
+            kind: r.kind.clone(),
+            kind_seq: r.kind_seq,
+            timestamp_ms: r.timestamp_ms,
+            prev_hash: hex::encode(r.prev_hash),
+            prev_kind_hash: hex::encode(r.prev_kind_hash),
+            key_id: r.key_id.to_hex(),
+            body: String::from_utf8(r.body.clone()).ok()?,
+            hash: hex::encode(r.hash),
+            signature: hex::encode(r.signature),
+        })
+    }
+
+    /// Parses a line into a record.
+    pub fn parse(line: &[u8]) -> Result<Record, MalformedRow> {
+        let l: RecordLine = serde_json::from_slice(line).map_err(|e| MalformedRow {
+            seq: -1,
+            problem: format!("not a record line: {e}"),
+        })?;
+        let seq = l.seq as i64;
+        let bad = |what: &str| MalformedRow {
+            seq,
+            problem: format!("{what} is not lowercase hex of the right length"),
+        };
+        fn fixed<const N: usize>(text: &str) -> Option<[u8; N]> {
+            if text.len() != 2 * N || text.bytes().any(|b| b.is_ascii_uppercase()) {
+                return None;
+            }
+            hex::decode(text).ok()?.try_into().ok()
+        }
+        Ok(Record {
+            format_version: l.format_version,
+            seq: l.seq,
+            kind: l.kind,
+            kind_seq: l.kind_seq,
+            timestamp_ms: l.timestamp_ms,
+            prev_hash: fixed::<32>(&l.prev_hash).ok_or_else(|| bad("prev_hash"))?,
+            prev_kind_hash: fixed::<32>(&l.prev_kind_hash).ok_or_else(|| bad("prev_kind_hash"))?,
+            key_id: KeyId(fixed::<16>(&l.key_id).ok_or_else(|| bad("key_id"))?),
+            body: l.body.into_bytes(),
+            hash: fixed::<32>(&l.hash).ok_or_else(|| bad("hash"))?,
+            signature: fixed::<64>(&l.signature).ok_or_else(|| bad("signature"))?,
+        })
+    }
+}
+
+/// A file of the archive and its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEntry {
+    /// The name inside the ZIP.
+    pub name: String,
+    /// SHA-256 (hex) of its uncompressed bytes.
+    pub sha256: String,
+    /// Its uncompressed size.
+    pub bytes: u64,
+}
+
+/// A key that signed records of the archive, with the range it signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyUse {
+    /// Key id (hex).
+    pub key_id: String,
+    /// Algorithm.
+    pub algorithm: String,
+    /// Public key (hex).
+    pub public_key: String,
+    /// First record it signed in the archive.
+    pub first_seq: u64,
+    /// Last record it signed in the archive.
+    pub last_seq: u64,
+}
+
+/// The journal the archive comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalIdentity {
+    /// The merchant, from the opening record.
+    pub merchant: crate::body::Merchant,
+    /// The register.
+    pub register_id: String,
+    /// The software that opened the journal.
+    pub software: crate::body::Software,
+    /// The shop's time zone.
+    pub time_zone: String,
+    /// The currency.
+    pub currency: String,
+    /// The record format versions present.
+    pub record_format_versions: Vec<u16>,
+}
+
+/// `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// The archive format version.
+    pub format_version: u32,
+    /// The journal.
+    pub journal: JournalIdentity,
+    /// The software that wrote the archive.
+    pub written_by: crate::body::Software,
+    /// When the archive was written (RFC 3339, UTC).
+    pub created_at: String,
+    /// What the archive holds (`2026-03`, `2026`, `seq 1-5000`).
+    pub label: String,
+    /// First sequence number.
+    pub first_seq: u64,
+    /// Last sequence number.
+    pub last_seq: u64,
+    /// Timestamp of the first record.
+    pub first_timestamp_ms: i64,
+    /// Timestamp of the last record.
+    pub last_timestamp_ms: i64,
+    /// Hash of the record before the first (zero for an archive starting at seq 1): the link to
+    /// the previous archive.
+    pub prev_hash: String,
+    /// Hash of the last record.
+    pub last_hash: String,
+    /// Records per kind.
+    pub counts: BTreeMap<String, u64>,
+    /// Sales and refunds of the range (training tickets excluded).
+    pub totals: crate::closure::Totals,
+    /// The keys that signed the range.
+    pub keys: Vec<KeyUse>,
+    /// The key that signed this manifest (the journal's current key when it was written).
+    pub manifest_key: crate::keys::PublicKeyInfo,
+    /// Every other file of the archive.
+    pub files: Vec<FileEntry>,
+}
+
+/// Why an archive cannot be written or read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    /// A file could not be read or written.
+    #[error("{path}: {reason}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The selection does not name an archivable range.
+    #[error("{0}")]
+    Selection(String),
+    /// The journal range does not verify; it is not archived.
+    #[error("the journal is damaged at seq {seq}: {problem}; nothing was archived")]
+    Damaged {
+        /// Where.
+        seq: u64,
+        /// What.
+        problem: String,
+    },
+}
+
+impl ArchiveError {
+    pub(crate) fn io(path: &std::path::Path, e: impl std::fmt::Display) -> ArchiveError {
+        ArchiveError::Io {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }
+    }
+}

@@ -1,0 +1,708 @@
+//! Verifying archives: structure, manifest signature and file hashes, every record (through the
+//! journal verifier), the manifest against the records, continuity between archives, and
+//! anchors. Needs nothing but the archive files.
+
+use super::{ArchiveError, Manifest, RecordLine, CONTENT_FILES, FORMAT, MANIFEST_SIGNATURE_DOMAIN};
+use crate::body::Body;
+use crate::record::{Kind, Record, ZERO_HASH};
+use crate::verify::{
+    Finding, FindingSink, Item, Lookup, Problem, Summary, Verifier, VerifyOptions, CHUNK_RECORDS,
+};
+use ed25519_dalek::{Signature, Verifier as _};
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use zip::ZipArchive;
+
+/// The largest manifest or signature file read.
+const MAX_SMALL_FILE: u64 = 16 << 20;
+
+/// One archive to verify.
+#[derive(Debug, Clone)]
+pub struct ArchiveInput {
+    /// The ZIP file.
+    pub path: PathBuf,
+}
+
+/// An archive whose manifest could be read.
+struct Opened {
+    path: PathBuf,
+    label: String,
+    manifest: Manifest,
+    manifest_bytes: Vec<u8>,
+    file_sha256: String,
+}
+
+fn archive_finding(seq: u64, problem: Problem, detail: String) -> Finding {
+    Finding {
+        seq,
+        kind: String::new(),
+        kind_seq: 0,
+        timestamp_ms: 0,
+        problem,
+        detail,
+    }
+}
+
+fn read_small(zip: &mut ZipArchive<File>, name: &str) -> Result<Vec<u8>, String> {
+    let f = zip.by_name(name).map_err(|e| format!("{name}: {e}"))?;
+    let mut out = Vec::new();
+    f.take(MAX_SMALL_FILE)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("{name}: {e}"))?;
+    Ok(out)
+}
+
+/// Opens an archive and checks what can be checked without its records: the list of files, the
+/// manifest's form and signature, and the hashes of every file but `records.jsonl`.
+fn open_archive(
+    path: &Path,
+    sink: &mut dyn FindingSink,
+    problems: &mut Vec<Problem>,
+) -> Result<Option<Opened>, ArchiveError> {
+    let name = path.display().to_string();
+    let mut report = |problem: Problem, detail: String| {
+        problems.push(problem);
+        sink.finding(archive_finding(0, problem, format!("{name}: {detail}")));
+    };
+    let file = File::open(path).map_err(|e| ArchiveError::io(path, e))?;
+    let mut zip = ZipArchive::new(file)
+        .map_err(|e| ArchiveError::io(path, format!("not a readable ZIP archive: {e}")))?;
+    let file_sha256 = super::export::sha256_file(path)?;
+
+    let names: BTreeSet<String> = zip.file_names().map(str::to_string).collect();
+    let expected: BTreeSet<String> = CONTENT_FILES
+        .iter()
+        .chain(["manifest.json", "manifest.sig"].iter())
+        .map(|s| s.to_string())
+        .collect();
+    for missing in expected.difference(&names) {
+        report(
+            Problem::ArchiveStructure,
+            format!("file {missing} is missing"),
+        );
+    }
+    for extra in names.difference(&expected) {
+        report(
+            Problem::ArchiveStructure,
+            format!("unexpected file {extra}"),
+        );
+    }
+    let manifest_bytes = match read_small(&mut zip, "manifest.json") {
+        Ok(b) => b,
+        Err(e) => {
+            report(
+                Problem::ArchiveStructure,
+                format!("manifest unreadable: {e}"),
+            );
+            return Ok(None);
+        }
+    };
+    let manifest: Manifest = match serde_json::from_slice(&manifest_bytes) {
+        Ok(m) => m,
+        Err(e) => {
+            report(
+                Problem::ArchiveStructure,
+                format!("manifest.json is not a manifest: {e}"),
+            );
+            return Ok(None);
+        }
+    };
+    if manifest.format != FORMAT || manifest.format_version != super::FORMAT_VERSION {
+        report(
+            Problem::ArchiveStructure,
+            format!(
+                "format {} version {} is not known",
+                manifest.format, manifest.format_version
+            ),
+        );
+    }
+    // The manifest signature, with the key the manifest names (checked against the journal's keys
+    // once the records are read).
+    match read_small(&mut zip, "manifest.sig").map(|b| String::from_utf8_lossy(&b).into_owned()) {
+        Ok(text) => {
+            let parts: Vec<&str> = text.split_whitespace().collect();
+            let sig = match parts[..] {
+                ["ed25519", key_id, sig] if key_id == manifest.manifest_key.key_id => {
+                    hex::decode(sig)
+                        .ok()
+                        .and_then(|b| <[u8; 64]>::try_from(b).ok())
+                }
+                _ => None,
+            };
+            let key = manifest.manifest_key.decode().ok();
+            let ok = match (sig, key) {
+                (Some(sig), Some((_, vk))) => {
+                    let mut message = MANIFEST_SIGNATURE_DOMAIN.to_vec();
+                    message.extend_from_slice(&manifest_bytes);
+                    vk.verify(&message, &Signature::from_bytes(&sig)).is_ok()
+                }
+                _ => false,
+            };
+            if !ok {
+                report(
+                    Problem::ManifestSignature,
+                    "manifest.sig is not a valid signature of manifest.json by the key it names"
+                        .into(),
+                );
+            }
+        }
+        Err(e) => report(
+            Problem::ArchiveStructure,
+            format!("manifest.sig unreadable: {e}"),
+        ),
+    }
+    // Hashes of the small files; records.jsonl is hashed while its records are verified.
+    let listed: BTreeSet<&str> = manifest.files.iter().map(|f| f.name.as_str()).collect();
+    for wanted in CONTENT_FILES {
+        if !listed.contains(wanted) {
+            report(
+                Problem::ManifestMismatch,
+                format!("the manifest does not list {wanted}"),
+            );
+        }
+    }
+    for entry in &manifest.files {
+        if entry.name == "records.jsonl" {
+            continue;
+        }
+        let hashed = zip
+            .by_name(&entry.name)
+            .map_err(|e| e.to_string())
+            .and_then(|mut f| {
+                let mut h = Sha256::new();
+                let n =
+                    std::io::copy(&mut f, &mut HashWriter(&mut h)).map_err(|e| e.to_string())?;
+                Ok((hex::encode(h.finalize()), n))
+            });
+        match hashed {
+            Ok((sha, n)) if sha == entry.sha256 && n == entry.bytes => {}
+            Ok(_) => report(
+                Problem::ArchiveFileHash,
+                format!("{} does not match its SHA-256 in the manifest", entry.name),
+            ),
+            Err(e) => report(
+                Problem::ArchiveStructure,
+                format!("{} unreadable: {e}", entry.name),
+            ),
+        }
+    }
+    Ok(Some(Opened {
+        path: path.to_path_buf(),
+        label: manifest.label.clone(),
+        manifest,
+        manifest_bytes,
+        file_sha256,
+    }))
+}
+
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Originals that refunds and duplicates need, found in the references and in the archive.
+#[derive(Default)]
+struct ArchiveLookup {
+    records: HashMap<u64, Record>,
+}
+
+impl Lookup for ArchiveLookup {
+    fn record(&self, seq: u64) -> Option<Record> {
+        self.records.get(&seq).cloned()
+    }
+    fn refunds_before(&self, original_seq: u64, before_seq: u64) -> Vec<Record> {
+        let mut out: Vec<Record> = self
+            .records
+            .values()
+            .filter(|r| r.seq < before_seq && r.kind == Kind::Refund.as_str())
+            .filter(|r| match Body::decode(Kind::Refund, &r.body) {
+                Ok(Body::Refund(b)) => b.original.seq == original_seq,
+                _ => false,
+            })
+            .cloned()
+            .collect();
+        out.sort_by_key(|r| r.seq);
+        out
+    }
+}
+
+/// Reads `references.jsonl` (records before the archive's range).
+fn references(path: &Path) -> Result<Vec<Record>, String> {
+    let file = File::open(path).map_err(|e| e.to_string())?;
+    let mut zip = ZipArchive::new(file).map_err(|e| e.to_string())?;
+    let f = zip.by_name("references.jsonl").map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for line in BufReader::new(f).split(b'\n') {
+        let line = line.map_err(|e| e.to_string())?;
+        if !line.is_empty() {
+            out.push(RecordLine::parse(&line).map_err(|m| m.problem)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Seqs of originals that the archive's refunds and duplicates name (a first, light pass).
+fn referenced_seqs(path: &Path) -> Result<BTreeSet<u64>, String> {
+    let file = File::open(path).map_err(|e| e.to_string())?;
+    let mut zip = ZipArchive::new(file).map_err(|e| e.to_string())?;
+    let f = zip.by_name("records.jsonl").map_err(|e| e.to_string())?;
+    let mut out = BTreeSet::new();
+    for line in BufReader::new(f).split(b'\n') {
+        let line = line.map_err(|e| e.to_string())?;
+        let interesting =
+            memfind(&line, br#""kind":"refund""#) || memfind(&line, br#""kind":"duplicate""#);
+        if !interesting {
+            continue;
+        }
+        if let Ok(r) = RecordLine::parse(&line) {
+            match r.known_kind().and_then(|k| Body::decode(k, &r.body).ok()) {
+                Some(Body::Refund(b)) => {
+                    out.insert(b.original.seq);
+                }
+                Some(Body::Duplicate(d)) => {
+                    out.insert(d.original.seq);
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn memfind(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A key id and the first and last seq it signed, in stream order.
+type KeyRun = (String, u64, u64);
+/// What streaming `records.jsonl` yields: its SHA-256 (hex), its size, the key runs.
+type Streamed = (String, u64, Vec<KeyRun>);
+
+/// Streams `records.jsonl` through the verifier; returns its SHA-256, size and the records'
+/// key runs, or why it could not be read.
+fn stream_records(
+    o: &Opened,
+    verifier: &mut Verifier,
+    lookup: &mut ArchiveLookup,
+    wanted: &BTreeSet<u64>,
+    archive_records: &mut Vec<crate::body::ArchiveBody>,
+    sink: &mut dyn FindingSink,
+    progress: &mut (u64, u64),
+) -> Result<Streamed, String> {
+    let path = o.path.clone();
+    let mut key_runs: Vec<KeyRun> = Vec::new();
+    std::thread::scope(|scope| -> Result<Streamed, String> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(1);
+        let producer = scope.spawn(move || -> Result<(String, u64), String> {
+            let file = File::open(&path).map_err(|e| e.to_string())?;
+            let mut zip = ZipArchive::new(file).map_err(|e| e.to_string())?;
+            let f = zip.by_name("records.jsonl").map_err(|e| e.to_string())?;
+            let mut reader = BufReader::with_capacity(1 << 20, f);
+            let mut hasher = Sha256::new();
+            let mut bytes = 0u64;
+            let mut chunk = Vec::with_capacity(CHUNK_RECORDS);
+            loop {
+                let mut line = Vec::with_capacity(1024);
+                let n = reader
+                    .read_until(b'\n', &mut line)
+                    .map_err(|e| e.to_string())?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&line);
+                bytes += n as u64;
+                if line.last() == Some(&b'\n') {
+                    line.pop();
+                }
+                chunk.push(line);
+                if chunk.len() == CHUNK_RECORDS && tx.send(std::mem::take(&mut chunk)).is_err() {
+                    return Err("verification stopped".into());
+                }
+            }
+            if !chunk.is_empty() {
+                let _ = tx.send(chunk);
+            }
+            Ok((hex::encode(hasher.finalize()), bytes))
+        });
+        for lines in rx {
+            let items: Vec<Item> = lines.par_iter().map(|l| RecordLine::parse(l)).collect();
+            for r in items.iter().flatten() {
+                if wanted.contains(&r.seq) {
+                    lookup.records.insert(r.seq, r.clone());
+                }
+                match key_runs.last_mut() {
+                    Some((k, _, to)) if *k == r.key_id.to_hex() => *to = r.seq,
+                    _ => key_runs.push((r.key_id.to_hex(), r.seq, r.seq)),
+                }
+                if r.kind == Kind::Archive.as_str() {
+                    if let Ok(Body::Archive(a)) = Body::decode(Kind::Archive, &r.body) {
+                        archive_records.push(a);
+                    }
+                }
+            }
+            verifier.push(&items, lookup, sink);
+            progress.0 += items.len() as u64;
+            sink.progress(progress.0, progress.1);
+        }
+        let (sha, bytes) = producer
+            .join()
+            .unwrap_or_else(|_| Err("reader thread panicked".into()))?;
+        Ok((sha, bytes, key_runs))
+    })
+}
+
+/// Finds the record at `seq` in an archive's `records.jsonl`, with the register id its
+/// manifest names. Nothing is verified here: run [`verify_archives`] for that.
+pub fn find_record(path: &Path, seq: u64) -> Result<Option<(String, Record)>, String> {
+    let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut zip = ZipArchive::new(file).map_err(|e| format!("{}: {e}", path.display()))?;
+    let manifest: Manifest = serde_json::from_slice(&read_small(&mut zip, "manifest.json")?)
+        .map_err(|e| format!("manifest.json: {e}"))?;
+    if seq < manifest.first_seq || seq > manifest.last_seq {
+        return Ok(None);
+    }
+    let f = zip.by_name("records.jsonl").map_err(|e| e.to_string())?;
+    for line in BufReader::new(f).split(b'\n') {
+        let line = line.map_err(|e| e.to_string())?;
+        if let Ok(r) = RecordLine::parse(&line) {
+            if r.seq == seq {
+                return Ok(Some((manifest.journal.register_id.clone(), r)));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// What archive verification returns.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ArchiveSummary {
+    /// The records' summary (identity, range, counts, totals, findings on records).
+    pub records: Summary,
+    /// The archives, in sequence order, with their labels and ranges.
+    pub archives: Vec<(String, String, u64, u64)>,
+    /// Findings about archives themselves (structure, manifest, continuity).
+    pub archive_findings: u64,
+}
+
+/// Verifies archives, given in any order (they are checked in sequence order, and reported if
+/// given out of order or with a gap). Returns `Err` only when an input cannot be read as an
+/// archive at all.
+pub fn verify_archives(
+    inputs: &[ArchiveInput],
+    options: &VerifyOptions,
+    sink: &mut dyn FindingSink,
+) -> Result<ArchiveSummary, ArchiveError> {
+    let mut archive_problems: Vec<Problem> = Vec::new();
+    let mut opened = Vec::new();
+    for input in inputs {
+        if let Some(o) = open_archive(&input.path, sink, &mut archive_problems)? {
+            opened.push(o);
+        }
+    }
+    let given: Vec<String> = opened.iter().map(|o| o.label.clone()).collect();
+    opened.sort_by_key(|o| o.manifest.first_seq);
+    let sorted: Vec<String> = opened.iter().map(|o| o.label.clone()).collect();
+    let mut report = |sink: &mut dyn FindingSink, seq: u64, problem: Problem, detail: String| {
+        archive_problems.push(problem);
+        sink.finding(archive_finding(seq, problem, detail));
+    };
+    if given != sorted {
+        report(
+            sink,
+            0,
+            Problem::ArchiveContinuity,
+            format!(
+                "archives given out of order ({}); checked in sequence order ({})",
+                given.join(", "),
+                sorted.join(", ")
+            ),
+        );
+    }
+
+    let total: u64 = opened
+        .iter()
+        .map(|o| o.manifest.last_seq.saturating_sub(o.manifest.first_seq) + 1)
+        .sum();
+    let mut progress = (0u64, total);
+    let mut verifier: Option<Verifier> = None;
+    let mut previous: Option<(String, u64, String)> = None;
+    let mut lookup = ArchiveLookup::default();
+    let mut archive_records = Vec::new();
+    let mut journal_keys: BTreeSet<String> = BTreeSet::new();
+    let mut earlier_summary: Option<Summary> = None;
+    let mut summary_archives = Vec::new();
+    for o in &opened {
+        let m = &o.manifest;
+        let name = o.path.display().to_string();
+        let refs = match references(&o.path) {
+            Ok(r) => r,
+            Err(e) => {
+                report(
+                    sink,
+                    0,
+                    Problem::ArchiveStructure,
+                    format!("{name}: references.jsonl unreadable: {e}"),
+                );
+                Vec::new()
+            }
+        };
+        for r in &refs {
+            lookup.records.insert(r.seq, r.clone());
+        }
+        collect_keys(&refs, &mut journal_keys);
+        // Continuity with the previous archive, or a fresh start.
+        let continues = match &previous {
+            Some((prev_label, prev_last, prev_hash)) => {
+                if m.first_seq != prev_last + 1 || m.prev_hash != *prev_hash {
+                    let detail = if m.first_seq > prev_last + 1 {
+                        format!(
+                            "records {}-{} are missing between archive {prev_label} and archive {}",
+                            prev_last + 1,
+                            m.first_seq - 1,
+                            m.label
+                        )
+                    } else if m.first_seq <= *prev_last {
+                        format!("archive {} overlaps archive {prev_label}", m.label)
+                    } else {
+                        format!(
+                            "archive {} does not continue archive {prev_label}: its previous hash is not {prev_label}'s last hash",
+                            m.label
+                        )
+                    };
+                    report(sink, m.first_seq, Problem::ArchiveContinuity, detail);
+                    false
+                } else {
+                    true
+                }
+            }
+            None => false,
+        };
+        if !continues {
+            // A fresh start (first archive, or after a gap): the figures of what came before
+            // are kept and added to the end result.
+            if let Some(earlier) = verifier.take() {
+                let mut s = earlier.finish();
+                if let Some(mut acc) = earlier_summary.take() {
+                    acc.absorb(s);
+                    s = acc;
+                }
+                earlier_summary = Some(s);
+            }
+            verifier = Some(if m.first_seq <= 1 {
+                Verifier::new(options.clone())
+            } else {
+                Verifier::resume_with_closures(options.clone(), &refs)
+            });
+        }
+        let Some(v) = verifier.as_mut() else { continue };
+        let wanted = match referenced_seqs(&o.path) {
+            Ok(w) => w,
+            Err(e) => {
+                report(
+                    sink,
+                    0,
+                    Problem::ArchiveStructure,
+                    format!("{name}: records.jsonl unreadable: {e}"),
+                );
+                continue;
+            }
+        };
+        let before = v.snapshot();
+        let streamed = stream_records(
+            o,
+            v,
+            &mut lookup,
+            &wanted,
+            &mut archive_records,
+            sink,
+            &mut progress,
+        );
+        let (sha, bytes, key_runs) = match streamed {
+            Ok(s) => s,
+            Err(e) => {
+                report(
+                    sink,
+                    0,
+                    Problem::ArchiveStructure,
+                    format!("{name}: records.jsonl unreadable: {e}"),
+                );
+                continue;
+            }
+        };
+        let after = v.snapshot();
+        if let Some(entry) = m.files.iter().find(|f| f.name == "records.jsonl") {
+            if entry.sha256 != sha || entry.bytes != bytes {
+                report(
+                    sink,
+                    0,
+                    Problem::ArchiveFileHash,
+                    format!("{name}: records.jsonl does not match its SHA-256 in the manifest"),
+                );
+            }
+        }
+        // The manifest against the records.
+        let mut mismatch = |what: &str, stored: String, found: String| {
+            if stored != found {
+                report(
+                    sink,
+                    m.first_seq,
+                    Problem::ManifestMismatch,
+                    format!("{name}: manifest {what} is {stored} but the records give {found}"),
+                );
+            }
+        };
+        let counts: BTreeMap<String, u64> = after
+            .counts
+            .iter()
+            .map(|(k, n)| (k.clone(), n - before.counts.get(k).copied().unwrap_or(0)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        let (first_seq, first_prev, first_ts) = after.range_first.unwrap_or((0, ZERO_HASH, 0));
+        mismatch("first seq", m.first_seq.to_string(), first_seq.to_string());
+        mismatch(
+            "first timestamp",
+            m.first_timestamp_ms.to_string(),
+            first_ts.to_string(),
+        );
+        mismatch(
+            "last timestamp",
+            m.last_timestamp_ms.to_string(),
+            after.last_timestamp_ms.to_string(),
+        );
+        mismatch(
+            "record format versions",
+            format!("{:?}", m.journal.record_format_versions),
+            format!("{:?}", after.range_versions.iter().collect::<Vec<_>>()),
+        );
+        if let Some(o) = v.opening() {
+            let j = &m.journal;
+            let identity = (
+                &j.merchant,
+                &j.register_id,
+                &j.time_zone,
+                &j.currency,
+                &j.software,
+            );
+            let opened_as = (
+                &o.merchant,
+                &o.register_id,
+                &o.time_zone,
+                &o.currency,
+                &o.software,
+            );
+            mismatch(
+                "journal identity",
+                format!("{identity:?}"),
+                format!("{opened_as:?}"),
+            );
+        }
+        mismatch(
+            "last seq",
+            m.last_seq.to_string(),
+            after.last_seq.to_string(),
+        );
+        mismatch("last hash", m.last_hash.clone(), after.last_hash.clone());
+        mismatch("prev hash", m.prev_hash.clone(), hex::encode(first_prev));
+        mismatch("counts", format!("{:?}", m.counts), format!("{counts:?}"));
+        mismatch(
+            "totals",
+            format!("{:?}", m.totals),
+            format!("{:?}", after.range_totals),
+        );
+        let runs: Vec<(String, u64, u64)> = m
+            .keys
+            .iter()
+            .map(|k| (k.key_id.clone(), k.first_seq, k.last_seq))
+            .collect();
+        mismatch("keys", format!("{runs:?}"), format!("{key_runs:?}"));
+        journal_keys.extend(v.keys_seen().iter().cloned());
+        if !journal_keys.contains(&m.manifest_key.key_id) {
+            report(sink, 0, Problem::ManifestSignature, format!("{name}: the manifest is signed by key {}, which is not one of the journal's keys", m.manifest_key.key_id));
+        }
+        if !options.trusted_keys.is_empty() {
+            let trusted = m
+                .manifest_key
+                .decode()
+                .map(|(_, k)| options.trusted_keys.contains(&k))
+                .unwrap_or(false);
+            if !trusted {
+                report(
+                    sink,
+                    0,
+                    Problem::ManifestSignature,
+                    format!(
+                        "{name}: the manifest key {} is not a trusted key",
+                        m.manifest_key.key_id
+                    ),
+                );
+            }
+        }
+        summary_archives.push((name.clone(), m.label.clone(), m.first_seq, m.last_seq));
+        previous = Some((m.label.clone(), after.last_seq, after.last_hash.clone()));
+        let _ = &o.manifest_bytes;
+    }
+    // Archive records naming archives that were given must name these exact files.
+    for a in &archive_records {
+        if let Some(o) = opened
+            .iter()
+            .find(|o| o.manifest.first_seq == a.first_seq && o.manifest.last_seq == a.last_seq)
+        {
+            let manifest_sha = hex::encode(Sha256::digest(&o.manifest_bytes));
+            if a.file_sha256 != o.file_sha256 || a.manifest_sha256 != manifest_sha {
+                report(
+                    sink,
+                    a.last_seq,
+                    Problem::ManifestMismatch,
+                    format!(
+                        "the journal recorded archive {} with SHA-256 {}, but {} has {}",
+                        a.label,
+                        a.file_sha256,
+                        o.path.display(),
+                        o.file_sha256
+                    ),
+                );
+            }
+        }
+    }
+    let mut records = match verifier {
+        Some(v) => v.finish_with(sink),
+        None => Summary::default(),
+    };
+    if let Some(mut earlier) = earlier_summary {
+        earlier.absorb(records);
+        records = earlier;
+    }
+    for p in &archive_problems {
+        records.count_finding(*p);
+    }
+    Ok(ArchiveSummary {
+        records,
+        archives: summary_archives,
+        archive_findings: archive_problems.len() as u64,
+    })
+}
+
+fn collect_keys(records: &[Record], keys: &mut BTreeSet<String>) {
+    for r in records {
+        match r.known_kind().and_then(|k| Body::decode(k, &r.body).ok()) {
+            Some(Body::Opening(o)) => {
+                keys.insert(o.key.key_id);
+            }
+            Some(Body::KeyChange(k)) => {
+                keys.insert(k.new_key.key_id);
+            }
+            _ => {}
+        }
+    }
+}

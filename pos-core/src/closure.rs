@@ -1,0 +1,589 @@
+//! Closures (the Z), grand totals and the X report.
+//!
+//! A **day closure** closes one business day (a local date in the register's time zone) and
+//! covers every record since the previous day closure. A **month closure** sums the day closures
+//! of a calendar month, a **year closure** the month closures of a fiscal year (whose first month
+//! is configuration). Every closure carries the perpetual grand total since the journal opened
+//! (never reset) and the perpetual total of absolute values.
+//!
+//! [`ClosureState`] is the one state machine behind closures. The journal's writer feeds it every
+//! record it appends, asks it which closures are due before a new record, and builds closure
+//! bodies from its running totals (so closing never rescans the journal). The verifier feeds it
+//! the same records and compares each stored closure with the one it would have built.
+//!
+//! Rules:
+//! - a record dated on a later local day than the open day closes the open day first
+//!   (automatic closure), then the month and the fiscal year if they changed too;
+//! - a sale or refund dated on a closed day, in a closed month or a closed year is refused;
+//!   technical records (events, duplicates, training tickets, key changes) are always accepted
+//!   and belong to the next business day;
+//! - training tickets never reach any total.
+
+use crate::body::Body;
+use crate::money::{Cents, Overflow, VatRate};
+use crate::record::Kind;
+use crate::ticket::{PaymentMethod, RefundBody, SaleBody, VatTotal};
+use chrono::{DateTime, Datelike, Months, NaiveDate, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Which period a closure closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Period {
+    /// One business day.
+    Day,
+    /// One calendar month.
+    Month,
+    /// One fiscal year.
+    Year,
+}
+
+impl Period {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Period::Day => "day",
+            Period::Month => "month",
+            Period::Year => "year",
+        }
+    }
+}
+
+/// A payment method's total over a period: amounts paid minus change given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentTotal {
+    /// The method.
+    pub method: PaymentMethod,
+    /// Net amount.
+    pub amount: Cents,
+}
+
+/// Totals of a period.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Totals {
+    /// Sale tickets.
+    pub sales: u64,
+    /// Refund tickets.
+    pub refunds: u64,
+    /// Per VAT rate, highest rate first.
+    pub vat: Vec<VatTotal>,
+    /// Per payment method, in [`PaymentMethod::ALL`] order; cash is net of change.
+    pub payments: Vec<PaymentTotal>,
+    /// The period grand total incl. VAT (sales plus refunds).
+    pub total: Cents,
+    /// The sum of the absolute values of ticket totals.
+    pub absolute_total: Cents,
+}
+
+impl Totals {
+    fn add_vat(&mut self, lines: &[VatTotal]) -> Result<(), Overflow> {
+        for v in lines {
+            match self.vat.iter_mut().find(|t| t.rate == v.rate) {
+                Some(t) => {
+                    t.net = t.net.checked_add(v.net)?;
+                    t.vat = t.vat.checked_add(v.vat)?;
+                    t.gross = t.gross.checked_add(v.gross)?;
+                }
+                None => self.vat.push(*v),
+            }
+        }
+        self.vat.sort_by_key(|t| std::cmp::Reverse(t.rate));
+        Ok(())
+    }
+
+    fn add_payment(&mut self, method: PaymentMethod, amount: Cents) -> Result<(), Overflow> {
+        match self.payments.iter_mut().find(|p| p.method == method) {
+            Some(p) => p.amount = p.amount.checked_add(amount)?,
+            None => self.payments.push(PaymentTotal { method, amount }),
+        }
+        self.payments
+            .sort_by_key(|p| PaymentMethod::ALL.iter().position(|m| *m == p.method));
+        Ok(())
+    }
+
+    /// Adds a sale.
+    pub fn add_sale(&mut self, s: &SaleBody) -> Result<(), Overflow> {
+        self.sales += 1;
+        self.add_vat(&s.vat)?;
+        for p in &s.payments {
+            self.add_payment(p.method, p.amount)?;
+        }
+        if s.change != Cents::ZERO {
+            self.add_payment(PaymentMethod::Cash, -s.change)?;
+        }
+        self.total = self.total.checked_add(s.total)?;
+        self.absolute_total = self.absolute_total.checked_add(s.total.abs())?;
+        Ok(())
+    }
+
+    /// Adds a refund (its amounts are negative).
+    pub fn add_refund(&mut self, r: &RefundBody) -> Result<(), Overflow> {
+        self.refunds += 1;
+        self.add_vat(&r.vat)?;
+        for p in &r.payments {
+            self.add_payment(p.method, p.amount)?;
+        }
+        self.total = self.total.checked_add(r.total)?;
+        self.absolute_total = self.absolute_total.checked_add(r.total.abs())?;
+        Ok(())
+    }
+
+    /// Adds another period's totals.
+    pub fn add(&mut self, o: &Totals) -> Result<(), Overflow> {
+        self.sales += o.sales;
+        self.refunds += o.refunds;
+        self.add_vat(&o.vat)?;
+        for p in &o.payments {
+            self.add_payment(p.method, p.amount)?;
+        }
+        self.total = self.total.checked_add(o.total)?;
+        self.absolute_total = self.absolute_total.checked_add(o.absolute_total)?;
+        Ok(())
+    }
+}
+
+/// The body of a `closure` record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClosureBody {
+    /// Day, month or fiscal year.
+    pub period: Period,
+    /// First local date of the period (`YYYY-MM-DD`).
+    pub start: String,
+    /// Last local date of the period, inclusive.
+    pub end: String,
+    /// First sequence number covered.
+    pub first_seq: u64,
+    /// Last sequence number covered.
+    pub last_seq: u64,
+    /// Hash (hex) of the record at `last_seq`.
+    pub last_hash: String,
+    /// The period's totals.
+    pub totals: Totals,
+    /// Grand total since the journal opened, never reset.
+    pub perpetual_total: Cents,
+    /// Sum of absolute ticket totals since the journal opened, never reset.
+    pub perpetual_absolute_total: Cents,
+    /// Written automatically (a record arrived on a later day) rather than on demand.
+    pub automatic: bool,
+}
+
+/// The running totals of the open periods, without writing anything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct XReport {
+    /// The open business day, if any record was written since the last day closure.
+    pub open_day: Option<String>,
+    /// First sequence number of the open day.
+    pub day_first_seq: Option<u64>,
+    /// Last sequence number written.
+    pub last_seq: u64,
+    /// The open day's totals.
+    pub day: Totals,
+    /// Month to date (closed days of the open month plus the open day).
+    pub month: Totals,
+    /// Fiscal year to date.
+    pub year: Totals,
+    /// Perpetual grand total.
+    pub perpetual_total: Cents,
+    /// Perpetual total of absolute values.
+    pub perpetual_absolute_total: Cents,
+}
+
+/// Why a record or a closure is refused by the closure rules.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClosureError {
+    /// A sale or refund dated in a closed period.
+    #[error(
+        "{date} is in a closed {period} (last closed: {closed}); nothing can be recorded into it"
+    )]
+    ClosedPeriod {
+        /// The record's local date.
+        date: String,
+        /// Day, month or year.
+        period: &'static str,
+        /// The last closed period.
+        closed: String,
+    },
+    /// Nothing to close: the period is empty or already closed.
+    #[error("no open {0} to close: it is empty or already closed")]
+    NothingToClose(&'static str),
+    /// Totals overflowed.
+    #[error("totals overflow")]
+    Overflow,
+    /// The register's time zone is not a known IANA zone.
+    #[error("unknown time zone {0:?}")]
+    TimeZone(String),
+}
+
+impl From<Overflow> for ClosureError {
+    fn from(_: Overflow) -> Self {
+        ClosureError::Overflow
+    }
+}
+
+/// A (year, month) pair.
+type YearMonth = (i32, u32);
+
+/// The closure state machine (see the module documentation).
+#[derive(Debug, Clone)]
+pub struct ClosureState {
+    tz: chrono_tz::Tz,
+    fiscal_year_start_month: u32,
+    last_seq: u64,
+    last_hash: [u8; 32],
+
+    open_day: Option<NaiveDate>,
+    day_first_seq: Option<u64>,
+    day: Totals,
+    last_closed_day: Option<NaiveDate>,
+
+    /// Day closures since the last month closure.
+    month: Totals,
+    month_of: Option<YearMonth>,
+    month_first_seq: Option<u64>,
+    month_last_seq: u64,
+    month_last_hash: String,
+    last_closed_month: Option<YearMonth>,
+
+    /// Month closures since the last year closure.
+    year: Totals,
+    year_of: Option<i32>,
+    year_first_seq: Option<u64>,
+    year_last_seq: u64,
+    year_last_hash: String,
+    last_closed_year: Option<i32>,
+
+    perpetual_total: Cents,
+    perpetual_absolute_total: Cents,
+}
+
+fn ym(d: NaiveDate) -> YearMonth {
+    (d.year(), d.month())
+}
+
+fn ymd(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+fn parse_date(s: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+}
+
+impl ClosureState {
+    /// A fresh state for a journal in `time_zone` whose fiscal year starts in month
+    /// `fiscal_year_start_month` (1 to 12).
+    pub fn new(
+        time_zone: &str,
+        fiscal_year_start_month: u32,
+    ) -> Result<ClosureState, ClosureError> {
+        let tz = time_zone
+            .parse::<chrono_tz::Tz>()
+            .map_err(|_| ClosureError::TimeZone(time_zone.to_string()))?;
+        Ok(ClosureState {
+            tz,
+            fiscal_year_start_month: fiscal_year_start_month.clamp(1, 12),
+            last_seq: 0,
+            last_hash: [0; 32],
+            open_day: None,
+            day_first_seq: None,
+            day: Totals::default(),
+            last_closed_day: None,
+            month: Totals::default(),
+            month_of: None,
+            month_first_seq: None,
+            month_last_seq: 0,
+            month_last_hash: String::new(),
+            last_closed_month: None,
+            year: Totals::default(),
+            year_of: None,
+            year_first_seq: None,
+            year_last_seq: 0,
+            year_last_hash: String::new(),
+            last_closed_year: None,
+            perpetual_total: Cents::ZERO,
+            perpetual_absolute_total: Cents::ZERO,
+        })
+    }
+
+    /// The local date of a UTC timestamp in the register's zone.
+    pub fn local_date(&self, timestamp_ms: i64) -> NaiveDate {
+        let utc = DateTime::<Utc>::from_timestamp_millis(timestamp_ms).unwrap_or_default();
+        self.tz.from_utc_datetime(&utc.naive_utc()).date_naive()
+    }
+
+    /// The fiscal year (named by the calendar year it starts in) of a date.
+    pub fn fiscal_year(&self, d: NaiveDate) -> i32 {
+        if d.month() >= self.fiscal_year_start_month {
+            d.year()
+        } else {
+            d.year() - 1
+        }
+    }
+
+    fn fiscal_year_bounds(&self, fy: i32) -> (NaiveDate, NaiveDate) {
+        let start =
+            NaiveDate::from_ymd_opt(fy, self.fiscal_year_start_month, 1).unwrap_or_default();
+        let next = start.checked_add_months(Months::new(12)).unwrap_or(start);
+        (start, next.pred_opt().unwrap_or(next))
+    }
+
+    /// Checks a sale or refund dated `timestamp_ms` against closed periods.
+    pub fn check_open(&self, timestamp_ms: i64) -> Result<(), ClosureError> {
+        let d = self.local_date(timestamp_ms);
+        if let Some(c) = self.last_closed_day.filter(|c| d <= *c) {
+            return Err(ClosureError::ClosedPeriod {
+                date: ymd(d),
+                period: "day",
+                closed: ymd(c),
+            });
+        }
+        if let Some(m) = self.last_closed_month.filter(|m| ym(d) <= *m) {
+            return Err(ClosureError::ClosedPeriod {
+                date: ymd(d),
+                period: "month",
+                closed: format!("{}-{:02}", m.0, m.1),
+            });
+        }
+        if let Some(y) = self.last_closed_year.filter(|y| self.fiscal_year(d) <= *y) {
+            return Err(ClosureError::ClosedPeriod {
+                date: ymd(d),
+                period: "fiscal year",
+                closed: y.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The closures that must be written, in order, before a record dated `timestamp_ms`:
+    /// the open day if the record is on a later day, then the month and the fiscal year they
+    /// leave.
+    pub fn due_before(&self, timestamp_ms: i64) -> Vec<Period> {
+        let d = self.local_date(timestamp_ms);
+        let mut due = Vec::new();
+        let mut month = self.month_of;
+        if let Some(open) = self.open_day.filter(|open| d > *open) {
+            due.push(Period::Day);
+            month = Some(ym(open));
+        }
+        let mut year = self.year_of;
+        if let Some((y, m)) = month.filter(|m| *m < ym(d)) {
+            due.push(Period::Month);
+            year = NaiveDate::from_ymd_opt(y, m, 1).map(|first| self.fiscal_year(first));
+        }
+        if year.is_some_and(|y| y < self.fiscal_year(d)) {
+            due.push(Period::Year);
+        }
+        due
+    }
+
+    /// Takes a non-closure record into account once it is written.
+    pub fn observe(
+        &mut self,
+        seq: u64,
+        hash: [u8; 32],
+        kind: Kind,
+        timestamp_ms: i64,
+        body: Option<&Body>,
+    ) -> Result<(), ClosureError> {
+        debug_assert!(kind != Kind::Closure, "closures go through apply_closure");
+        if self.open_day.is_none() {
+            let d = self.local_date(timestamp_ms);
+            let after_closed = self.last_closed_day.and_then(|c| c.succ_opt());
+            self.open_day = Some(match after_closed {
+                Some(next) if next > d => next,
+                _ => d,
+            });
+            self.day_first_seq = Some(seq);
+        }
+        match body {
+            Some(Body::Sale(s)) if kind == Kind::Sale => {
+                self.day.add_sale(s)?;
+                self.perpetual_total = self.perpetual_total.checked_add(s.total)?;
+                self.perpetual_absolute_total =
+                    self.perpetual_absolute_total.checked_add(s.total.abs())?;
+            }
+            Some(Body::Refund(r)) => {
+                self.day.add_refund(r)?;
+                self.perpetual_total = self.perpetual_total.checked_add(r.total)?;
+                self.perpetual_absolute_total =
+                    self.perpetual_absolute_total.checked_add(r.total.abs())?;
+            }
+            _ => {}
+        }
+        self.last_seq = seq;
+        self.last_hash = hash;
+        Ok(())
+    }
+
+    /// Builds the closure of `period` from the running totals.
+    pub fn build(&self, period: Period, automatic: bool) -> Result<ClosureBody, ClosureError> {
+        let (start, end, first_seq, last_seq, last_hash, totals) = match period {
+            Period::Day => {
+                let (Some(d), Some(first)) = (self.open_day, self.day_first_seq) else {
+                    return Err(ClosureError::NothingToClose("day"));
+                };
+                (
+                    d,
+                    d,
+                    first,
+                    self.last_seq,
+                    hex::encode(self.last_hash),
+                    self.day.clone(),
+                )
+            }
+            Period::Month => {
+                let (Some((y, m)), Some(first)) = (self.month_of, self.month_first_seq) else {
+                    return Err(ClosureError::NothingToClose("month"));
+                };
+                let start = NaiveDate::from_ymd_opt(y, m, 1).unwrap_or_default();
+                let end = start
+                    .checked_add_months(Months::new(1))
+                    .and_then(|n| n.pred_opt())
+                    .unwrap_or(start);
+                (
+                    start,
+                    end,
+                    first,
+                    self.month_last_seq,
+                    self.month_last_hash.clone(),
+                    self.month.clone(),
+                )
+            }
+            Period::Year => {
+                let (Some(fy), Some(first)) = (self.year_of, self.year_first_seq) else {
+                    return Err(ClosureError::NothingToClose("fiscal year"));
+                };
+                let (start, end) = self.fiscal_year_bounds(fy);
+                (
+                    start,
+                    end,
+                    first,
+                    self.year_last_seq,
+                    self.year_last_hash.clone(),
+                    self.year.clone(),
+                )
+            }
+        };
+        Ok(ClosureBody {
+            period,
+            start: ymd(start),
+            end: ymd(end),
+            first_seq,
+            last_seq,
+            last_hash,
+            totals,
+            perpetual_total: self.perpetual_total,
+            perpetual_absolute_total: self.perpetual_absolute_total,
+            automatic,
+        })
+    }
+
+    /// Takes a written closure into account (its stored values are taken as they are).
+    pub fn apply_closure(
+        &mut self,
+        seq: u64,
+        hash: [u8; 32],
+        c: &ClosureBody,
+    ) -> Result<(), ClosureError> {
+        let end = parse_date(&c.end).unwrap_or_default();
+        match c.period {
+            Period::Day => {
+                self.month.add(&c.totals)?;
+                self.month_of = Some(ym(end));
+                self.month_first_seq.get_or_insert(c.first_seq);
+                self.month_last_seq = c.last_seq;
+                self.month_last_hash = c.last_hash.clone();
+                self.day = Totals::default();
+                self.open_day = None;
+                self.day_first_seq = None;
+                self.last_closed_day = Some(end);
+            }
+            Period::Month => {
+                self.year.add(&c.totals)?;
+                self.year_of = Some(self.fiscal_year(end));
+                self.year_first_seq.get_or_insert(c.first_seq);
+                self.year_last_seq = c.last_seq;
+                self.year_last_hash = c.last_hash.clone();
+                self.month = Totals::default();
+                self.month_of = None;
+                self.month_first_seq = None;
+                self.last_closed_month = Some(ym(end));
+            }
+            Period::Year => {
+                self.year = Totals::default();
+                self.year_of = None;
+                self.year_first_seq = None;
+                self.last_closed_year = Some(self.fiscal_year(end));
+            }
+        }
+        self.perpetual_total = c.perpetual_total;
+        self.perpetual_absolute_total = c.perpetual_absolute_total;
+        self.last_seq = seq;
+        self.last_hash = hash;
+        Ok(())
+    }
+
+    /// The X report: running totals of the open periods.
+    pub fn x_report(&self) -> Result<XReport, ClosureError> {
+        let mut month = self.month.clone();
+        month.add(&self.day)?;
+        let mut year = self.year.clone();
+        year.add(&month)?;
+        Ok(XReport {
+            open_day: self.open_day.map(ymd),
+            day_first_seq: self.day_first_seq,
+            last_seq: self.last_seq,
+            day: self.day.clone(),
+            month,
+            year,
+            perpetual_total: self.perpetual_total,
+            perpetual_absolute_total: self.perpetual_absolute_total,
+        })
+    }
+
+    /// Whether a day is open (records written since the last day closure).
+    pub fn has_open_day(&self) -> bool {
+        self.open_day.is_some()
+    }
+
+    /// The local date of the open day.
+    pub fn open_day(&self) -> Option<NaiveDate> {
+        self.open_day
+    }
+}
+
+/// Returns the names of the fields where two closure bodies differ.
+pub fn differences(stored: &ClosureBody, expected: &ClosureBody) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let checks: [(&'static str, bool); 10] = [
+        ("period", stored.period == expected.period),
+        ("start", stored.start == expected.start),
+        ("end", stored.end == expected.end),
+        ("first_seq", stored.first_seq == expected.first_seq),
+        ("last_seq", stored.last_seq == expected.last_seq),
+        ("last_hash", stored.last_hash == expected.last_hash),
+        ("totals", stored.totals == expected.totals),
+        (
+            "perpetual_total",
+            stored.perpetual_total == expected.perpetual_total,
+        ),
+        (
+            "perpetual_absolute_total",
+            stored.perpetual_absolute_total == expected.perpetual_absolute_total,
+        ),
+        ("automatic", stored.automatic == expected.automatic),
+    ];
+    for (name, same) in checks {
+        if !same {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// The VAT rates referenced in a period's totals (for reports).
+pub fn rates_of(t: &Totals) -> Vec<VatRate> {
+    t.vat.iter().map(|v| v.rate).collect()
+}

@@ -1,0 +1,688 @@
+//! The journal writer: one per file, group-committed, durable before it answers.
+//!
+//! [`Journal`] owns a writer thread and the file's writer lock. Callers on any thread send
+//! drafts; the writer takes everything pending (up to [`MAX_BATCH_RECORDS`]), gives each record
+//! its sequence numbers, timestamp and links in arrival order, hashes them, signs them in
+//! parallel, inserts them in one transaction and commits once (`synchronous=FULL`: one fsync).
+//! Only then does each caller get its [`Appended`]. If the commit fails, every caller of the
+//! batch gets the error and nothing of the batch is in the file.
+//!
+//! The writer also applies the closure rules ([`crate::closure`]): before a record dated on a
+//! later day it writes the due closures (and a `closure_written` event for each); it refuses a
+//! sale or refund dated in a closed period; when the clock goes backwards it keeps timestamps
+//! non-decreasing and writes a `clock_anomaly` event.
+
+pub(crate) mod recovery;
+mod writer;
+
+pub use recovery::{format_rates, vat_rates_set_by};
+
+use crate::body::{Body, EventBody, OpeningBody, Software};
+use crate::canonical::{to_canonical, CanonicalError};
+use crate::closure::{ClosureError, Period, XReport};
+use crate::events;
+use crate::keys::{KeyId, KeyPair};
+use crate::money::VatRate;
+use crate::record::{Hash, Kind};
+use crate::store;
+use crate::ticket::{compute_sale, RefundInput, SaleInput, TicketError};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+use writer::{Payload, Request, Writer};
+
+/// At most this many records go into one commit.
+pub const MAX_BATCH_RECORDS: usize = 1024;
+/// At most this many appends wait for the writer; more callers block until there is room.
+pub const MAX_PENDING_APPENDS: usize = 4096;
+/// How many of the newest records are fully checked when a journal is opened for writing.
+pub const TAIL_CHECK_RECORDS: u64 = 256;
+
+/// Why an append or an open failed. On any error nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// Another process (or handle) holds the file's writer lock.
+    #[error("journal {path} is locked by another writer (lock file {lock})")]
+    Locked {
+        /// The journal file.
+        path: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+    },
+    /// The file is not a journal this build can open.
+    #[error("{path}: {reason}")]
+    NotAJournal {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A journal already exists there.
+    #[error("{path} already exists; refusing to create a journal over it")]
+    Exists {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A file-system error.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// SQLite failed.
+    #[error("journal storage error: {0}")]
+    Storage(String),
+    /// The tail check found problems: the journal must not take new records.
+    #[error("journal is damaged: {}", .0.join("; "))]
+    Damaged(Vec<String>),
+    /// The signing key given is not the journal's current key.
+    #[error("signing key {given} is not the journal's current key {expected}")]
+    KeyMismatch {
+        /// The journal's current key id.
+        expected: KeyId,
+        /// The key id given.
+        given: KeyId,
+    },
+    /// The ticket was refused.
+    #[error("ticket refused: {0}")]
+    Ticket(#[from] TicketError),
+    /// A refund names a record that is not a sale of this journal.
+    #[error("refund refused: record {seq} is not a sale of this journal")]
+    OriginalNotFound {
+        /// The seq named.
+        seq: u64,
+    },
+    /// Any other invalid draft (bad opening identity, unknown event code...).
+    #[error("record refused: {0}")]
+    Invalid(String),
+    /// The body could not be encoded canonically.
+    #[error("record refused: {0}")]
+    Canonical(#[from] CanonicalError),
+    /// The closure rules refuse the record, or there is nothing to close.
+    #[error("{0}")]
+    Closure(#[from] ClosureError),
+    /// A duplicate names a record that cannot be reprinted.
+    #[error("duplicate refused: record {seq} is not a ticket or closure of this journal")]
+    NotDuplicable {
+        /// The seq named.
+        seq: u64,
+    },
+    /// The writer thread has stopped (after a panic or a shutdown).
+    #[error("the journal writer has stopped")]
+    Closed,
+}
+
+impl From<rusqlite::Error> for JournalError {
+    fn from(e: rusqlite::Error) -> Self {
+        JournalError::Storage(e.to_string())
+    }
+}
+
+/// Where timestamps come from. The journal never lets them go backwards: when the clock is
+/// behind the last record, the record takes the last timestamp and [`Appended::clock_went_back`]
+/// says so.
+pub trait Clock: Send + Sync {
+    /// UTC milliseconds since the Unix epoch.
+    fn now_ms(&self) -> i64;
+}
+
+/// The system clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        chrono::Utc::now().timestamp_millis()
+    }
+}
+
+/// Options for opening or creating a journal.
+#[derive(Clone)]
+pub struct JournalOptions {
+    /// The clock (the system clock by default).
+    pub clock: Arc<dyn Clock>,
+    /// How many of the newest records to check on open ([`TAIL_CHECK_RECORDS`] by default).
+    pub tail_check_records: u64,
+    /// An anchor file, on another medium than the journal: the head is appended to it after
+    /// every closure and on [`Journal::write_anchor`] (see [`crate::anchor`]).
+    pub anchor_path: Option<PathBuf>,
+}
+
+impl Default for JournalOptions {
+    fn default() -> Self {
+        JournalOptions {
+            clock: Arc::new(SystemClock),
+            tail_check_records: TAIL_CHECK_RECORDS,
+            anchor_path: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for JournalOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JournalOptions")
+            .field("tail_check_records", &self.tail_check_records)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What an append produced. The record is durable when this is returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// Global sequence number.
+    pub seq: u64,
+    /// The record's kind.
+    pub kind: Kind,
+    /// Number within the kind (the ticket number for sales).
+    pub kind_seq: u64,
+    /// Timestamp given to the record.
+    pub timestamp_ms: i64,
+    /// The record's hash.
+    pub hash: Hash,
+    /// The record's signature.
+    pub signature: [u8; 64],
+    /// The canonical body as stored.
+    pub body: Vec<u8>,
+    /// The clock was behind the previous record's timestamp.
+    pub clock_went_back: bool,
+}
+
+/// What to append.
+#[derive(Debug, Clone)]
+pub enum Draft {
+    /// A sale, computed and validated against the journal's VAT rates.
+    Sale(SaleInput),
+    /// A refund of the sale recorded at `original_seq`.
+    Refund {
+        /// The sale's global sequence number.
+        original_seq: u64,
+        /// What is returned.
+        input: RefundInput,
+    },
+    /// A technical event; its code must be in [`crate::events`].
+    Event(EventBody),
+    /// A change of signing key: this record is signed by the current key, the following ones by
+    /// `new_key`. Save `new_key` before calling: the journal cannot be reopened without it.
+    KeyChange {
+        /// The new key.
+        new_key: KeyPair,
+        /// Why.
+        reason: String,
+    },
+    /// A training-mode ticket: computed like a sale, numbered on its own, never counted.
+    Training(SaleInput),
+    /// A reprint of the ticket, refund, training ticket or closure at `original_seq`; its copy
+    /// number is given by the journal.
+    Duplicate {
+        /// The original's global sequence number.
+        original_seq: u64,
+        /// Who asks for the copy.
+        operator: String,
+        /// Why.
+        reason: String,
+    },
+    /// An archive was written (see [`crate::archive`]); an `archive_written` event follows.
+    Archive(crate::body::ArchiveBody),
+    /// New VAT rates, journaled as a `configuration_changed` event with the old and new values.
+    SetVatRates {
+        /// The new rates.
+        rates: Vec<VatRate>,
+        /// Who changed them.
+        operator: String,
+    },
+}
+
+/// What the journal says about itself, shared with callers.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    opening: OpeningBody,
+    /// The VAT rates in force (callers compute sales with them; the writer re-checks).
+    rates: RwLock<Vec<VatRate>>,
+    /// The current signing key (for receipt codes).
+    key: RwLock<KeyPair>,
+    /// Why the last automatic anchor could not be written, if it could not.
+    anchor_error: RwLock<Option<String>>,
+}
+
+/// An open journal, for writing. Share it behind an `Arc`: every method takes `&self` and may
+/// be called from many threads at once.
+pub struct Journal {
+    path: PathBuf,
+    tx: Option<SyncSender<Request>>,
+    writer: Option<JoinHandle<()>>,
+    shared: Arc<Shared>,
+    _lock: File,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal").field("path", &self.path).finish()
+    }
+}
+
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn lock_path(path: &Path) -> PathBuf {
+    sibling(path, ".writer-lock")
+}
+
+/// Removes a database file and its WAL and shared-memory files, if present.
+fn remove_sqlite_files(db: &Path) -> Result<(), JournalError> {
+    for file in [db.to_path_buf(), sibling(db, "-wal"), sibling(db, "-shm")] {
+        match std::fs::remove_file(&file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(JournalError::Io { path: file, source }),
+        }
+    }
+    Ok(())
+}
+
+fn take_lock(path: &Path) -> Result<File, JournalError> {
+    let lock = lock_path(path);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .map_err(|source| JournalError::Io {
+            path: lock.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(JournalError::Locked {
+            path: path.to_path_buf(),
+            lock,
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(JournalError::Io { path: lock, source }),
+    }
+}
+
+impl Journal {
+    /// Creates a new journal file at `path` with its opening record, signed by `key`, followed
+    /// by a `journal_opened` event. `opening.key` is filled from `key`. Fails if the file exists.
+    pub fn create(
+        path: &Path,
+        key: KeyPair,
+        mut opening: OpeningBody,
+        options: JournalOptions,
+    ) -> Result<Journal, JournalError> {
+        opening.key = key.public_info();
+        opening.validate().map_err(JournalError::Invalid)?;
+        let lock = take_lock(path)?;
+        if path.exists() {
+            return Err(JournalError::Exists {
+                path: path.to_path_buf(),
+            });
+        }
+        // The file is built under a temporary name and renamed into place once it holds its
+        // opening record: a crash while creating leaves no file at `path` (which the next
+        // create replaces), never a file that is not a journal.
+        let building = sibling(path, ".creating");
+        remove_sqlite_files(&building)?;
+        let conn = store::create(&building)?;
+        Writer::genesis(conn, key.clone(), &opening, options.clock.clone())?.close()?;
+        let io = |source| JournalError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        std::fs::rename(&building, path).map_err(io)?;
+        remove_sqlite_files(&building)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+        }
+        let conn = store::open_write(path).map_err(JournalError::Storage)?;
+        let writer = Writer::resume(conn, key, &opening, options.clock.clone())?
+            .with_anchor_path(options.anchor_path.clone());
+        Ok(Journal::start(path, writer, opening, lock))
+    }
+
+    /// Opens an existing journal for writing with its current signing key. Checks the newest
+    /// records first and refuses a damaged journal.
+    pub fn open(
+        path: &Path,
+        key: KeyPair,
+        options: JournalOptions,
+    ) -> Result<Journal, JournalError> {
+        let lock = take_lock(path)?;
+        if !path.is_file() {
+            return Err(JournalError::NotAJournal {
+                path: path.to_path_buf(),
+                reason: "no such file".into(),
+            });
+        }
+        let conn = store::open_write(path).map_err(|reason| JournalError::NotAJournal {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+        let (opening, current_key) = recovery::load_identity(&conn)?;
+        if current_key != key.id() {
+            return Err(JournalError::KeyMismatch {
+                expected: current_key,
+                given: key.id(),
+            });
+        }
+        recovery::tail_check(path, options.tail_check_records)?;
+        let writer = Writer::resume(conn, key, &opening, options.clock.clone())?
+            .with_anchor_path(options.anchor_path.clone());
+        Ok(Journal::start(path, writer, opening, lock))
+    }
+
+    fn start(path: &Path, writer: Writer, opening: OpeningBody, lock: File) -> Journal {
+        let shared = Arc::new(Shared {
+            rates: RwLock::new(writer.rates().to_vec()),
+            key: RwLock::new(writer.key().clone()),
+            anchor_error: RwLock::new(None),
+            opening,
+        });
+        let (tx, rx) = sync_channel(MAX_PENDING_APPENDS);
+        let writer_shared = Arc::clone(&shared);
+        let handle = std::thread::Builder::new()
+            .name("journal-writer".into())
+            .spawn(move || writer.run(rx, &writer_shared))
+            .ok();
+        Journal {
+            path: path.to_path_buf(),
+            tx: handle.as_ref().map(|_| tx),
+            writer: handle,
+            shared,
+            _lock: lock,
+        }
+    }
+
+    /// The journal file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The opening record's body (merchant, register, time zone...).
+    pub fn opening(&self) -> &OpeningBody {
+        &self.shared.opening
+    }
+
+    /// The VAT rates sales may use now.
+    pub fn vat_rates(&self) -> Vec<VatRate> {
+        match self.shared.rates.read() {
+            Ok(r) => r.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Appends a record (and any closure due before it); returns once it is durable.
+    pub fn append(&self, draft: Draft) -> Result<Appended, JournalError> {
+        let (kind, payload) = match draft {
+            Draft::Sale(input) => {
+                let body = compute_sale(&input, &self.vat_rates())?;
+                let bytes = to_canonical(&body)?;
+                (Kind::Sale, Payload::Sale { body, bytes })
+            }
+            Draft::Training(input) => {
+                let body = compute_sale(&input, &self.vat_rates())?;
+                let bytes = to_canonical(&body)?;
+                (Kind::Training, Payload::Sale { body, bytes })
+            }
+            Draft::Refund {
+                original_seq,
+                input,
+            } => (
+                Kind::Refund,
+                Payload::Refund {
+                    original_seq,
+                    input,
+                },
+            ),
+            Draft::Event(body) => {
+                if !events::is_known(&body.code) {
+                    return Err(JournalError::Invalid(format!(
+                        "unknown event code {:?}",
+                        body.code
+                    )));
+                }
+                (Kind::Event, Payload::Body(to_canonical(&body)?))
+            }
+            Draft::KeyChange { new_key, reason } => {
+                let body = crate::body::KeyChangeBody {
+                    new_key: new_key.public_info(),
+                    reason,
+                };
+                let bytes = to_canonical(&body)?;
+                (Kind::KeyChange, Payload::KeyChange { new_key, bytes })
+            }
+            Draft::Duplicate {
+                original_seq,
+                operator,
+                reason,
+            } => (
+                Kind::Duplicate,
+                Payload::Duplicate {
+                    original_seq,
+                    operator,
+                    reason,
+                },
+            ),
+            Draft::Archive(body) => (Kind::Archive, Payload::Body(to_canonical(&body)?)),
+            Draft::SetVatRates { rates, operator } => {
+                let mut check = self.shared.opening.clone();
+                check.vat_rates = rates.clone();
+                check.validate().map_err(JournalError::Invalid)?;
+                (Kind::Event, Payload::SetVatRates { rates, operator })
+            }
+        };
+        let (reply, answer) = sync_channel(1);
+        self.request(Request::Append {
+            kind,
+            payload: Box::new(payload),
+            reply,
+        })?;
+        answer.recv().map_err(|_| JournalError::Closed)?
+    }
+
+    fn request(&self, r: Request) -> Result<(), JournalError> {
+        self.tx
+            .as_ref()
+            .ok_or(JournalError::Closed)?
+            .send(r)
+            .map_err(|_| JournalError::Closed)
+    }
+
+    /// The receipt's verification string for a ticket just appended (see [`crate::receipt`]),
+    /// signed with the journal's current key.
+    pub fn receipt_code(&self, a: &Appended) -> Result<String, JournalError> {
+        let total = match Body::decode(a.kind, &a.body) {
+            Ok(Body::Sale(s) | Body::Training(s)) => s.total,
+            Ok(Body::Refund(r)) => r.total,
+            _ => {
+                return Err(JournalError::Invalid(format!(
+                    "{} records have no receipt",
+                    a.kind
+                )))
+            }
+        };
+        let fields = crate::receipt::ReceiptFields {
+            register: self.shared.opening.register_id.clone(),
+            seq: a.seq,
+            kind: a.kind.as_str().to_string(),
+            number: a.kind_seq,
+            timestamp_ms: a.timestamp_ms,
+            total_cents: total.0,
+            hash_prefix: hex::encode(&a.hash[..8]),
+        };
+        let key = match self.shared.key.read() {
+            Ok(k) => k.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        fields
+            .sign(&key)
+            .map_err(|e| JournalError::Invalid(e.to_string()))
+    }
+
+    /// Records a sale.
+    pub fn sale(&self, input: &SaleInput) -> Result<Appended, JournalError> {
+        self.append(Draft::Sale(input.clone()))
+    }
+
+    /// Records a training-mode ticket.
+    pub fn training(&self, input: &SaleInput) -> Result<Appended, JournalError> {
+        self.append(Draft::Training(input.clone()))
+    }
+
+    /// Records a refund (or a void, see [`RefundInput::void`]) of the sale at `original_seq`.
+    pub fn refund(&self, original_seq: u64, input: &RefundInput) -> Result<Appended, JournalError> {
+        self.append(Draft::Refund {
+            original_seq,
+            input: input.clone(),
+        })
+    }
+
+    /// Records a reprint of the record at `original_seq`; print the copy only after this
+    /// returns, marked with the copy number it gives.
+    pub fn duplicate(
+        &self,
+        original_seq: u64,
+        operator: &str,
+        reason: &str,
+    ) -> Result<Appended, JournalError> {
+        self.append(Draft::Duplicate {
+            original_seq,
+            operator: operator.to_string(),
+            reason: reason.to_string(),
+        })
+    }
+
+    /// Records a technical event.
+    pub fn event(&self, code: &str, message: &str) -> Result<Appended, JournalError> {
+        self.append(Draft::Event(EventBody {
+            code: code.to_string(),
+            message: message.to_string(),
+            operator: None,
+            details: Default::default(),
+        }))
+    }
+
+    /// Records that `software` started: a `software_started` event carrying its version,
+    /// preceded by a `software_version_changed` event (old and new) when the previous start ran
+    /// another version.
+    pub fn software_started(&self, software: &Software) -> Result<Appended, JournalError> {
+        let reader = crate::reader::JournalReader::open(&self.path)
+            .map_err(|e| JournalError::Storage(e.to_string()))?;
+        let previous = reader
+            .last_event(events::SOFTWARE_STARTED)
+            .map_err(|e| JournalError::Storage(e.to_string()))?
+            .and_then(|e| e.details.get("version").cloned())
+            .unwrap_or_else(|| self.shared.opening.software.version.clone());
+        let version = |v: &str| (String::from("version"), v.to_string());
+        if previous != software.version {
+            self.append(Draft::Event(EventBody {
+                code: events::SOFTWARE_VERSION_CHANGED.into(),
+                message: format!("{} {previous} -> {}", software.name, software.version),
+                operator: None,
+                details: [
+                    ("old".to_string(), previous.clone()),
+                    ("new".to_string(), software.version.clone()),
+                ]
+                .into(),
+            }))?;
+        }
+        self.append(Draft::Event(EventBody {
+            code: events::SOFTWARE_STARTED.into(),
+            message: format!("{} {} started", software.name, software.version),
+            operator: None,
+            details: [version(&software.version)].into(),
+        }))
+    }
+
+    /// Changes the signing key (see [`Draft::KeyChange`]); a `key_rotated` event follows.
+    pub fn rotate_key(&self, new_key: KeyPair, reason: &str) -> Result<Appended, JournalError> {
+        self.append(Draft::KeyChange {
+            new_key,
+            reason: reason.to_string(),
+        })
+    }
+
+    /// Writes a closure on demand: the open day for [`Period::Day`]; the open day and its month
+    /// for [`Period::Month`]; day, month and fiscal year for [`Period::Year`]. Returns every
+    /// record written. Fails with [`ClosureError::NothingToClose`] when the period is empty or
+    /// already closed.
+    pub fn close_period(&self, period: Period) -> Result<Vec<Appended>, JournalError> {
+        let (reply, answer) = sync_channel(1);
+        self.request(Request::Close { period, reply })?;
+        answer.recv().map_err(|_| JournalError::Closed)?
+    }
+
+    /// Why the last automatic anchor (after a closure) could not be written, if it could not.
+    pub fn anchor_error(&self) -> Option<String> {
+        match self.shared.anchor_error.read() {
+            Ok(e) => e.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Appends the chain head to the anchor file (when one is configured) and returns it: print
+    /// its [`crate::anchor::Anchor::qr_text`] or keep it elsewhere.
+    pub fn write_anchor(&self) -> Result<crate::anchor::Anchor, JournalError> {
+        let (reply, answer) = sync_channel(1);
+        self.request(Request::Anchor { reply })?;
+        answer.recv().map_err(|_| JournalError::Closed)?
+    }
+
+    /// The X report: running totals of the open day, month and year, without writing anything.
+    pub fn x_report(&self) -> Result<XReport, JournalError> {
+        let (reply, answer) = sync_channel(1);
+        self.request(Request::XReport { reply })?;
+        answer.recv().map_err(|_| JournalError::Closed)?
+    }
+
+    /// Stops the writer after the requests already sent, and releases the file.
+    pub fn close(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.tx.take();
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The head of the chain as the writer sees it: what the next record links to.
+#[derive(Clone)]
+pub(crate) struct Head {
+    pub(crate) seq: u64,
+    pub(crate) hash: Hash,
+    pub(crate) timestamp_ms: i64,
+    pub(crate) kinds: std::collections::HashMap<Kind, (u64, Hash)>,
+    pub(crate) key: KeyPair,
+}
+
+impl std::fmt::Debug for Head {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Head")
+            .field("seq", &self.seq)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The key id a journal's current records are signed with, for callers holding only a path.
+pub fn current_key_id(path: &Path) -> Result<KeyId, JournalError> {
+    let conn = store::open_read(path).map_err(|e| JournalError::NotAJournal {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    Ok(recovery::load_identity(&conn)?.1)
+}

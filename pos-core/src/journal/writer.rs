@@ -1,0 +1,801 @@
+//! The writer thread: sequencing, closures, parallel signing and one commit per batch.
+
+use super::recovery::{self, format_rates};
+use super::{Appended, Head, JournalError, Shared, MAX_BATCH_RECORDS};
+use crate::anchor::{append_anchor, Anchor};
+use crate::body::{Body, DuplicateBody, DuplicateOf, EventBody, OpeningBody, DUPLICABLE_KINDS};
+use crate::canonical::to_canonical;
+use crate::closure::{ClosureState, Period, XReport};
+use crate::events;
+use crate::journal::Clock;
+use crate::keys::KeyPair;
+use crate::money::VatRate;
+use crate::record::{record_hash, Header, Kind, Record, FORMAT_VERSION, ZERO_HASH};
+use crate::store;
+use crate::ticket::{
+    check_text_field, compute_refund, OriginalRef, RefundBody, RefundInput, Remaining, SaleBody,
+    TicketError,
+};
+use rayon::prelude::*;
+use rusqlite::Connection;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::Arc;
+
+type Reply<T> = SyncSender<Result<T, JournalError>>;
+/// Committed records with the caller to tell, if any.
+type Committed = Vec<(Option<Reply<Appended>>, Appended)>;
+
+/// A request to the writer thread.
+pub(crate) enum Request {
+    /// Append one record.
+    Append {
+        kind: Kind,
+        payload: Box<Payload>,
+        reply: Reply<Appended>,
+    },
+    /// Write closures on demand.
+    Close {
+        period: Period,
+        reply: Reply<Vec<Appended>>,
+    },
+    /// Report running totals.
+    XReport { reply: Reply<XReport> },
+    /// Write the head to the anchor file (if configured) and return it.
+    Anchor { reply: Reply<Anchor> },
+}
+
+/// A record made ready on the caller's thread, where encoding work can run in parallel.
+pub(crate) enum Payload {
+    /// A computed sale or training ticket and its canonical bytes.
+    Sale { body: SaleBody, bytes: Vec<u8> },
+    /// Canonical bytes of a technical event.
+    Body(Vec<u8>),
+    /// A refund, computed by the writer against what remains of its original.
+    Refund {
+        original_seq: u64,
+        input: RefundInput,
+    },
+    /// A key change and the new key.
+    KeyChange { new_key: KeyPair, bytes: Vec<u8> },
+    /// A reprint; the writer gives the copy number.
+    Duplicate {
+        original_seq: u64,
+        operator: String,
+        reason: String,
+    },
+    /// New VAT rates.
+    SetVatRates {
+        rates: Vec<VatRate>,
+        operator: String,
+    },
+}
+
+/// The writer thread's state. Only this thread touches the connection.
+pub(crate) struct Writer {
+    conn: Connection,
+    head: Head,
+    closures: ClosureState,
+    rates: Vec<VatRate>,
+    in_clock_anomaly: bool,
+    clock: Arc<dyn Clock>,
+    register_id: String,
+    anchor_path: Option<std::path::PathBuf>,
+    /// Why the last automatic anchor could not be written.
+    pub(crate) anchor_error: Option<String>,
+}
+
+/// One record of a batch, sequenced, signed just before the commit.
+struct Slot {
+    record: Record,
+    kind: Kind,
+    ref_seq: Option<u64>,
+    clock_went_back: bool,
+    signer: KeyPair,
+    reply: Option<Reply<Appended>>,
+}
+
+/// A batch in progress: copies of the writer's state, advanced record by record, that replace
+/// the writer's state only once the batch is committed.
+struct Batch {
+    head: Head,
+    closures: ClosureState,
+    rates: Vec<VatRate>,
+    in_clock_anomaly: bool,
+    now_ms: i64,
+    slots: Vec<Slot>,
+    /// Refunds accepted earlier in this batch, by original seq.
+    pending_refunds: HashMap<u64, Vec<RefundBody>>,
+    /// Duplicates accepted earlier in this batch, by original seq.
+    pending_copies: HashMap<u64, u64>,
+}
+
+fn event_body(code: &str, message: String, details: BTreeMap<String, String>) -> EventBody {
+    EventBody {
+        code: code.to_string(),
+        message,
+        operator: None,
+        details,
+    }
+}
+
+/// A validated caller's record, ready to seal.
+struct Ready {
+    bytes: Vec<u8>,
+    body: Option<Body>,
+    ref_seq: Option<u64>,
+    then: Then,
+}
+
+/// What changes in the batch's state once a record is sealed.
+enum Then {
+    Nothing,
+    NewKey(KeyPair),
+    Rates(Vec<VatRate>),
+    Refunded(u64, RefundBody),
+    Copied(u64),
+    Event(EventBody),
+}
+
+impl Ready {
+    fn new(bytes: Vec<u8>, body: Option<Body>) -> Ready {
+        Ready {
+            bytes,
+            body,
+            ref_seq: None,
+            then: Then::Nothing,
+        }
+    }
+}
+
+impl Batch {
+    /// Seals a validated caller's record with the closures due before it and the events that
+    /// follow it.
+    fn apply(
+        &mut self,
+        kind: Kind,
+        ready: Ready,
+        reply: Reply<Appended>,
+    ) -> Result<(), JournalError> {
+        let due = self
+            .closures
+            .due_before(self.now_ms.max(self.head.timestamp_ms));
+        self.seal_closures(&due, true)?;
+        self.seal(
+            kind,
+            ready.bytes,
+            ready.body.as_ref(),
+            ready.ref_seq,
+            Some(reply),
+        )?;
+        match ready.then {
+            Then::Nothing => {}
+            Then::NewKey(new_key) => {
+                let id = new_key.id();
+                self.head.key = new_key;
+                self.seal_event(event_body(
+                    events::KEY_ROTATED,
+                    format!("signing key changed to {id}"),
+                    BTreeMap::from([("new_key_id".to_string(), id.to_hex())]),
+                ))?;
+            }
+            Then::Rates(rates) => self.rates = rates,
+            Then::Refunded(original, body) => {
+                self.pending_refunds.entry(original).or_default().push(body)
+            }
+            Then::Copied(original) => *self.pending_copies.entry(original).or_default() += 1,
+            Then::Event(body) => self.seal_event(body)?,
+        }
+        self.after_record()
+    }
+
+    /// Seals a record on top of the batch's head; signs later.
+    fn seal(
+        &mut self,
+        kind: Kind,
+        bytes: Vec<u8>,
+        body: Option<&Body>,
+        ref_seq: Option<u64>,
+        reply: Option<Reply<Appended>>,
+    ) -> Result<(), JournalError> {
+        let clock_went_back = self.now_ms < self.head.timestamp_ms;
+        let timestamp_ms = self.now_ms.max(self.head.timestamp_ms);
+        let (kind_seq, prev_kind_hash) = match self.head.kinds.get(&kind) {
+            Some((n, h)) => (n + 1, *h),
+            None => (1, ZERO_HASH),
+        };
+        let key_id = self.head.key.id();
+        let header = Header {
+            format_version: FORMAT_VERSION,
+            seq: self.head.seq + 1,
+            kind: kind.as_str(),
+            kind_seq,
+            timestamp_ms,
+            prev_hash: &self.head.hash,
+            prev_kind_hash: &prev_kind_hash,
+            key_id: &key_id,
+        };
+        let hash = record_hash(&header, &bytes).ok_or_else(|| {
+            JournalError::Invalid(format!("body of {} bytes is too large", bytes.len()))
+        })?;
+        let record = Record {
+            format_version: FORMAT_VERSION,
+            seq: self.head.seq + 1,
+            kind: kind.as_str().to_string(),
+            kind_seq,
+            timestamp_ms,
+            prev_hash: self.head.hash,
+            prev_kind_hash,
+            key_id,
+            body: bytes,
+            hash,
+            signature: [0; 64],
+        };
+        match body {
+            Some(Body::Closure(c)) => self.closures.apply_closure(record.seq, hash, c)?,
+            _ => self
+                .closures
+                .observe(record.seq, hash, kind, timestamp_ms, body)?,
+        }
+        self.head.seq = record.seq;
+        self.head.hash = hash;
+        self.head.timestamp_ms = timestamp_ms;
+        self.head.kinds.insert(kind, (kind_seq, hash));
+        self.slots.push(Slot {
+            record,
+            kind,
+            ref_seq,
+            clock_went_back,
+            signer: self.head.key.clone(),
+            reply,
+        });
+        Ok(())
+    }
+
+    fn seal_event(&mut self, body: EventBody) -> Result<(), JournalError> {
+        let bytes = to_canonical(&body)?;
+        self.seal(Kind::Event, bytes, Some(&Body::Event(body)), None, None)
+    }
+
+    /// Writes the closures of `periods`, in order, then one `closure_written` event for each
+    /// (events come last so that no record stands between closures that are due together).
+    fn seal_closures(&mut self, periods: &[Period], automatic: bool) -> Result<(), JournalError> {
+        let mut written = Vec::with_capacity(periods.len());
+        for &period in periods {
+            let closure = self.closures.build(period, automatic)?;
+            let bytes = to_canonical(&closure)?;
+            written.push((period, closure.start.clone(), closure.end.clone()));
+            self.seal(
+                Kind::Closure,
+                bytes,
+                Some(&Body::Closure(closure)),
+                None,
+                None,
+            )?;
+        }
+        for (period, start, end) in written {
+            let message = format!("{} closure {start} to {end}", period.as_str());
+            let details = BTreeMap::from([
+                ("period".to_string(), period.as_str().to_string()),
+                ("start".to_string(), start),
+                ("end".to_string(), end),
+                ("automatic".to_string(), automatic.to_string()),
+            ]);
+            self.seal_event(event_body(events::CLOSURE_WRITTEN, message, details))?;
+        }
+        Ok(())
+    }
+
+    /// After a caller's record: a `clock_anomaly` event the first time the clock is found
+    /// behind.
+    fn after_record(&mut self) -> Result<(), JournalError> {
+        let behind = self.now_ms < self.head.timestamp_ms;
+        if behind && !self.in_clock_anomaly {
+            let details = BTreeMap::from([
+                ("clock_ms".to_string(), self.now_ms.to_string()),
+                ("kept_ms".to_string(), self.head.timestamp_ms.to_string()),
+            ]);
+            let message = format!(
+                "system clock is {} ms behind the journal; timestamps kept non-decreasing",
+                self.head.timestamp_ms - self.now_ms
+            );
+            self.seal_event(event_body(events::CLOCK_ANOMALY, message, details))?;
+        }
+        self.in_clock_anomaly = behind;
+        Ok(())
+    }
+}
+
+impl Writer {
+    /// Writes the opening record and the `journal_opened` event of a new journal.
+    pub(crate) fn genesis(
+        conn: Connection,
+        key: KeyPair,
+        opening: &OpeningBody,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Writer, JournalError> {
+        let mut writer = Writer {
+            conn,
+            head: Head {
+                seq: 0,
+                hash: ZERO_HASH,
+                timestamp_ms: i64::MIN,
+                kinds: HashMap::new(),
+                key,
+            },
+            closures: ClosureState::new(&opening.time_zone, opening.fiscal_year_start_month)?,
+            rates: opening.vat_rates.clone(),
+            in_clock_anomaly: false,
+            clock,
+            register_id: opening.register_id.clone(),
+            anchor_path: None,
+            anchor_error: None,
+        };
+        let mut batch = writer.batch();
+        let bytes = to_canonical(opening)?;
+        batch.seal(
+            Kind::Opening,
+            bytes,
+            Some(&Body::Opening(opening.clone())),
+            None,
+            None,
+        )?;
+        batch.seal_event(event_body(
+            events::JOURNAL_OPENED,
+            format!("journal opened for register {}", opening.register_id),
+            BTreeMap::from([(
+                "software_version".to_string(),
+                opening.software.version.clone(),
+            )]),
+        ))?;
+        writer.commit(batch)?;
+        Ok(writer)
+    }
+
+    /// Resumes an existing journal.
+    pub(crate) fn resume(
+        conn: Connection,
+        key: KeyPair,
+        opening: &OpeningBody,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Writer, JournalError> {
+        let head = recovery::load_head(&conn, key)?;
+        let closures = recovery::load_closures(&conn, opening)?;
+        let rates = recovery::load_rates(&conn, opening)?;
+        Ok(Writer {
+            conn,
+            head,
+            closures,
+            rates,
+            in_clock_anomaly: false,
+            clock,
+            register_id: opening.register_id.clone(),
+            anchor_path: None,
+            anchor_error: None,
+        })
+    }
+
+    /// Moves the WAL's content into the main file and closes the connection (so that the file
+    /// can be renamed complete).
+    pub(crate) fn close(self) -> Result<(), JournalError> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        self.conn.close().map_err(|(_, e)| JournalError::from(e))
+    }
+
+    /// Sets where anchors go.
+    pub(crate) fn with_anchor_path(mut self, path: Option<std::path::PathBuf>) -> Writer {
+        self.anchor_path = path;
+        self
+    }
+
+    fn write_anchor(&self, r: &Record) -> Result<(), JournalError> {
+        match &self.anchor_path {
+            Some(path) => {
+                append_anchor(path, &Anchor::of_record(&self.register_id, r)).map_err(|e| {
+                    JournalError::Io {
+                        path: path.clone(),
+                        source: std::io::Error::other(e.to_string()),
+                    }
+                })
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The VAT rates in force.
+    pub(crate) fn rates(&self) -> &[VatRate] {
+        &self.rates
+    }
+
+    /// The current signing key.
+    pub(crate) fn key(&self) -> &KeyPair {
+        &self.head.key
+    }
+
+    fn batch(&self) -> Batch {
+        Batch {
+            head: self.head.clone(),
+            closures: self.closures.clone(),
+            rates: self.rates.clone(),
+            in_clock_anomaly: self.in_clock_anomaly,
+            now_ms: self.clock.now_ms(),
+            slots: Vec::new(),
+            pending_refunds: HashMap::new(),
+            pending_copies: HashMap::new(),
+        }
+    }
+
+    /// Serves requests until every `Journal` handle is gone.
+    pub(crate) fn run(mut self, rx: Receiver<Request>, shared: &Shared) {
+        let mut carry: Option<Request> = None;
+        loop {
+            let first = match carry.take() {
+                Some(r) => r,
+                None => match rx.recv() {
+                    Ok(r) => r,
+                    Err(_) => break,
+                },
+            };
+            match first {
+                Request::Append { .. } => {
+                    let mut appends = vec![first];
+                    while appends.len() < MAX_BATCH_RECORDS {
+                        match rx.try_recv() {
+                            Ok(r @ Request::Append { .. }) => appends.push(r),
+                            Ok(other) => {
+                                carry = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.append_batch(appends);
+                }
+                Request::Close { period, reply } => {
+                    let _ = reply.send(self.close_period(period));
+                }
+                Request::XReport { reply } => {
+                    let _ = reply.send(self.closures.x_report().map_err(Into::into));
+                }
+                Request::Anchor { reply } => {
+                    let head = store::record_by_seq(&self.conn, self.head.seq);
+                    let result = match head {
+                        Ok(Some(Ok(r))) => self
+                            .write_anchor(&r)
+                            .map(|()| Anchor::of_record(&self.register_id, &r)),
+                        Ok(_) => Err(JournalError::Damaged(vec!["the head is unreadable".into()])),
+                        Err(e) => Err(e.into()),
+                    };
+                    let _ = reply.send(result);
+                }
+            }
+            if let Ok(mut r) = shared.rates.write() {
+                if *r != self.rates {
+                    r.clone_from(&self.rates);
+                }
+            }
+            if let Ok(mut e) = shared.anchor_error.write() {
+                if *e != self.anchor_error {
+                    e.clone_from(&self.anchor_error);
+                }
+            }
+            if let Ok(mut k) = shared.key.write() {
+                if k.id() != self.head.key.id() {
+                    *k = self.head.key.clone();
+                }
+            }
+        }
+    }
+
+    fn append_batch(&mut self, requests: Vec<Request>) {
+        let mut batch = self.batch();
+        for request in requests {
+            let Request::Append {
+                kind,
+                payload,
+                reply,
+            } = request
+            else {
+                continue;
+            };
+            // Validation changes nothing: a refused record leaves no trace in the batch.
+            let ready = match self.prepare(&batch, kind, *payload) {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                    continue;
+                }
+            };
+            if let Err(e) = batch.apply(kind, ready, reply) {
+                // Sealing a validated record only fails on an internal limit (totals overflow):
+                // the whole batch fails loudly and nothing of it is written.
+                let msg = e.to_string();
+                for s in batch.slots.iter().filter_map(|s| s.reply.as_ref()) {
+                    let _ = s.send(Err(JournalError::Storage(msg.clone())));
+                }
+                return;
+            }
+        }
+        self.commit_and_reply(batch);
+    }
+
+    /// Validates a caller's record against the batch's state, without changing anything.
+    fn prepare(&self, batch: &Batch, kind: Kind, payload: Payload) -> Result<Ready, JournalError> {
+        if matches!(kind, Kind::Sale | Kind::Refund) {
+            batch
+                .closures
+                .check_open(batch.now_ms.max(batch.head.timestamp_ms))?;
+        }
+        Ok(match payload {
+            Payload::Sale { body, bytes } => {
+                if let Some((i, l)) = body
+                    .lines
+                    .iter()
+                    .enumerate()
+                    .find(|(_, l)| !batch.rates.contains(&l.vat_rate))
+                {
+                    return Err(TicketError::UnknownVatRate {
+                        line: i,
+                        rate: l.vat_rate.0,
+                    }
+                    .into());
+                }
+                let body = if kind == Kind::Training {
+                    Body::Training(body)
+                } else {
+                    Body::Sale(body)
+                };
+                Ready::new(bytes, Some(body))
+            }
+            Payload::Body(bytes) => {
+                let body = Body::decode(kind, &bytes).ok();
+                let then = match &body {
+                    Some(Body::Archive(a)) => Then::Event(event_body(
+                        events::ARCHIVE_WRITTEN,
+                        format!(
+                            "archive {} (seq {} to {}) written",
+                            a.label, a.first_seq, a.last_seq
+                        ),
+                        BTreeMap::from([
+                            ("file".to_string(), a.file_name.clone()),
+                            ("sha256".to_string(), a.file_sha256.clone()),
+                        ]),
+                    )),
+                    _ => Then::Nothing,
+                };
+                Ready {
+                    then,
+                    ..Ready::new(bytes, body)
+                }
+            }
+            Payload::Refund {
+                original_seq,
+                input,
+            } => {
+                let (ticket, original, remaining) =
+                    self.refund_state(original_seq, &batch.pending_refunds)?;
+                let original_ref = OriginalRef {
+                    seq: original_seq,
+                    ticket,
+                };
+                let body = compute_refund(original_ref, &original, &remaining, &input)?;
+                Ready {
+                    ref_seq: Some(original_seq),
+                    then: Then::Refunded(original_seq, body.clone()),
+                    ..Ready::new(to_canonical(&body)?, Some(Body::Refund(body)))
+                }
+            }
+            Payload::KeyChange { new_key, bytes } => Ready {
+                then: Then::NewKey(new_key),
+                ..Ready::new(bytes, None)
+            },
+            Payload::Duplicate {
+                original_seq,
+                operator,
+                reason,
+            } => {
+                check_text_field("operator", &operator)?;
+                check_text_field("reason", &reason)?;
+                let original = self.duplicable(original_seq)?;
+                let stored: i64 = self.conn.query_row(
+                    "SELECT COUNT(*) FROM records WHERE ref_seq = ?1 AND kind = 'duplicate'",
+                    [original_seq as i64],
+                    |r| r.get(0),
+                )?;
+                let pending = batch
+                    .pending_copies
+                    .get(&original_seq)
+                    .copied()
+                    .unwrap_or(0);
+                let body = DuplicateBody {
+                    original: DuplicateOf {
+                        seq: original_seq,
+                        kind: original.kind,
+                        number: original.kind_seq,
+                    },
+                    copy: stored.max(0) as u64 + pending + 1,
+                    operator,
+                    reason,
+                };
+                Ready {
+                    ref_seq: Some(original_seq),
+                    then: Then::Copied(original_seq),
+                    ..Ready::new(to_canonical(&body)?, Some(Body::Duplicate(body)))
+                }
+            }
+            Payload::SetVatRates { rates, operator } => {
+                check_text_field("operator", &operator)?;
+                let details = BTreeMap::from([
+                    ("setting".to_string(), "vat_rates".to_string()),
+                    ("old".to_string(), format_rates(&batch.rates)),
+                    ("new".to_string(), format_rates(&rates)),
+                ]);
+                let body = EventBody {
+                    code: events::CONFIGURATION_CHANGED.to_string(),
+                    message: "VAT rates changed".to_string(),
+                    operator: Some(operator),
+                    details,
+                };
+                Ready {
+                    then: Then::Rates(rates),
+                    ..Ready::new(to_canonical(&body)?, Some(Body::Event(body)))
+                }
+            }
+        })
+    }
+
+    /// Closes on demand: the open day, then for a month or year the month, then the year.
+    fn close_period(&mut self, period: Period) -> Result<Vec<Appended>, JournalError> {
+        let mut batch = self.batch();
+        let today = batch
+            .closures
+            .local_date(batch.now_ms.max(batch.head.timestamp_ms));
+        // A day is closed on demand only once it has started: records written after a Z belong
+        // to the next business day, which cannot be closed before it begins.
+        let day_open = batch.closures.open_day().is_some_and(|d| d <= today);
+        let mut periods = Vec::new();
+        if day_open {
+            periods.push(Period::Day);
+        }
+        match period {
+            Period::Day if !day_open => {
+                return Err(crate::closure::ClosureError::NothingToClose("day").into())
+            }
+            Period::Day => {}
+            Period::Month => periods.push(Period::Month),
+            Period::Year => {
+                // The month is closed first unless it already is (or has no closed day).
+                let mut probe = batch.closures.clone();
+                if day_open {
+                    let day = probe.build(Period::Day, false)?;
+                    probe.apply_closure(0, [0; 32], &day)?;
+                }
+                if probe.build(Period::Month, false).is_ok() {
+                    periods.push(Period::Month);
+                }
+                periods.push(Period::Year);
+            }
+        }
+        batch.seal_closures(&periods, false)?;
+        Ok(self.commit(batch)?.into_iter().map(|(_, a)| a).collect())
+    }
+
+    /// Signs, writes and commits a batch; replaces the writer's state on success.
+    fn commit(&mut self, mut batch: Batch) -> Result<Committed, JournalError> {
+        if batch.slots.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sign = |s: &mut Slot| s.record.signature = s.signer.sign_hash(&s.record.hash);
+        if batch.slots.len() > 1 {
+            batch.slots.par_iter_mut().for_each(sign);
+        } else {
+            batch.slots.iter_mut().for_each(sign);
+        }
+        let tx = self.conn.transaction()?;
+        for s in &batch.slots {
+            store::insert(&tx, &s.record, s.ref_seq)?;
+        }
+        tx.commit()?;
+        let closed = batch.slots.iter().any(|s| s.kind == Kind::Closure);
+        let head_record = batch.slots.last().map(|s| s.record.clone());
+        self.head = batch.head;
+        self.closures = batch.closures;
+        self.rates = batch.rates;
+        self.in_clock_anomaly = batch.in_clock_anomaly;
+        if let (true, Some(r)) = (closed, head_record) {
+            // The head after a closure goes to the anchor file; a failure is kept for the
+            // application to show (the records themselves are committed).
+            self.anchor_error = self.write_anchor(&r).err().map(|e| e.to_string());
+        }
+        Ok(batch
+            .slots
+            .into_iter()
+            .map(|s| {
+                let r = s.record;
+                (
+                    s.reply,
+                    Appended {
+                        seq: r.seq,
+                        kind: s.kind,
+                        kind_seq: r.kind_seq,
+                        timestamp_ms: r.timestamp_ms,
+                        hash: r.hash,
+                        signature: r.signature,
+                        body: r.body,
+                        clock_went_back: s.clock_went_back,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    fn commit_and_reply(&mut self, batch: Batch) {
+        let replies: Vec<Reply<Appended>> =
+            batch.slots.iter().filter_map(|s| s.reply.clone()).collect();
+        match self.commit(batch) {
+            Ok(done) => {
+                for (reply, appended) in done {
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Ok(appended));
+                    }
+                }
+            }
+            Err(e) => {
+                // Every caller of the batch is told; nothing of it is in the file.
+                let msg = e.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(JournalError::Storage(msg.clone())));
+                }
+            }
+        }
+    }
+
+    /// The record at `seq` if it may be reprinted.
+    fn duplicable(&self, seq: u64) -> Result<Record, JournalError> {
+        match store::record_by_seq(&self.conn, seq)? {
+            Some(Ok(r))
+                if r.known_kind()
+                    .is_some_and(|k| DUPLICABLE_KINDS.contains(&k)) =>
+            {
+                Ok(r)
+            }
+            _ => Err(JournalError::NotDuplicable { seq }),
+        }
+    }
+
+    /// The original sale of a refund and what remains of it, counting refunds already stored and
+    /// those accepted earlier in the current batch.
+    fn refund_state(
+        &self,
+        original_seq: u64,
+        pending: &HashMap<u64, Vec<RefundBody>>,
+    ) -> Result<(u64, SaleBody, Remaining), JournalError> {
+        let not_found = || JournalError::OriginalNotFound { seq: original_seq };
+        let record = match store::record_by_seq(&self.conn, original_seq)? {
+            Some(Ok(r)) => r,
+            _ => return Err(not_found()),
+        };
+        if record.kind != Kind::Sale.as_str() {
+            return Err(not_found());
+        }
+        let sale = match Body::decode(Kind::Sale, &record.body) {
+            Ok(Body::Sale(s)) => s,
+            _ => return Err(not_found()),
+        };
+        let mut remaining = Remaining::of_sale(&sale);
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT body FROM records WHERE ref_seq = ?1 AND kind = 'refund' ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([original_seq as i64], |r| r.get::<_, Vec<u8>>(0))?;
+        for row in rows {
+            if let Ok(Body::Refund(r)) = Body::decode(Kind::Refund, &row?) {
+                remaining.apply(&r)?;
+            }
+        }
+        for r in pending.get(&original_seq).into_iter().flatten() {
+            remaining.apply(r)?;
+        }
+        Ok((record.kind_seq, sale, remaining))
+    }
+}
