@@ -15,7 +15,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{Read, Write};
 use std::ops::ControlFlow;
 use std::path::Path;
-use zip::write::SimpleFileOptions;
 use zip::ZipWriter;
 
 /// Which records an archive holds.
@@ -213,10 +212,9 @@ fn write_zip(
     let temp = tempfile::tempdir().map_err(io)?;
     let mut views = CsvViews::create(temp.path(), &opening.time_zone).map_err(io)?;
     let mut zip = ZipWriter::new(std::io::BufWriter::new(file));
-    let deflate = SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .compression_level(Some(1))
-        .large_file(true);
+    // Fixed options (time, permissions, ZIP64 sizes): the structure is exactly the one
+    // `zipcheck` accepts.
+    let deflate = super::zipcheck::entry_options();
     let mut files = Vec::new();
 
     zip.start_file("README.txt", deflate).map_err(zerr)?;

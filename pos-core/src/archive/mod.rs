@@ -21,6 +21,7 @@
 mod csv_views;
 mod export;
 mod verify;
+pub mod zipcheck;
 
 pub use export::{export_archive, ArchiveSelection};
 pub use verify::{verify_archives, ArchiveInput};

@@ -68,9 +68,33 @@ fn open_archive(
         *findings += 1;
         sink.finding(archive_finding(0, problem, format!("{name}: {detail}")));
     };
+    // The strict structure check first: every byte outside the entries' data.
+    let structure = super::zipcheck::check_file(path).map_err(|e| ArchiveError::io(path, e))?;
     let file = File::open(path).map_err(|e| ArchiveError::io(path, e))?;
-    let mut zip = ZipArchive::new(file)
-        .map_err(|e| ArchiveError::io(path, format!("not a readable ZIP archive: {e}")))?;
+    let mut zip = match ZipArchive::new(file) {
+        Ok(z) => z,
+        Err(e) => {
+            let why = structure
+                .problems
+                .first()
+                .map(|p| format!(" ({p})"))
+                .unwrap_or_default();
+            return Err(ArchiveError::io(
+                path,
+                format!("not a readable ZIP archive: {e}{why}"),
+            ));
+        }
+    };
+    for p in &structure.problems {
+        report(Problem::ArchiveStructure, p.clone());
+    }
+    let entry_size = |name: &str| {
+        structure
+            .entries
+            .iter()
+            .find(|e| e.name == name)
+            .map(|e| e.uncompressed_size)
+    };
     let file_sha256 = super::export::sha256_file(path)?;
 
     let names: BTreeSet<String> = zip.file_names().map(str::to_string).collect();
@@ -101,6 +125,17 @@ fn open_archive(
             return Ok(None);
         }
     };
+    if let Some(size) = entry_size("manifest.json") {
+        if size != manifest_bytes.len() as u64 {
+            report(
+                Problem::ArchiveStructure,
+                format!(
+                    "manifest.json holds {} bytes but its headers say {size}",
+                    manifest_bytes.len()
+                ),
+            );
+        }
+    }
     let manifest: Manifest = match serde_json::from_slice(&manifest_bytes) {
         Ok(m) => m,
         Err(e) => {
@@ -122,7 +157,19 @@ fn open_archive(
     }
     // The manifest signature, with the key the manifest names (checked against the journal's keys
     // once the records are read).
-    match read_small(&mut zip, "manifest.sig").map(|b| String::from_utf8_lossy(&b).into_owned()) {
+    let sig_bytes = read_small(&mut zip, "manifest.sig");
+    if let (Ok(b), Some(size)) = (&sig_bytes, entry_size("manifest.sig")) {
+        if size != b.len() as u64 {
+            report(
+                Problem::ArchiveStructure,
+                format!(
+                    "manifest.sig holds {} bytes but its headers say {size}",
+                    b.len()
+                ),
+            );
+        }
+    }
+    match sig_bytes.map(|b| String::from_utf8_lossy(&b).into_owned()) {
         Ok(text) => {
             let parts: Vec<&str> = text.split_whitespace().collect();
             let sig = match parts[..] {
@@ -166,6 +213,17 @@ fn open_archive(
         }
     }
     for entry in &manifest.files {
+        if let Some(size) = entry_size(&entry.name) {
+            if size != entry.bytes {
+                report(
+                    Problem::ArchiveFileHash,
+                    format!(
+                        "{} is {size} bytes by its headers but {} by the manifest",
+                        entry.name, entry.bytes
+                    ),
+                );
+            }
+        }
         if entry.name == "records.jsonl" {
             continue;
         }
