@@ -85,20 +85,26 @@ fn label_and_range(
     let storage = |e: crate::reader::ReadError| ArchiveError::Selection(e.to_string());
     let last = reader.last_seq().map_err(storage)?;
     let closures = reader.closures().map_err(storage)?;
+    // A period can be closed more than once (records written after its closure, on its last
+    // day, are closed later by a second closure of the same period). Its archive ends at its
+    // first closure and begins after the first closure of the period before it, so that
+    // consecutive archives cover every record, and an archive does not change when a period
+    // gets a later closure.
     let bounds = |period: Period, start: &str, label: String| {
-        let end = closures
-            .iter()
-            .find(|(_, c)| c.period == period && c.start == start)
-            .map(|(seq, _)| *seq)
-            .ok_or_else(|| {
-                ArchiveError::Selection(format!(
-                    "{label} is not closed: close it before archiving it (or give a range)"
-                ))
-            })?;
-        let begin = closures
-            .iter()
-            .filter(|(seq, c)| c.period == period && *seq < end)
-            .map(|(seq, _)| seq + 1)
+        let mut first_closure: BTreeMap<&str, u64> = BTreeMap::new();
+        for (seq, c) in closures.iter().filter(|(_, c)| c.period == period) {
+            let first = first_closure.entry(c.start.as_str()).or_insert(*seq);
+            *first = (*first).min(*seq);
+        }
+        let end = first_closure.get(start).copied().ok_or_else(|| {
+            ArchiveError::Selection(format!(
+                "{label} is not closed: close it before archiving it (or give a range)"
+            ))
+        })?;
+        let begin = first_closure
+            .values()
+            .filter(|seq| **seq < end)
+            .map(|seq| seq + 1)
             .max()
             .unwrap_or(1);
         Ok((label, begin, end))
