@@ -34,6 +34,8 @@ struct Opened {
     manifest: Manifest,
     manifest_bytes: Vec<u8>,
     file_sha256: String,
+    /// The size of `records.jsonl` by its ZIP headers.
+    records_size: Option<u64>,
 }
 
 fn archive_finding(seq: u64, problem: Problem, detail: String) -> Finding {
@@ -213,17 +215,6 @@ fn open_archive(
         }
     }
     for entry in &manifest.files {
-        if let Some(size) = entry_size(&entry.name) {
-            if size != entry.bytes {
-                report(
-                    Problem::ArchiveFileHash,
-                    format!(
-                        "{} is {size} bytes by its headers but {} by the manifest",
-                        entry.name, entry.bytes
-                    ),
-                );
-            }
-        }
         if entry.name == "records.jsonl" {
             continue;
         }
@@ -236,6 +227,14 @@ fn open_archive(
                     std::io::copy(&mut f, &mut HashWriter(&mut h)).map_err(|e| e.to_string())?;
                 Ok((hex::encode(h.finalize()), n))
             });
+        if let (Ok((_, n)), Some(size)) = (&hashed, entry_size(&entry.name)) {
+            if size != *n {
+                report(
+                    Problem::ArchiveStructure,
+                    format!("{} holds {n} bytes but its headers say {size}", entry.name),
+                );
+            }
+        }
         match hashed {
             Ok((sha, n)) if sha == entry.sha256 && n == entry.bytes => {}
             Ok(_) => report(
@@ -248,7 +247,9 @@ fn open_archive(
             ),
         }
     }
+    let records_size = entry_size("records.jsonl");
     Ok(Some(Opened {
+        records_size,
         path: path.to_path_buf(),
         label: manifest.label.clone(),
         manifest,
@@ -565,6 +566,14 @@ pub fn verify_archives(
                 continue;
             }
         };
+        if let Some(size) = o.records_size.filter(|size| *size != bytes) {
+            report(
+                sink,
+                0,
+                Problem::ArchiveStructure,
+                format!("{name}: records.jsonl holds {bytes} bytes but its headers say {size}"),
+            );
+        }
         let after = v.snapshot();
         if let Some(entry) = m.files.iter().find(|f| f.name == "records.jsonl") {
             if entry.sha256 != sha || entry.bytes != bytes {
