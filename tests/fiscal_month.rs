@@ -693,3 +693,42 @@ fn closures_write_the_head_to_the_anchor_file_and_a_truncated_tail_is_reported()
     let missed: Vec<u64> = findings.iter().map(|f| f.seq).collect();
     assert_eq!(missed, vec![written[2].seq, written[3].seq]);
 }
+
+#[test]
+fn a_month_closed_on_demand_late_is_not_closed_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    // 1 April 2026, 09:00 Paris (07:00 UTC).
+    let april_first = MARCH_2_MIDNIGHT_PARIS + 30 * DAY + 9 * HOUR - HOUR;
+    let clock = Arc::new(ManualClock::new(april_first));
+    let journal = Journal::create(
+        &path,
+        KeyPair::from_seed([13; 32]),
+        opening(),
+        JournalOptions {
+            clock: clock.clone(),
+            ..JournalOptions::default()
+        },
+    )
+    .unwrap();
+    let mut gen = TicketGenerator::new(8);
+    journal.sale(&gen.sale()).unwrap();
+    // The month is closed on demand on the evening of 30 April, with nothing sold since the 1st.
+    clock.set(april_first + 29 * DAY + 10 * HOUR);
+    journal.close_period(Period::Month).unwrap();
+    // The first sale of May closes the day of the closure's own events, not April again.
+    clock.set(april_first + 30 * DAY);
+    journal.sale(&gen.sale()).unwrap();
+    journal.close();
+    let months: Vec<ClosureBody> = all_records(&path)
+        .iter()
+        .filter(|r| r.kind == "closure")
+        .filter_map(|r| match Body::decode(Kind::Closure, &r.body).unwrap() {
+            Body::Closure(c) if c.period == Period::Month => Some(c),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(months.len(), 1, "{months:#?}");
+    assert_eq!(months[0].start, "2026-04-01");
+    assert!(verify(&path).is_empty());
+}

@@ -329,6 +329,24 @@ impl ClosureState {
         (start, next.pred_opt().unwrap_or(next))
     }
 
+    /// The first date that no closure covers yet.
+    fn first_open_date(&self) -> NaiveDate {
+        let after_day = self.last_closed_day.and_then(|c| c.succ_opt());
+        let after_month = self.last_closed_month.and_then(|(y, m)| {
+            NaiveDate::from_ymd_opt(y, m, 1)
+                .and_then(|first| first.checked_add_months(Months::new(1)))
+        });
+        let after_year = self
+            .last_closed_year
+            .map(|fy| self.fiscal_year_bounds(fy).1)
+            .and_then(|end| end.succ_opt());
+        [after_day, after_month, after_year]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(NaiveDate::MIN)
+    }
+
     /// Checks a sale or refund dated `timestamp_ms` against closed periods.
     pub fn check_open(&self, timestamp_ms: i64) -> Result<(), ClosureError> {
         let d = self.local_date(timestamp_ms);
@@ -389,12 +407,11 @@ impl ClosureState {
     ) -> Result<(), ClosureError> {
         debug_assert!(kind != Kind::Closure, "closures go through apply_closure");
         if self.open_day.is_none() {
+            // The business day of a record is its local date, but never a day already closed,
+            // nor a day of a closed month or fiscal year: records written after a closure on
+            // its evening belong to the next open day.
             let d = self.local_date(timestamp_ms);
-            let after_closed = self.last_closed_day.and_then(|c| c.succ_opt());
-            self.open_day = Some(match after_closed {
-                Some(next) if next > d => next,
-                _ => d,
-            });
+            self.open_day = Some(d.max(self.first_open_date()));
             self.day_first_seq = Some(seq);
         }
         match body {

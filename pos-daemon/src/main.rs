@@ -1,11 +1,257 @@
-//! `posd`, the cash-register daemon. Its API, print queue and demo mode arrive with their issue;
-//! until then it only says so, and the README's main job is `fill_journal` + `pos-journal verify`.
+//! `posd`, the cash-register daemon: a local HTTP/JSON API over the fiscal journal, the
+//! receipt printer, the cash drawer and the scanners.
+//!
+//! - `posd init --config FILE [--data DIR]`: creates the data directory, the signing key (0600)
+//!   and the journal with its opening record.
+//! - `posd serve --config FILE`: runs the daemon.
+//! - `posd demo`: a ready-to-try bakery and grocery with a temporary data directory.
+//! - `posd hash-pin`: reads a PIN on standard input and prints its argon2 hash for the config.
 
-fn main() {
-    eprintln!(
-        "posd {}: the daemon is not built yet; run `cargo run --release --example fill_journal` \
-         and `pos-journal verify` instead (see README.md)",
-        env!("CARGO_PKG_VERSION")
+mod api;
+mod app;
+mod auth;
+mod bus;
+mod catalog;
+mod config;
+mod demo;
+mod ops;
+mod print;
+mod printout;
+mod scanners;
+
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// This software's identity in the journal and on receipts.
+pub fn software() -> pos_core::body::Software {
+    pos_core::body::Software {
+        name: "posd".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    }
+}
+
+#[derive(Parser)]
+#[command(
+    name = "posd",
+    version,
+    about = "Cash-register daemon: local API, journal, printer"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the data directory, the signing key and the journal.
+    Init {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Overrides the configuration's data directory.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Run the daemon.
+    Serve {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Run a demo shop (bakery and grocery) with a temporary data directory.
+    Demo {
+        /// Keep the data here instead of a temporary directory.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:8420")]
+        listen: String,
+        /// Printer address (default: `file:` a receipts directory in the data directory).
+        #[arg(long)]
+        printer: Option<String>,
+        /// API token (default: generated).
+        #[arg(long)]
+        token: Option<String>,
+        /// A serial scanner device.
+        #[arg(long)]
+        scanner: Option<PathBuf>,
+        /// Kick a cash drawer on pin 2 of the printer.
+        #[arg(long)]
+        drawer: bool,
+    },
+    /// Read a PIN on standard input and print its argon2 hash.
+    HashPin,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Init { config, data } => init_cmd(&config, data),
+        Command::Serve { config } => config::Config::load(&config)
+            .map_err(|e| e.to_string())
+            .and_then(|c| serve(c, None)),
+        Command::Demo {
+            data,
+            listen,
+            printer,
+            token,
+            scanner,
+            drawer,
+        } => demo::run(demo::DemoOptions {
+            data,
+            listen,
+            printer,
+            token,
+            scanner,
+            drawer,
+        }),
+        Command::HashPin => hash_pin_cmd(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("posd: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn hash_pin_cmd() -> Result<(), String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    let pin = line.trim_end_matches(['\r', '\n']);
+    if pin.is_empty() || pin.len() > auth::MAX_PIN_LEN {
+        return Err(format!("a PIN is 1 to {} characters", auth::MAX_PIN_LEN));
+    }
+    println!("{}", auth::hash_pin(pin)?);
+    Ok(())
+}
+
+fn init_cmd(path: &Path, data: Option<PathBuf>) -> Result<(), String> {
+    let mut config = config::Config::load(path).map_err(|e| e.to_string())?;
+    if let Some(d) = data {
+        config.data_dir = d;
+    }
+    init(&config)
+}
+
+/// Creates the data directory, the key (0600) and the journal.
+pub fn init(config: &config::Config) -> Result<(), String> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
+    let key_path = config.key_path();
+    if key_path.exists() {
+        return Err(format!(
+            "{} exists: refusing to replace a signing key",
+            key_path.display()
+        ));
+    }
+    let key = pos_core::keys::KeyPair::generate();
+    key.save(&key_path).map_err(|e| e.to_string())?;
+    let journal = pos_core::journal::Journal::create(
+        &config.journal_path(),
+        key,
+        config.opening(),
+        pos_core::journal::JournalOptions::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    journal.close();
+    tracing::info!(
+        journal = %config.journal_path().display(),
+        key = %key_path.display(),
+        "journal created"
     );
-    std::process::exit(2);
+    Ok(())
+}
+
+/// Runs the daemon until SIGINT or SIGTERM. `ready` is told the bound address.
+pub fn serve(
+    config: config::Config,
+    ready: Option<Box<dyn FnOnce(std::net::SocketAddr) + Send>>,
+) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(serve_async(config, ready))
+}
+
+async fn serve_async(
+    config: config::Config,
+    ready: Option<Box<dyn FnOnce(std::net::SocketAddr) + Send>>,
+) -> Result<(), String> {
+    let listen = config.api.listen.clone();
+    let app = tokio::task::spawn_blocking(move || app::App::start(config))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let app = Arc::new(app);
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = match &app.config.printer {
+        Some(p) => {
+            let address = p
+                .address
+                .parse::<drivers::transport::PrinterAddress>()
+                .map_err(|e| e.to_string())?;
+            Some(tokio::spawn(print::run(app.clone(), address, stop_rx)))
+        }
+        None => None,
+    };
+    for s in app.config.scanners.clone() {
+        tokio::spawn(scanners::run(app.clone(), s.path, s.baud));
+    }
+    tracing::info!(%addr, "posd listening");
+    if let Some(r) = ready {
+        r(addr);
+    }
+    let router = api::router(app.clone());
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!("stopping: finishing print jobs");
+    let _ = stop_tx.send(true);
+    if let Some(w) = worker {
+        if tokio::time::timeout(std::time::Duration::from_secs(15), w)
+            .await
+            .is_err()
+        {
+            tracing::warn!("print jobs left in the queue (they print at the next start)");
+        }
+    }
+    app.journal_event(pos_core::events::SOFTWARE_STOPPED, "posd stopped")
+        .await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
 }

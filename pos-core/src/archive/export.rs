@@ -15,7 +15,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{Read, Write};
 use std::ops::ControlFlow;
 use std::path::Path;
-use zip::write::SimpleFileOptions;
 use zip::ZipWriter;
 
 /// Which records an archive holds.
@@ -104,20 +103,26 @@ fn label_and_range(
     let storage = |e: crate::reader::ReadError| ArchiveError::Selection(e.to_string());
     let last = reader.last_seq().map_err(storage)?;
     let closures = reader.closures().map_err(storage)?;
+    // A period can be closed more than once (records written after its closure, on its last
+    // day, are closed later by a second closure of the same period). Its archive ends at its
+    // first closure and begins after the first closure of the period before it, so that
+    // consecutive archives cover every record, and an archive does not change when a period
+    // gets a later closure.
     let bounds = |period: Period, start: &str, label: String| {
-        let end = closures
-            .iter()
-            .find(|(_, c)| c.period == period && c.start == start)
-            .map(|(seq, _)| *seq)
-            .ok_or_else(|| {
-                ArchiveError::Selection(format!(
-                    "{label} is not closed: close it before archiving it (or give a range)"
-                ))
-            })?;
-        let begin = closures
-            .iter()
-            .filter(|(seq, c)| c.period == period && *seq < end)
-            .map(|(seq, _)| seq + 1)
+        let mut first_closure: BTreeMap<&str, u64> = BTreeMap::new();
+        for (seq, c) in closures.iter().filter(|(_, c)| c.period == period) {
+            let first = first_closure.entry(c.start.as_str()).or_insert(*seq);
+            *first = (*first).min(*seq);
+        }
+        let end = first_closure.get(start).copied().ok_or_else(|| {
+            ArchiveError::Selection(format!(
+                "{label} is not closed: close it before archiving it (or give a range)"
+            ))
+        })?;
+        let begin = first_closure
+            .values()
+            .filter(|seq| **seq < end)
+            .map(|seq| seq + 1)
             .max()
             .unwrap_or(1);
         Ok((label, begin, end))
@@ -232,10 +237,9 @@ fn write_zip(
     let temp = tempfile::tempdir().map_err(io)?;
     let mut views = CsvViews::create(temp.path(), &opening.time_zone).map_err(io)?;
     let mut zip = ZipWriter::new(std::io::BufWriter::new(file));
-    let deflate = SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .compression_level(Some(1))
-        .large_file(true);
+    // Fixed options (time, permissions, ZIP64 sizes): the structure is exactly the one
+    // `zipcheck` accepts.
+    let deflate = super::zipcheck::entry_options();
     let mut files = Vec::new();
 
     zip.start_file("README.txt", deflate).map_err(zerr)?;

@@ -21,6 +21,7 @@
 mod csv_views;
 mod export;
 mod verify;
+pub mod zipcheck;
 
 pub use csv_views::VIEWS;
 pub use export::{export_archive, ArchiveSelection};

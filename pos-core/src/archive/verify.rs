@@ -34,6 +34,8 @@ struct Opened {
     manifest: Manifest,
     manifest_bytes: Vec<u8>,
     file_sha256: String,
+    /// The size of `records.jsonl` by its ZIP headers.
+    records_size: Option<u64>,
 }
 
 fn archive_finding(seq: u64, problem: Problem, detail: String) -> Finding {
@@ -68,9 +70,33 @@ fn open_archive(
         problems.push(problem);
         sink.finding(archive_finding(0, problem, format!("{name}: {detail}")));
     };
+    // The strict structure check first: every byte outside the entries' data.
+    let structure = super::zipcheck::check_file(path).map_err(|e| ArchiveError::io(path, e))?;
     let file = File::open(path).map_err(|e| ArchiveError::io(path, e))?;
-    let mut zip = ZipArchive::new(file)
-        .map_err(|e| ArchiveError::io(path, format!("not a readable ZIP archive: {e}")))?;
+    let mut zip = match ZipArchive::new(file) {
+        Ok(z) => z,
+        Err(e) => {
+            let why = structure
+                .problems
+                .first()
+                .map(|p| format!(" ({p})"))
+                .unwrap_or_default();
+            return Err(ArchiveError::io(
+                path,
+                format!("not a readable ZIP archive: {e}{why}"),
+            ));
+        }
+    };
+    for p in &structure.problems {
+        report(Problem::ArchiveStructure, p.clone());
+    }
+    let entry_size = |name: &str| {
+        structure
+            .entries
+            .iter()
+            .find(|e| e.name == name)
+            .map(|e| e.uncompressed_size)
+    };
     let file_sha256 = super::export::sha256_file(path)?;
 
     let names: BTreeSet<String> = zip.file_names().map(str::to_string).collect();
@@ -101,6 +127,17 @@ fn open_archive(
             return Ok(None);
         }
     };
+    if let Some(size) = entry_size("manifest.json") {
+        if size != manifest_bytes.len() as u64 {
+            report(
+                Problem::ArchiveStructure,
+                format!(
+                    "manifest.json holds {} bytes but its headers say {size}",
+                    manifest_bytes.len()
+                ),
+            );
+        }
+    }
     let manifest: Manifest = match serde_json::from_slice(&manifest_bytes) {
         Ok(m) => m,
         Err(e) => {
@@ -122,7 +159,19 @@ fn open_archive(
     }
     // The manifest signature, with the key the manifest names (checked against the journal's keys
     // once the records are read).
-    match read_small(&mut zip, "manifest.sig").map(|b| String::from_utf8_lossy(&b).into_owned()) {
+    let sig_bytes = read_small(&mut zip, "manifest.sig");
+    if let (Ok(b), Some(size)) = (&sig_bytes, entry_size("manifest.sig")) {
+        if size != b.len() as u64 {
+            report(
+                Problem::ArchiveStructure,
+                format!(
+                    "manifest.sig holds {} bytes but its headers say {size}",
+                    b.len()
+                ),
+            );
+        }
+    }
+    match sig_bytes.map(|b| String::from_utf8_lossy(&b).into_owned()) {
         Ok(text) => {
             let parts: Vec<&str> = text.split_whitespace().collect();
             let sig = match parts[..] {
@@ -178,6 +227,14 @@ fn open_archive(
                     std::io::copy(&mut f, &mut HashWriter(&mut h)).map_err(|e| e.to_string())?;
                 Ok((hex::encode(h.finalize()), n))
             });
+        if let (Ok((_, n)), Some(size)) = (&hashed, entry_size(&entry.name)) {
+            if size != *n {
+                report(
+                    Problem::ArchiveStructure,
+                    format!("{} holds {n} bytes but its headers say {size}", entry.name),
+                );
+            }
+        }
         match hashed {
             Ok((sha, n)) if sha == entry.sha256 && n == entry.bytes => {}
             Ok(_) => report(
@@ -190,7 +247,9 @@ fn open_archive(
             ),
         }
     }
+    let records_size = entry_size("records.jsonl");
     Ok(Some(Opened {
+        records_size,
         path: path.to_path_buf(),
         label: manifest.label.clone(),
         manifest,
@@ -540,6 +599,14 @@ pub fn verify_archives(
                 continue;
             }
         };
+        if let Some(size) = o.records_size.filter(|size| *size != bytes) {
+            report(
+                sink,
+                0,
+                Problem::ArchiveStructure,
+                format!("{name}: records.jsonl holds {bytes} bytes but its headers say {size}"),
+            );
+        }
         let after = v.snapshot();
         if let Some(entry) = m.files.iter().find(|f| f.name == "records.jsonl") {
             if entry.sha256 != sha || entry.bytes != bytes {

@@ -1,0 +1,1068 @@
+//! The local HTTP API, versioned under `/v1`. Every answer is JSON; every error is
+//! `{ "error": { "code", "message" } }`, 4xx for bad input (with nothing journaled), 503 when
+//! the journal is unavailable.
+
+use crate::app::App;
+use crate::auth::same_secret;
+use crate::catalog::{CatalogError, LineRequest, Product};
+use crate::config::{OperatorConfig, Role};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use futures_util::Stream;
+use pos_core::body::Body;
+use pos_core::closure::{ClosureError, Period};
+use pos_core::events;
+use pos_core::journal::{Appended, JournalError};
+use pos_core::money::Cents;
+use pos_core::ticket::{
+    compute_sale, Payment, PaymentMethod, RefundInput, RefundLineInput, SaleInput,
+    MAX_LINES_PER_TICKET, MAX_PAYMENTS_PER_TICKET,
+};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// The OpenAPI document served at `/v1/openapi.json`.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// Every route: (method, path as in the OpenAPI document).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/v1/health"),
+    ("get", "/v1/openapi.json"),
+    ("get", "/v1/products"),
+    ("post", "/v1/products"),
+    ("put", "/v1/products/{sku}"),
+    ("get", "/v1/products/by-barcode/{code}"),
+    ("post", "/v1/operators/sign-in"),
+    ("post", "/v1/operators/sign-out"),
+    ("post", "/v1/sales"),
+    ("post", "/v1/refunds"),
+    ("get", "/v1/tickets/{seq}"),
+    ("post", "/v1/tickets/{seq}/reprint"),
+    ("post", "/v1/training"),
+    ("get", "/v1/reports/x"),
+    ("post", "/v1/reports/x/print"),
+    ("post", "/v1/closures"),
+    ("post", "/v1/journal/verify"),
+    ("get", "/v1/devices"),
+    ("get", "/v1/print-jobs"),
+    ("get", "/v1/scans"),
+    ("get", "/v1/events"),
+];
+
+/// An API error.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    /// An error with a status, a stable code and a message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "journal_unavailable",
+            message,
+        )
+    }
+
+    fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "internal", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(e: CatalogError) -> Self {
+        let code = match e {
+            CatalogError::BadBarcode(_) => "bad_barcode",
+            CatalogError::UnknownBarcode(_) => "unknown_barcode",
+            CatalogError::UnknownSku(_) => "unknown_sku",
+            CatalogError::BadLine(_) => "invalid_line",
+            CatalogError::BadProduct(_) => "invalid_product",
+        };
+        ApiError::invalid(code, e.to_string())
+    }
+}
+
+fn journal_error(e: JournalError) -> ApiError {
+    use JournalError as E;
+    match e {
+        E::Ticket(t) => {
+            let code = match t {
+                pos_core::ticket::TicketError::PaymentsShort { .. } => "payments_short",
+                _ => "invalid_ticket",
+            };
+            ApiError::invalid(code, t.to_string())
+        }
+        E::OriginalNotFound { .. } | E::NotDuplicable { .. } => {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
+        }
+        E::Closure(ClosureError::NothingToClose(_)) => {
+            ApiError::new(StatusCode::CONFLICT, "nothing_to_close", e.to_string())
+        }
+        E::Closure(ClosureError::ClosedPeriod { .. }) => {
+            ApiError::new(StatusCode::CONFLICT, "closed_period", e.to_string())
+        }
+        E::Invalid(_) | E::Canonical(_) => ApiError::invalid("invalid_record", e.to_string()),
+        other => {
+            tracing::error!(error = %other, "journal failure");
+            ApiError::unavailable(other.to_string())
+        }
+    }
+}
+
+/// A JSON body: malformed JSON is a 400, a well-formed body of the wrong shape a 422, a body
+/// over the limit a 413.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    "the request body is larger than the configured limit",
+                )
+            } else {
+                ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", e.body_text())
+            }
+        })?;
+        serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| {
+            use serde_json::error::Category;
+            match e.classify() {
+                Category::Data => ApiError::invalid("invalid_request", e.to_string()),
+                _ => ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()),
+            }
+        })
+    }
+}
+
+type AppState = State<Arc<App>>;
+type ApiResult = Result<Json<Value>, ApiError>;
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("worker failed: {e}")))
+}
+
+/// The router.
+pub fn router(app: Arc<App>) -> Router {
+    let limit = app.config.api.max_body_bytes;
+    let protected = Router::new()
+        .route("/v1/products", get(list_products).post(create_product))
+        .route("/v1/products/{sku}", put(update_product))
+        .route("/v1/products/by-barcode/{code}", get(product_by_barcode))
+        .route("/v1/operators/sign-in", post(sign_in))
+        .route("/v1/operators/sign-out", post(sign_out))
+        .route("/v1/sales", post(post_sale))
+        .route("/v1/refunds", post(post_refund))
+        .route("/v1/tickets/{seq}", get(get_ticket))
+        .route("/v1/tickets/{seq}/reprint", post(reprint))
+        .route("/v1/training", post(training))
+        .route("/v1/reports/x", get(x_report))
+        .route("/v1/reports/x/print", post(print_x_report))
+        .route("/v1/closures", post(closure))
+        .route("/v1/journal/verify", post(verify))
+        .route("/v1/devices", get(devices))
+        .route("/v1/print-jobs", get(print_jobs))
+        .route("/v1/scans", get(scans))
+        .route("/v1/events", get(sse))
+        .route_layer(middleware::from_fn_with_state(app.clone(), require_token));
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/openapi.json", get(openapi))
+        .merge(protected)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(app)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!(
+            "no such route; the {} routes are described at /v1/openapi.json",
+            ROUTES.len()
+        ),
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take this method",
+    )
+}
+
+async fn require_token(State(app): AppState, req: Request, next: Next) -> Response {
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let ok = given.is_some_and(|t| {
+        app.config
+            .api
+            .tokens
+            .iter()
+            .any(|k| same_secret(k.as_bytes(), t.as_bytes()))
+    });
+    if !ok {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid bearer token is required",
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+async fn health(State(app): AppState) -> Json<Value> {
+    let ok = app.journal.is_some();
+    Json(json!({
+        "status": if ok { "ok" } else { "journal_unavailable" },
+        "journal": { "ok": ok, "error": app.journal_error },
+        "register_id": app.opening.register_id,
+        "software": crate::software(),
+        "training": app.training.load(Ordering::SeqCst),
+        "printer": app.printer_state(),
+    }))
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+// ---------------------------------------------------------------- catalog
+
+async fn list_products(State(app): AppState) -> ApiResult {
+    let ops = app.ops.clone();
+    let products = blocking(move || ops.products())
+        .await?
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Json(json!({ "products": products })))
+}
+
+async fn save_product(app: Arc<App>, p: Product, must_exist: Option<bool>) -> ApiResult {
+    let journal = app.journal().map_err(ApiError::unavailable)?;
+    {
+        let catalog = app
+            .catalog
+            .read()
+            .map_err(|_| ApiError::internal("catalog lock"))?;
+        match must_exist {
+            Some(true) if catalog.get(&p.sku).is_none() => {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "unknown_sku",
+                    format!("no product {:?}", p.sku),
+                ))
+            }
+            Some(false) if catalog.get(&p.sku).is_some() => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "sku_exists",
+                    format!("product {:?} exists: use PUT", p.sku),
+                ))
+            }
+            _ => {}
+        }
+        catalog.check(&p, &journal.vat_rates(), &app.barcodes)?;
+    }
+    let ops = app.ops.clone();
+    let stored = p.clone();
+    blocking(move || ops.upsert_product(&stored))
+        .await?
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    if let Ok(mut c) = app.catalog.write() {
+        c.insert(p.clone(), &app.barcodes);
+    }
+    Ok(Json(json!({ "product": p })))
+}
+
+async fn create_product(State(app): AppState, ApiJson(p): ApiJson<Product>) -> ApiResult {
+    save_product(app, p, Some(false)).await
+}
+
+async fn update_product(
+    State(app): AppState,
+    Path(sku): Path<String>,
+    ApiJson(p): ApiJson<Product>,
+) -> ApiResult {
+    if p.sku != sku {
+        return Err(ApiError::invalid(
+            "invalid_product",
+            "the body's sku differs from the path",
+        ));
+    }
+    save_product(app, p, Some(true)).await
+}
+
+async fn product_by_barcode(State(app): AppState, Path(code): Path<String>) -> ApiResult {
+    let catalog = app
+        .catalog
+        .read()
+        .map_err(|_| ApiError::internal("catalog lock"))?;
+    let found = catalog.lookup(&code, &app.barcodes).map_err(|e| match e {
+        CatalogError::UnknownBarcode(_) => {
+            ApiError::new(StatusCode::NOT_FOUND, "unknown_barcode", e.to_string())
+        }
+        other => other.into(),
+    })?;
+    Ok(Json(serde_json::to_value(found).unwrap_or_default()))
+}
+
+// ---------------------------------------------------------------- operators
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignIn {
+    operator: String,
+    pin: String,
+}
+
+fn operator(app: &App, id: &str) -> Result<OperatorConfig, ApiError> {
+    app.operators
+        .get(id)
+        .cloned()
+        .ok_or_else(|| ApiError::invalid("unknown_operator", format!("no operator {id:?}")))
+}
+
+/// Checks an operator's PIN (rate limited; a wrong PIN is journaled) and role.
+async fn authorize(
+    app: &Arc<App>,
+    id: &str,
+    pin: &str,
+    need: Role,
+) -> Result<OperatorConfig, ApiError> {
+    let op = operator(app, id)?;
+    if let Err(secs) = app
+        .pins
+        .lock()
+        .map_err(|_| ApiError::internal("pin lock"))?
+        .check(id)
+    {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "pin_locked",
+            format!("too many wrong PINs: try again in {secs} s"),
+        ));
+    }
+    let hash = op.pin_hash.clone();
+    let pin = pin.to_string();
+    let right = blocking(move || crate::auth::verify_pin(&pin, &hash)).await?;
+    if !right {
+        let locked = app
+            .pins
+            .lock()
+            .map_err(|_| ApiError::internal("pin lock"))?
+            .failed(id);
+        tracing::warn!(operator = id, locked, "wrong PIN");
+        app.journal_event_by(
+            events::OPERATOR_PIN_REJECTED,
+            if locked {
+                "wrong PIN; operator locked out"
+            } else {
+                "wrong PIN"
+            },
+            Some(id),
+        )
+        .await;
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "wrong_pin",
+            "wrong PIN",
+        ));
+    }
+    if let Ok(mut g) = app.pins.lock() {
+        g.succeeded(id);
+    }
+    if need == Role::Manager && op.role != Role::Manager {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "manager_required",
+            format!("operator {id:?} is not a manager"),
+        ));
+    }
+    Ok(op)
+}
+
+async fn sign_in(State(app): AppState, ApiJson(req): ApiJson<SignIn>) -> ApiResult {
+    app.journal().map_err(ApiError::unavailable)?;
+    let op = authorize(&app, &req.operator, &req.pin, Role::Cashier).await?;
+    if let Ok(mut s) = app.signed_in.write() {
+        s.insert(op.id.clone());
+    }
+    app.journal_event_by(events::OPERATOR_SIGNED_IN, "signed in", Some(&op.id))
+        .await;
+    Ok(Json(
+        json!({ "operator": op.id, "name": op.name, "role": op.role }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignOut {
+    operator: String,
+}
+
+async fn sign_out(State(app): AppState, ApiJson(req): ApiJson<SignOut>) -> ApiResult {
+    let was = app
+        .signed_in
+        .write()
+        .map(|mut s| s.remove(&req.operator))
+        .unwrap_or(false);
+    if !was {
+        return Err(ApiError::invalid(
+            "operator_not_signed_in",
+            format!("operator {:?} is not signed in", req.operator),
+        ));
+    }
+    app.journal_event_by(
+        events::OPERATOR_SIGNED_OUT,
+        "signed out",
+        Some(&req.operator),
+    )
+    .await;
+    Ok(Json(json!({ "operator": req.operator })))
+}
+
+fn signed_in(app: &App, id: &str) -> Result<(), ApiError> {
+    operator(app, id)?;
+    let ok = app
+        .signed_in
+        .read()
+        .map(|s| s.contains(id))
+        .unwrap_or(false);
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "operator_not_signed_in",
+            format!("operator {id:?} must sign in first (POST /v1/operators/sign-in)"),
+        ))
+    }
+}
+
+// ---------------------------------------------------------------- sales
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PaymentRequest {
+    method: PaymentMethod,
+    amount_cents: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SaleRequest {
+    operator: String,
+    lines: Vec<LineRequest>,
+    payments: Vec<PaymentRequest>,
+    #[serde(default)]
+    ticket_discount_cents: i64,
+}
+
+fn payments(p: &[PaymentRequest]) -> Result<Vec<Payment>, ApiError> {
+    if p.len() > MAX_PAYMENTS_PER_TICKET {
+        return Err(ApiError::invalid(
+            "invalid_ticket",
+            format!("at most {MAX_PAYMENTS_PER_TICKET} payments"),
+        ));
+    }
+    Ok(p.iter()
+        .map(|p| Payment {
+            method: p.method,
+            amount: Cents(p.amount_cents),
+        })
+        .collect())
+}
+
+fn ticket_answer(app: &App, a: &Appended, code: Option<String>, job: Option<i64>) -> Value {
+    let body = Body::decode(a.kind, &a.body).ok();
+    let (total, change, vat, lines, pays) = match &body {
+        Some(Body::Sale(s)) | Some(Body::Training(s)) => (
+            s.total,
+            s.change,
+            &s.vat,
+            serde_json::to_value(&s.lines).unwrap_or_default(),
+            serde_json::to_value(&s.payments).unwrap_or_default(),
+        ),
+        Some(Body::Refund(r)) => (
+            r.total,
+            Cents::ZERO,
+            &r.vat,
+            serde_json::to_value(&r.lines).unwrap_or_default(),
+            serde_json::to_value(&r.payments).unwrap_or_default(),
+        ),
+        _ => return json!({ "seq": a.seq, "kind": a.kind.as_str(), "number": a.kind_seq }),
+    };
+    json!({
+        "seq": a.seq,
+        "kind": a.kind.as_str(),
+        "ticket_number": a.kind_seq,
+        "timestamp_ms": a.timestamp_ms,
+        "date_time": crate::printout::local_time(a.timestamp_ms, &app.opening.time_zone),
+        "total_cents": total.0,
+        "change_cents": change.0,
+        "vat": vat.iter().map(|v| json!({
+            "rate": v.rate.0, "net_cents": v.net.0, "vat_cents": v.vat.0, "gross_cents": v.gross.0
+        })).collect::<Vec<_>>(),
+        "lines": lines,
+        "payments": pays,
+        "receipt_code": code,
+        "print_job": job,
+    })
+}
+
+async fn post_sale(State(app): AppState, ApiJson(req): ApiJson<SaleRequest>) -> ApiResult {
+    let journal = app.journal().map_err(ApiError::unavailable)?;
+    signed_in(&app, &req.operator)?;
+    if req.lines.is_empty() || req.lines.len() > MAX_LINES_PER_TICKET {
+        return Err(ApiError::invalid(
+            "invalid_ticket",
+            format!("a ticket has 1 to {MAX_LINES_PER_TICKET} lines"),
+        ));
+    }
+    let lines = {
+        let catalog = app
+            .catalog
+            .read()
+            .map_err(|_| ApiError::internal("catalog lock"))?;
+        req.lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| catalog.resolve_line(i, l, &app.barcodes))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    let input = SaleInput {
+        operator: req.operator.clone(),
+        lines,
+        ticket_discount: Cents(req.ticket_discount_cents),
+        payments: payments(&req.payments)?,
+    };
+    // Validate before the journal sees it: a refused ticket changes nothing.
+    compute_sale(&input, &journal.vat_rates())
+        .map_err(|e| journal_error(JournalError::Ticket(e)))?;
+    let training = app.training.load(Ordering::SeqCst);
+    let app2 = app.clone();
+    let (a, code, job) = blocking(move || {
+        let a = if training {
+            journal.training(&input)
+        } else {
+            journal.sale(&input)
+        }?;
+        // Durable now: only from here on is anything printed or answered.
+        let code = journal.receipt_code(&a).ok();
+        let job = app2.after_append(&a);
+        Ok::<_, JournalError>((a, code, job))
+    })
+    .await?
+    .map_err(journal_error)?;
+    let answer = ticket_answer(&app, &a, code, job);
+    app.bus.publish(
+        "sale",
+        json!({ "seq": a.seq, "kind": a.kind.as_str(), "ticket_number": a.kind_seq }),
+    );
+    Ok(Json(answer))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefundLineRequest {
+    original_line: u32,
+    quantity_milli: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefundRequest {
+    operator: String,
+    original_seq: u64,
+    reason: String,
+    lines: Vec<RefundLineRequest>,
+    payments: Vec<PaymentRequest>,
+    #[serde(default)]
+    void: bool,
+    /// A manager's id and PIN, for voids and refunds above the cashier's limit.
+    #[serde(default)]
+    manager: Option<String>,
+    #[serde(default)]
+    manager_pin: Option<String>,
+}
+
+async fn post_refund(State(app): AppState, ApiJson(req): ApiJson<RefundRequest>) -> ApiResult {
+    let journal = app.journal().map_err(ApiError::unavailable)?;
+    signed_in(&app, &req.operator)?;
+    if req.lines.len() > MAX_LINES_PER_TICKET {
+        return Err(ApiError::invalid("invalid_ticket", "too many lines"));
+    }
+    let pays = payments(&req.payments)?;
+    let amount = pays
+        .iter()
+        .try_fold(0i64, |acc, p| acc.checked_add(p.amount.0.checked_abs()?))
+        .ok_or_else(|| ApiError::invalid("invalid_ticket", "amount overflow"))?;
+    let op = operator(&app, &req.operator)?;
+    let needs_manager = req.void || amount > app.config.policy.cashier_refund_limit_cents;
+    let mut override_by = None;
+    if needs_manager && op.role != Role::Manager {
+        let (Some(m), Some(pin)) = (&req.manager, &req.manager_pin) else {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "manager_required",
+                "voids and refunds above the cashier limit need `manager` and `manager_pin`",
+            ));
+        };
+        authorize(&app, m, pin, Role::Manager).await?;
+        override_by = Some(m.clone());
+    }
+    let input = RefundInput {
+        operator: req.operator.clone(),
+        reason: req.reason.clone(),
+        lines: req
+            .lines
+            .iter()
+            .map(|l| RefundLineInput {
+                original_line: l.original_line,
+                quantity: pos_core::money::Qty(l.quantity_milli),
+            })
+            .collect(),
+        payments: pays,
+        void: req.void,
+    };
+    let original = req.original_seq;
+    let app2 = app.clone();
+    let (a, code, job) = blocking(move || {
+        let a = journal.refund(original, &input)?;
+        let code = journal.receipt_code(&a).ok();
+        let job = app2.after_append(&a);
+        Ok::<_, JournalError>((a, code, job))
+    })
+    .await?
+    .map_err(journal_error)?;
+    if let Some(m) = override_by {
+        let what = if req.void {
+            "void"
+        } else {
+            "refund above the cashier limit"
+        };
+        app.journal_event_by(
+            events::MANAGER_OVERRIDE,
+            &format!("{what} of seq {original} (refund seq {})", a.seq),
+            Some(&m),
+        )
+        .await;
+    }
+    Ok(Json(ticket_answer(&app, &a, code, job)))
+}
+
+fn parse_seq(s: &str) -> Result<u64, ApiError> {
+    s.parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0 && *n <= i64::MAX as u64)
+        .ok_or_else(|| ApiError::invalid("invalid_seq", format!("{s:?} is not a sequence number")))
+}
+
+async fn get_ticket(State(app): AppState, Path(seq): Path<String>) -> ApiResult {
+    let seq = parse_seq(&seq)?;
+    let path = app.config.journal_path();
+    let rec = blocking(move || {
+        pos_core::reader::JournalReader::open(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.record(seq).map_err(|e| e.to_string()))
+    })
+    .await?
+    .map_err(ApiError::unavailable)?;
+    let Some(Ok(rec)) = rec else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no record {seq}"),
+        ));
+    };
+    let body: Value = serde_json::from_slice(&rec.body).unwrap_or(Value::Null);
+    let total = body.get("total").and_then(Value::as_i64);
+    let code = match (rec.kind.as_str(), total) {
+        ("sale" | "refund" | "training", Some(t)) => {
+            crate::printout::receipt_code(&rec, &app.opening.register_id, t, &app.key).ok()
+        }
+        _ => None,
+    };
+    let ops = app.ops.clone();
+    let job = blocking(move || ops.job_of_seq(seq)).await?.ok().flatten();
+    Ok(Json(json!({
+        "seq": rec.seq,
+        "kind": rec.kind,
+        "number": rec.kind_seq,
+        "timestamp_ms": rec.timestamp_ms,
+        "hash": hex::encode(rec.hash),
+        "body": body,
+        "receipt_code": code,
+        "print_job": job,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReprintRequest {
+    operator: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn reprint(
+    State(app): AppState,
+    Path(seq): Path<String>,
+    ApiJson(req): ApiJson<ReprintRequest>,
+) -> ApiResult {
+    let seq = parse_seq(&seq)?;
+    let journal = app.journal().map_err(ApiError::unavailable)?;
+    signed_in(&app, &req.operator)?;
+    let path = app.config.journal_path();
+    let kind = blocking(move || {
+        pos_core::reader::JournalReader::open(&path)
+            .ok()
+            .and_then(|r| r.record(seq).ok().flatten())
+            .and_then(Result::ok)
+            .map(|r| r.kind)
+    })
+    .await?;
+    match kind.as_deref() {
+        Some("sale" | "refund" | "training") => {}
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "not_reprintable",
+                format!("record {seq} is not a ticket"),
+            ))
+        }
+        None => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no record {seq}"),
+            ))
+        }
+    }
+    let reason = req.reason.unwrap_or_else(|| "reprint".into());
+    let operator = req.operator.clone();
+    let app2 = app.clone();
+    let (a, job) = blocking(move || {
+        let a = journal.duplicate(seq, &operator, &reason)?;
+        let job = app2.after_append(&a);
+        // A job whose fate was unknown is settled by this duplicate.
+        if let Ok(Some(old)) = app2.ops.job_of_seq(seq) {
+            if old.state == crate::ops::JobState::Unknown {
+                let _ = app2.ops.set_state(
+                    old.id,
+                    crate::ops::JobState::Reprinted,
+                    Some(&format!("reprinted as duplicate seq {}", a.seq)),
+                );
+            }
+        }
+        Ok::<_, JournalError>((a, job))
+    })
+    .await?
+    .map_err(journal_error)?;
+    let copy = Body::decode(a.kind, &a.body).ok().and_then(|b| match b {
+        Body::Duplicate(d) => Some(d.copy),
+        _ => None,
+    });
+    app.journal_event_by(
+        events::DUPLICATE_PRINTED,
+        &format!("duplicate seq {} of seq {seq}", a.seq),
+        Some(&req.operator),
+    )
+    .await;
+    Ok(Json(
+        json!({ "seq": a.seq, "kind": "duplicate", "original_seq": seq, "copy": copy, "print_job": job }),
+    ))
+}
+
+// ---------------------------------------------------------------- manager operations
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrainingRequest {
+    on: bool,
+    operator: String,
+    pin: String,
+}
+
+async fn training(State(app): AppState, ApiJson(req): ApiJson<TrainingRequest>) -> ApiResult {
+    app.journal().map_err(ApiError::unavailable)?;
+    let op = authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
+    let was = app.training.swap(req.on, Ordering::SeqCst);
+    if was != req.on {
+        let code = if req.on {
+            events::TRAINING_STARTED
+        } else {
+            events::TRAINING_STOPPED
+        };
+        app.journal_event_by(
+            code,
+            if req.on {
+                "training mode on"
+            } else {
+                "training mode off"
+            },
+            Some(&op.id),
+        )
+        .await;
+        app.bus.publish("training", json!({ "on": req.on }));
+    }
+    Ok(Json(json!({ "training": req.on })))
+}
+
+async fn x_report(State(app): AppState) -> ApiResult {
+    let journal = app.journal().map_err(ApiError::unavailable)?;
+    let x = blocking(move || journal.x_report())
+        .await?
+        .map_err(journal_error)?;
+    Ok(Json(serde_json::to_value(x).unwrap_or_default()))
+}
+
+async fn print_x_report(State(app): AppState) -> ApiResult {
+    let journal = app.journal().map_err(ApiError::unavailable)?;
+    let app2 = app.clone();
+    let id = blocking(move || {
+        let x = journal.x_report().map_err(journal_error)?;
+        let reader = pos_core::reader::JournalReader::open(journal.path())
+            .map_err(|e| ApiError::unavailable(e.to_string()))?;
+        let head = reader
+            .record(x.last_seq)
+            .ok()
+            .flatten()
+            .and_then(Result::ok)
+            .ok_or_else(|| ApiError::unavailable("the chain head cannot be read"))?;
+        let report = crate::printout::x_report_of(&x, &head, &app2.opening);
+        let bytes = drivers::layout::render_report(&report, app2.paper_width())
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let id = app2
+            .ops
+            .add_x_report(&bytes)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        app2.print_notify.notify_one();
+        Ok::<_, ApiError>(id)
+    })
+    .await??;
+    Ok(Json(json!({ "print_job": id })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClosureRequest {
+    period: Period,
+    operator: String,
+    pin: String,
+}
+
+async fn closure(State(app): AppState, ApiJson(req): ApiJson<ClosureRequest>) -> ApiResult {
+    let journal = app.journal().map_err(ApiError::unavailable)?;
+    authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
+    let app2 = app.clone();
+    let written = blocking(move || {
+        let written = journal.close_period(req.period)?;
+        let mut out = Vec::new();
+        for a in &written {
+            let job = app2.after_append(a);
+            if a.kind == pos_core::record::Kind::Closure {
+                out.push((a.clone(), job));
+            }
+        }
+        // Publish the new head outside the database.
+        if let Some(last) = written.last() {
+            let anchor = pos_core::anchor::Anchor {
+                register_id: app2.opening.register_id.clone(),
+                seq: last.seq,
+                hash: hex::encode(last.hash),
+                signature: hex::encode(last.signature),
+                key_id: app2.key.id().to_hex(),
+                timestamp_ms: last.timestamp_ms,
+            };
+            if let Err(e) = pos_core::anchor::append_anchor(&app2.config.anchor_path(), &anchor) {
+                tracing::error!(error = %e, "cannot write the anchor file");
+            }
+        }
+        Ok::<_, JournalError>(out)
+    })
+    .await?
+    .map_err(journal_error)?;
+    let closures: Vec<Value> = written
+        .iter()
+        .map(|(a, job)| {
+            let body: Value = serde_json::from_slice(&a.body).unwrap_or(Value::Null);
+            json!({ "seq": a.seq, "number": a.kind_seq, "body": body, "print_job": job })
+        })
+        .collect();
+    app.bus.publish(
+        "closure",
+        json!({ "closures": closures.iter().map(|c| c["seq"].clone()).collect::<Vec<_>>() }),
+    );
+    Ok(Json(json!({ "closures": closures })))
+}
+
+async fn verify(State(app): AppState) -> ApiResult {
+    let path = app.config.journal_path();
+    let (records, findings) = blocking(move || {
+        let reader = pos_core::reader::JournalReader::open(&path).map_err(|e| e.to_string())?;
+        let mut sink = pos_core::verify::CollectFindings::default();
+        let summary = pos_core::verify::verify_journal(
+            &reader,
+            &pos_core::verify::VerifyOptions::default(),
+            &mut sink,
+        )
+        .map_err(|e| e.to_string())?;
+        Ok::<_, String>((summary.records, sink.findings))
+    })
+    .await?
+    .map_err(ApiError::unavailable)?;
+    let list: Vec<String> = findings
+        .iter()
+        .take(100)
+        .map(|f| format!("{f:?}"))
+        .collect();
+    if findings.is_empty() {
+        app.journal_event(
+            events::INTEGRITY_CHECK_PASSED,
+            &format!("{records} records verified"),
+        )
+        .await;
+    } else {
+        app.journal_event(
+            events::INTEGRITY_CHECK_FAILED,
+            &format!("{} findings in {records} records", findings.len()),
+        )
+        .await;
+    }
+    Ok(Json(
+        json!({ "intact": findings.is_empty(), "records": records, "findings": list }),
+    ))
+}
+
+// ---------------------------------------------------------------- devices
+
+async fn devices(State(app): AppState) -> ApiResult {
+    let ops = app.ops.clone();
+    let counts = blocking(move || ops.counts()).await?.unwrap_or_default();
+    let counts: serde_json::Map<String, Value> =
+        counts.into_iter().map(|(k, v)| (k, json!(v))).collect();
+    Ok(Json(json!({
+        "printer": app.printer_state(),
+        "print_queue": counts,
+        "drawer": { "configured": app.config.drawer.is_some() },
+        "scanners": app.config.scanners.iter().map(|s| s.path.display().to_string()).collect::<Vec<_>>(),
+    })))
+}
+
+async fn print_jobs(State(app): AppState) -> ApiResult {
+    let ops = app.ops.clone();
+    let jobs = blocking(move || ops.list_jobs())
+        .await?
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Json(json!({ "jobs": jobs })))
+}
+
+async fn scans(State(app): AppState) -> ApiResult {
+    let list: Vec<Value> = app
+        .scans
+        .lock()
+        .map(|s| s.iter().cloned().collect())
+        .unwrap_or_default();
+    Ok(Json(json!({ "scans": list })))
+}
+
+async fn sse(
+    State(app): AppState,
+) -> Sse<impl Stream<Item = Result<Event, std::convert::Infallible>>> {
+    use tokio_stream::wrappers::BroadcastStream;
+    use tokio_stream::StreamExt;
+    let stream = BroadcastStream::new(app.bus.subscribe()).map(|item| {
+        Ok(match item {
+            Ok(ev) => Event::default().event(ev.name).data(ev.data.to_string()),
+            Err(_) => Event::default().event("lagged").data("{}"),
+        })
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every route the router serves (read from this file's source) is in [`ROUTES`], and
+    /// every entry of [`ROUTES`] is documented in the OpenAPI file with its method.
+    #[test]
+    fn every_route_is_documented() {
+        let doc: Value = serde_json::from_str(OPENAPI).expect("openapi.json is JSON");
+        let paths = doc["paths"].as_object().expect("paths");
+        for (method, path) in ROUTES {
+            assert!(
+                paths.get(*path).and_then(|p| p.get(*method)).is_some(),
+                "{method} {path} is not in openapi.json"
+            );
+        }
+        let source = include_str!("api.rs");
+        let mut served = 0;
+        for chunk in source.split(".route(\"").skip(1) {
+            let path = chunk.split('"').next().unwrap_or_default();
+            served += 1;
+            assert!(
+                ROUTES.iter().any(|(_, p)| *p == path),
+                "route {path} is served but not listed in ROUTES"
+            );
+        }
+        assert!(
+            served >= ROUTES.len() - 1,
+            "routes found in source: {served}"
+        );
+        let documented: usize = paths
+            .values()
+            .map(|p| p.as_object().map_or(0, |m| m.len()))
+            .sum();
+        assert_eq!(
+            documented,
+            ROUTES.len(),
+            "openapi.json documents routes posd does not serve"
+        );
+    }
+}

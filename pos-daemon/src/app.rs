@@ -1,0 +1,310 @@
+//! The daemon's shared state, its startup (journal, `ops.db`, recovery of print jobs) and the
+//! operations the API calls.
+
+use crate::auth::PinGuard;
+use crate::bus::Bus;
+use crate::catalog::Catalog;
+use crate::config::{Config, OperatorConfig};
+use crate::ops::{NewRecordJob, Ops};
+use crate::print::PrinterState;
+use pos_core::barcode::BarcodeConfig;
+use pos_core::body::{Body, OpeningBody};
+use pos_core::journal::{Appended, Journal, JournalError, JournalOptions};
+use pos_core::keys::KeyPair;
+use pos_core::reader::JournalReader;
+use pos_core::record::Kind;
+use pos_core::ticket::PaymentMethod;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, RwLock};
+
+/// The `ops.db` meta key holding the last journal seq whose side effects are known applied.
+const RECOVERED_UPTO: &str = "recovered_upto";
+
+/// Everything the handlers and workers share.
+pub struct App {
+    /// The configuration.
+    pub config: Config,
+    /// The journal, unless it could not be opened (then `journal_error` says why).
+    pub journal: Option<Arc<Journal>>,
+    /// Why the journal is not available: sales are refused with this message.
+    pub journal_error: Option<String>,
+    /// The journal's opening body.
+    pub opening: OpeningBody,
+    /// The signing key (receipt codes when printing).
+    pub key: KeyPair,
+    /// Catalog and print queue.
+    pub ops: Arc<Ops>,
+    /// The in-memory catalog.
+    pub catalog: RwLock<Catalog>,
+    /// How variable-measure codes are read.
+    pub barcodes: BarcodeConfig,
+    /// The event stream.
+    pub bus: Bus,
+    /// The printer as last seen.
+    pub printer_state: RwLock<PrinterState>,
+    /// Wakes the print worker.
+    pub print_notify: tokio::sync::Notify,
+    /// Operators by id.
+    pub operators: HashMap<String, OperatorConfig>,
+    /// Operators signed in now.
+    pub signed_in: RwLock<HashSet<String>>,
+    /// PIN attempts.
+    pub pins: Mutex<PinGuard>,
+    /// Training mode.
+    pub training: AtomicBool,
+    /// Last scans (for the API), newest last.
+    pub scans: Mutex<std::collections::VecDeque<serde_json::Value>>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").finish_non_exhaustive()
+    }
+}
+
+/// Why the daemon cannot start at all.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The key cannot be read.
+    #[error("signing key {path}: {message}")]
+    Key {
+        /// The file.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// `ops.db` cannot be opened.
+    #[error("ops.db: {0}")]
+    Ops(String),
+    /// The journal is locked by another process (another posd is running).
+    #[error("{0}")]
+    Locked(String),
+}
+
+/// The stock movements and drawer flag of a journal record.
+pub fn side_effects(kind: Kind, body: &Body, seq: u64) -> NewRecordJob {
+    let mut job = NewRecordJob {
+        seq,
+        drawer: false,
+        stock: Vec::new(),
+    };
+    match (kind, body) {
+        (Kind::Sale, Body::Sale(s)) => {
+            job.drawer = s.payments.iter().any(|p| p.method == PaymentMethod::Cash);
+            job.stock = s
+                .lines
+                .iter()
+                .map(|l| (l.sku.clone(), -l.quantity.0))
+                .collect();
+        }
+        (Kind::Refund, Body::Refund(r)) => {
+            // Refund quantities are negative: goods come back.
+            job.drawer = r.payments.iter().any(|p| p.method == PaymentMethod::Cash);
+            job.stock = r
+                .lines
+                .iter()
+                .map(|l| (l.sku.clone(), -l.quantity.0))
+                .collect();
+        }
+        (Kind::Training, _) | (Kind::Duplicate, _) | (Kind::Closure, _) => {}
+        _ => {}
+    }
+    job
+}
+
+/// Whether records of this kind get a print job.
+pub fn printable(kind: Kind) -> bool {
+    matches!(
+        kind,
+        Kind::Sale | Kind::Refund | Kind::Training | Kind::Duplicate | Kind::Closure
+    )
+}
+
+impl App {
+    /// Opens everything. A damaged journal does not stop the daemon: it serves the API and
+    /// refuses sales with a clear error.
+    pub fn start(config: Config) -> Result<App, StartError> {
+        let key_path = config.key_path();
+        let key = KeyPair::load(&key_path).map_err(|e| StartError::Key {
+            path: key_path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let ops = Ops::open(&config.ops_path(), config.printer.is_some())
+            .map_err(|e| StartError::Ops(e.to_string()))?;
+        let (journal, journal_error) = match Journal::open(
+            &config.journal_path(),
+            key.clone(),
+            JournalOptions::default(),
+        ) {
+            Ok(j) => (Some(Arc::new(j)), None),
+            Err(e @ JournalError::Locked { .. }) => return Err(StartError::Locked(e.to_string())),
+            Err(e) => {
+                tracing::error!(error = %e, "the journal cannot be opened: sales are refused");
+                (None, Some(e.to_string()))
+            }
+        };
+        let opening = match &journal {
+            Some(j) => j.opening().clone(),
+            None => config.opening(),
+        };
+        let barcodes = BarcodeConfig::french_default();
+        let products = ops.products().map_err(|e| StartError::Ops(e.to_string()))?;
+        let catalog = Catalog::new(products, &barcodes);
+        let operators = config
+            .operators
+            .iter()
+            .map(|o| (o.id.clone(), o.clone()))
+            .collect();
+        let pins = PinGuard::new(
+            config.policy.pin_max_failures,
+            std::time::Duration::from_secs(config.policy.pin_lockout_secs),
+        );
+        let app = App {
+            printer_state: RwLock::new(PrinterState {
+                configured: config.printer.is_some(),
+                state: if config.printer.is_some() {
+                    "unknown"
+                } else {
+                    "none"
+                }
+                .into(),
+                ..Default::default()
+            }),
+            config,
+            journal,
+            journal_error,
+            opening,
+            key,
+            ops: Arc::new(ops),
+            catalog: RwLock::new(catalog),
+            barcodes,
+            bus: Bus::default(),
+            print_notify: tokio::sync::Notify::new(),
+            operators,
+            signed_in: RwLock::new(HashSet::new()),
+            pins: Mutex::new(pins),
+            training: AtomicBool::new(false),
+            scans: Mutex::new(Default::default()),
+        };
+        if let Some(j) = &app.journal {
+            j.software_started(&crate::software())
+                .map_err(|e| StartError::Ops(format!("cannot journal the start: {e}")))?;
+            app.recover()
+                .map_err(|e| StartError::Ops(format!("recovery: {e}")))?;
+        }
+        Ok(app)
+    }
+
+    /// Creates the print jobs (and stock movements) of journal records written after the last
+    /// recovery that have none, and turns jobs caught while sending into `unknown`.
+    fn recover(&self) -> Result<(), String> {
+        let unknown = self.ops.sending_to_unknown().map_err(|e| e.to_string())?;
+        if unknown > 0 {
+            tracing::warn!(
+                count = unknown,
+                "print jobs were being sent when posd stopped: marked unknown, not resent"
+            );
+        }
+        let from: u64 = self
+            .ops
+            .meta(RECOVERED_UPTO)
+            .map_err(|e| e.to_string())?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let reader = JournalReader::open(&self.config.journal_path()).map_err(|e| e.to_string())?;
+        let mut last = from;
+        let mut added = 0usize;
+        let mut failure = None;
+        reader
+            .for_each_from(from + 1, |rec| {
+                let Ok(rec) = rec else {
+                    return std::ops::ControlFlow::Continue(());
+                };
+                last = rec.seq;
+                let Some(kind) = rec.known_kind().filter(|k| printable(*k)) else {
+                    return std::ops::ControlFlow::Continue(());
+                };
+                let Ok(body) = Body::decode(kind, &rec.body) else {
+                    return std::ops::ControlFlow::Continue(());
+                };
+                match self.ops.add_record_job(&side_effects(kind, &body, rec.seq)) {
+                    Ok(Some(_)) => added += 1,
+                    Ok(None) => {}
+                    Err(e) => {
+                        failure = Some(e.to_string());
+                        return std::ops::ControlFlow::Break(());
+                    }
+                }
+                std::ops::ControlFlow::Continue(())
+            })
+            .map_err(|e| e.to_string())?;
+        if let Some(f) = failure {
+            return Err(f);
+        }
+        if added > 0 {
+            tracing::warn!(count = added, "print jobs recovered from the journal");
+        }
+        self.ops
+            .set_meta(RECOVERED_UPTO, &last.to_string())
+            .map_err(|e| e.to_string())
+    }
+
+    /// The journal, or the reason it is unavailable.
+    pub fn journal(&self) -> Result<Arc<Journal>, String> {
+        self.journal.clone().ok_or_else(|| {
+            self.journal_error
+                .clone()
+                .unwrap_or_else(|| "the journal is not open".into())
+        })
+    }
+
+    /// Journals a technical event from async code; failures are logged.
+    pub async fn journal_event(&self, code: &'static str, message: &str) {
+        self.journal_event_by(code, message, None).await
+    }
+
+    /// Journals a technical event naming an operator.
+    pub async fn journal_event_by(
+        &self,
+        code: &'static str,
+        message: &str,
+        operator: Option<&str>,
+    ) {
+        let Ok(j) = self.journal() else { return };
+        let body = pos_core::body::EventBody {
+            code: code.to_string(),
+            message: message.to_string(),
+            operator: operator.map(str::to_string),
+            details: Default::default(),
+        };
+        let r =
+            tokio::task::spawn_blocking(move || j.append(pos_core::journal::Draft::Event(body)))
+                .await;
+        match r {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(code, error = %e, "cannot journal an event"),
+            Err(e) => tracing::error!(code, error = %e, "cannot journal an event"),
+        }
+    }
+
+    /// Records the print job of an appended record (and its stock movements); wakes the
+    /// printer. Returns the job id. Blocking: call from a blocking thread.
+    pub fn after_append(&self, a: &Appended) -> Option<i64> {
+        if !printable(a.kind) {
+            return None;
+        }
+        let body = Body::decode(a.kind, &a.body).ok()?;
+        match self.ops.add_record_job(&side_effects(a.kind, &body, a.seq)) {
+            Ok(id) => {
+                self.print_notify.notify_one();
+                id
+            }
+            Err(e) => {
+                // The record is journaled; the next start recreates the job from the journal.
+                tracing::error!(seq = a.seq, error = %e, "cannot queue the print job");
+                None
+            }
+        }
+    }
+}

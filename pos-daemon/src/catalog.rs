@@ -1,0 +1,318 @@
+//! The catalog: products, their barcodes, and how a scanned code or a sale line resolves to a
+//! priced ticket line.
+
+use pos_core::barcode::{self, Barcode, BarcodeConfig, Measure};
+use pos_core::money::{Cents, Qty, VatRate};
+use pos_core::ticket::{LineInput, MAX_SKU_LEN, MAX_TEXT_LEN, MAX_UNIT_PRICE};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// At most this many barcodes per product.
+pub const MAX_BARCODES_PER_PRODUCT: usize = 16;
+/// At most this many products.
+pub const MAX_PRODUCTS: usize = 100_000;
+
+/// How a product is sold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    /// By the piece.
+    #[default]
+    Piece,
+    /// By weight; the price is per kilogram.
+    Kg,
+}
+
+impl Unit {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::Piece => "piece",
+            Unit::Kg => "kg",
+        }
+    }
+}
+
+/// A product.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Product {
+    /// Stock-keeping unit.
+    pub sku: String,
+    /// Label printed on receipts.
+    pub label: String,
+    /// Price incl. VAT in cents (per kg when sold by weight).
+    pub price_cents: i64,
+    /// VAT rate in hundredths of a percent.
+    pub vat_rate: u32,
+    /// Sold by piece or by weight.
+    #[serde(default)]
+    pub unit: Unit,
+    /// Whether stock is tracked.
+    #[serde(default)]
+    pub track_stock: bool,
+    /// Stock in thousandths (pieces or grams), when tracked.
+    #[serde(default)]
+    pub stock_milli: Option<i64>,
+    /// Barcodes: EAN-13, EAN-8, UPC-A, any other text, or for variable-measure items the
+    /// prefix and item code (`2123450`: prefix 21, item 23450).
+    #[serde(default)]
+    pub barcodes: Vec<String>,
+}
+
+/// What a barcode resolved to.
+#[derive(Debug, Clone, Serialize)]
+pub struct Lookup {
+    /// The product.
+    pub product: Product,
+    /// The code as scanned.
+    pub code: String,
+    /// Weight in grams read from a variable-measure code.
+    pub weight_grams: Option<i64>,
+    /// Price in cents read from a variable-measure code.
+    pub price_cents: Option<i64>,
+}
+
+/// Why a code or a line does not resolve.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CatalogError {
+    /// The code cannot be parsed (bad check digit, too long...).
+    #[error("bad barcode: {0}")]
+    BadBarcode(String),
+    /// No product has this code.
+    #[error("no product has barcode {0}")]
+    UnknownBarcode(String),
+    /// No product has this SKU.
+    #[error("unknown SKU {0:?}")]
+    UnknownSku(String),
+    /// The line is not usable as given.
+    #[error("{0}")]
+    BadLine(String),
+    /// The product is not valid.
+    #[error("{0}")]
+    BadProduct(String),
+}
+
+/// The in-memory catalog used on the sale path.
+#[derive(Debug, Default, Clone)]
+pub struct Catalog {
+    by_sku: HashMap<String, Product>,
+    by_code: HashMap<String, String>,
+}
+
+/// A normalized lookup key for a barcode as stored on a product.
+pub fn code_key(code: &str, config: &BarcodeConfig) -> Result<String, CatalogError> {
+    barcode::parse(code, config)
+        .map(|b| b.lookup_key())
+        .map_err(|e| CatalogError::BadBarcode(e.to_string()))
+}
+
+impl Catalog {
+    /// Builds the catalog from products.
+    pub fn new(products: Vec<Product>, config: &BarcodeConfig) -> Catalog {
+        let mut c = Catalog::default();
+        for p in products {
+            c.insert(p, config);
+        }
+        c
+    }
+
+    /// Adds or replaces a product.
+    pub fn insert(&mut self, p: Product, config: &BarcodeConfig) {
+        if let Some(old) = self.by_sku.get(&p.sku) {
+            let old_codes = old.barcodes.clone();
+            for code in old_codes {
+                if let Ok(key) = code_key(&code, config) {
+                    self.by_code.remove(&key);
+                }
+            }
+        }
+        for code in &p.barcodes {
+            if let Ok(key) = code_key(code, config) {
+                self.by_code.insert(key, p.sku.clone());
+            }
+        }
+        self.by_sku.insert(p.sku.clone(), p);
+    }
+
+    /// A product by SKU.
+    pub fn get(&self, sku: &str) -> Option<&Product> {
+        self.by_sku.get(sku)
+    }
+
+    /// Checks a product before it is stored: fields in range, VAT rate configured, barcodes
+    /// valid and not used by another product.
+    pub fn check(
+        &self,
+        p: &Product,
+        rates: &[VatRate],
+        config: &BarcodeConfig,
+    ) -> Result<(), CatalogError> {
+        let bad = |m: String| Err(CatalogError::BadProduct(m));
+        if p.sku.is_empty() || p.sku.len() > MAX_SKU_LEN || p.sku.chars().any(char::is_control) {
+            return bad(format!("sku must be 1 to {MAX_SKU_LEN} printable bytes"));
+        }
+        if p.label.trim().is_empty() || p.label.len() > MAX_TEXT_LEN {
+            return bad(format!("label must be 1 to {MAX_TEXT_LEN} bytes"));
+        }
+        if !(0..=MAX_UNIT_PRICE).contains(&p.price_cents) {
+            return bad(format!(
+                "price_cents must be between 0 and {MAX_UNIT_PRICE}"
+            ));
+        }
+        if !rates.contains(&VatRate(p.vat_rate)) {
+            return bad(format!("VAT rate {} is not a configured rate", p.vat_rate));
+        }
+        if p.barcodes.len() > MAX_BARCODES_PER_PRODUCT {
+            return bad(format!("at most {MAX_BARCODES_PER_PRODUCT} barcodes"));
+        }
+        if let Some(s) = p.stock_milli {
+            if s.unsigned_abs() > 1 << 50 {
+                return bad("stock_milli is out of range".into());
+            }
+        }
+        for code in &p.barcodes {
+            let key = code_key(code, config)?;
+            if let Some(other) = self.by_code.get(&key) {
+                if other != &p.sku {
+                    return bad(format!("barcode {code} already belongs to {other}"));
+                }
+            }
+        }
+        if !self.by_sku.contains_key(&p.sku) && self.by_sku.len() >= MAX_PRODUCTS {
+            return bad(format!("the catalog is full ({MAX_PRODUCTS} products)"));
+        }
+        Ok(())
+    }
+
+    /// Resolves a scanned code.
+    pub fn lookup(&self, code: &str, config: &BarcodeConfig) -> Result<Lookup, CatalogError> {
+        let parsed =
+            barcode::parse(code, config).map_err(|e| CatalogError::BadBarcode(e.to_string()))?;
+        let key = parsed.lookup_key();
+        let product = self
+            .by_code
+            .get(&key)
+            .and_then(|sku| self.by_sku.get(sku))
+            .ok_or_else(|| CatalogError::UnknownBarcode(code.trim().to_string()))?;
+        let (weight_grams, price_cents) = match parsed {
+            Barcode::VariableMeasure {
+                measure: Measure::WeightGrams(g),
+                ..
+            } => (Some(g), None),
+            Barcode::VariableMeasure {
+                measure: Measure::PriceCents(c),
+                ..
+            } => (None, Some(c)),
+            _ => (None, None),
+        };
+        Ok(Lookup {
+            product: product.clone(),
+            code: code.trim().to_string(),
+            weight_grams,
+            price_cents,
+        })
+    }
+}
+
+/// A sale line as the till sends it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineRequest {
+    /// The product's SKU (or give `barcode`).
+    #[serde(default)]
+    pub sku: Option<String>,
+    /// A scanned code (or give `sku`).
+    #[serde(default)]
+    pub barcode: Option<String>,
+    /// Pieces, for products sold by the piece (default 1).
+    #[serde(default)]
+    pub quantity: Option<i64>,
+    /// Grams, for products sold by weight (read from a weight-embedded code otherwise).
+    #[serde(default)]
+    pub weight_grams: Option<i64>,
+    /// Discount on the line, in cents.
+    #[serde(default)]
+    pub discount_cents: i64,
+}
+
+/// The largest quantity in pieces on one line.
+pub const MAX_PIECES: i64 = pos_core::ticket::MAX_QUANTITY / 1000;
+
+impl Catalog {
+    /// Turns a request line into a ticket line.
+    pub fn resolve_line(
+        &self,
+        index: usize,
+        line: &LineRequest,
+        config: &BarcodeConfig,
+    ) -> Result<LineInput, CatalogError> {
+        let bad = |m: String| CatalogError::BadLine(format!("line {index}: {m}"));
+        let (product, weight, price) = match (&line.sku, &line.barcode) {
+            (Some(sku), None) => {
+                let p = self
+                    .by_sku
+                    .get(sku)
+                    .ok_or_else(|| CatalogError::UnknownSku(sku.clone()))?;
+                (p.clone(), None, None)
+            }
+            (None, Some(code)) => {
+                let l = self.lookup(code, config)?;
+                (l.product, l.weight_grams, l.price_cents)
+            }
+            _ => return Err(bad("give exactly one of `sku` and `barcode`".into())),
+        };
+        let mut input = LineInput {
+            sku: product.sku.clone(),
+            label: product.label.clone(),
+            quantity: Qty::ONE,
+            unit: pos_core::ticket::Unit::Piece,
+            unit_price: Cents(product.price_cents),
+            vat_rate: VatRate(product.vat_rate),
+            discount: Cents(line.discount_cents),
+        };
+        if let Some(p) = price {
+            // A price-embedded code: the scale priced the item; one piece at that price.
+            if line.quantity.is_some_and(|q| q != 1) || line.weight_grams.is_some() {
+                return Err(bad("a price-embedded code is one item".into()));
+            }
+            input.unit_price = Cents(p);
+            return Ok(input);
+        }
+        match product.unit {
+            Unit::Piece => {
+                if line.weight_grams.is_some() || weight.is_some() {
+                    return Err(bad(format!("{} is sold by the piece", product.sku)));
+                }
+                let q = line.quantity.unwrap_or(1);
+                if !(1..=MAX_PIECES).contains(&q) {
+                    return Err(bad(format!(
+                        "quantity {q} must be between 1 and {MAX_PIECES}"
+                    )));
+                }
+                input.quantity = Qty::pieces(q);
+            }
+            Unit::Kg => {
+                if line.quantity.is_some() {
+                    return Err(bad(format!(
+                        "{} is sold by weight: give weight_grams",
+                        product.sku
+                    )));
+                }
+                let g = match (line.weight_grams, weight) {
+                    (Some(g), None) | (None, Some(g)) => g,
+                    (Some(_), Some(_)) => {
+                        return Err(bad("the code already carries the weight".into()))
+                    }
+                    (None, None) => return Err(bad("weight_grams is required".into())),
+                };
+                if !(1..=pos_core::ticket::MAX_QUANTITY).contains(&g) {
+                    return Err(bad(format!("weight_grams {g} must be positive")));
+                }
+                input.quantity = Qty(g);
+                input.unit = pos_core::ticket::Unit::Kg;
+            }
+        }
+        Ok(input)
+    }
+}

@@ -1,0 +1,393 @@
+//! The TOML configuration of `posd`.
+//!
+//! Relative paths are resolved against the directory of the configuration file. Unknown keys
+//! are refused, so a typo never silently leaves a default in place.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The largest configuration file read (a till's config is a few kilobytes).
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The merchant identity printed on receipts and written in the journal's opening record.
+    pub merchant: MerchantConfig,
+    /// The register (till) id: one journal per register.
+    pub register_id: String,
+    /// IANA time zone of the shop.
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+    /// VAT rates in hundredths of a percent (2000 = 20 %).
+    #[serde(default = "default_vat_rates")]
+    pub vat_rates: Vec<u32>,
+    /// First month of the fiscal year (1 to 12).
+    #[serde(default = "default_fiscal_month")]
+    pub fiscal_year_start_month: u32,
+    /// Where the journal, `ops.db` and (by default) the key live.
+    pub data_dir: PathBuf,
+    /// The signing key file (default `DATA/signing.key`, mode 0600).
+    #[serde(default)]
+    pub key_path: Option<PathBuf>,
+    /// The anchor file (chain heads after closures); put it on another medium than the data
+    /// directory. Default `DATA/anchors.jsonl`.
+    #[serde(default)]
+    pub anchor_path: Option<PathBuf>,
+    /// The local HTTP API.
+    #[serde(default)]
+    pub api: ApiConfig,
+    /// The receipt printer, if any.
+    #[serde(default)]
+    pub printer: Option<PrinterConfig>,
+    /// The cash drawer (wired to the printer), if any.
+    #[serde(default)]
+    pub drawer: Option<DrawerConfig>,
+    /// Serial barcode scanners.
+    #[serde(default)]
+    pub scanners: Vec<ScannerConfig>,
+    /// The operators.
+    #[serde(default)]
+    pub operators: Vec<OperatorConfig>,
+    /// Limits and rules.
+    #[serde(default)]
+    pub policy: Policy,
+    /// Lines printed at the bottom of receipts.
+    #[serde(default)]
+    pub receipt_footer: Vec<String>,
+}
+
+/// Who sells.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MerchantConfig {
+    /// Trading name.
+    pub name: String,
+    /// Postal address; lines separated by `, `.
+    pub address: String,
+    /// SIRET, 14 digits.
+    pub siret: String,
+    /// Intra-community VAT number (empty when none).
+    #[serde(default)]
+    pub vat_id: String,
+}
+
+/// The HTTP API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Listen address (loopback by default).
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Bearer tokens accepted from API clients. Never logged.
+    #[serde(default)]
+    pub tokens: Vec<String>,
+    /// The largest request body accepted, in bytes.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            listen: default_listen(),
+            tokens: Vec::new(),
+            max_body_bytes: default_max_body(),
+        }
+    }
+}
+
+/// A receipt printer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrinterConfig {
+    /// `tcp:HOST[:PORT]`, `serial:PATH[@BAUD]`, `usb:/dev/usb/lpN` or `file:PATH`.
+    pub address: String,
+    /// Paper width in millimetres: 58 or 80.
+    #[serde(default = "default_paper")]
+    pub paper_mm: u32,
+    /// Also write a readable text copy of every printed record into this directory.
+    #[serde(default)]
+    pub text_dir: Option<PathBuf>,
+}
+
+/// The cash drawer, kicked through the printer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrawerConfig {
+    /// Connector pin: 2 or 5.
+    #[serde(default = "default_drawer_pin")]
+    pub pin: u8,
+}
+
+/// A serial barcode scanner.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScannerConfig {
+    /// Device path.
+    pub path: PathBuf,
+    /// Speed.
+    #[serde(default = "default_baud")]
+    pub baud: u32,
+}
+
+/// An operator's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Sells, refunds up to the configured limit.
+    Cashier,
+    /// Everything: voids, large refunds, closures, training mode, configuration.
+    Manager,
+}
+
+/// An operator.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorConfig {
+    /// The id recorded in the journal.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// The PIN's argon2 hash (PHC string, see `posd hash-pin`).
+    pub pin_hash: String,
+}
+
+/// Rules and limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Refunds above this amount (cents) need a manager.
+    #[serde(default = "default_refund_limit")]
+    pub cashier_refund_limit_cents: i64,
+    /// Wrong PINs allowed in a row before an operator is locked out.
+    #[serde(default = "default_pin_failures")]
+    pub pin_max_failures: u32,
+    /// How long a lock-out lasts, in seconds.
+    #[serde(default = "default_pin_lockout")]
+    pub pin_lockout_secs: u64,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            cashier_refund_limit_cents: default_refund_limit(),
+            pin_max_failures: default_pin_failures(),
+            pin_lockout_secs: default_pin_lockout(),
+        }
+    }
+}
+
+fn default_time_zone() -> String {
+    "Europe/Paris".into()
+}
+fn default_vat_rates() -> Vec<u32> {
+    pos_core::sample::FRENCH_VAT_RATES
+        .iter()
+        .map(|r| r.0)
+        .collect()
+}
+fn default_fiscal_month() -> u32 {
+    1
+}
+fn default_listen() -> String {
+    "127.0.0.1:8420".into()
+}
+fn default_max_body() -> usize {
+    256 * 1024
+}
+fn default_paper() -> u32 {
+    80
+}
+fn default_drawer_pin() -> u8 {
+    2
+}
+fn default_baud() -> u32 {
+    9600
+}
+fn default_refund_limit() -> i64 {
+    5000
+}
+fn default_pin_failures() -> u32 {
+    5
+}
+fn default_pin_lockout() -> u64 {
+    60
+}
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads, parses, resolves and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let io = |source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let meta = std::fs::metadata(path).map_err(io)?;
+        if meta.len() > MAX_CONFIG_BYTES {
+            return Err(ConfigError::Invalid(format!(
+                "{} is larger than {MAX_CONFIG_BYTES} bytes",
+                path.display()
+            )));
+        }
+        let text = std::fs::read_to_string(path).map_err(io)?;
+        let mut config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.message().to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve(base);
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Makes relative paths relative to `base`.
+    pub fn resolve(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.data_dir);
+        if let Some(k) = self.key_path.as_mut() {
+            fix(k);
+        }
+        if let Some(a) = self.anchor_path.as_mut() {
+            fix(a);
+        }
+        if let Some(p) = self.printer.as_mut() {
+            if let Some(t) = p.text_dir.as_mut() {
+                fix(t);
+            }
+        }
+    }
+
+    /// Checks values the types cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.api.tokens.is_empty() {
+            return bad("api.tokens: at least one bearer token is needed".into());
+        }
+        if self.api.tokens.iter().any(|t| t.len() < 16) {
+            return bad("api.tokens: tokens must be at least 16 characters".into());
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&self.api.max_body_bytes) {
+            return bad("api.max_body_bytes must be between 1 KiB and 16 MiB".into());
+        }
+        if let Some(p) = &self.printer {
+            if p.address
+                .parse::<drivers::transport::PrinterAddress>()
+                .is_err()
+            {
+                return bad(format!(
+                    "printer.address {:?} is not a printer address",
+                    p.address
+                ));
+            }
+            if drivers::layout::PaperWidth::from_mm(p.paper_mm).is_none() {
+                return bad("printer.paper_mm must be 58 or 80".into());
+            }
+        }
+        if let Some(d) = &self.drawer {
+            if !matches!(d.pin, 2 | 5) {
+                return bad("drawer.pin must be 2 or 5".into());
+            }
+            if self.printer.is_none() {
+                return bad("a drawer needs a printer to kick it".into());
+            }
+        }
+        let mut ids = std::collections::HashSet::new();
+        for op in &self.operators {
+            if op.id.is_empty() || op.id.len() > 64 {
+                return bad("operator ids must be 1 to 64 bytes".into());
+            }
+            if !ids.insert(op.id.as_str()) {
+                return bad(format!("operator {:?} is defined twice", op.id));
+            }
+            if argon2::PasswordHash::new(&op.pin_hash).is_err() {
+                return bad(format!(
+                    "operator {:?}: pin_hash is not a PHC string (use `posd hash-pin`)",
+                    op.id
+                ));
+            }
+        }
+        if self.policy.pin_max_failures == 0 {
+            return bad("policy.pin_max_failures must be at least 1".into());
+        }
+        self.opening().validate().map_err(ConfigError::Invalid)?;
+        Ok(())
+    }
+
+    /// The signing key file.
+    pub fn key_path(&self) -> PathBuf {
+        self.key_path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("signing.key"))
+    }
+
+    /// The anchor file.
+    pub fn anchor_path(&self) -> PathBuf {
+        self.anchor_path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("anchors.jsonl"))
+    }
+
+    /// The journal file.
+    pub fn journal_path(&self) -> PathBuf {
+        self.data_dir.join("journal.db")
+    }
+
+    /// The operational database (catalog, print queue).
+    pub fn ops_path(&self) -> PathBuf {
+        self.data_dir.join("ops.db")
+    }
+
+    /// The journal's opening body for this configuration (the key is filled in on creation).
+    pub fn opening(&self) -> pos_core::body::OpeningBody {
+        let mut opening = pos_core::sample::sample_opening();
+        opening.merchant = pos_core::body::Merchant {
+            name: self.merchant.name.clone(),
+            address: self.merchant.address.clone(),
+            siret: self.merchant.siret.clone(),
+            vat_id: self.merchant.vat_id.clone(),
+        };
+        opening.register_id = self.register_id.clone();
+        opening.software = crate::software();
+        opening.time_zone = self.time_zone.clone();
+        opening.vat_rates = self
+            .vat_rates
+            .iter()
+            .map(|r| pos_core::money::VatRate(*r))
+            .collect();
+        opening.fiscal_year_start_month = self.fiscal_year_start_month;
+        // A syntactically valid placeholder key so `validate` can run before creation.
+        opening.key = pos_core::keys::KeyPair::from_seed([7; 32]).public_info();
+        opening
+    }
+}

@@ -1,0 +1,381 @@
+//! `ops.db`: the operational state (catalog, stock, print queue), a projection of the journal.
+//!
+//! Print jobs are keyed by the journal sequence number of what they print, so a record gets at
+//! most one job. After a crash, [`Ops::recover`] walks the journal past the recorded cursor and
+//! creates the jobs (and stock movements) of records that have none: nothing journaled is left
+//! unprinted, nothing is queued twice.
+//!
+//! Two connections: inserts on the sale path commit with `synchronous=NORMAL` (a crash of the
+//! process loses nothing; a power cut may lose the newest rows, which recovery rebuilds from the
+//! journal); job state changes made by the printer worker commit with `synchronous=FULL`, so a
+//! job marked `sending` is on disk before its bytes leave.
+
+use crate::catalog::{Product, Unit};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use std::path::Path;
+use std::sync::Mutex;
+
+/// The largest number of print jobs listed at once.
+pub const MAX_JOBS_LISTED: usize = 200;
+
+/// A print job's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Waiting to be sent.
+    Pending,
+    /// Being sent (a job found in this state after a crash has an unknown fate).
+    Sending,
+    /// Printed.
+    Printed,
+    /// Sent, fate unknown: never resent; a reprint (a journaled duplicate) resolves it.
+    Unknown,
+    /// An unknown job resolved by a reprint.
+    Reprinted,
+    /// Could not be laid out; see the error.
+    Failed,
+    /// No printer configured.
+    Skipped,
+}
+
+impl JobState {
+    fn as_str(self) -> &'static str {
+        match self {
+            JobState::Pending => "pending",
+            JobState::Sending => "sending",
+            JobState::Printed => "printed",
+            JobState::Unknown => "unknown",
+            JobState::Reprinted => "reprinted",
+            JobState::Failed => "failed",
+            JobState::Skipped => "skipped",
+        }
+    }
+
+    fn parse(s: &str) -> JobState {
+        match s {
+            "pending" => JobState::Pending,
+            "sending" => JobState::Sending,
+            "printed" => JobState::Printed,
+            "unknown" => JobState::Unknown,
+            "reprinted" => JobState::Reprinted,
+            "skipped" => JobState::Skipped,
+            _ => JobState::Failed,
+        }
+    }
+}
+
+/// What a job prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// A journal record (ticket, duplicate, closure), rendered from the journal at print time.
+    Record,
+    /// An X report, rendered when asked (not journaled).
+    XReport,
+}
+
+/// A print job.
+#[derive(Debug, Clone, Serialize)]
+pub struct Job {
+    /// Queue id.
+    pub id: i64,
+    /// The journal record printed (none for X reports).
+    pub seq: Option<u64>,
+    /// What it prints.
+    pub kind: JobKind,
+    /// State.
+    pub state: JobState,
+    /// Kick the cash drawer with it.
+    pub drawer: bool,
+    /// The last error.
+    pub error: Option<String>,
+    /// Pre-rendered bytes (X reports).
+    #[serde(skip)]
+    pub payload: Option<Vec<u8>>,
+}
+
+/// A new job for a journal record, with the stock movements that go with it.
+#[derive(Debug, Clone)]
+pub struct NewRecordJob {
+    /// The record's sequence number.
+    pub seq: u64,
+    /// Kick the drawer.
+    pub drawer: bool,
+    /// Stock movements: (sku, delta in thousandths).
+    pub stock: Vec<(String, i64)>,
+}
+
+/// The operational database.
+pub struct Ops {
+    hot: Mutex<Connection>,
+    worker: Mutex<Connection>,
+    printing: bool,
+}
+
+impl std::fmt::Debug for Ops {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ops").finish_non_exhaustive()
+    }
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS products(
+  sku TEXT PRIMARY KEY, label TEXT NOT NULL, price_cents INTEGER NOT NULL,
+  vat_rate INTEGER NOT NULL, unit TEXT NOT NULL, track_stock INTEGER NOT NULL,
+  stock_milli INTEGER NOT NULL DEFAULT 0, barcodes TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS print_jobs(
+  id INTEGER PRIMARY KEY AUTOINCREMENT, seq INTEGER UNIQUE, kind TEXT NOT NULL,
+  state TEXT NOT NULL, drawer INTEGER NOT NULL, payload BLOB, error TEXT,
+  updated_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS print_jobs_state ON print_jobs(state, id);
+";
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn open_conn(path: &Path, sync: &str) -> Result<Connection, rusqlite::Error> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", sync)?;
+    Ok(conn)
+}
+
+fn lock(m: &Mutex<Connection>) -> std::sync::MutexGuard<'_, Connection> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+fn row_to_job(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
+    let seq: Option<i64> = row.get(1)?;
+    let kind: String = row.get(2)?;
+    let state: String = row.get(3)?;
+    Ok(Job {
+        id: row.get(0)?,
+        seq: seq.map(|s| s as u64),
+        kind: if kind == "x_report" {
+            JobKind::XReport
+        } else {
+            JobKind::Record
+        },
+        state: JobState::parse(&state),
+        drawer: row.get::<_, i64>(4)? != 0,
+        payload: row.get(5)?,
+        error: row.get(6)?,
+    })
+}
+
+const JOB_COLUMNS: &str = "id, seq, kind, state, drawer, payload, error";
+
+impl Ops {
+    /// Opens (creating) `ops.db`. `printing` says whether a printer is configured: without one,
+    /// jobs are recorded as `skipped`.
+    pub fn open(path: &Path, printing: bool) -> Result<Ops, rusqlite::Error> {
+        let hot = open_conn(path, "NORMAL")?;
+        hot.execute_batch(SCHEMA)?;
+        let worker = open_conn(path, "FULL")?;
+        Ok(Ops {
+            hot: Mutex::new(hot),
+            worker: Mutex::new(worker),
+            printing,
+        })
+    }
+
+    fn initial_state(&self) -> &'static str {
+        if self.printing {
+            "pending"
+        } else {
+            "skipped"
+        }
+    }
+
+    /// Records the print job of a journal record and its stock movements, once (a second call
+    /// for the same seq changes nothing). Returns the job id.
+    pub fn add_record_job(&self, job: &NewRecordJob) -> Result<Option<i64>, rusqlite::Error> {
+        let mut conn = lock(&self.hot);
+        let tx = conn.transaction()?;
+        let inserted = tx.execute(
+            "INSERT OR IGNORE INTO print_jobs(seq, kind, state, drawer, updated_ms)
+             VALUES (?1, 'record', ?2, ?3, ?4)",
+            params![
+                job.seq as i64,
+                self.initial_state(),
+                job.drawer as i64,
+                now_ms()
+            ],
+        )?;
+        let id = if inserted == 1 {
+            for (sku, delta) in &job.stock {
+                tx.execute(
+                    "UPDATE products SET stock_milli = stock_milli + ?2
+                     WHERE sku = ?1 AND track_stock = 1",
+                    params![sku, delta],
+                )?;
+            }
+            Some(tx.last_insert_rowid())
+        } else {
+            None
+        };
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Queues pre-rendered bytes (an X report).
+    pub fn add_x_report(&self, bytes: &[u8]) -> Result<i64, rusqlite::Error> {
+        let conn = lock(&self.hot);
+        conn.execute(
+            "INSERT INTO print_jobs(seq, kind, state, drawer, payload, updated_ms)
+             VALUES (NULL, 'x_report', ?1, 0, ?2, ?3)",
+            params![self.initial_state(), bytes, now_ms()],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// The oldest job waiting to be sent: the queue is strictly ordered, so a held job holds
+    /// everything behind it.
+    pub fn next_pending(&self) -> Result<Option<Job>, rusqlite::Error> {
+        let conn = lock(&self.worker);
+        conn.query_row(
+            &format!(
+                "SELECT {JOB_COLUMNS} FROM print_jobs WHERE state = 'pending' ORDER BY id LIMIT 1"
+            ),
+            [],
+            row_to_job,
+        )
+        .optional()
+    }
+
+    /// Sets a job's state (durably: `synchronous=FULL`).
+    pub fn set_state(
+        &self,
+        id: i64,
+        state: JobState,
+        error: Option<&str>,
+    ) -> Result<(), rusqlite::Error> {
+        let conn = lock(&self.worker);
+        conn.execute(
+            "UPDATE print_jobs SET state = ?2, error = ?3, updated_ms = ?4 WHERE id = ?1",
+            params![id, state.as_str(), error, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// After a restart: jobs caught in `sending` have an unknown fate. Returns how many.
+    pub fn sending_to_unknown(&self) -> Result<usize, rusqlite::Error> {
+        let conn = lock(&self.worker);
+        conn.execute(
+            "UPDATE print_jobs SET state = 'unknown',
+               error = 'posd stopped while sending: the receipt may or may not have printed',
+               updated_ms = ?1 WHERE state = 'sending'",
+            params![now_ms()],
+        )
+    }
+
+    /// The job printing the record at `seq`.
+    pub fn job_of_seq(&self, seq: u64) -> Result<Option<Job>, rusqlite::Error> {
+        let conn = lock(&self.hot);
+        conn.query_row(
+            &format!("SELECT {JOB_COLUMNS} FROM print_jobs WHERE seq = ?1"),
+            params![seq as i64],
+            row_to_job,
+        )
+        .optional()
+    }
+
+    /// Jobs that are not done (pending, sending, unknown, failed), oldest first, then the
+    /// newest done ones, at most [`MAX_JOBS_LISTED`].
+    pub fn list_jobs(&self) -> Result<Vec<Job>, rusqlite::Error> {
+        let conn = lock(&self.hot);
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {JOB_COLUMNS} FROM print_jobs
+             WHERE state IN ('pending','sending','unknown','failed') ORDER BY id LIMIT ?1"
+        ))?;
+        let rows = stmt.query_map(params![MAX_JOBS_LISTED as i64], row_to_job)?;
+        rows.collect()
+    }
+
+    /// Counts per state.
+    pub fn counts(&self) -> Result<Vec<(String, i64)>, rusqlite::Error> {
+        let conn = lock(&self.hot);
+        let mut stmt = conn.prepare("SELECT state, COUNT(*) FROM print_jobs GROUP BY state")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect()
+    }
+
+    /// A metadata value.
+    pub fn meta(&self, key: &str) -> Result<Option<String>, rusqlite::Error> {
+        let conn = lock(&self.hot);
+        conn.query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+            r.get(0)
+        })
+        .optional()
+    }
+
+    /// Sets a metadata value.
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), rusqlite::Error> {
+        let conn = lock(&self.hot);
+        conn.execute(
+            "INSERT INTO meta(key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    /// Every product, by SKU.
+    pub fn products(&self) -> Result<Vec<Product>, rusqlite::Error> {
+        let conn = lock(&self.hot);
+        let mut stmt = conn.prepare(
+            "SELECT sku, label, price_cents, vat_rate, unit, track_stock, stock_milli, barcodes
+             FROM products ORDER BY sku",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let unit: String = r.get(4)?;
+            let barcodes: String = r.get(7)?;
+            let track: i64 = r.get(5)?;
+            Ok(Product {
+                sku: r.get(0)?,
+                label: r.get(1)?,
+                price_cents: r.get(2)?,
+                vat_rate: r.get(3)?,
+                unit: if unit == "kg" { Unit::Kg } else { Unit::Piece },
+                track_stock: track != 0,
+                stock_milli: if track != 0 { Some(r.get(6)?) } else { None },
+                barcodes: serde_json::from_str(&barcodes).unwrap_or_default(),
+            })
+        })?;
+        rows.collect()
+    }
+
+    /// Inserts or replaces a product (its stock is kept when it exists and `stock_milli` is
+    /// `None`).
+    pub fn upsert_product(&self, p: &Product) -> Result<(), rusqlite::Error> {
+        let conn = lock(&self.hot);
+        let barcodes = serde_json::to_string(&p.barcodes).unwrap_or_else(|_| "[]".into());
+        conn.execute(
+            "INSERT INTO products(sku, label, price_cents, vat_rate, unit, track_stock,
+                                  stock_milli, barcodes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, COALESCE(?7, 0), ?8)
+             ON CONFLICT(sku) DO UPDATE SET label = excluded.label,
+               price_cents = excluded.price_cents, vat_rate = excluded.vat_rate,
+               unit = excluded.unit, track_stock = excluded.track_stock,
+               stock_milli = COALESCE(?7, products.stock_milli), barcodes = excluded.barcodes",
+            params![
+                p.sku,
+                p.label,
+                p.price_cents,
+                p.vat_rate,
+                p.unit.as_str(),
+                p.track_stock as i64,
+                p.stock_milli,
+                barcodes
+            ],
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,277 @@
+//! The print worker: sends queued jobs in order, one at a time, and never resends silently.
+//!
+//! - `NotSent` (the printer reported a fault or could not be reached before anything was sent):
+//!   the job stays first in the queue, the fault is shown on the API and the event stream, and
+//!   the worker asks again every [`FAULT_RETRY`] until it clears.
+//! - `Unknown` (bytes may have reached the printer): the job is marked `unknown` and never sent
+//!   again; the cashier decides whether to reprint, which writes a journaled duplicate.
+//! - A job is marked `sending` durably before its bytes leave: after a crash it becomes
+//!   `unknown`, never a silent second print.
+
+use crate::app::App;
+use crate::ops::{Job, JobKind, JobState};
+use drivers::commands::{drawer_kick, DrawerPin};
+use drivers::printer::{PrintOutcome, Printer, PrinterOptions};
+use drivers::transport::PrinterAddress;
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often a held queue asks the printer again.
+pub const FAULT_RETRY: Duration = Duration::from_millis(500);
+/// How often an idle worker looks at the queue without being woken.
+pub const IDLE_POLL: Duration = Duration::from_secs(2);
+
+/// The printer as the API shows it.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct PrinterState {
+    /// Whether a printer is configured.
+    pub configured: bool,
+    /// `idle`, `printing`, `fault` or `unknown` (never tried yet).
+    pub state: String,
+    /// The fault or error, when there is one.
+    pub error: Option<String>,
+    /// Faults reported by the printer (`paper_out`, `cover_open`...).
+    pub faults: Vec<String>,
+    /// Paper near its end.
+    pub paper_near_end: bool,
+}
+
+fn fault_names(s: &drivers::status::PrinterStatus) -> Vec<String> {
+    s.faults()
+        .iter()
+        .map(|f| format!("{f:?}").to_lowercase())
+        .collect()
+}
+
+impl App {
+    fn set_printer_state(&self, new: PrinterState) {
+        let changed = {
+            let mut cur = match self.printer_state.write() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            let changed = *cur != new;
+            *cur = new.clone();
+            changed
+        };
+        if changed {
+            self.bus
+                .publish("printer", serde_json::to_value(&new).unwrap_or_default());
+        }
+    }
+
+    /// The printer's state now.
+    pub fn printer_state(&self) -> PrinterState {
+        match self.printer_state.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    fn job_event(&self, job: &Job, state: JobState, error: Option<&str>) {
+        self.bus.publish(
+            "print_job",
+            serde_json::json!({ "id": job.id, "seq": job.seq, "state": state, "error": error }),
+        );
+    }
+
+    async fn set_job(&self, job: &Job, state: JobState, error: Option<String>) -> bool {
+        let ops = Arc::clone(&self.ops);
+        let id = job.id;
+        let e = error.clone();
+        let ok = tokio::task::spawn_blocking(move || ops.set_state(id, state, e.as_deref()))
+            .await
+            .map(|r| r.is_ok())
+            .unwrap_or(false);
+        if !ok {
+            tracing::error!(job = id, "cannot record the print job's state in ops.db");
+        }
+        self.job_event(job, state, error.as_deref());
+        ok
+    }
+
+    /// Renders a job; `Err` is a layout or journal read failure (the job cannot ever print).
+    fn render_job(
+        &self,
+        job: &Job,
+        reader: &Option<pos_core::reader::JournalReader>,
+    ) -> Result<(Vec<u8>, Option<String>), String> {
+        let mut bytes = match (job.kind, job.seq) {
+            (JobKind::XReport, _) => {
+                return job
+                    .payload
+                    .clone()
+                    .map(|b| (b, None))
+                    .ok_or_else(|| "empty X report job".to_string())
+            }
+            (JobKind::Record, Some(seq)) => {
+                let reader = reader.as_ref().ok_or("the journal cannot be read")?;
+                let (bytes, text) = crate::printout::render_record(
+                    reader,
+                    seq,
+                    &self.opening,
+                    &self.config,
+                    &self.key,
+                    self.paper_width(),
+                )
+                .map_err(|e| e.to_string())?;
+                (bytes, Some(text))
+            }
+            (JobKind::Record, None) => return Err("record job without a sequence number".into()),
+        };
+        if job.drawer {
+            if let Some(d) = &self.config.drawer {
+                let pin = if d.pin == 5 {
+                    DrawerPin::Pin5
+                } else {
+                    DrawerPin::Pin2
+                };
+                bytes.0.extend_from_slice(&drawer_kick(pin));
+            }
+        }
+        Ok(bytes)
+    }
+
+    fn write_text_copy(&self, job: &Job, text: &str) {
+        let (Some(dir), Some(seq)) = (
+            self.config
+                .printer
+                .as_ref()
+                .and_then(|p| p.text_dir.as_ref()),
+            job.seq,
+        ) else {
+            return;
+        };
+        let path = dir.join(format!("{seq:08}.txt"));
+        if let Err(e) = std::fs::write(&path, text) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot write the receipt text");
+        }
+    }
+
+    /// The paper width of the configured printer.
+    pub fn paper_width(&self) -> drivers::layout::PaperWidth {
+        self.config
+            .printer
+            .as_ref()
+            .and_then(|p| drivers::layout::PaperWidth::from_mm(p.paper_mm))
+            .unwrap_or_default()
+    }
+}
+
+/// Runs the worker until `stop` is set and the queue is empty (or held by a fault).
+pub async fn run(app: Arc<App>, address: PrinterAddress, stop: tokio::sync::watch::Receiver<bool>) {
+    let mut printer = Printer::new(address, PrinterOptions::default());
+    let journal_path = app.config.journal_path();
+    let mut reader = None;
+    let mut fault_journaled = false;
+    app.set_printer_state(PrinterState {
+        configured: true,
+        state: "unknown".into(),
+        ..Default::default()
+    });
+    loop {
+        let ops = Arc::clone(&app.ops);
+        let next = tokio::task::spawn_blocking(move || ops.next_pending())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten();
+        let Some(job) = next else {
+            if *stop.borrow() {
+                return;
+            }
+            let mut stop2 = stop.clone();
+            tokio::select! {
+                _ = app.print_notify.notified() => {}
+                _ = tokio::time::sleep(IDLE_POLL) => {}
+                _ = stop2.changed() => {}
+            }
+            continue;
+        };
+        if reader.is_none() {
+            reader = pos_core::reader::JournalReader::open(&journal_path).ok();
+        }
+        let (bytes, text) = match app.render_job(&job, &reader) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(job = job.id, error = %e, "print job cannot be rendered");
+                reader = None;
+                app.set_job(&job, JobState::Failed, Some(e)).await;
+                continue;
+            }
+        };
+        if !app.set_job(&job, JobState::Sending, None).await {
+            // Without a durable `sending` mark a crash could resend: wait and retry.
+            tokio::time::sleep(FAULT_RETRY).await;
+            continue;
+        }
+        let outcome = printer.print(&bytes).await;
+        if matches!(printer.address(), PrinterAddress::File(_)) {
+            // One file per job in a directory: reopen for the next one.
+            printer.disconnect();
+        }
+        match outcome {
+            PrintOutcome::Printed(status) => {
+                app.set_job(&job, JobState::Printed, None).await;
+                if let Some(t) = text {
+                    app.write_text_copy(&job, &t);
+                }
+                fault_journaled = false;
+                app.set_printer_state(PrinterState {
+                    configured: true,
+                    state: "idle".into(),
+                    paper_near_end: status.is_some_and(|s| s.paper_near_end),
+                    ..Default::default()
+                });
+            }
+            PrintOutcome::NotSent(why) => {
+                // Nothing reached the printer: back to the head of the queue.
+                app.set_job(&job, JobState::Pending, Some(why.to_string()))
+                    .await;
+                let faults = match &why {
+                    drivers::printer::NotSent::NotReady(s) => fault_names(s),
+                    drivers::printer::NotSent::NoStatus(_) => vec!["unreachable".into()],
+                };
+                if !fault_journaled {
+                    fault_journaled = true;
+                    app.journal_event(pos_core::events::PRINTER_FAILURE, &why.to_string())
+                        .await;
+                }
+                app.set_printer_state(PrinterState {
+                    configured: true,
+                    state: "fault".into(),
+                    error: Some(why.to_string()),
+                    faults,
+                    paper_near_end: false,
+                });
+                let mut stop2 = stop.clone();
+                tokio::select! {
+                    _ = tokio::time::sleep(FAULT_RETRY) => {}
+                    _ = stop2.changed() => {}
+                }
+                if *stop.borrow() {
+                    return;
+                }
+            }
+            PrintOutcome::Unknown(why) => {
+                let msg = format!("{why}; not resent: reprint it if it did not come out");
+                tracing::warn!(job = job.id, seq = ?job.seq, "print job fate unknown: {why}");
+                app.set_job(&job, JobState::Unknown, Some(msg.clone()))
+                    .await;
+                app.journal_event(pos_core::events::PRINTER_FAILURE, &msg)
+                    .await;
+                app.set_printer_state(PrinterState {
+                    configured: true,
+                    state: "fault".into(),
+                    error: Some(why.to_string()),
+                    faults: match &why {
+                        drivers::printer::Unknown::FaultAfter(s) => fault_names(s),
+                        _ => vec!["unreachable".into()],
+                    },
+                    paper_near_end: false,
+                });
+            }
+        }
+    }
+}
