@@ -45,8 +45,8 @@ struct Args {
     /// Seconds per timed round of the append and signing measurements.
     #[arg(long, default_value_t = 1.5)]
     seconds: f64,
-    /// Which measurements to run, comma-separated: `append`, `group`, `verify`.
-    #[arg(long, default_value = "append,group,verify")]
+    /// Which measurements to run, comma-separated: `append`, `group`, `verify`, `archive`.
+    #[arg(long, default_value = "append,group,verify,archive")]
     parts: String,
     /// Internal: verify the journal at this path and print the child's figures.
     #[arg(long, hide = true)]
@@ -70,11 +70,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     std::fs::create_dir_all(&args.dir)?;
     let round = Duration::from_secs_f64(args.seconds);
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
 
     let part = |name: &str| args.parts.split(',').any(|p| p.trim() == name);
 
@@ -105,10 +100,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // Verification of the big journal, each mode in a fresh child process.
+    let big = args.dir.join(format!("journal-{}.db", args.records));
+    if part("archive") {
+        build_journal(&big, args.records)?;
+        archive_figures(&big, &args.dir, args.rounds.max(1), round)?;
+    }
     if !part("verify") {
         return Ok(());
     }
-    let big = args.dir.join(format!("journal-{}.db", args.records));
     build_journal(&big, args.records)?;
     let batch = BatchVerifyBench::new();
     let (mut raw_verify, mut chain, mut full) = (Vec::new(), Vec::new(), Vec::new());
@@ -136,6 +135,60 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     line("verify_full_ratio_1024", ratio(full, raw_verify_1024));
     line("verify_peak_rss_mb", rss_mb);
     Ok(())
+}
+
+/// Export of the whole big journal as one archive (timed), then its verification in a child
+/// process (rate and peak memory) against the raw batch-verify rate of the same run.
+fn archive_figures(
+    big: &Path,
+    dir: &Path,
+    rounds: usize,
+    round: Duration,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let zip = dir.join("archive.zip");
+    let _ = std::fs::remove_file(&zip);
+    let reader = JournalReader::open(big)?;
+    let last = reader.last_seq()?;
+    let key = KeyPair::from_seed(BENCH_SEED);
+    let started = Instant::now();
+    pos_core::archive::export_archive(
+        &reader,
+        &key,
+        &pos_core::archive::ArchiveSelection::Range { from: 1, to: last },
+        &zip,
+    )?;
+    let export_s = started.elapsed().as_secs_f64();
+    let batch = BatchVerifyBench::new();
+    let (mut raw, mut rate) = (Vec::new(), Vec::new());
+    let mut rss_mb: f64 = 0.0;
+    for _ in 0..rounds {
+        raw.push(batch.run(RAW_VERIFY_BATCH, round));
+        let f = run_child(&zip, "archive")?;
+        rate.push(f.per_s);
+        rss_mb = rss_mb.max(f.peak_rss_mb);
+    }
+    let (raw, rate) = (median(raw), median(rate));
+    line("archive_records", last as f64);
+    line("archive_export_seconds", export_s);
+    line("archive_bytes", std::fs::metadata(&zip)?.len() as f64);
+    line("archive_batch_verify_all_cores_per_s", raw);
+    line("archive_verify_per_s", rate);
+    line("archive_verify_ratio", ratio(rate, raw));
+    line("archive_verify_peak_rss_mb", rss_mb);
+    Ok(())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 {
+        a / b
+    } else {
+        0.0
+    }
 }
 
 fn line(name: &str, value: f64) {
@@ -179,10 +232,13 @@ fn raw_sqlite_commits(dir: &Path, round: Duration) -> rusqlite::Result<f64> {
     Ok(rate)
 }
 
+/// The benchmark journals' key (fixed, so that a kept journal can be archived in a later run).
+const BENCH_SEED: [u8; 32] = [7; 32];
+
 fn new_journal(path: &Path) -> Result<Journal, JournalError> {
     Journal::create(
         path,
-        KeyPair::generate(),
+        KeyPair::from_seed(BENCH_SEED),
         sample_opening(),
         JournalOptions::default(),
     )
@@ -398,10 +454,24 @@ fn run_child(path: &Path, mode: &str) -> Result<ChildFigures, Box<dyn std::error
 /// The child side: verifies, then prints its rate and its own peak resident memory.
 fn verify_child(path: &Path, mode: &str) -> Result<(), Box<dyn std::error::Error>> {
     let full = match mode {
-        "full" => true,
+        "full" | "archive" => true,
         "chain" => false,
         other => return Err(format!("unknown mode {other:?}").into()),
     };
+    if mode == "archive" {
+        let start = Instant::now();
+        let mut sink = CollectFindings::default();
+        let inputs = [pos_core::archive::ArchiveInput {
+            path: path.to_path_buf(),
+        }];
+        let summary =
+            pos_core::archive::verify_archives(&inputs, &VerifyOptions::default(), &mut sink)?;
+        let secs = start.elapsed().as_secs_f64();
+        if let Some(f) = sink.findings.first() {
+            return Err(format!("{} findings, first: {f}", sink.findings.len()).into());
+        }
+        return print_child(summary.records.records, secs);
+    }
     let options = VerifyOptions {
         signatures: full,
         bodies: full,
@@ -420,14 +490,19 @@ fn verify_child(path: &Path, mode: &str) -> Result<(), Box<dyn std::error::Error
         )
         .into());
     }
+    print_child(summary.records, secs)
+}
+
+/// Prints the child's rate and its own peak resident memory.
+fn print_child(records: u64, secs: f64) -> Result<(), Box<dyn std::error::Error>> {
     let status = std::fs::read_to_string("/proc/self/status")?;
     let hwm = status
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .unwrap_or(0.0);
-    println!("records {}", summary.records);
-    println!("per_s {}", summary.records as f64 / secs);
+    println!("records {records}");
+    println!("per_s {}", records as f64 / secs);
     println!("vmhwm_kb {hwm}");
     Ok(())
 }
