@@ -13,3 +13,5 @@
 pub mod clock;
 pub mod connector;
 pub mod ledger;
+pub mod sync;
+pub mod woo;
