@@ -196,7 +196,8 @@ pub trait Connector: Send + Sync {
 
     /// Reads one page of orders modified since the cursor (oldest first), with their stock
     /// effect mapped from the platform's states. The syncer dedupes on
-    /// ([`OnlineOrder::id`], [`OnlineOrder::modified`]) so overlapping pages are harmless.
+    /// ([`OnlineOrder::id`], [`OnlineOrder::modified`], [`OnlineOrder::status`]) so overlapping
+    /// pages are harmless.
     /// PrestaShop dates are shop-local: its connector converts them to UTC.
     fn orders(
         &self,

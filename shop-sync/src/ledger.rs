@@ -509,7 +509,8 @@ impl Ledger {
         Ok(n)
     }
 
-    /// Applies an online order seen by polling: deduped on (id, modified); a transition into a
+    /// Applies an online order seen by polling: deduped on (id, modified, status) (two changes
+    /// within one second share a modification time); a transition into a
     /// holding state takes the stock (or reserves it for click & collect), a transition out
     /// of it gives back exactly what was taken (or releases the reservation).
     pub fn apply_order(
@@ -520,9 +521,9 @@ impl Ledger {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let prev: Option<(String, bool, i64, bool, bool, String)> = tx
+        let prev: Option<(String, bool, i64, bool, bool, String, String)> = tx
             .query_row(
-                "SELECT modified, held, holds, pickup, picked_up, lines FROM orders
+                "SELECT modified, held, holds, pickup, picked_up, lines, status FROM orders
                  WHERE shop = ?1 AND order_id = ?2",
                 params![shop, order.id],
                 |r| {
@@ -533,13 +534,14 @@ impl Ledger {
                         r.get::<_, i64>(3)? != 0,
                         r.get::<_, i64>(4)? != 0,
                         r.get(5)?,
+                        r.get(6)?,
                     ))
                 },
             )
             .optional()?;
         let mut out = OrderApplied::default();
         if let Some(p) = &prev {
-            if p.0 == order.modified {
+            if p.0 == order.modified && p.6 == order.status {
                 out.duplicate = true;
                 return Ok(out);
             }

@@ -106,6 +106,9 @@ pub struct Syncer<C: Connector> {
     clock: Arc<dyn Clock>,
     cfg: SyncConfig,
     failures: u32,
+    /// Whether this process has looked the SKUs up (the connector learns ids from it: order
+    /// lines without a SKU are matched by id).
+    mapped: bool,
     hint: Arc<tokio::sync::Notify>,
 }
 
@@ -139,6 +142,7 @@ impl<C: Connector> Syncer<C> {
             clock,
             cfg,
             failures: 0,
+            mapped: false,
             hint: Arc::new(tokio::sync::Notify::new()),
         }
     }
@@ -247,7 +251,7 @@ impl<C: Connector> Syncer<C> {
                     self.clock.now_ms() - t > self.cfg.reconcile_every.as_millis() as i64
                 })
         };
-        if due {
+        if due || !self.mapped {
             self.refresh_mapping().await?;
         }
         self.resolve_inflight(&mut rep).await?;
@@ -301,6 +305,7 @@ impl<C: Connector> Syncer<C> {
             }
         }
         l.set_meta(&self.key("mapped_ms"), &self.clock.now_ms().to_string())?;
+        self.mapped = true;
         Ok(())
     }
 
