@@ -684,3 +684,24 @@ async fn convergence_under_faults() {
         f.requests, f.faults_injected
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_keys_are_reported_and_never_block_the_till() {
+    let mut h = H::new(10, &["A"], 10).await;
+    let c: Arc<dyn Clock> = h.clock.clone();
+    let mut cfg = config(&h.url);
+    cfg.consumer_secret = "cs_wrong".into();
+    let conn = WooConnector::new(cfg, c.clone()).expect("connector");
+    h.syncer = Syncer::new(h.ledger.clone(), conn, c, SyncConfig::default());
+    let err = h.syncer.run_once().await.expect_err("refused");
+    assert!(err.to_string().contains("credentials"), "{err}");
+    h.sale(&[("A", 2)]);
+    assert_eq!(h.local("A"), 8);
+    let st = h.syncer.status().expect("status");
+    assert!(st.last_error.is_some_and(|e| e.contains("credentials")));
+    assert_eq!(st.backlog.pending, 1);
+    // Fixed keys: the queued sale reaches the shop.
+    h.reopen();
+    h.settle().await;
+    assert_eq!(h.online("A"), 8);
+}
