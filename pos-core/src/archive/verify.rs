@@ -316,25 +316,29 @@ fn references(path: &Path) -> Result<Vec<Record>, String> {
 }
 
 /// Seqs of originals that the archive's refunds and duplicates name (a first, light pass).
-fn referenced_seqs(path: &Path) -> Result<BTreeSet<u64>, String> {
+/// Originals named by the archive's refunds and duplicates, each with the seq of the last
+/// record that names it (after which it is no longer needed in memory).
+fn referenced_seqs(path: &Path) -> Result<BTreeMap<u64, u64>, String> {
     let file = File::open(path).map_err(|e| e.to_string())?;
     let mut zip = ZipArchive::new(file).map_err(|e| e.to_string())?;
     let f = zip.by_name("records.jsonl").map_err(|e| e.to_string())?;
-    let mut out = BTreeSet::new();
+    let mut out = BTreeMap::new();
     for line in BufReader::new(f).split(b'\n') {
         let line = line.map_err(|e| e.to_string())?;
+        // The kind comes third in a record line, well within its first 96 bytes.
+        let head = &line[..line.len().min(96)];
         let interesting =
-            memfind(&line, br#""kind":"refund""#) || memfind(&line, br#""kind":"duplicate""#);
+            memfind(head, br#""kind":"refund""#) || memfind(head, br#""kind":"duplicate""#);
         if !interesting {
             continue;
         }
         if let Ok(r) = RecordLine::parse(&line) {
             match r.known_kind().and_then(|k| Body::decode(k, &r.body).ok()) {
                 Some(Body::Refund(b)) => {
-                    out.insert(b.original.seq);
+                    out.insert(b.original.seq, r.seq);
                 }
                 Some(Body::Duplicate(d)) => {
-                    out.insert(d.original.seq);
+                    out.insert(d.original.seq, r.seq);
                 }
                 _ => {}
             }
@@ -358,7 +362,7 @@ fn stream_records(
     o: &Opened,
     verifier: &mut Verifier,
     lookup: &mut ArchiveLookup,
-    wanted: &BTreeSet<u64>,
+    wanted: &BTreeMap<u64, u64>,
     archive_records: &mut Vec<crate::body::ArchiveBody>,
     sink: &mut dyn FindingSink,
     progress: &mut (u64, u64),
@@ -415,7 +419,7 @@ fn stream_records(
                 .collect();
             drop(buf);
             for r in items.iter().flatten() {
-                if wanted.contains(&r.seq) {
+                if wanted.contains_key(&r.seq) {
                     lookup.records.insert(r.seq, r.clone());
                 }
                 match key_runs.last_mut() {
@@ -429,6 +433,18 @@ fn stream_records(
                 }
             }
             verifier.push(&items, lookup, sink);
+            // Originals whose last refund or duplicate has been checked are not needed any
+            // more: memory stays bounded by the refunds still to come, not by the archive.
+            if let Some(done) = items
+                .iter()
+                .rev()
+                .find_map(|i| i.as_ref().ok())
+                .map(|r| r.seq)
+            {
+                lookup
+                    .records
+                    .retain(|seq, _| wanted.get(seq).is_none_or(|last| *last > done));
+            }
             progress.0 += items.len() as u64;
             sink.progress(progress.0, progress.1);
         }
