@@ -21,8 +21,8 @@ use pos_core::events;
 use pos_core::journal::{Appended, JournalError};
 use pos_core::money::Cents;
 use pos_core::ticket::{
-    compute_sale, Payment, PaymentMethod, RefundInput, RefundLineInput, SaleInput,
-    MAX_LINES_PER_TICKET, MAX_PAYMENTS_PER_TICKET,
+    Payment, PaymentMethod, RefundInput, RefundLineInput, SaleInput, MAX_LINES_PER_TICKET,
+    MAX_PAYMENTS_PER_TICKET,
 };
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -581,9 +581,8 @@ async fn post_sale(State(app): AppState, ApiJson(req): ApiJson<SaleRequest>) -> 
         ticket_discount: Cents(req.ticket_discount_cents),
         payments: payments(&req.payments)?,
     };
-    // Validate before the journal sees it: a refused ticket changes nothing.
-    compute_sale(&input, &journal.vat_rates())
-        .map_err(|e| journal_error(JournalError::Ticket(e)))?;
+    // The journal validates the ticket before writing anything: a refused ticket changes
+    // nothing.
     let training = app.training.load(Ordering::SeqCst);
     let app2 = app.clone();
     let (a, code, job) = blocking(move || {
@@ -594,11 +593,12 @@ async fn post_sale(State(app): AppState, ApiJson(req): ApiJson<SaleRequest>) -> 
         }?;
         // Durable now: only from here on is anything printed or answered.
         let code = journal.receipt_code(&a).ok();
-        let job = app2.after_append(&a);
+        let job = app2.project(a.seq);
         Ok::<_, JournalError>((a, code, job))
     })
     .await?
     .map_err(journal_error)?;
+    let job = job.await.ok().flatten();
     let answer = ticket_answer(&app, &a, code, job);
     app.bus.publish(
         "sale",
@@ -675,11 +675,12 @@ async fn post_refund(State(app): AppState, ApiJson(req): ApiJson<RefundRequest>)
     let (a, code, job) = blocking(move || {
         let a = journal.refund(original, &input)?;
         let code = journal.receipt_code(&a).ok();
-        let job = app2.after_append(&a);
+        let job = app2.project(a.seq);
         Ok::<_, JournalError>((a, code, job))
     })
     .await?
     .map_err(journal_error)?;
+    let job = job.await.ok().flatten();
     if let Some(m) = override_by {
         let what = if req.void {
             "void"
@@ -788,7 +789,7 @@ async fn reprint(
     let app2 = app.clone();
     let (a, job) = blocking(move || {
         let a = journal.duplicate(seq, &operator, &reason)?;
-        let job = app2.after_append(&a);
+        let job = app2.project(a.seq);
         // A job whose fate was unknown is settled by this duplicate.
         if let Ok(Some(old)) = app2.ops.job_of_seq(seq) {
             if old.state == crate::ops::JobState::Unknown {
@@ -803,6 +804,7 @@ async fn reprint(
     })
     .await?
     .map_err(journal_error)?;
+    let job = job.await.ok().flatten();
     let copy = Body::decode(a.kind, &a.body).ok().and_then(|b| match b {
         Body::Duplicate(d) => Some(d.copy),
         _ => None,
@@ -900,45 +902,35 @@ async fn closure(State(app): AppState, ApiJson(req): ApiJson<ClosureRequest>) ->
     let journal = app.journal().map_err(ApiError::unavailable)?;
     authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
     let app2 = app.clone();
-    let written = blocking(move || {
+    let (written, anchor_error) = blocking(move || {
         let written = journal.close_period(req.period)?;
+        // The journal appended the head to the anchor file after the closures.
+        let anchor_error = journal.anchor_error();
         let mut out = Vec::new();
         for a in &written {
-            let job = app2.after_append(a);
             if a.kind == pos_core::record::Kind::Closure {
-                out.push((a.clone(), job));
+                out.push((a.clone(), app2.project(a.seq)));
+            } else {
+                app2.appended(a.seq);
             }
         }
-        // Publish the new head outside the database.
-        if let Some(last) = written.last() {
-            let anchor = pos_core::anchor::Anchor {
-                register_id: app2.opening.register_id.clone(),
-                seq: last.seq,
-                hash: hex::encode(last.hash),
-                signature: hex::encode(last.signature),
-                key_id: app2.key.id().to_hex(),
-                timestamp_ms: last.timestamp_ms,
-            };
-            if let Err(e) = pos_core::anchor::append_anchor(&app2.config.anchor_path(), &anchor) {
-                tracing::error!(error = %e, "cannot write the anchor file");
-            }
-        }
-        Ok::<_, JournalError>(out)
+        Ok::<_, JournalError>((out, anchor_error))
     })
     .await?
     .map_err(journal_error)?;
-    let closures: Vec<Value> = written
-        .iter()
-        .map(|(a, job)| {
-            let body: Value = serde_json::from_slice(&a.body).unwrap_or(Value::Null);
-            json!({ "seq": a.seq, "number": a.kind_seq, "body": body, "print_job": job })
-        })
-        .collect();
-    app.bus.publish(
-        "closure",
-        json!({ "closures": closures.iter().map(|c| c["seq"].clone()).collect::<Vec<_>>() }),
-    );
-    Ok(Json(json!({ "closures": closures })))
+    if let Some(e) = &anchor_error {
+        tracing::error!(error = %e, "cannot write the anchor file");
+    }
+    let mut closures = Vec::new();
+    for (a, job) in written {
+        let job = job.await.ok().flatten();
+        let body: Value = serde_json::from_slice(&a.body).unwrap_or(Value::Null);
+        closures
+            .push(json!({ "seq": a.seq, "number": a.kind_seq, "body": body, "print_job": job }));
+    }
+    Ok(Json(
+        json!({ "closures": closures, "anchor_error": anchor_error }),
+    ))
 }
 
 async fn verify(State(app): AppState) -> ApiResult {

@@ -17,6 +17,7 @@ mod demo;
 mod ops;
 mod print;
 mod printout;
+mod project;
 mod scanners;
 
 use clap::{Parser, Subcommand};
@@ -197,6 +198,7 @@ async fn serve_async(
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
     let app = Arc::new(app);
+    app::App::spawn_projector(&app)?;
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;

@@ -80,10 +80,18 @@ impl App {
         let ops = Arc::clone(&self.ops);
         let id = job.id;
         let e = error.clone();
-        let ok = tokio::task::spawn_blocking(move || ops.set_state(id, state, e.as_deref()))
-            .await
-            .map(|r| r.is_ok())
-            .unwrap_or(false);
+        // Only `sending` must be on disk before the bytes leave; the other changes may be lost
+        // in a power cut, leaving `sending`, which the next start turns `unknown`.
+        let ok = tokio::task::spawn_blocking(move || {
+            if state == JobState::Sending {
+                ops.set_state(id, state, e.as_deref())
+            } else {
+                ops.set_state_relaxed(id, state, e.as_deref())
+            }
+        })
+        .await
+        .map(|r| r.is_ok())
+        .unwrap_or(false);
         if !ok {
             tracing::error!(job = id, "cannot record the print job's state in ops.db");
         }
