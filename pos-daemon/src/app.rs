@@ -126,6 +126,14 @@ impl App {
     /// Opens everything. A damaged journal does not stop the daemon: it serves the API and
     /// refuses sales with a clear error.
     pub fn start(config: Config) -> Result<App, StartError> {
+        Self::start_with_clock(config, Arc::new(pos_core::journal::SystemClock))
+    }
+
+    /// [`App::start`] with the journal on another clock (tests move the day forward).
+    pub(crate) fn start_with_clock(
+        config: Config,
+        clock: Arc<dyn pos_core::journal::Clock>,
+    ) -> Result<App, StartError> {
         let key_path = config.key_path();
         let key = KeyPair::load(&key_path).map_err(|e| StartError::Key {
             path: key_path.display().to_string(),
@@ -135,6 +143,7 @@ impl App {
             .map_err(|e| StartError::Ops(e.to_string()))?;
         let options = JournalOptions {
             anchor_path: Some(config.anchor_path()),
+            clock,
             ..JournalOptions::default()
         };
         let (journal, journal_error) =

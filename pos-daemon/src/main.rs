@@ -19,6 +19,8 @@ mod print;
 mod printout;
 mod project;
 mod scanners;
+#[cfg(test)]
+mod tests;
 
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
