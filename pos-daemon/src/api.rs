@@ -52,6 +52,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/reports/x/print"),
     ("post", "/v1/closures"),
     ("post", "/v1/journal/verify"),
+    ("post", "/v1/journal/archives"),
     ("get", "/v1/devices"),
     ("get", "/v1/print-jobs"),
     ("get", "/v1/scans"),
@@ -198,6 +199,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/reports/x/print", post(print_x_report))
         .route("/v1/closures", post(closure))
         .route("/v1/journal/verify", post(verify))
+        .route("/v1/journal/archives", post(export_archive))
         .route("/v1/devices", get(devices))
         .route("/v1/print-jobs", get(print_jobs))
         .route("/v1/scans", get(scans))
@@ -931,6 +933,96 @@ async fn closure(State(app): AppState, ApiJson(req): ApiJson<ClosureRequest>) ->
     Ok(Json(
         json!({ "closures": closures, "anchor_error": anchor_error }),
     ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ArchiveRequest {
+    /// A closed month, `2026-03`.
+    #[serde(default)]
+    period: Option<String>,
+    /// A closed fiscal year, `2026`.
+    #[serde(default)]
+    year: Option<String>,
+    /// A range of sequence numbers.
+    #[serde(default)]
+    from_seq: Option<u64>,
+    #[serde(default)]
+    to_seq: Option<u64>,
+    operator: String,
+    pin: String,
+}
+
+/// The archives' directory in the data directory.
+pub const ARCHIVES_DIR: &str = "archives";
+
+async fn export_archive(State(app): AppState, ApiJson(req): ApiJson<ArchiveRequest>) -> ApiResult {
+    use pos_core::archive::ArchiveSelection;
+    let journal = app.journal().map_err(ApiError::unavailable)?;
+    let bad = |m: String| ApiError::invalid("invalid_selection", m);
+    let (selection, name) = match (&req.period, &req.year, req.from_seq, req.to_seq) {
+        (Some(p), None, None, None) => (ArchiveSelection::month(p).map_err(bad)?, p.clone()),
+        (None, Some(y), None, None) => (ArchiveSelection::year(y).map_err(bad)?, y.clone()),
+        (None, None, Some(from), Some(to)) if from >= 1 && from <= to => (
+            ArchiveSelection::Range { from, to },
+            format!("seq-{from}-{to}"),
+        ),
+        _ => {
+            return Err(bad(
+                "give one of `period` (2026-03), `year` (2026) or `from_seq` and `to_seq`".into(),
+            ))
+        }
+    };
+    let op = authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
+    let dir = app.config.data_dir.join(ARCHIVES_DIR);
+    let file_name = format!("{}_{name}.zip", app.opening.register_id);
+    let out = dir.join(&file_name);
+    let app2 = app.clone();
+    let (manifest, body, a) = blocking(move || {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| ApiError::internal(format!("{}: {e}", dir.display())))?;
+        if out.exists() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "archive_exists",
+                format!("{file_name} exists in the archives directory"),
+            ));
+        }
+        let reader = pos_core::reader::JournalReader::open(journal.path())
+            .map_err(|e| ApiError::unavailable(e.to_string()))?;
+        let (manifest, body) = pos_core::archive::export_archive(
+            &reader, &app2.key, &selection, &out,
+        )
+        .map_err(|e| match e {
+            pos_core::archive::ArchiveError::Selection(m) => {
+                ApiError::invalid("invalid_selection", m)
+            }
+            other => {
+                tracing::error!(error = %other, "archive export failed");
+                ApiError::unavailable(other.to_string())
+            }
+        })?;
+        let a = journal
+            .append(pos_core::journal::Draft::Archive(body.clone()))
+            .map_err(|e| {
+                tracing::error!(error = %e, "archive written but not journaled");
+                journal_error(e)
+            })?;
+        app2.appended(a.seq);
+        Ok::<_, ApiError>((manifest, body, a))
+    })
+    .await??;
+    tracing::info!(operator = %op.id, file = %body.file_name, seq = a.seq, "archive written");
+    Ok(Json(json!({
+        "file": format!("{ARCHIVES_DIR}/{}", body.file_name),
+        "label": manifest.label,
+        "first_seq": manifest.first_seq,
+        "last_seq": manifest.last_seq,
+        "records": manifest.counts.values().sum::<u64>(),
+        "file_sha256": body.file_sha256,
+        "manifest_sha256": body.manifest_sha256,
+        "seq": a.seq,
+    })))
 }
 
 async fn verify(State(app): AppState) -> ApiResult {

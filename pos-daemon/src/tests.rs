@@ -330,3 +330,106 @@ impl TestClock {
         self.0.load(Ordering::SeqCst)
     }
 }
+
+/// The Paris month of `ms`, `2026-03`.
+fn month_of(ms: i64) -> String {
+    use chrono::TimeZone;
+    let tz: chrono_tz::Tz = "Europe/Paris".parse().expect("zone");
+    tz.timestamp_millis_opt(ms)
+        .single()
+        .expect("time")
+        .format("%Y-%m")
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_month_is_exported_as_an_archive_and_journaled() {
+    let d = daemon("").await;
+    d.sale(3).await;
+    let month = month_of(d.clock.now_ms_for_test());
+    let archive = |op: &str, pin: &str, sel: Value| {
+        let mut body = json!({"operator": op, "pin": pin});
+        if let (Some(b), Some(s)) = (body.as_object_mut(), sel.as_object()) {
+            b.extend(s.clone());
+        }
+        body
+    };
+    // Not closed yet: refused, nothing written.
+    let (status, v) = d
+        .call(
+            "POST",
+            "/v1/journal/archives",
+            Some(archive("marie", MANAGER_PIN, json!({"period": month}))),
+        )
+        .await;
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["error"]["code"], "invalid_selection", "{v}");
+    d.ok(
+        "POST",
+        "/v1/closures",
+        Some(json!({"period":"month","operator":"marie","pin":MANAGER_PIN})),
+    )
+    .await;
+    // A cashier may not; a bad selection is a 422.
+    let (status, v) = d
+        .call(
+            "POST",
+            "/v1/journal/archives",
+            Some(archive("alice", CASHIER_PIN, json!({"period": month}))),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("manager_required"))
+    );
+    for bad in [
+        json!({}),
+        json!({"period":"2026-13"}),
+        json!({"from_seq":5,"to_seq":2}),
+        json!({"period":month,"year":"2026"}),
+    ] {
+        let (status, v) = d
+            .call(
+                "POST",
+                "/v1/journal/archives",
+                Some(archive("marie", MANAGER_PIN, bad.clone())),
+            )
+            .await;
+        assert_eq!(status, 422, "{bad} -> {v}");
+    }
+    assert_eq!(
+        d.records().iter().filter(|(_, k)| k == "archive").count(),
+        0
+    );
+    let v = d
+        .ok(
+            "POST",
+            "/v1/journal/archives",
+            Some(archive("marie", MANAGER_PIN, json!({"period": month}))),
+        )
+        .await;
+    let file = d
+        .app
+        .config
+        .data_dir
+        .join(v["file"].as_str().expect("file"));
+    let bytes = std::fs::read(&file).expect("the archive file exists");
+    use sha2::Digest;
+    assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), v["file_sha256"]);
+    assert_eq!(v["first_seq"], 1);
+    let seq = v["seq"].as_u64().expect("seq");
+    assert!(d.records().iter().any(|(s, k)| *s == seq && k == "archive"));
+    // The same archive again: a conflict, nothing journaled.
+    let (status, _) = d
+        .call(
+            "POST",
+            "/v1/journal/archives",
+            Some(archive("marie", MANAGER_PIN, json!({"period": month}))),
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert_eq!(
+        d.records().iter().filter(|(_, k)| k == "archive").count(),
+        1
+    );
+}
