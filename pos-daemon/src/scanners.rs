@@ -24,6 +24,18 @@ pub fn describe(app: &App, code: &str) -> serde_json::Value {
     }
 }
 
+/// A decoded scan: looked up, kept in the recent scans and pushed on the event stream.
+pub fn on_scan(app: &App, code: &str) {
+    let event = describe(app, code);
+    if let Ok(mut s) = app.scans.lock() {
+        if s.len() >= RECENT_SCANS {
+            s.pop_front();
+        }
+        s.push_back(event.clone());
+    }
+    app.bus.publish("scan", event);
+}
+
 /// Reads one scanner forever.
 pub async fn run(app: Arc<App>, path: std::path::PathBuf, baud: u32) {
     let mut config = SerialScannerConfig::new(path.clone());
@@ -31,16 +43,7 @@ pub async fn run(app: Arc<App>, path: std::path::PathBuf, baud: u32) {
     let mut scanner = SerialScanner::new(config);
     loop {
         match scanner.next_event().await {
-            ScannerEvent::Scan(code) => {
-                let event = describe(&app, &code);
-                if let Ok(mut s) = app.scans.lock() {
-                    if s.len() >= RECENT_SCANS {
-                        s.pop_front();
-                    }
-                    s.push_back(event.clone());
-                }
-                app.bus.publish("scan", event);
-            }
+            ScannerEvent::Scan(code) => on_scan(&app, &code),
             ScannerEvent::Rejected(e) => {
                 tracing::warn!(scanner = %path.display(), error = %e, "scan rejected")
             }

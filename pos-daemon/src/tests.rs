@@ -433,3 +433,295 @@ async fn a_closed_month_is_exported_as_an_archive_and_journaled() {
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_pushes_scans_printer_changes_and_closures() {
+    let d = daemon("").await;
+    let mut events = d.events().await;
+    // A scan, decoded and looked up.
+    crate::scanners::on_scan(&d.app, "3017620422003");
+    let scan = events.next_named("scan").await;
+    assert_eq!(scan["found"], true, "{scan}");
+    assert_eq!(scan["product"]["sku"], "BAGUETTE", "{scan}");
+    crate::scanners::on_scan(&d.app, "3017620422004");
+    let scan = events.next_named("scan").await;
+    assert_eq!(scan["found"], false, "{scan}");
+    // The printer goes away: the fault is pushed, then its end.
+    let receipts = d.dir.path().join("receipts");
+    let gone = d.dir.path().join("gone");
+    std::fs::remove_dir_all(&receipts).expect("remove");
+    std::os::unix::fs::symlink(gone.join("printer"), &receipts).expect("symlink");
+    let sale = d.sale(1).await;
+    let seq = sale["seq"].as_u64().expect("seq");
+    let p = events.next_named("printer").await;
+    assert_eq!(p["state"], "fault", "{p}");
+    assert_eq!(p["faults"][0], "unreachable", "{p}");
+    let devices = d.ok("GET", "/v1/devices", None).await;
+    assert_eq!(devices["printer"]["state"], "fault", "{devices}");
+    let t = d.ok("GET", &format!("/v1/tickets/{seq}"), None).await;
+    assert_eq!(t["print_job"]["state"], "pending", "{t}");
+    std::fs::create_dir_all(gone.join("printer")).expect("create");
+    let p = events.next_named("printer").await;
+    assert_eq!(p["state"], "idle", "{p}");
+    assert!(d.printed_text(seq).await.contains("1.30"));
+    // A closure on demand.
+    let z = d
+        .ok(
+            "POST",
+            "/v1/closures",
+            Some(json!({"period":"day","operator":"marie","pin":MANAGER_PIN})),
+        )
+        .await;
+    let ev = events.next_named("closure").await;
+    assert_eq!(ev["seq"], z["closures"][0]["seq"], "{ev}");
+    assert_eq!(ev["automatic"], false, "{ev}");
+    assert_eq!(ev["print_job"], z["closures"][0]["print_job"], "{ev}");
+}
+
+/// The stock of a product, in thousandths.
+async fn stock(d: &Daemon, sku: &str) -> i64 {
+    let v = d.ok("GET", "/v1/products", None).await;
+    v["products"]
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p["sku"] == sku))
+        .and_then(|p| p["stock_milli"].as_i64())
+        .expect("stock")
+}
+
+fn kinds(d: &Daemon, kind: &str) -> usize {
+    d.records().iter().filter(|(_, k)| k == kind).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refunds_and_voids_follow_the_limits_and_bring_stock_back() {
+    let d = daemon("[policy]\ncashier_refund_limit_cents = 200\n").await;
+    let sale = d.sale(5).await;
+    let seq = sale["seq"].as_u64().expect("seq");
+    assert_eq!(stock(&d, "BAGUETTE").await, 95_000);
+    let refund = |qty: i64, cash: i64, extra: Value| {
+        let mut v = json!({"operator":"alice","original_seq":seq,"reason":"rassis",
+            "lines":[{"original_line":0,"quantity_milli":qty}],
+            "payments":[{"method":"cash","amount_cents":cash}]});
+        if let (Some(b), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        v
+    };
+    // Within the cashier's limit.
+    let r = d
+        .ok("POST", "/v1/refunds", Some(refund(1000, 130, json!({}))))
+        .await;
+    assert_eq!(r["kind"], "refund", "{r}");
+    assert_eq!(r["total_cents"], -130, "{r}");
+    assert!(r["receipt_code"].is_string(), "{r}");
+    let rseq = r["seq"].as_u64().expect("seq");
+    assert!(d.printed_text(rseq).await.contains("-1.30"));
+    assert_eq!(stock(&d, "BAGUETTE").await, 96_000);
+    // Above it: a manager must confirm with a PIN; refusals journal no refund.
+    let (status, v) = d
+        .call("POST", "/v1/refunds", Some(refund(2000, 260, json!({}))))
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("manager_required"))
+    );
+    let (status, v) = d
+        .call(
+            "POST",
+            "/v1/refunds",
+            Some(refund(
+                2000,
+                260,
+                json!({"manager":"marie","manager_pin":"0000"}),
+            )),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("wrong_pin"))
+    );
+    let (status, v) = d
+        .call(
+            "POST",
+            "/v1/refunds",
+            Some(refund(
+                2000,
+                260,
+                json!({"manager":"alice","manager_pin":CASHIER_PIN}),
+            )),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("manager_required"))
+    );
+    // More than what is left, or payments that do not match: 422.
+    let (status, _) = d
+        .call(
+            "POST",
+            "/v1/refunds",
+            Some(refund(
+                9000,
+                1170,
+                json!({"manager":"marie","manager_pin":MANAGER_PIN}),
+            )),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, v) = d
+        .call("POST", "/v1/refunds", Some(refund(1000, 100, json!({}))))
+        .await;
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(kinds(&d, "refund"), 1);
+    assert_eq!(stock(&d, "BAGUETTE").await, 96_000);
+    let r = d
+        .ok(
+            "POST",
+            "/v1/refunds",
+            Some(refund(
+                2000,
+                260,
+                json!({"manager":"marie","manager_pin":MANAGER_PIN}),
+            )),
+        )
+        .await;
+    assert_eq!(r["total_cents"], -260);
+    assert_eq!(stock(&d, "BAGUETTE").await, 98_000);
+    // A void cancels what remains; a manager only.
+    let void = |extra: Value| {
+        refund(2000, 260, {
+            let mut e = json!({"void": true});
+            if let (Some(b), Some(x)) = (e.as_object_mut(), extra.as_object()) {
+                b.extend(x.clone());
+            }
+            e
+        })
+    };
+    let (status, v) = d.call("POST", "/v1/refunds", Some(void(json!({})))).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("manager_required"))
+    );
+    let v = d
+        .ok(
+            "POST",
+            "/v1/refunds",
+            Some(void(json!({"manager":"marie","manager_pin":MANAGER_PIN}))),
+        )
+        .await;
+    assert_eq!(v["total_cents"], -260, "{v}");
+    assert_eq!(stock(&d, "BAGUETTE").await, 100_000);
+    // Nothing is left to refund.
+    let (status, _) = d
+        .call("POST", "/v1/refunds", Some(refund(1000, 130, json!({}))))
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(kinds(&d, "refund"), 3);
+    // The overrides were journaled, naming the manager.
+    let reader =
+        pos_core::reader::JournalReader::open(&d.app.config.journal_path()).expect("reader");
+    let e = reader
+        .last_event(pos_core::events::MANAGER_OVERRIDE)
+        .expect("read")
+        .expect("an override event");
+    assert_eq!(e.operator.as_deref(), Some("marie"));
+    assert!(e.message.starts_with("void"), "{}", e.message);
+    // The X report counts the sale and the refunds.
+    let x = d.ok("GET", "/v1/reports/x", None).await;
+    assert_eq!(x["day"]["sales"], 1, "{x}");
+    assert_eq!(x["day"]["refunds"], 3, "{x}");
+    assert_eq!(x["day"]["total"], 0, "{x}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn training_mode_is_for_managers_and_its_tickets_are_not_counted() {
+    let d = daemon("").await;
+    d.sale(1).await;
+    let (status, v) = d
+        .call(
+            "POST",
+            "/v1/training",
+            Some(json!({"on":true,"operator":"alice","pin":CASHIER_PIN})),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("manager_required"))
+    );
+    d.ok(
+        "POST",
+        "/v1/training",
+        Some(json!({"on":true,"operator":"marie","pin":MANAGER_PIN})),
+    )
+    .await;
+    assert_eq!(d.ok("GET", "/v1/health", None).await["training"], true);
+    let t = d.sale(4).await;
+    assert_eq!(t["kind"], "training", "{t}");
+    let text = d.printed_text(t["seq"].as_u64().expect("seq")).await;
+    assert!(text.contains("training"), "{text}");
+    // Training tickets move no stock and are not in the totals.
+    assert_eq!(stock(&d, "BAGUETTE").await, 99_000);
+    let x = d.ok("GET", "/v1/reports/x", None).await;
+    assert_eq!(x["day"]["sales"], 1, "{x}");
+    assert_eq!(x["day"]["total"], 130, "{x}");
+    d.ok(
+        "POST",
+        "/v1/training",
+        Some(json!({"on":false,"operator":"marie","pin":MANAGER_PIN})),
+    )
+    .await;
+    assert_eq!(d.sale(1).await["kind"], "sale");
+    assert_eq!(kinds(&d, "training"), 1);
+    let reader =
+        pos_core::reader::JournalReader::open(&d.app.config.journal_path()).expect("reader");
+    for code in [
+        pos_core::events::TRAINING_STARTED,
+        pos_core::events::TRAINING_STOPPED,
+    ] {
+        let e = reader.last_event(code).expect("read").expect("event");
+        assert_eq!(e.operator.as_deref(), Some("marie"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_x_report_shows_the_open_day_and_prints_without_journaling() {
+    let d = daemon("").await;
+    d.sale(2).await;
+    d.ok(
+        "POST",
+        "/v1/sales",
+        Some(json!({"operator":"alice","lines":[{"sku":"VIN"}],"payments":[{"method":"card","amount_cents":950}]})),
+    )
+    .await;
+    let x = d.ok("GET", "/v1/reports/x", None).await;
+    assert_eq!(x["day"]["sales"], 2, "{x}");
+    assert_eq!(x["day"]["total"], 1210, "{x}");
+    assert_eq!(x["month"]["total"], 1210, "{x}");
+    assert!(x["open_day"].is_string(), "{x}");
+    let before = d.records().len();
+    let p = d.ok("POST", "/v1/reports/x/print", None).await;
+    let id = p["print_job"].as_i64().expect("job id");
+    // Printed as its own file in the receipts directory; nothing journaled.
+    let dir = d.dir.path().join("receipts");
+    let mut found = false;
+    for _ in 0..200 {
+        let jobs = d.ok("GET", "/v1/print-jobs", None).await;
+        let waiting = jobs["jobs"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|j| j["id"] == id));
+        let bins = std::fs::read_dir(&dir)
+            .map(|r| {
+                r.filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "bin"))
+                    .count()
+            })
+            .unwrap_or(0);
+        if !waiting && bins >= 3 {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(found, "the X report was not printed");
+    assert_eq!(d.records().len(), before);
+}
