@@ -53,6 +53,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/closures"),
     ("post", "/v1/journal/verify"),
     ("post", "/v1/journal/archives"),
+    ("get", "/v1/config"),
+    ("put", "/v1/config/vat-rates"),
+    ("put", "/v1/config/merchant"),
     ("get", "/v1/devices"),
     ("get", "/v1/print-jobs"),
     ("get", "/v1/scans"),
@@ -200,6 +203,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/closures", post(closure))
         .route("/v1/journal/verify", post(verify))
         .route("/v1/journal/archives", post(export_archive))
+        .route("/v1/config", get(get_config))
+        .route("/v1/config/vat-rates", put(set_vat_rates))
+        .route("/v1/config/merchant", put(set_merchant))
         .route("/v1/devices", get(devices))
         .route("/v1/print-jobs", get(print_jobs))
         .route("/v1/scans", get(scans))
@@ -284,8 +290,19 @@ async fn list_products(State(app): AppState) -> ApiResult {
     Ok(Json(json!({ "products": products })))
 }
 
-async fn save_product(app: Arc<App>, p: Product, must_exist: Option<bool>) -> ApiResult {
+/// A product created or changed by a manager.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProductRequest {
+    operator: String,
+    pin: String,
+    product: Product,
+}
+
+async fn save_product(app: Arc<App>, req: ProductRequest, must_exist: Option<bool>) -> ApiResult {
     let journal = app.journal().map_err(ApiError::unavailable)?;
+    authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
+    let p = req.product;
     {
         let catalog = app
             .catalog
@@ -321,16 +338,16 @@ async fn save_product(app: Arc<App>, p: Product, must_exist: Option<bool>) -> Ap
     Ok(Json(json!({ "product": p })))
 }
 
-async fn create_product(State(app): AppState, ApiJson(p): ApiJson<Product>) -> ApiResult {
+async fn create_product(State(app): AppState, ApiJson(p): ApiJson<ProductRequest>) -> ApiResult {
     save_product(app, p, Some(false)).await
 }
 
 async fn update_product(
     State(app): AppState,
     Path(sku): Path<String>,
-    ApiJson(p): ApiJson<Product>,
+    ApiJson(p): ApiJson<ProductRequest>,
 ) -> ApiResult {
-    if p.sku != sku {
+    if p.product.sku != sku {
         return Err(ApiError::invalid(
             "invalid_product",
             "the body's sku differs from the path",
@@ -878,7 +895,7 @@ async fn print_x_report(State(app): AppState) -> ApiResult {
             .flatten()
             .and_then(Result::ok)
             .ok_or_else(|| ApiError::unavailable("the chain head cannot be read"))?;
-        let report = crate::printout::x_report_of(&x, &head, &app2.opening);
+        let report = crate::printout::x_report_of(&x, &head, &app2.current_opening());
         let bytes = drivers::layout::render_report(&report, app2.paper_width())
             .map_err(|e| ApiError::internal(e.to_string()))?;
         let id = app2
@@ -1023,6 +1040,127 @@ async fn export_archive(State(app): AppState, ApiJson(req): ApiJson<ArchiveReque
         "manifest_sha256": body.manifest_sha256,
         "seq": a.seq,
     })))
+}
+
+// ---------------------------------------------------------------- configuration
+
+async fn get_config(State(app): AppState) -> ApiResult {
+    let journal = app.journal().map_err(ApiError::unavailable)?;
+    let merchant = app.current_opening().merchant;
+    Ok(Json(json!({
+        "merchant": merchant,
+        "register_id": app.opening.register_id,
+        "time_zone": app.opening.time_zone,
+        "vat_rates": journal.vat_rates(),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VatRatesRequest {
+    /// Rates in hundredths of a percent.
+    rates: Vec<u32>,
+    operator: String,
+    pin: String,
+}
+
+async fn set_vat_rates(State(app): AppState, ApiJson(req): ApiJson<VatRatesRequest>) -> ApiResult {
+    let journal = app.journal().map_err(ApiError::unavailable)?;
+    let op = authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
+    // A rate still used by a product stays: its sales would be refused.
+    let in_use: Vec<String> = app
+        .catalog
+        .read()
+        .map_err(|_| ApiError::internal("catalog lock"))?
+        .products()
+        .filter(|p| !req.rates.contains(&p.vat_rate))
+        .map(|p| p.sku.clone())
+        .collect();
+    if !in_use.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "vat_rate_in_use",
+            format!("products use a rate left out: {}", in_use.join(", ")),
+        ));
+    }
+    let rates: Vec<pos_core::money::VatRate> = req
+        .rates
+        .iter()
+        .map(|r| pos_core::money::VatRate(*r))
+        .collect();
+    let old = journal.vat_rates();
+    if rates == old {
+        return Ok(Json(json!({ "vat_rates": old, "changed": false })));
+    }
+    let app2 = app.clone();
+    let a = blocking(move || {
+        let a = journal.append(pos_core::journal::Draft::SetVatRates {
+            rates,
+            operator: op.id,
+        })?;
+        app2.appended(a.seq);
+        Ok::<_, JournalError>((a, journal.vat_rates()))
+    })
+    .await?
+    .map_err(journal_error)?;
+    Ok(Json(
+        json!({ "vat_rates": a.1, "changed": true, "seq": a.0.seq }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MerchantRequest {
+    merchant: pos_core::body::Merchant,
+    operator: String,
+    pin: String,
+}
+
+async fn set_merchant(State(app): AppState, ApiJson(req): ApiJson<MerchantRequest>) -> ApiResult {
+    let journal = app.journal().map_err(ApiError::unavailable)?;
+    let mut check = app.opening.clone();
+    check.merchant = req.merchant.clone();
+    check
+        .validate()
+        .map_err(|e| ApiError::invalid("invalid_merchant", e))?;
+    let op = authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
+    let old = app.current_opening().merchant;
+    if old == req.merchant {
+        return Ok(Json(json!({ "merchant": old, "changed": false })));
+    }
+    let new = req.merchant;
+    let to_json = |m: &pos_core::body::Merchant| serde_json::to_string(m).unwrap_or_default();
+    let body = pos_core::body::EventBody {
+        code: events::CONFIGURATION_CHANGED.to_string(),
+        message: "merchant identity changed".to_string(),
+        operator: Some(op.id.clone()),
+        details: [
+            ("setting".to_string(), "merchant".to_string()),
+            ("old".to_string(), to_json(&old)),
+            ("new".to_string(), to_json(&new)),
+        ]
+        .into(),
+    };
+    let app2 = app.clone();
+    let stored = to_json(&new);
+    let a = blocking(move || {
+        // Journaled first: the change exists once the event is durable.
+        let a = journal
+            .append(pos_core::journal::Draft::Event(body))
+            .map_err(journal_error)?;
+        app2.appended(a.seq);
+        app2.ops
+            .set_meta(crate::app::MERCHANT, &stored)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        Ok::<_, ApiError>(a)
+    })
+    .await??;
+    if let Ok(mut m) = app.merchant.write() {
+        *m = new.clone();
+    }
+    Ok(Json(
+        json!({ "merchant": new, "changed": true, "seq": a.seq }),
+    ))
 }
 
 async fn verify(State(app): AppState) -> ApiResult {

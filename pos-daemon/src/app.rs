@@ -28,6 +28,8 @@ pub struct App {
     pub journal_error: Option<String>,
     /// The journal's opening body.
     pub opening: OpeningBody,
+    /// The merchant identity printed now (the opening's, until changed through the API).
+    pub merchant: RwLock<pos_core::body::Merchant>,
     /// The signing key (receipt codes when printing).
     pub key: KeyPair,
     /// Catalog and print queue.
@@ -63,6 +65,9 @@ impl std::fmt::Debug for App {
         f.debug_struct("App").finish_non_exhaustive()
     }
 }
+
+/// The `ops.db` meta key of the merchant identity changed through the API (JSON).
+pub const MERCHANT: &str = "merchant";
 
 /// Why the daemon cannot start at all.
 #[derive(Debug, thiserror::Error)]
@@ -161,6 +166,11 @@ impl App {
             Some(j) => j.opening().clone(),
             None => config.opening(),
         };
+        let merchant = ops
+            .meta(MERCHANT)
+            .map_err(|e| StartError::Ops(e.to_string()))?
+            .and_then(|m| serde_json::from_str(&m).ok())
+            .unwrap_or_else(|| opening.merchant.clone());
         let barcodes = BarcodeConfig::french_default();
         let products = ops.products().map_err(|e| StartError::Ops(e.to_string()))?;
         let catalog = Catalog::new(products, &barcodes);
@@ -191,6 +201,7 @@ impl App {
             journal,
             journal_error,
             opening,
+            merchant: RwLock::new(merchant),
             key,
             ops: Arc::new(ops),
             catalog: RwLock::new(catalog),
@@ -271,6 +282,16 @@ impl App {
     /// notice: the projector catches up with the journal head when idle).
     pub fn appended(&self, seq: u64) {
         let _ = self.projector.try_send(Notice { seq, reply: None });
+    }
+
+    /// The opening body with the merchant identity in force now, for printing.
+    pub fn current_opening(&self) -> OpeningBody {
+        let mut o = self.opening.clone();
+        match self.merchant.read() {
+            Ok(m) => o.merchant = m.clone(),
+            Err(p) => o.merchant = p.into_inner().clone(),
+        }
+        o
     }
 
     /// The journal, or the reason it is unavailable.

@@ -359,6 +359,17 @@ impl Ops {
         .optional()
     }
 
+    /// Sets a metadata value.
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), rusqlite::Error> {
+        let conn = lock(&self.hot);
+        conn.execute(
+            "INSERT INTO meta(key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
     /// Every product, by SKU.
     pub fn products(&self) -> Result<Vec<Product>, rusqlite::Error> {
         let conn = lock(&self.hot);

@@ -118,7 +118,7 @@ impl App {
                 let (bytes, text) = crate::printout::render_record(
                     reader,
                     seq,
-                    &self.opening,
+                    &self.current_opening(),
                     &self.config,
                     &self.key,
                     self.paper_width(),

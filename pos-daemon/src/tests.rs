@@ -134,7 +134,12 @@ pub async fn daemon(extra: &str) -> Daemon {
         json!({"sku":"BAGUETTE","label":"Baguette","price_cents":130,"vat_rate":550,"barcodes":["3017620422003"],"track_stock":true,"stock_milli":100000}),
         json!({"sku":"VIN","label":"Vin rouge","price_cents":950,"vat_rate":2000}),
     ] {
-        d.ok("POST", "/v1/products", Some(p)).await;
+        d.ok(
+            "POST",
+            "/v1/products",
+            Some(json!({"operator":"marie","pin":MANAGER_PIN,"product":p})),
+        )
+        .await;
     }
     d.ok(
         "POST",
@@ -724,4 +729,171 @@ async fn the_x_report_shows_the_open_day_and_prints_without_journaling() {
     }
     assert!(found, "the X report was not printed");
     assert_eq!(d.records().len(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configuration_changes_need_a_manager_and_are_journaled_with_old_and_new_values() {
+    let d = daemon("").await;
+    let product = json!({"sku":"THE","label":"Thé vert","price_cents":450,"vat_rate":850});
+    // Catalog changes: managers only.
+    let (status, v) = d
+        .call(
+            "POST",
+            "/v1/products",
+            Some(json!({"operator":"alice","pin":CASHIER_PIN,"product":product})),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("manager_required"))
+    );
+    let (status, v) = d
+        .call(
+            "PUT",
+            "/v1/products/BAGUETTE",
+            Some(json!({"operator":"alice","pin":CASHIER_PIN,"product":{"sku":"BAGUETTE","label":"Baguette","price_cents":1,"vat_rate":550}})),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("manager_required"))
+    );
+    // 8.5 % is not a rate yet.
+    let (status, v) = d
+        .call(
+            "POST",
+            "/v1/products",
+            Some(json!({"operator":"marie","pin":MANAGER_PIN,"product":product})),
+        )
+        .await;
+    assert_eq!(status, 422, "{v}");
+    let rates = |r: Value, op: &str, pin: &str| json!({"rates": r, "operator": op, "pin": pin});
+    let (status, _) = d
+        .call(
+            "PUT",
+            "/v1/config/vat-rates",
+            Some(rates(
+                json!([2000, 1000, 550, 210, 850]),
+                "alice",
+                CASHIER_PIN,
+            )),
+        )
+        .await;
+    assert_eq!(status, 403);
+    // 5.5 % is used by the baguette: it cannot go.
+    let (status, v) = d
+        .call(
+            "PUT",
+            "/v1/config/vat-rates",
+            Some(rates(json!([2000, 1000]), "marie", MANAGER_PIN)),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("vat_rate_in_use"))
+    );
+    let (status, _) = d
+        .call(
+            "PUT",
+            "/v1/config/vat-rates",
+            Some(rates(
+                json!([2000, 1000, 550, 210, 99999]),
+                "marie",
+                MANAGER_PIN,
+            )),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let before = d.records().len();
+    let v = d
+        .ok(
+            "PUT",
+            "/v1/config/vat-rates",
+            Some(rates(
+                json!([2000, 1000, 550, 210, 850]),
+                "marie",
+                MANAGER_PIN,
+            )),
+        )
+        .await;
+    assert_eq!(v["changed"], true, "{v}");
+    assert_eq!(d.records().len(), before + 1);
+    let reader =
+        pos_core::reader::JournalReader::open(&d.app.config.journal_path()).expect("reader");
+    let e = reader
+        .last_event(pos_core::events::CONFIGURATION_CHANGED)
+        .expect("read")
+        .expect("event");
+    assert_eq!(e.operator.as_deref(), Some("marie"));
+    assert_eq!(e.details["setting"], "vat_rates");
+    assert!(
+        !e.details["old"].contains("850") && e.details["new"].contains("850"),
+        "{e:?}"
+    );
+    let c = d.ok("GET", "/v1/config", None).await;
+    assert!(
+        c["vat_rates"]
+            .as_array()
+            .is_some_and(|a| a.contains(&json!(850))),
+        "{c}"
+    );
+    d.ok(
+        "POST",
+        "/v1/products",
+        Some(json!({"operator":"marie","pin":MANAGER_PIN,"product":product})),
+    )
+    .await;
+    let t = d
+        .ok(
+            "POST",
+            "/v1/sales",
+            Some(json!({"operator":"alice","lines":[{"sku":"THE"}],"payments":[{"method":"card","amount_cents":450}]})),
+        )
+        .await;
+    assert_eq!(t["vat"][0]["rate"], 850, "{t}");
+
+    // The merchant identity.
+    let merchant = json!({"name":"Chez Paul","address":"2 place du Marché, 69001 Lyon","siret":"73282932000074","vat_id":"FR44732829320"});
+    let (status, _) = d
+        .call(
+            "PUT",
+            "/v1/config/merchant",
+            Some(json!({"merchant":merchant,"operator":"alice","pin":CASHIER_PIN})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = d
+        .call(
+            "PUT",
+            "/v1/config/merchant",
+            Some(json!({"merchant":{"name":"","address":"x","siret":"1","vat_id":""},"operator":"marie","pin":MANAGER_PIN})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    d.ok(
+        "PUT",
+        "/v1/config/merchant",
+        Some(json!({"merchant":merchant,"operator":"marie","pin":MANAGER_PIN})),
+    )
+    .await;
+    let e = reader
+        .last_event(pos_core::events::CONFIGURATION_CHANGED)
+        .expect("read")
+        .expect("event");
+    assert_eq!(e.details["setting"], "merchant");
+    assert!(e.details["old"].contains("Épicerie Test"), "{e:?}");
+    assert!(e.details["new"].contains("Chez Paul"), "{e:?}");
+    assert_eq!(
+        d.ok("GET", "/v1/config", None).await["merchant"]["name"],
+        "Chez Paul"
+    );
+    assert_eq!(d.app.current_opening().merchant.name, "Chez Paul");
+    assert_eq!(
+        d.app
+            .ops
+            .meta(crate::app::MERCHANT)
+            .expect("meta")
+            .map(|m| m.contains("Chez Paul")),
+        Some(true)
+    );
 }
