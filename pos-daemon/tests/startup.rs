@@ -72,3 +72,83 @@ fn a_damaged_journal_is_refused_with_a_clear_error_on_the_api_and_in_the_log() {
     assert!(!log.contains(common::TOKEN) && !log.contains(common::MANAGER_PIN));
     assert_eq!(posd.records().len(), before, "nothing was written");
 }
+
+fn ops_db(posd: &common::Posd) -> rusqlite::Connection {
+    rusqlite::Connection::open(posd.data().join("ops.db")).expect("ops.db")
+}
+
+fn stock(posd: &common::Posd) -> i64 {
+    let v = posd.ok("GET", "/v1/products", None);
+    v["products"]
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p["sku"] == "BAGUETTE"))
+        .and_then(|p| p["stock_milli"].as_i64())
+        .expect("stock")
+}
+
+fn jobs(conn: &rusqlite::Connection) -> Vec<i64> {
+    let mut stmt = conn
+        .prepare("SELECT seq FROM print_jobs WHERE seq IS NOT NULL ORDER BY seq")
+        .expect("prepare");
+    let rows = stmt.query_map([], |r| r.get(0)).expect("query");
+    rows.map(|r| r.expect("row")).collect()
+}
+
+#[test]
+fn recovery_replays_exactly_what_ops_db_lost_and_never_twice() {
+    let mut posd = start("");
+    posd.sign_in("alice", common::CASHIER_PIN);
+    let mut seqs = Vec::new();
+    for _ in 0..5 {
+        let v = posd.ok(
+            "POST",
+            "/v1/sales",
+            Some(json!({"operator":"alice","lines":[{"sku":"BAGUETTE"}],
+                        "payments":[{"method":"card","amount_cents":130}]})),
+        );
+        seqs.push(v["seq"].as_u64().expect("seq") as i64);
+    }
+    assert_eq!(stock(&posd), 95_000);
+    assert!(posd.terminate().success());
+    let all_jobs = jobs(&ops_db(&posd));
+    assert_eq!(all_jobs, seqs);
+
+    // A power cut lost the newest projection of ops.db: two jobs, their stock movements and
+    // the cursor went back together.
+    {
+        let conn = ops_db(&posd);
+        conn.execute("DELETE FROM print_jobs WHERE seq > ?1", [seqs[2]])
+            .expect("delete");
+        conn.execute(
+            "UPDATE products SET stock_milli = 97000 WHERE sku = 'BAGUETTE'",
+            [],
+        )
+        .expect("stock");
+        conn.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'recovered_upto'",
+            [seqs[2].to_string()],
+        )
+        .expect("cursor");
+    }
+    posd.spawn();
+    assert_eq!(stock(&posd), 95_000, "the lost movements are replayed once");
+    assert!(posd.terminate().success());
+    assert_eq!(
+        jobs(&ops_db(&posd)),
+        seqs,
+        "the lost jobs are back, once each"
+    );
+    assert!(posd.log().contains("print jobs recovered from the journal"));
+
+    // The cursor alone goes back (jobs and movements kept): nothing is counted twice.
+    ops_db(&posd)
+        .execute(
+            "UPDATE meta SET value = '0' WHERE key = 'recovered_upto'",
+            [],
+        )
+        .expect("cursor");
+    posd.spawn();
+    assert_eq!(stock(&posd), 95_000);
+    assert!(posd.terminate().success());
+    assert_eq!(jobs(&ops_db(&posd)), seqs);
+}
