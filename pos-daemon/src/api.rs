@@ -451,6 +451,7 @@ async fn sign_in(State(app): AppState, ApiJson(req): ApiJson<SignIn>) -> ApiResu
     if let Ok(mut s) = app.signed_in.write() {
         s.insert(op.id.clone());
     }
+    save_sessions(&app).await?;
     app.journal_event_by(events::OPERATOR_SIGNED_IN, "signed in", Some(&op.id))
         .await;
     Ok(Json(
@@ -476,6 +477,7 @@ async fn sign_out(State(app): AppState, ApiJson(req): ApiJson<SignOut>) -> ApiRe
             format!("operator {:?} is not signed in", req.operator),
         ));
     }
+    save_sessions(&app).await?;
     app.journal_event_by(
         events::OPERATOR_SIGNED_OUT,
         "signed out",
@@ -483,6 +485,14 @@ async fn sign_out(State(app): AppState, ApiJson(req): ApiJson<SignOut>) -> ApiRe
     )
     .await;
     Ok(Json(json!({ "operator": req.operator })))
+}
+
+/// Keeps the sessions (operators signed in, training mode) in `ops.db` for the next start.
+async fn save_sessions(app: &Arc<App>) -> Result<(), ApiError> {
+    let app = app.clone();
+    blocking(move || app.save_sessions())
+        .await?
+        .map_err(|e| ApiError::internal(format!("cannot keep the session in ops.db: {e}")))
 }
 
 fn signed_in(app: &App, id: &str) -> Result<(), ApiError> {
@@ -854,6 +864,7 @@ async fn training(State(app): AppState, ApiJson(req): ApiJson<TrainingRequest>) 
     let op = authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
     let was = app.training.swap(req.on, Ordering::SeqCst);
     if was != req.on {
+        save_sessions(&app).await?;
         let code = if req.on {
             events::TRAINING_STARTED
         } else {

@@ -69,6 +69,11 @@ impl std::fmt::Debug for App {
 /// The `ops.db` meta key of the merchant identity changed through the API (JSON).
 pub const MERCHANT: &str = "merchant";
 
+/// The `ops.db` meta key of training mode (`on` or `off`).
+pub const TRAINING: &str = "training";
+/// The `ops.db` meta key of the operators signed in (a JSON array of ids).
+pub const SIGNED_IN: &str = "signed_in";
+
 /// Why the daemon cannot start at all.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -171,6 +176,15 @@ impl App {
             .map_err(|e| StartError::Ops(e.to_string()))?
             .and_then(|m| serde_json::from_str(&m).ok())
             .unwrap_or_else(|| opening.merchant.clone());
+        let training = ops
+            .meta(TRAINING)
+            .map_err(|e| StartError::Ops(e.to_string()))?
+            .is_some_and(|v| v == "on");
+        let signed_in: HashSet<String> = ops
+            .meta(SIGNED_IN)
+            .map_err(|e| StartError::Ops(e.to_string()))?
+            .and_then(|v| serde_json::from_str(&v).ok())
+            .unwrap_or_default();
         let barcodes = BarcodeConfig::french_default();
         let products = ops.products().map_err(|e| StartError::Ops(e.to_string()))?;
         let catalog = Catalog::new(products, &barcodes);
@@ -211,12 +225,13 @@ impl App {
             operators,
             signed_in: RwLock::new(HashSet::new()),
             pins: Mutex::new(pins),
-            training: AtomicBool::new(false),
+            training: AtomicBool::new(training),
             scans: Mutex::new(Default::default()),
         };
         if let Some(j) = &app.journal {
             j.software_started(&crate::software())
                 .map_err(|e| StartError::Ops(format!("cannot journal the start: {e}")))?;
+            app.resume_sessions(j, signed_in)?;
             let p = app
                 .recover()
                 .map_err(|e| StartError::Ops(format!("recovery: {e}")))?;
@@ -225,6 +240,53 @@ impl App {
             }
         }
         Ok(app)
+    }
+
+    /// Resumes the sessions kept in `ops.db`: operators no longer in the configuration are
+    /// signed out (journaled); training mode stays as it was.
+    fn resume_sessions(&self, j: &Journal, kept: HashSet<String>) -> Result<(), StartError> {
+        let mut resumed = HashSet::new();
+        for id in kept {
+            if self.operators.contains_key(&id) {
+                resumed.insert(id);
+                continue;
+            }
+            let body = pos_core::body::EventBody {
+                code: pos_core::events::OPERATOR_SIGNED_OUT.to_string(),
+                message: "signed out: no longer in the configuration".to_string(),
+                operator: Some(id.clone()),
+                details: Default::default(),
+            };
+            j.append(pos_core::journal::Draft::Event(body))
+                .map_err(|e| StartError::Ops(format!("cannot journal a sign-out: {e}")))?;
+            tracing::warn!(operator = %id, "signed out: no longer in the configuration");
+        }
+        if !resumed.is_empty() {
+            tracing::info!(count = resumed.len(), "operator sessions resumed");
+        }
+        if self.training.load(std::sync::atomic::Ordering::SeqCst) {
+            tracing::warn!("training mode resumed: tickets are training tickets");
+        }
+        if let Ok(mut s) = self.signed_in.write() {
+            *s = resumed;
+        }
+        self.save_sessions()
+            .map_err(|e| StartError::Ops(e.to_string()))
+    }
+
+    /// Writes the operators signed in and training mode to `ops.db`.
+    pub fn save_sessions(&self) -> Result<(), rusqlite::Error> {
+        let ids: Vec<String> = match self.signed_in.read() {
+            Ok(s) => s.iter().cloned().collect(),
+            Err(p) => p.into_inner().iter().cloned().collect(),
+        };
+        self.ops.set_meta(
+            SIGNED_IN,
+            &serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into()),
+        )?;
+        let training = self.training.load(std::sync::atomic::Ordering::SeqCst);
+        self.ops
+            .set_meta(TRAINING, if training { "on" } else { "off" })
     }
 
     /// Turns jobs caught while sending into `unknown`, then projects the journal records

@@ -152,3 +152,64 @@ fn recovery_replays_exactly_what_ops_db_lost_and_never_twice() {
     assert!(posd.terminate().success());
     assert_eq!(jobs(&ops_db(&posd)), seqs);
 }
+
+#[test]
+fn sessions_and_training_mode_survive_a_restart() {
+    let mut posd = start("");
+    posd.sign_in("alice", common::CASHIER_PIN);
+    posd.sign_in("marie", common::MANAGER_PIN);
+    posd.ok(
+        "POST",
+        "/v1/training",
+        Some(json!({"on": true, "operator": "marie", "pin": common::MANAGER_PIN})),
+    );
+    assert!(posd.terminate().success());
+    // Marie leaves the shop's configuration meanwhile.
+    let text = std::fs::read_to_string(&posd.config).expect("config");
+    let start_at = text.find("[[operators]]\nid = \"marie\"").expect("marie");
+    let end_at = text[start_at..]
+        .find("pin_hash")
+        .and_then(|p| text[start_at + p..].find('\n').map(|n| start_at + p + n))
+        .expect("end of marie");
+    std::fs::write(
+        &posd.config,
+        format!("{}{}", &text[..start_at], &text[end_at..]),
+    )
+    .expect("config");
+    posd.spawn();
+    let health = posd.ok("GET", "/v1/health", None);
+    assert_eq!(health["training"], true, "{health}");
+    // Alice is still signed in; her sale is a training ticket.
+    let v = posd.ok(
+        "POST",
+        "/v1/sales",
+        Some(sale(json!({"sku":"BAGUETTE"}), 130)),
+    );
+    assert_eq!(v["kind"], "training", "{v}");
+    // Marie was signed out, and that is journaled.
+    let reader = pos_core::reader::JournalReader::open(&posd.journal_path()).expect("reader");
+    let e = reader
+        .last_event(pos_core::events::OPERATOR_SIGNED_OUT)
+        .expect("read")
+        .expect("a sign-out");
+    assert_eq!(e.operator.as_deref(), Some("marie"));
+    assert!(
+        e.message.contains("no longer in the configuration"),
+        "{e:?}"
+    );
+    // Signing out ends the session for the next start too.
+    posd.ok(
+        "POST",
+        "/v1/operators/sign-out",
+        Some(json!({"operator": "alice"})),
+    );
+    assert!(posd.terminate().success());
+    posd.spawn();
+    let (status, v) = posd.call(
+        "POST",
+        "/v1/sales",
+        Some(sale(json!({"sku":"BAGUETTE"}), 130)),
+    );
+    assert_eq!(status, 403, "{v}");
+    assert_eq!(v["error"]["code"], "operator_not_signed_in");
+}
