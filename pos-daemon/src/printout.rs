@@ -274,6 +274,7 @@ pub fn z_report_of(rec: &Record, c: &ClosureBody, opening: &OpeningBody) -> r::R
         chain_head: chain_head(rec, &opening.register_id),
         software: software(),
         training: false,
+        duplicate: None,
     }
 }
 
@@ -304,6 +305,7 @@ pub fn x_report_of(x: &XReport, head: &Record, opening: &OpeningBody) -> r::Repo
         chain_head: chain_head(head, &opening.register_id),
         software: software(),
         training: false,
+        duplicate: None,
     }
 }
 
