@@ -798,11 +798,11 @@ async fn reprint(
     })
     .await?;
     match kind.as_deref() {
-        Some("sale" | "refund" | "training") => {}
+        Some("sale" | "refund" | "training" | "closure") => {}
         Some(_) => {
             return Err(ApiError::invalid(
                 "not_reprintable",
-                format!("record {seq} is not a ticket"),
+                format!("record {seq} is neither a ticket nor a closure"),
             ))
         }
         None => {

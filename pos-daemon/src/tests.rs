@@ -897,3 +897,88 @@ async fn configuration_changes_need_a_manager_and_are_journaled_with_old_and_new
         Some(true)
     );
 }
+
+/// How many ESC/POS jobs printed so far contain all of `needles`.
+fn printed_jobs_with(d: &Daemon, needles: &[&[u8]]) -> usize {
+    let dir = d.dir.path().join("receipts");
+    std::fs::read_dir(dir)
+        .map(|r| {
+            r.filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "bin"))
+                .filter_map(|e| std::fs::read(e.path()).ok())
+                .filter(|b| needles.iter().all(|n| b.windows(n.len()).any(|w| w == *n)))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+async fn wait_printed_jobs_with(d: &Daemon, needles: &[&[u8]], count: usize) {
+    for _ in 0..200 {
+        if printed_jobs_with(d, needles) >= count {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("no printout with {needles:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closure_is_reprinted_as_a_duplicate_and_refunds_are_marked() {
+    let d = daemon("").await;
+    let sale = d.sale(2).await;
+    let seq = sale["seq"].as_u64().expect("seq");
+    d.ok(
+        "POST",
+        "/v1/refunds",
+        Some(
+            json!({"operator":"alice","original_seq":seq,"reason":"rassis",
+            "lines":[{"original_line":0,"quantity_milli":1000}],
+            "payments":[{"method":"cash","amount_cents":130}]}),
+        ),
+    )
+    .await;
+    wait_printed_jobs_with(
+        &d,
+        &[b"REMBOURSEMENT", b"du ticket n\xb0 1", b"Motif : rassis"],
+        1,
+    )
+    .await;
+    let z = d
+        .ok(
+            "POST",
+            "/v1/closures",
+            Some(json!({"period":"day","operator":"marie","pin":MANAGER_PIN})),
+        )
+        .await;
+    let zseq = z["closures"][0]["seq"].as_u64().expect("seq");
+    wait_printed_jobs_with(&d, &[b"RAPPORT Z n\xb0 1"], 1).await;
+    assert_eq!(printed_jobs_with(&d, &[b"DUPLICATA"]), 0);
+    let dup = d
+        .ok(
+            "POST",
+            &format!("/v1/tickets/{zseq}/reprint"),
+            Some(json!({"operator":"alice","reason":"comptable"})),
+        )
+        .await;
+    assert_eq!(dup["copy"], 1, "{dup}");
+    wait_printed_jobs_with(&d, &[b"RAPPORT Z n\xb0 1", b"DUPLICATA n\xb0 1"], 1).await;
+    assert_eq!(printed_jobs_with(&d, &[b"RAPPORT Z n\xb0 1"]), 2);
+    // Events are not reprintable.
+    let event_seq = d
+        .records()
+        .iter()
+        .find(|(_, k)| k == "event")
+        .map(|(s, _)| *s)
+        .expect("an event");
+    let (status, v) = d
+        .call(
+            "POST",
+            &format!("/v1/tickets/{event_seq}/reprint"),
+            Some(json!({"operator":"alice"})),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (422, Some("not_reprintable"))
+    );
+}
