@@ -1222,7 +1222,10 @@ async fn devices(State(app): AppState) -> ApiResult {
     Ok(Json(json!({
         "printer": app.printer_state(),
         "print_queue": counts,
-        "drawer": { "configured": app.config.drawer.is_some() },
+        "drawer": {
+            "configured": app.config.drawer.is_some(),
+            "state": if app.config.drawer.is_some() { app.drawer_state() } else { "none" },
+        },
         "scanners": app.config.scanners.iter().map(|s| s.path.display().to_string()).collect::<Vec<_>>(),
     })))
 }

@@ -42,6 +42,8 @@ pub struct App {
     pub bus: Bus,
     /// The printer as last seen.
     pub printer_state: RwLock<PrinterState>,
+    /// The cash drawer as the printer last reported it (`None`: not known).
+    pub drawer_open: RwLock<Option<bool>>,
     /// Wakes the print worker.
     pub print_notify: tokio::sync::Notify,
     /// Operators by id.
@@ -222,6 +224,7 @@ impl App {
             barcodes,
             bus: Bus::default(),
             print_notify: tokio::sync::Notify::new(),
+            drawer_open: RwLock::new(None),
             operators,
             signed_in: RwLock::new(HashSet::new()),
             pins: Mutex::new(pins),
