@@ -1226,7 +1226,7 @@ async fn devices(State(app): AppState) -> ApiResult {
             "configured": app.config.drawer.is_some(),
             "state": if app.config.drawer.is_some() { app.drawer_state() } else { "none" },
         },
-        "scanners": app.config.scanners.iter().map(|s| s.path.display().to_string()).collect::<Vec<_>>(),
+        "scanners": app.scanner_states(),
     })))
 }
 

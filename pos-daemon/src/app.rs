@@ -54,6 +54,8 @@ pub struct App {
     pub pins: Mutex<PinGuard>,
     /// Training mode.
     pub training: AtomicBool,
+    /// Each scanner's state for the API, by device path.
+    pub scanners: Mutex<std::collections::BTreeMap<String, serde_json::Value>>,
     /// Last scans (for the API), newest last.
     pub scans: Mutex<std::collections::VecDeque<serde_json::Value>>,
     /// Appended seqs go to the projector (print jobs, stock movements, closures).
@@ -230,6 +232,7 @@ impl App {
             pins: Mutex::new(pins),
             training: AtomicBool::new(training),
             scans: Mutex::new(Default::default()),
+            scanners: Mutex::new(Default::default()),
         };
         if let Some(j) = &app.journal {
             j.software_started(&crate::software())

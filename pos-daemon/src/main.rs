@@ -217,7 +217,7 @@ async fn serve_async(
         None => None,
     };
     for s in app.config.scanners.clone() {
-        tokio::spawn(scanners::run(app.clone(), s.path, s.baud));
+        tokio::spawn(scanners::run(app.clone(), s));
     }
     tracing::info!(%addr, "posd listening");
     if let Some(r) = ready {

@@ -116,6 +116,9 @@ pub async fn start_on(dir: tempfile::TempDir, config: Config) -> Daemon {
         let address = p.address.parse().expect("printer address");
         tokio::spawn(crate::print::run(app.clone(), address, stop_rx));
     }
+    for s in app.config.scanners.clone() {
+        tokio::spawn(crate::scanners::run(app.clone(), s));
+    }
     let router = crate::api::router(app.clone());
     Daemon {
         dir,
@@ -981,4 +984,65 @@ async fn a_closure_is_reprinted_as_a_duplicate_and_refunds_are_marked() {
         (status, v["error"]["code"].as_str()),
         (422, Some("not_reprintable"))
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyboard_wedge_scanners_are_opened_from_the_configuration() {
+    let not_a_device = tempfile::NamedTempFile::new().expect("file");
+    let d = daemon(&format!(
+        "\n[[scanners]]\nkind = \"wedge\"\nlayout = \"fr\"\npath = \"/dev/input/by-id/no-such-scanner-event-kbd\"\n\n[[scanners]]\nkind = \"wedge\"\npath = \"{}\"\n",
+        not_a_device.path().display()
+    ))
+    .await;
+    let mut states = Value::Null;
+    for _ in 0..200 {
+        states = d.ok("GET", "/v1/devices", None).await["scanners"].clone();
+        let done = states
+            .as_array()
+            .is_some_and(|a| a.len() == 2 && a.iter().all(|s| s["state"] == "disconnected"));
+        if done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let list = states.as_array().expect("scanners");
+    assert_eq!(list.len(), 2, "{states}");
+    for s in list {
+        assert_eq!(s["kind"], "wedge", "{states}");
+        assert_eq!(s["state"], "disconnected", "{states}");
+    }
+    let missing = list
+        .iter()
+        .find(|s| {
+            s["path"]
+                .as_str()
+                .is_some_and(|p| p.contains("no-such-scanner"))
+        })
+        .expect("the missing device");
+    assert!(
+        missing["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("No such file")),
+        "{states}"
+    );
+    let file = list
+        .iter()
+        .find(|s| s["path"] == not_a_device.path().display().to_string())
+        .expect("the plain file");
+    assert!(
+        file["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{states}"
+    );
+    // A wrong kind in the configuration is refused.
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("posd.toml");
+    std::fs::write(
+        &path,
+        config_text(
+            dir.path(),
+            "\n[[scanners]]\nkind = \"bluetooth\"\npath = \"/dev/x\"\n",
+        ),
+    )
+    .expect("write");
+    assert!(Config::load(&path).is_err());
 }
