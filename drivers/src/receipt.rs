@@ -88,6 +88,17 @@ pub enum Cut {
     Partial,
 }
 
+/// What a refund receipt says about the ticket it refunds.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RefundMark {
+    /// A void (the whole ticket cancelled): prints "ANNULATION", else "REMBOURSEMENT".
+    pub void: bool,
+    /// The number of the ticket refunded.
+    pub original_ticket: u64,
+    /// Why.
+    pub reason: String,
+}
+
 /// Everything a French sales receipt prints.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Receipt {
@@ -125,6 +136,9 @@ pub struct Receipt {
     pub duplicate: Option<u32>,
     /// Training ticket: prints "MODE ÉCOLE – FACTICE".
     pub training: bool,
+    /// A refund or void: prints "REMBOURSEMENT" or "ANNULATION" above the lines, with the
+    /// ticket refunded and the reason.
+    pub refund: Option<RefundMark>,
     /// Free lines at the bottom ("Merci de votre visite").
     pub footer: Vec<String>,
     /// Cut at the end.
@@ -187,4 +201,6 @@ pub struct Report {
     pub software: Software,
     /// Training mode report.
     pub training: bool,
+    /// `Some(k)` for the k-th reprint of a Z: prints "DUPLICATA n° k".
+    pub duplicate: Option<u32>,
 }

@@ -107,6 +107,7 @@ pub fn french_receipt() -> Receipt {
         qr_payload: "FR1;R01;T1042;20261127101503;4530;Xk9P7fQ2".to_owned(),
         duplicate: None,
         training: false,
+        refund: None,
         footer: vec!["Merci de votre visite !".to_owned()],
         cut: Cut::Partial,
     }
@@ -157,5 +158,6 @@ pub fn z_report() -> Report {
         },
         software: software(),
         training: false,
+        duplicate: None,
     }
 }

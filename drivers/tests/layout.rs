@@ -101,3 +101,44 @@ fn x_report_and_training_marks() {
         2
     );
 }
+
+#[test]
+fn z_duplicate_and_refund_marks() {
+    let mut report = sample::z_report();
+    let plain = render_report(&report, PaperWidth::Mm80).expect("layout");
+    assert!(find(&plain, b"DUPLICATA").is_none());
+    report.duplicate = Some(2);
+    let job = render_report(&report, PaperWidth::Mm80).expect("layout");
+    assert!(find(&job, b"RAPPORT Z").is_some());
+    assert_eq!(
+        job.windows(14)
+            .filter(|w| *w == b"DUPLICATA n\xb0 2")
+            .count(),
+        2
+    );
+
+    let mut receipt = sample::french_receipt();
+    let plain = render_receipt(&receipt, PaperWidth::Mm58).expect("layout");
+    assert!(find(&plain, b"REMBOURSEMENT").is_none());
+    receipt.refund = Some(drivers::receipt::RefundMark {
+        void: false,
+        original_ticket: 41,
+        reason: "produit abîmé".into(),
+    });
+    let job = render_receipt(&receipt, PaperWidth::Mm58).expect("layout");
+    let mark = find(&job, b"REMBOURSEMENT").expect("refund mark");
+    assert!(find(&job, b"du ticket n\xb0 41").is_some());
+    assert!(find(&job, b"Motif : produit ab\xeem\xe9").is_some());
+    // Above the lines.
+    let first_line = find(&job, b"Cr\xe8me fra\xeeche").expect("a line");
+    assert!(mark < first_line);
+    receipt.refund = Some(drivers::receipt::RefundMark {
+        void: true,
+        original_ticket: 41,
+        reason: String::new(),
+    });
+    let job = render_receipt(&receipt, PaperWidth::Mm58).expect("layout");
+    assert!(find(&job, b"ANNULATION").is_some());
+    assert!(find(&job, b"REMBOURSEMENT").is_none());
+    assert!(find(&job, b"Motif").is_none());
+}

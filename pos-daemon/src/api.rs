@@ -21,8 +21,8 @@ use pos_core::events;
 use pos_core::journal::{Appended, JournalError};
 use pos_core::money::Cents;
 use pos_core::ticket::{
-    compute_sale, Payment, PaymentMethod, RefundInput, RefundLineInput, SaleInput,
-    MAX_LINES_PER_TICKET, MAX_PAYMENTS_PER_TICKET,
+    Payment, PaymentMethod, RefundInput, RefundLineInput, SaleInput, MAX_LINES_PER_TICKET,
+    MAX_PAYMENTS_PER_TICKET,
 };
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -52,6 +52,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/reports/x/print"),
     ("post", "/v1/closures"),
     ("post", "/v1/journal/verify"),
+    ("post", "/v1/journal/archives"),
+    ("get", "/v1/config"),
+    ("put", "/v1/config/vat-rates"),
+    ("put", "/v1/config/merchant"),
     ("get", "/v1/devices"),
     ("get", "/v1/print-jobs"),
     ("get", "/v1/scans"),
@@ -198,6 +202,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/reports/x/print", post(print_x_report))
         .route("/v1/closures", post(closure))
         .route("/v1/journal/verify", post(verify))
+        .route("/v1/journal/archives", post(export_archive))
+        .route("/v1/config", get(get_config))
+        .route("/v1/config/vat-rates", put(set_vat_rates))
+        .route("/v1/config/merchant", put(set_merchant))
         .route("/v1/devices", get(devices))
         .route("/v1/print-jobs", get(print_jobs))
         .route("/v1/scans", get(scans))
@@ -282,8 +290,19 @@ async fn list_products(State(app): AppState) -> ApiResult {
     Ok(Json(json!({ "products": products })))
 }
 
-async fn save_product(app: Arc<App>, p: Product, must_exist: Option<bool>) -> ApiResult {
+/// A product created or changed by a manager.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProductRequest {
+    operator: String,
+    pin: String,
+    product: Product,
+}
+
+async fn save_product(app: Arc<App>, req: ProductRequest, must_exist: Option<bool>) -> ApiResult {
     let journal = app.journal().map_err(ApiError::unavailable)?;
+    authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
+    let p = req.product;
     {
         let catalog = app
             .catalog
@@ -319,16 +338,16 @@ async fn save_product(app: Arc<App>, p: Product, must_exist: Option<bool>) -> Ap
     Ok(Json(json!({ "product": p })))
 }
 
-async fn create_product(State(app): AppState, ApiJson(p): ApiJson<Product>) -> ApiResult {
+async fn create_product(State(app): AppState, ApiJson(p): ApiJson<ProductRequest>) -> ApiResult {
     save_product(app, p, Some(false)).await
 }
 
 async fn update_product(
     State(app): AppState,
     Path(sku): Path<String>,
-    ApiJson(p): ApiJson<Product>,
+    ApiJson(p): ApiJson<ProductRequest>,
 ) -> ApiResult {
-    if p.sku != sku {
+    if p.product.sku != sku {
         return Err(ApiError::invalid(
             "invalid_product",
             "the body's sku differs from the path",
@@ -432,6 +451,7 @@ async fn sign_in(State(app): AppState, ApiJson(req): ApiJson<SignIn>) -> ApiResu
     if let Ok(mut s) = app.signed_in.write() {
         s.insert(op.id.clone());
     }
+    save_sessions(&app).await?;
     app.journal_event_by(events::OPERATOR_SIGNED_IN, "signed in", Some(&op.id))
         .await;
     Ok(Json(
@@ -457,6 +477,7 @@ async fn sign_out(State(app): AppState, ApiJson(req): ApiJson<SignOut>) -> ApiRe
             format!("operator {:?} is not signed in", req.operator),
         ));
     }
+    save_sessions(&app).await?;
     app.journal_event_by(
         events::OPERATOR_SIGNED_OUT,
         "signed out",
@@ -464,6 +485,14 @@ async fn sign_out(State(app): AppState, ApiJson(req): ApiJson<SignOut>) -> ApiRe
     )
     .await;
     Ok(Json(json!({ "operator": req.operator })))
+}
+
+/// Keeps the sessions (operators signed in, training mode) in `ops.db` for the next start.
+async fn save_sessions(app: &Arc<App>) -> Result<(), ApiError> {
+    let app = app.clone();
+    blocking(move || app.save_sessions())
+        .await?
+        .map_err(|e| ApiError::internal(format!("cannot keep the session in ops.db: {e}")))
 }
 
 fn signed_in(app: &App, id: &str) -> Result<(), ApiError> {
@@ -581,9 +610,8 @@ async fn post_sale(State(app): AppState, ApiJson(req): ApiJson<SaleRequest>) -> 
         ticket_discount: Cents(req.ticket_discount_cents),
         payments: payments(&req.payments)?,
     };
-    // Validate before the journal sees it: a refused ticket changes nothing.
-    compute_sale(&input, &journal.vat_rates())
-        .map_err(|e| journal_error(JournalError::Ticket(e)))?;
+    // The journal validates the ticket before writing anything: a refused ticket changes
+    // nothing.
     let training = app.training.load(Ordering::SeqCst);
     let app2 = app.clone();
     let (a, code, job) = blocking(move || {
@@ -594,11 +622,12 @@ async fn post_sale(State(app): AppState, ApiJson(req): ApiJson<SaleRequest>) -> 
         }?;
         // Durable now: only from here on is anything printed or answered.
         let code = journal.receipt_code(&a).ok();
-        let job = app2.after_append(&a);
+        let job = app2.project(a.seq);
         Ok::<_, JournalError>((a, code, job))
     })
     .await?
     .map_err(journal_error)?;
+    let job = job.await.ok().flatten();
     let answer = ticket_answer(&app, &a, code, job);
     app.bus.publish(
         "sale",
@@ -675,11 +704,12 @@ async fn post_refund(State(app): AppState, ApiJson(req): ApiJson<RefundRequest>)
     let (a, code, job) = blocking(move || {
         let a = journal.refund(original, &input)?;
         let code = journal.receipt_code(&a).ok();
-        let job = app2.after_append(&a);
+        let job = app2.project(a.seq);
         Ok::<_, JournalError>((a, code, job))
     })
     .await?
     .map_err(journal_error)?;
+    let job = job.await.ok().flatten();
     if let Some(m) = override_by {
         let what = if req.void {
             "void"
@@ -768,11 +798,11 @@ async fn reprint(
     })
     .await?;
     match kind.as_deref() {
-        Some("sale" | "refund" | "training") => {}
+        Some("sale" | "refund" | "training" | "closure") => {}
         Some(_) => {
             return Err(ApiError::invalid(
                 "not_reprintable",
-                format!("record {seq} is not a ticket"),
+                format!("record {seq} is neither a ticket nor a closure"),
             ))
         }
         None => {
@@ -788,7 +818,7 @@ async fn reprint(
     let app2 = app.clone();
     let (a, job) = blocking(move || {
         let a = journal.duplicate(seq, &operator, &reason)?;
-        let job = app2.after_append(&a);
+        let job = app2.project(a.seq);
         // A job whose fate was unknown is settled by this duplicate.
         if let Ok(Some(old)) = app2.ops.job_of_seq(seq) {
             if old.state == crate::ops::JobState::Unknown {
@@ -803,6 +833,7 @@ async fn reprint(
     })
     .await?
     .map_err(journal_error)?;
+    let job = job.await.ok().flatten();
     let copy = Body::decode(a.kind, &a.body).ok().and_then(|b| match b {
         Body::Duplicate(d) => Some(d.copy),
         _ => None,
@@ -833,6 +864,7 @@ async fn training(State(app): AppState, ApiJson(req): ApiJson<TrainingRequest>) 
     let op = authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
     let was = app.training.swap(req.on, Ordering::SeqCst);
     if was != req.on {
+        save_sessions(&app).await?;
         let code = if req.on {
             events::TRAINING_STARTED
         } else {
@@ -874,7 +906,7 @@ async fn print_x_report(State(app): AppState) -> ApiResult {
             .flatten()
             .and_then(Result::ok)
             .ok_or_else(|| ApiError::unavailable("the chain head cannot be read"))?;
-        let report = crate::printout::x_report_of(&x, &head, &app2.opening);
+        let report = crate::printout::x_report_of(&x, &head, &app2.current_opening());
         let bytes = drivers::layout::render_report(&report, app2.paper_width())
             .map_err(|e| ApiError::internal(e.to_string()))?;
         let id = app2
@@ -900,45 +932,246 @@ async fn closure(State(app): AppState, ApiJson(req): ApiJson<ClosureRequest>) ->
     let journal = app.journal().map_err(ApiError::unavailable)?;
     authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
     let app2 = app.clone();
-    let written = blocking(move || {
+    let (written, anchor_error) = blocking(move || {
         let written = journal.close_period(req.period)?;
+        // The journal appended the head to the anchor file after the closures.
+        let anchor_error = journal.anchor_error();
         let mut out = Vec::new();
         for a in &written {
-            let job = app2.after_append(a);
             if a.kind == pos_core::record::Kind::Closure {
-                out.push((a.clone(), job));
+                out.push((a.clone(), app2.project(a.seq)));
+            } else {
+                app2.appended(a.seq);
             }
         }
-        // Publish the new head outside the database.
-        if let Some(last) = written.last() {
-            let anchor = pos_core::anchor::Anchor {
-                register_id: app2.opening.register_id.clone(),
-                seq: last.seq,
-                hash: hex::encode(last.hash),
-                signature: hex::encode(last.signature),
-                key_id: app2.key.id().to_hex(),
-                timestamp_ms: last.timestamp_ms,
-            };
-            if let Err(e) = pos_core::anchor::append_anchor(&app2.config.anchor_path(), &anchor) {
-                tracing::error!(error = %e, "cannot write the anchor file");
-            }
-        }
-        Ok::<_, JournalError>(out)
+        Ok::<_, JournalError>((out, anchor_error))
     })
     .await?
     .map_err(journal_error)?;
-    let closures: Vec<Value> = written
-        .iter()
-        .map(|(a, job)| {
-            let body: Value = serde_json::from_slice(&a.body).unwrap_or(Value::Null);
-            json!({ "seq": a.seq, "number": a.kind_seq, "body": body, "print_job": job })
-        })
+    if let Some(e) = &anchor_error {
+        tracing::error!(error = %e, "cannot write the anchor file");
+    }
+    let mut closures = Vec::new();
+    for (a, job) in written {
+        let job = job.await.ok().flatten();
+        let body: Value = serde_json::from_slice(&a.body).unwrap_or(Value::Null);
+        closures
+            .push(json!({ "seq": a.seq, "number": a.kind_seq, "body": body, "print_job": job }));
+    }
+    Ok(Json(
+        json!({ "closures": closures, "anchor_error": anchor_error }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ArchiveRequest {
+    /// A closed month, `2026-03`.
+    #[serde(default)]
+    period: Option<String>,
+    /// A closed fiscal year, `2026`.
+    #[serde(default)]
+    year: Option<String>,
+    /// A range of sequence numbers.
+    #[serde(default)]
+    from_seq: Option<u64>,
+    #[serde(default)]
+    to_seq: Option<u64>,
+    operator: String,
+    pin: String,
+}
+
+/// The archives' directory in the data directory.
+pub const ARCHIVES_DIR: &str = "archives";
+
+async fn export_archive(State(app): AppState, ApiJson(req): ApiJson<ArchiveRequest>) -> ApiResult {
+    use pos_core::archive::ArchiveSelection;
+    let journal = app.journal().map_err(ApiError::unavailable)?;
+    let bad = |m: String| ApiError::invalid("invalid_selection", m);
+    let (selection, name) = match (&req.period, &req.year, req.from_seq, req.to_seq) {
+        (Some(p), None, None, None) => (ArchiveSelection::month(p).map_err(bad)?, p.clone()),
+        (None, Some(y), None, None) => (ArchiveSelection::year(y).map_err(bad)?, y.clone()),
+        (None, None, Some(from), Some(to)) if from >= 1 && from <= to => (
+            ArchiveSelection::Range { from, to },
+            format!("seq-{from}-{to}"),
+        ),
+        _ => {
+            return Err(bad(
+                "give one of `period` (2026-03), `year` (2026) or `from_seq` and `to_seq`".into(),
+            ))
+        }
+    };
+    let op = authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
+    let dir = app.config.data_dir.join(ARCHIVES_DIR);
+    let file_name = format!("{}_{name}.zip", app.opening.register_id);
+    let out = dir.join(&file_name);
+    let app2 = app.clone();
+    let (manifest, body, a) = blocking(move || {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| ApiError::internal(format!("{}: {e}", dir.display())))?;
+        if out.exists() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "archive_exists",
+                format!("{file_name} exists in the archives directory"),
+            ));
+        }
+        let reader = pos_core::reader::JournalReader::open(journal.path())
+            .map_err(|e| ApiError::unavailable(e.to_string()))?;
+        let (manifest, body) = pos_core::archive::export_archive(
+            &reader, &app2.key, &selection, &out,
+        )
+        .map_err(|e| match e {
+            pos_core::archive::ArchiveError::Selection(m) => {
+                ApiError::invalid("invalid_selection", m)
+            }
+            other => {
+                tracing::error!(error = %other, "archive export failed");
+                ApiError::unavailable(other.to_string())
+            }
+        })?;
+        let a = journal
+            .append(pos_core::journal::Draft::Archive(body.clone()))
+            .map_err(|e| {
+                tracing::error!(error = %e, "archive written but not journaled");
+                journal_error(e)
+            })?;
+        app2.appended(a.seq);
+        Ok::<_, ApiError>((manifest, body, a))
+    })
+    .await??;
+    tracing::info!(operator = %op.id, file = %body.file_name, seq = a.seq, "archive written");
+    Ok(Json(json!({
+        "file": format!("{ARCHIVES_DIR}/{}", body.file_name),
+        "label": manifest.label,
+        "first_seq": manifest.first_seq,
+        "last_seq": manifest.last_seq,
+        "records": manifest.counts.values().sum::<u64>(),
+        "file_sha256": body.file_sha256,
+        "manifest_sha256": body.manifest_sha256,
+        "seq": a.seq,
+    })))
+}
+
+// ---------------------------------------------------------------- configuration
+
+async fn get_config(State(app): AppState) -> ApiResult {
+    let journal = app.journal().map_err(ApiError::unavailable)?;
+    let merchant = app.current_opening().merchant;
+    Ok(Json(json!({
+        "merchant": merchant,
+        "register_id": app.opening.register_id,
+        "time_zone": app.opening.time_zone,
+        "vat_rates": journal.vat_rates(),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VatRatesRequest {
+    /// Rates in hundredths of a percent.
+    rates: Vec<u32>,
+    operator: String,
+    pin: String,
+}
+
+async fn set_vat_rates(State(app): AppState, ApiJson(req): ApiJson<VatRatesRequest>) -> ApiResult {
+    let journal = app.journal().map_err(ApiError::unavailable)?;
+    let op = authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
+    // A rate still used by a product stays: its sales would be refused.
+    let in_use: Vec<String> = app
+        .catalog
+        .read()
+        .map_err(|_| ApiError::internal("catalog lock"))?
+        .products()
+        .filter(|p| !req.rates.contains(&p.vat_rate))
+        .map(|p| p.sku.clone())
         .collect();
-    app.bus.publish(
-        "closure",
-        json!({ "closures": closures.iter().map(|c| c["seq"].clone()).collect::<Vec<_>>() }),
-    );
-    Ok(Json(json!({ "closures": closures })))
+    if !in_use.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "vat_rate_in_use",
+            format!("products use a rate left out: {}", in_use.join(", ")),
+        ));
+    }
+    let rates: Vec<pos_core::money::VatRate> = req
+        .rates
+        .iter()
+        .map(|r| pos_core::money::VatRate(*r))
+        .collect();
+    let old = journal.vat_rates();
+    if rates == old {
+        return Ok(Json(json!({ "vat_rates": old, "changed": false })));
+    }
+    let app2 = app.clone();
+    let a = blocking(move || {
+        let a = journal.append(pos_core::journal::Draft::SetVatRates {
+            rates,
+            operator: op.id,
+        })?;
+        app2.appended(a.seq);
+        Ok::<_, JournalError>((a, journal.vat_rates()))
+    })
+    .await?
+    .map_err(journal_error)?;
+    Ok(Json(
+        json!({ "vat_rates": a.1, "changed": true, "seq": a.0.seq }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MerchantRequest {
+    merchant: pos_core::body::Merchant,
+    operator: String,
+    pin: String,
+}
+
+async fn set_merchant(State(app): AppState, ApiJson(req): ApiJson<MerchantRequest>) -> ApiResult {
+    let journal = app.journal().map_err(ApiError::unavailable)?;
+    let mut check = app.opening.clone();
+    check.merchant = req.merchant.clone();
+    check
+        .validate()
+        .map_err(|e| ApiError::invalid("invalid_merchant", e))?;
+    let op = authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
+    let old = app.current_opening().merchant;
+    if old == req.merchant {
+        return Ok(Json(json!({ "merchant": old, "changed": false })));
+    }
+    let new = req.merchant;
+    let to_json = |m: &pos_core::body::Merchant| serde_json::to_string(m).unwrap_or_default();
+    let body = pos_core::body::EventBody {
+        code: events::CONFIGURATION_CHANGED.to_string(),
+        message: "merchant identity changed".to_string(),
+        operator: Some(op.id.clone()),
+        details: [
+            ("setting".to_string(), "merchant".to_string()),
+            ("old".to_string(), to_json(&old)),
+            ("new".to_string(), to_json(&new)),
+        ]
+        .into(),
+    };
+    let app2 = app.clone();
+    let stored = to_json(&new);
+    let a = blocking(move || {
+        // Journaled first: the change exists once the event is durable.
+        let a = journal
+            .append(pos_core::journal::Draft::Event(body))
+            .map_err(journal_error)?;
+        app2.appended(a.seq);
+        app2.ops
+            .set_meta(crate::app::MERCHANT, &stored)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        Ok::<_, ApiError>(a)
+    })
+    .await??;
+    if let Ok(mut m) = app.merchant.write() {
+        *m = new.clone();
+    }
+    Ok(Json(
+        json!({ "merchant": new, "changed": true, "seq": a.seq }),
+    ))
 }
 
 async fn verify(State(app): AppState) -> ApiResult {
@@ -989,8 +1222,11 @@ async fn devices(State(app): AppState) -> ApiResult {
     Ok(Json(json!({
         "printer": app.printer_state(),
         "print_queue": counts,
-        "drawer": { "configured": app.config.drawer.is_some() },
-        "scanners": app.config.scanners.iter().map(|s| s.path.display().to_string()).collect::<Vec<_>>(),
+        "drawer": {
+            "configured": app.config.drawer.is_some(),
+            "state": if app.config.drawer.is_some() { app.drawer_state() } else { "none" },
+        },
+        "scanners": app.scanner_states(),
     })))
 }
 

@@ -7,19 +7,16 @@ use crate::catalog::Catalog;
 use crate::config::{Config, OperatorConfig};
 use crate::ops::{NewRecordJob, Ops};
 use crate::print::PrinterState;
+use crate::project::{Notice, Projector};
 use pos_core::barcode::BarcodeConfig;
 use pos_core::body::{Body, OpeningBody};
-use pos_core::journal::{Appended, Journal, JournalError, JournalOptions};
+use pos_core::journal::{Journal, JournalError, JournalOptions};
 use pos_core::keys::KeyPair;
-use pos_core::reader::JournalReader;
 use pos_core::record::Kind;
 use pos_core::ticket::PaymentMethod;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, RwLock};
-
-/// The `ops.db` meta key holding the last journal seq whose side effects are known applied.
-const RECOVERED_UPTO: &str = "recovered_upto";
 
 /// Everything the handlers and workers share.
 pub struct App {
@@ -31,6 +28,8 @@ pub struct App {
     pub journal_error: Option<String>,
     /// The journal's opening body.
     pub opening: OpeningBody,
+    /// The merchant identity printed now (the opening's, until changed through the API).
+    pub merchant: RwLock<pos_core::body::Merchant>,
     /// The signing key (receipt codes when printing).
     pub key: KeyPair,
     /// Catalog and print queue.
@@ -43,6 +42,8 @@ pub struct App {
     pub bus: Bus,
     /// The printer as last seen.
     pub printer_state: RwLock<PrinterState>,
+    /// The cash drawer as the printer last reported it (`None`: not known).
+    pub drawer_open: RwLock<Option<bool>>,
     /// Wakes the print worker.
     pub print_notify: tokio::sync::Notify,
     /// Operators by id.
@@ -53,8 +54,14 @@ pub struct App {
     pub pins: Mutex<PinGuard>,
     /// Training mode.
     pub training: AtomicBool,
+    /// Each scanner's state for the API, by device path.
+    pub scanners: Mutex<std::collections::BTreeMap<String, serde_json::Value>>,
     /// Last scans (for the API), newest last.
     pub scans: Mutex<std::collections::VecDeque<serde_json::Value>>,
+    /// Appended seqs go to the projector (print jobs, stock movements, closures).
+    projector: crate::project::Sender,
+    /// The projector's state and queue, until its thread starts.
+    projector_start: Mutex<Option<(Projector, std::sync::mpsc::Receiver<Notice>)>>,
 }
 
 impl std::fmt::Debug for App {
@@ -62,6 +69,14 @@ impl std::fmt::Debug for App {
         f.debug_struct("App").finish_non_exhaustive()
     }
 }
+
+/// The `ops.db` meta key of the merchant identity changed through the API (JSON).
+pub const MERCHANT: &str = "merchant";
+
+/// The `ops.db` meta key of training mode (`on` or `off`).
+pub const TRAINING: &str = "training";
+/// The `ops.db` meta key of the operators signed in (a JSON array of ids).
+pub const SIGNED_IN: &str = "signed_in";
 
 /// Why the daemon cannot start at all.
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +140,14 @@ impl App {
     /// Opens everything. A damaged journal does not stop the daemon: it serves the API and
     /// refuses sales with a clear error.
     pub fn start(config: Config) -> Result<App, StartError> {
+        Self::start_with_clock(config, Arc::new(pos_core::journal::SystemClock))
+    }
+
+    /// [`App::start`] with the journal on another clock (tests move the day forward).
+    pub(crate) fn start_with_clock(
+        config: Config,
+        clock: Arc<dyn pos_core::journal::Clock>,
+    ) -> Result<App, StartError> {
         let key_path = config.key_path();
         let key = KeyPair::load(&key_path).map_err(|e| StartError::Key {
             path: key_path.display().to_string(),
@@ -132,22 +155,40 @@ impl App {
         })?;
         let ops = Ops::open(&config.ops_path(), config.printer.is_some())
             .map_err(|e| StartError::Ops(e.to_string()))?;
-        let (journal, journal_error) = match Journal::open(
-            &config.journal_path(),
-            key.clone(),
-            JournalOptions::default(),
-        ) {
-            Ok(j) => (Some(Arc::new(j)), None),
-            Err(e @ JournalError::Locked { .. }) => return Err(StartError::Locked(e.to_string())),
-            Err(e) => {
-                tracing::error!(error = %e, "the journal cannot be opened: sales are refused");
-                (None, Some(e.to_string()))
-            }
+        let options = JournalOptions {
+            anchor_path: Some(config.anchor_path()),
+            clock,
+            ..JournalOptions::default()
         };
+        let (journal, journal_error) =
+            match Journal::open(&config.journal_path(), key.clone(), options) {
+                Ok(j) => (Some(Arc::new(j)), None),
+                Err(e @ JournalError::Locked { .. }) => {
+                    return Err(StartError::Locked(e.to_string()))
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "the journal cannot be opened: sales are refused");
+                    (None, Some(e.to_string()))
+                }
+            };
         let opening = match &journal {
             Some(j) => j.opening().clone(),
             None => config.opening(),
         };
+        let merchant = ops
+            .meta(MERCHANT)
+            .map_err(|e| StartError::Ops(e.to_string()))?
+            .and_then(|m| serde_json::from_str(&m).ok())
+            .unwrap_or_else(|| opening.merchant.clone());
+        let training = ops
+            .meta(TRAINING)
+            .map_err(|e| StartError::Ops(e.to_string()))?
+            .is_some_and(|v| v == "on");
+        let signed_in: HashSet<String> = ops
+            .meta(SIGNED_IN)
+            .map_err(|e| StartError::Ops(e.to_string()))?
+            .and_then(|v| serde_json::from_str(&v).ok())
+            .unwrap_or_default();
         let barcodes = BarcodeConfig::french_default();
         let products = ops.products().map_err(|e| StartError::Ops(e.to_string()))?;
         let catalog = Catalog::new(products, &barcodes);
@@ -160,7 +201,10 @@ impl App {
             config.policy.pin_max_failures,
             std::time::Duration::from_secs(config.policy.pin_lockout_secs),
         );
+        let (projector, queue) = std::sync::mpsc::sync_channel(crate::project::QUEUE);
         let app = App {
+            projector,
+            projector_start: Mutex::new(None),
             printer_state: RwLock::new(PrinterState {
                 configured: config.printer.is_some(),
                 state: if config.printer.is_some() {
@@ -175,30 +219,85 @@ impl App {
             journal,
             journal_error,
             opening,
+            merchant: RwLock::new(merchant),
             key,
             ops: Arc::new(ops),
             catalog: RwLock::new(catalog),
             barcodes,
             bus: Bus::default(),
             print_notify: tokio::sync::Notify::new(),
+            drawer_open: RwLock::new(None),
             operators,
             signed_in: RwLock::new(HashSet::new()),
             pins: Mutex::new(pins),
-            training: AtomicBool::new(false),
+            training: AtomicBool::new(training),
             scans: Mutex::new(Default::default()),
+            scanners: Mutex::new(Default::default()),
         };
         if let Some(j) = &app.journal {
             j.software_started(&crate::software())
                 .map_err(|e| StartError::Ops(format!("cannot journal the start: {e}")))?;
-            app.recover()
+            app.resume_sessions(j, signed_in)?;
+            let p = app
+                .recover()
                 .map_err(|e| StartError::Ops(format!("recovery: {e}")))?;
+            if let Ok(mut g) = app.projector_start.lock() {
+                *g = Some((p, queue));
+            }
         }
         Ok(app)
     }
 
-    /// Creates the print jobs (and stock movements) of journal records written after the last
-    /// recovery that have none, and turns jobs caught while sending into `unknown`.
-    fn recover(&self) -> Result<(), String> {
+    /// Resumes the sessions kept in `ops.db`: operators no longer in the configuration are
+    /// signed out (journaled); training mode stays as it was.
+    fn resume_sessions(&self, j: &Journal, kept: HashSet<String>) -> Result<(), StartError> {
+        let mut resumed = HashSet::new();
+        for id in kept {
+            if self.operators.contains_key(&id) {
+                resumed.insert(id);
+                continue;
+            }
+            let body = pos_core::body::EventBody {
+                code: pos_core::events::OPERATOR_SIGNED_OUT.to_string(),
+                message: "signed out: no longer in the configuration".to_string(),
+                operator: Some(id.clone()),
+                details: Default::default(),
+            };
+            j.append(pos_core::journal::Draft::Event(body))
+                .map_err(|e| StartError::Ops(format!("cannot journal a sign-out: {e}")))?;
+            tracing::warn!(operator = %id, "signed out: no longer in the configuration");
+        }
+        if !resumed.is_empty() {
+            tracing::info!(count = resumed.len(), "operator sessions resumed");
+        }
+        if self.training.load(std::sync::atomic::Ordering::SeqCst) {
+            tracing::warn!("training mode resumed: tickets are training tickets");
+        }
+        if let Ok(mut s) = self.signed_in.write() {
+            *s = resumed;
+        }
+        self.save_sessions()
+            .map_err(|e| StartError::Ops(e.to_string()))
+    }
+
+    /// Writes the operators signed in and training mode to `ops.db`.
+    pub fn save_sessions(&self) -> Result<(), rusqlite::Error> {
+        let ids: Vec<String> = match self.signed_in.read() {
+            Ok(s) => s.iter().cloned().collect(),
+            Err(p) => p.into_inner().iter().cloned().collect(),
+        };
+        self.ops.set_meta(
+            SIGNED_IN,
+            &serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into()),
+        )?;
+        let training = self.training.load(std::sync::atomic::Ordering::SeqCst);
+        self.ops
+            .set_meta(TRAINING, if training { "on" } else { "off" })
+    }
+
+    /// Turns jobs caught while sending into `unknown`, then projects the journal records
+    /// written after `ops.db`'s cursor (their print jobs and stock movements).
+    fn recover(&self) -> Result<Projector, String> {
         let unknown = self.ops.sending_to_unknown().map_err(|e| e.to_string())?;
         if unknown > 0 {
             tracing::warn!(
@@ -206,48 +305,61 @@ impl App {
                 "print jobs were being sent when posd stopped: marked unknown, not resent"
             );
         }
-        let from: u64 = self
-            .ops
-            .meta(RECOVERED_UPTO)
-            .map_err(|e| e.to_string())?
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let reader = JournalReader::open(&self.config.journal_path()).map_err(|e| e.to_string())?;
-        let mut last = from;
-        let mut added = 0usize;
-        let mut failure = None;
-        reader
-            .for_each_from(from + 1, |rec| {
-                let Ok(rec) = rec else {
-                    return std::ops::ControlFlow::Continue(());
-                };
-                last = rec.seq;
-                let Some(kind) = rec.known_kind().filter(|k| printable(*k)) else {
-                    return std::ops::ControlFlow::Continue(());
-                };
-                let Ok(body) = Body::decode(kind, &rec.body) else {
-                    return std::ops::ControlFlow::Continue(());
-                };
-                match self.ops.add_record_job(&side_effects(kind, &body, rec.seq)) {
-                    Ok(Some(_)) => added += 1,
-                    Ok(None) => {}
-                    Err(e) => {
-                        failure = Some(e.to_string());
-                        return std::ops::ControlFlow::Break(());
-                    }
-                }
-                std::ops::ControlFlow::Continue(())
-            })
-            .map_err(|e| e.to_string())?;
-        if let Some(f) = failure {
-            return Err(f);
-        }
+        let mut p = Projector::new(self)?;
+        let head = p.head(self)?;
+        let from = p.cursor();
+        let added = p.project_to(self, head)?;
         if added > 0 {
-            tracing::warn!(count = added, "print jobs recovered from the journal");
+            tracing::warn!(
+                count = added,
+                from = from + 1,
+                "print jobs recovered from the journal"
+            );
         }
-        self.ops
-            .set_meta(RECOVERED_UPTO, &last.to_string())
-            .map_err(|e| e.to_string())
+        Ok(p)
+    }
+
+    /// Starts the projector thread (once).
+    pub fn spawn_projector(app: &Arc<App>) -> Result<(), String> {
+        let taken = match app.projector_start.lock() {
+            Ok(mut g) => g.take(),
+            Err(p) => p.into_inner().take(),
+        };
+        if let Some((p, rx)) = taken {
+            let app = Arc::clone(app);
+            std::thread::Builder::new()
+                .name("projector".into())
+                .spawn(move || crate::project::run(app, p, rx))
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Tells the projector a record was appended; the answer is its print job id. Blocking
+    /// when the projector's queue is full: call from a blocking thread.
+    pub fn project(&self, seq: u64) -> tokio::sync::oneshot::Receiver<Option<i64>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let _ = self.projector.send(Notice {
+            seq,
+            reply: Some(tx),
+        });
+        rx
+    }
+
+    /// Tells the projector a record was appended, without waiting (a full queue drops the
+    /// notice: the projector catches up with the journal head when idle).
+    pub fn appended(&self, seq: u64) {
+        let _ = self.projector.try_send(Notice { seq, reply: None });
+    }
+
+    /// The opening body with the merchant identity in force now, for printing.
+    pub fn current_opening(&self) -> OpeningBody {
+        let mut o = self.opening.clone();
+        match self.merchant.read() {
+            Ok(m) => o.merchant = m.clone(),
+            Err(p) => o.merchant = p.into_inner().clone(),
+        }
+        o
     }
 
     /// The journal, or the reason it is unavailable.
@@ -282,29 +394,9 @@ impl App {
             tokio::task::spawn_blocking(move || j.append(pos_core::journal::Draft::Event(body)))
                 .await;
         match r {
-            Ok(Ok(_)) => {}
+            Ok(Ok(a)) => self.appended(a.seq),
             Ok(Err(e)) => tracing::error!(code, error = %e, "cannot journal an event"),
             Err(e) => tracing::error!(code, error = %e, "cannot journal an event"),
-        }
-    }
-
-    /// Records the print job of an appended record (and its stock movements); wakes the
-    /// printer. Returns the job id. Blocking: call from a blocking thread.
-    pub fn after_append(&self, a: &Appended) -> Option<i64> {
-        if !printable(a.kind) {
-            return None;
-        }
-        let body = Body::decode(a.kind, &a.body).ok()?;
-        match self.ops.add_record_job(&side_effects(a.kind, &body, a.seq)) {
-            Ok(id) => {
-                self.print_notify.notify_one();
-                id
-            }
-            Err(e) => {
-                // The record is journaled; the next start recreates the job from the journal.
-                tracing::error!(seq = a.seq, error = %e, "cannot queue the print job");
-                None
-            }
         }
     }
 }

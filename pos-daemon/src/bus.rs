@@ -11,7 +11,8 @@ pub const EVENT_BUFFER: usize = 1024;
 /// One event.
 #[derive(Debug, Clone, Serialize)]
 pub struct BusEvent {
-    /// The SSE event name: `scan`, `printer`, `print_job`, `closure`, `sale`, `training`.
+    /// The SSE event name: `scan`, `printer`, `drawer`, `print_job`, `closure`, `sale`,
+    /// `training`.
     pub name: &'static str,
     /// The payload.
     pub data: serde_json::Value,

@@ -135,6 +135,11 @@ impl Catalog {
         self.by_sku.insert(p.sku.clone(), p);
     }
 
+    /// Every product, in no particular order.
+    pub fn products(&self) -> impl Iterator<Item = &Product> {
+        self.by_sku.values()
+    }
+
     /// A product by SKU.
     pub fn get(&self, sku: &str) -> Option<&Product> {
         self.by_sku.get(sku)

@@ -121,15 +121,44 @@ pub struct DrawerConfig {
     pub pin: u8,
 }
 
-/// A serial barcode scanner.
+/// How a scanner is connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScannerKind {
+    /// A serial (or USB CDC serial) port.
+    #[default]
+    Serial,
+    /// A USB keyboard-wedge scanner read through evdev (`/dev/input/by-id/*-event-kbd`),
+    /// grabbed so its keys reach nothing else.
+    Wedge,
+}
+
+/// The keyboard layout a keyboard-wedge scanner types for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WedgeLayout {
+    /// US QWERTY.
+    #[default]
+    Us,
+    /// French AZERTY.
+    Fr,
+}
+
+/// A barcode scanner.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScannerConfig {
     /// Device path.
     pub path: PathBuf,
-    /// Speed.
+    /// Serial (default) or keyboard wedge.
+    #[serde(default)]
+    pub kind: ScannerKind,
+    /// Speed (serial).
     #[serde(default = "default_baud")]
     pub baud: u32,
+    /// Keyboard layout (wedge).
+    #[serde(default)]
+    pub layout: WedgeLayout,
 }
 
 /// An operator's role.

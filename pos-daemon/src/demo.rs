@@ -212,7 +212,9 @@ pub fn run(opts: DemoOptions) -> Result<(), String> {
             .iter()
             .map(|p| ScannerConfig {
                 path: p.clone(),
+                kind: Default::default(),
                 baud: 9600,
+                layout: Default::default(),
             })
             .collect(),
         operators: vec![

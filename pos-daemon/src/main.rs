@@ -17,7 +17,10 @@ mod demo;
 mod ops;
 mod print;
 mod printout;
+mod project;
 mod scanners;
+#[cfg(test)]
+mod tests;
 
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -197,6 +200,7 @@ async fn serve_async(
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
     let app = Arc::new(app);
+    app::App::spawn_projector(&app)?;
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -213,7 +217,7 @@ async fn serve_async(
         None => None,
     };
     for s in app.config.scanners.clone() {
-        tokio::spawn(scanners::run(app.clone(), s.path, s.baud));
+        tokio::spawn(scanners::run(app.clone(), s));
     }
     tracing::info!(%addr, "posd listening");
     if let Some(r) = ready {

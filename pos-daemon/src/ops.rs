@@ -1,20 +1,24 @@
 //! `ops.db`: the operational state (catalog, stock, print queue), a projection of the journal.
 //!
 //! Print jobs are keyed by the journal sequence number of what they print, so a record gets at
-//! most one job. After a crash, [`Ops::recover`] walks the journal past the recorded cursor and
-//! creates the jobs (and stock movements) of records that have none: nothing journaled is left
-//! unprinted, nothing is queued twice.
+//! most one job. The projector ([`crate::project`]) records the jobs and stock movements of
+//! journal records together with a cursor (the last seq projected) in one transaction; at the
+//! next start, and whenever it runs, it walks the journal past the cursor: nothing journaled is
+//! left unprinted, nothing is queued or counted twice.
 //!
-//! Two connections: inserts on the sale path commit with `synchronous=NORMAL` (a crash of the
-//! process loses nothing; a power cut may lose the newest rows, which recovery rebuilds from the
-//! journal); job state changes made by the printer worker commit with `synchronous=FULL`, so a
-//! job marked `sending` is on disk before its bytes leave.
+//! Two connections: projections commit with `synchronous=NORMAL` (a crash of the process loses
+//! nothing; a power cut may lose the newest projections and their cursor together, which the
+//! next start replays from the journal); the `sending` mark of the printer worker commits with
+//! `synchronous=FULL`, so a job marked `sending` is on disk before its bytes leave.
 
 use crate::catalog::{Product, Unit};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use std::path::Path;
 use std::sync::Mutex;
+
+/// The `meta` key holding the last journal seq whose side effects are recorded.
+const CURSOR: &str = "recovered_upto";
 
 /// The largest number of print jobs listed at once.
 pub const MAX_JOBS_LISTED: usize = 200;
@@ -194,35 +198,56 @@ impl Ops {
         }
     }
 
-    /// Records the print job of a journal record and its stock movements, once (a second call
-    /// for the same seq changes nothing). Returns the job id.
-    pub fn add_record_job(&self, job: &NewRecordJob) -> Result<Option<i64>, rusqlite::Error> {
+    /// The last journal seq whose side effects (print job, stock movements) are recorded.
+    pub fn cursor(&self) -> Result<u64, rusqlite::Error> {
+        Ok(self.meta(CURSOR)?.and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+
+    /// Records the print jobs of journal records and their stock movements, and moves the
+    /// cursor to `upto`, in one transaction: after a crash or a power cut either all of it is
+    /// there or none of it, and replaying the journal past the cursor rebuilds exactly what is
+    /// missing. A job already recorded for a seq is kept, with its stock movements not applied
+    /// twice. Returns the job id of each seq inserted.
+    pub fn apply_projection(
+        &self,
+        jobs: &[NewRecordJob],
+        upto: u64,
+    ) -> Result<Vec<(u64, i64)>, rusqlite::Error> {
         let mut conn = lock(&self.hot);
         let tx = conn.transaction()?;
-        let inserted = tx.execute(
-            "INSERT OR IGNORE INTO print_jobs(seq, kind, state, drawer, updated_ms)
-             VALUES (?1, 'record', ?2, ?3, ?4)",
-            params![
-                job.seq as i64,
-                self.initial_state(),
-                job.drawer as i64,
-                now_ms()
-            ],
-        )?;
-        let id = if inserted == 1 {
-            for (sku, delta) in &job.stock {
-                tx.execute(
-                    "UPDATE products SET stock_milli = stock_milli + ?2
-                     WHERE sku = ?1 AND track_stock = 1",
-                    params![sku, delta],
-                )?;
+        let mut ids = Vec::with_capacity(jobs.len());
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO print_jobs(seq, kind, state, drawer, updated_ms)
+                 VALUES (?1, 'record', ?2, ?3, ?4)",
+            )?;
+            let mut stock = tx.prepare_cached(
+                "UPDATE products SET stock_milli = stock_milli + ?2
+                 WHERE sku = ?1 AND track_stock = 1",
+            )?;
+            let now = now_ms();
+            for job in jobs {
+                let inserted = insert.execute(params![
+                    job.seq as i64,
+                    self.initial_state(),
+                    job.drawer as i64,
+                    now
+                ])?;
+                if inserted == 1 {
+                    ids.push((job.seq, tx.last_insert_rowid()));
+                    for (sku, delta) in &job.stock {
+                        stock.execute(params![sku, delta])?;
+                    }
+                }
             }
-            Some(tx.last_insert_rowid())
-        } else {
-            None
-        };
+        }
+        tx.execute(
+            "INSERT INTO meta(key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![CURSOR, upto.to_string()],
+        )?;
         tx.commit()?;
-        Ok(id)
+        Ok(ids)
     }
 
     /// Queues pre-rendered bytes (an X report).
@@ -248,6 +273,24 @@ impl Ops {
             row_to_job,
         )
         .optional()
+    }
+
+    /// Sets a job's state without waiting for the disk (`synchronous=NORMAL`): for the
+    /// outcomes after sending (`printed`, `unknown`) and `pending` again, where losing the
+    /// change in a power cut leaves the job `sending`, which the next start turns `unknown`
+    /// (never resent).
+    pub fn set_state_relaxed(
+        &self,
+        id: i64,
+        state: JobState,
+        error: Option<&str>,
+    ) -> Result<(), rusqlite::Error> {
+        let conn = lock(&self.hot);
+        conn.execute(
+            "UPDATE print_jobs SET state = ?2, error = ?3, updated_ms = ?4 WHERE id = ?1",
+            params![id, state.as_str(), error, now_ms()],
+        )?;
+        Ok(())
     }
 
     /// Sets a job's state (durably: `synchronous=FULL`).

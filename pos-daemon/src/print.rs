@@ -21,6 +21,8 @@ use std::time::Duration;
 pub const FAULT_RETRY: Duration = Duration::from_millis(500);
 /// How often an idle worker looks at the queue without being woken.
 pub const IDLE_POLL: Duration = Duration::from_secs(2);
+/// How often an idle worker asks the printer about the cash drawer, when one is configured.
+pub const DRAWER_POLL: Duration = Duration::from_millis(500);
 
 /// The printer as the API shows it.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -45,6 +47,27 @@ fn fault_names(s: &drivers::status::PrinterStatus) -> Vec<String> {
 }
 
 impl App {
+    /// Records the drawer's state as the printer reports it; a change goes on the event stream.
+    fn set_drawer_open(&self, open: Option<bool>) {
+        let changed = match self.drawer_open.write() {
+            Ok(mut cur) => std::mem::replace(&mut *cur, open) != open,
+            Err(p) => std::mem::replace(&mut *p.into_inner(), open) != open,
+        };
+        if changed {
+            self.bus
+                .publish("drawer", serde_json::json!({ "state": drawer_label(open) }));
+        }
+    }
+
+    /// The drawer as last reported: `open`, `closed` or `unknown`.
+    pub fn drawer_state(&self) -> &'static str {
+        let open = match self.drawer_open.read() {
+            Ok(g) => *g,
+            Err(p) => *p.into_inner(),
+        };
+        drawer_label(open)
+    }
+
     fn set_printer_state(&self, new: PrinterState) {
         let changed = {
             let mut cur = match self.printer_state.write() {
@@ -80,10 +103,18 @@ impl App {
         let ops = Arc::clone(&self.ops);
         let id = job.id;
         let e = error.clone();
-        let ok = tokio::task::spawn_blocking(move || ops.set_state(id, state, e.as_deref()))
-            .await
-            .map(|r| r.is_ok())
-            .unwrap_or(false);
+        // Only `sending` must be on disk before the bytes leave; the other changes may be lost
+        // in a power cut, leaving `sending`, which the next start turns `unknown`.
+        let ok = tokio::task::spawn_blocking(move || {
+            if state == JobState::Sending {
+                ops.set_state(id, state, e.as_deref())
+            } else {
+                ops.set_state_relaxed(id, state, e.as_deref())
+            }
+        })
+        .await
+        .map(|r| r.is_ok())
+        .unwrap_or(false);
         if !ok {
             tracing::error!(job = id, "cannot record the print job's state in ops.db");
         }
@@ -110,7 +141,7 @@ impl App {
                 let (bytes, text) = crate::printout::render_record(
                     reader,
                     seq,
-                    &self.opening,
+                    &self.current_opening(),
                     &self.config,
                     &self.key,
                     self.paper_width(),
@@ -159,6 +190,25 @@ impl App {
     }
 }
 
+fn drawer_label(open: Option<bool>) -> &'static str {
+    match open {
+        Some(true) => "open",
+        Some(false) => "closed",
+        None => "unknown",
+    }
+}
+
+/// Asks the printer whether the drawer is open (printers with a status channel only).
+async fn poll_drawer(app: &App, printer: &mut Printer) {
+    if app.config.drawer.is_none() || matches!(printer.address(), PrinterAddress::File(_)) {
+        return;
+    }
+    match printer.drawer_open().await {
+        Ok(open) => app.set_drawer_open(Some(open)),
+        Err(_) => app.set_drawer_open(None),
+    }
+}
+
 /// Runs the worker until `stop` is set and the queue is empty (or held by a fault).
 pub async fn run(app: Arc<App>, address: PrinterAddress, stop: tokio::sync::watch::Receiver<bool>) {
     let mut printer = Printer::new(address, PrinterOptions::default());
@@ -181,10 +231,16 @@ pub async fn run(app: Arc<App>, address: PrinterAddress, stop: tokio::sync::watc
             if *stop.borrow() {
                 return;
             }
+            poll_drawer(&app, &mut printer).await;
+            let idle = if app.config.drawer.is_some() {
+                DRAWER_POLL
+            } else {
+                IDLE_POLL
+            };
             let mut stop2 = stop.clone();
             tokio::select! {
                 _ = app.print_notify.notified() => {}
-                _ = tokio::time::sleep(IDLE_POLL) => {}
+                _ = tokio::time::sleep(idle) => {}
                 _ = stop2.changed() => {}
             }
             continue;
@@ -214,6 +270,9 @@ pub async fn run(app: Arc<App>, address: PrinterAddress, stop: tokio::sync::watc
         match outcome {
             PrintOutcome::Printed(status) => {
                 app.set_job(&job, JobState::Printed, None).await;
+                if let (Some(s), Some(_)) = (status, &app.config.drawer) {
+                    app.set_drawer_open(Some(s.drawer_open(printer.drawer_sensor())));
+                }
                 if let Some(t) = text {
                     app.write_text_copy(&job, &t);
                 }

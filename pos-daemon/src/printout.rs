@@ -214,15 +214,11 @@ pub fn receipt_of(
                 })
                 .collect();
             receipt.line_count = u32::try_from(rf.lines.len()).unwrap_or(u32::MAX);
-            let what = if rf.void {
-                "ANNULATION"
-            } else {
-                "REMBOURSEMENT"
-            };
-            receipt.footer.insert(
-                0,
-                format!("{what} du ticket n° {} : {}", rf.original.ticket, rf.reason),
-            );
+            receipt.refund = Some(r::RefundMark {
+                void: rf.void,
+                original_ticket: rf.original.ticket,
+                reason: rf.reason.clone(),
+            });
             receipt.qr_payload = receipt_code(rec, &opening.register_id, rf.total.0, key)
                 .map_err(|e| PrintoutError::Unreadable(rec.seq, e))?;
         }
@@ -249,7 +245,12 @@ fn chain_head(rec: &Record, register: &str) -> r::ChainHead {
 }
 
 /// The Z report of a closure record; its chain head is the closure record itself.
-pub fn z_report_of(rec: &Record, c: &ClosureBody, opening: &OpeningBody) -> r::Report {
+pub fn z_report_of(
+    rec: &Record,
+    c: &ClosureBody,
+    opening: &OpeningBody,
+    copy: Option<u64>,
+) -> r::Report {
     r::Report {
         kind: r::ReportKind::Z,
         merchant: merchant(opening),
@@ -274,6 +275,7 @@ pub fn z_report_of(rec: &Record, c: &ClosureBody, opening: &OpeningBody) -> r::R
         chain_head: chain_head(rec, &opening.register_id),
         software: software(),
         training: false,
+        duplicate: copy.map(|c| u32::try_from(c).unwrap_or(u32::MAX)),
     }
 }
 
@@ -304,6 +306,7 @@ pub fn x_report_of(x: &XReport, head: &Record, opening: &OpeningBody) -> r::Repo
         chain_head: chain_head(head, &opening.register_id),
         software: software(),
         training: false,
+        duplicate: None,
     }
 }
 
@@ -326,16 +329,19 @@ pub fn render_record(
         Body::Duplicate(d) => {
             let original = read(reader, d.original.seq)?;
             match decode(&original)? {
-                Body::Closure(c) => {
-                    drivers::layout::render_report(&z_report_of(&original, &c, opening), width)?
-                }
+                Body::Closure(c) => drivers::layout::render_report(
+                    &z_report_of(&original, &c, opening, Some(d.copy)),
+                    width,
+                )?,
                 _ => {
                     let receipt = receipt_of(&original, opening, config, key, Some(d.copy))?;
                     drivers::layout::render_receipt(&receipt, width)?
                 }
             }
         }
-        Body::Closure(c) => drivers::layout::render_report(&z_report_of(&rec, &c, opening), width)?,
+        Body::Closure(c) => {
+            drivers::layout::render_report(&z_report_of(&rec, &c, opening, None), width)?
+        }
         _ => return Err(PrintoutError::NotPrintable(seq, rec.kind.clone())),
     };
     Ok((bytes, text))

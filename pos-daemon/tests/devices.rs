@@ -113,7 +113,21 @@ fn scan_sale_receipt_drawer_z_and_verify() {
         assert!(Instant::now() < deadline, "drawer did not open");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // The API reports the drawer as the printer sees it.
+    let drawer_is = |want: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let d = posd.ok("GET", "/v1/devices", None);
+            if d["drawer"]["state"] == want {
+                return;
+            }
+            assert!(Instant::now() < deadline, "drawer not {want}: {d}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    drawer_is("open");
     emupos.close_drawer();
+    drawer_is("closed");
 
     // A card-only sale does not kick the drawer.
     posd.ok("POST", "/v1/sales", Some(json!({"operator":"alice","lines":[{"sku":"BAGUETTE"}],"payments":[{"method":"card","amount_cents":130}]})));

@@ -44,7 +44,7 @@ pub(crate) fn training_mark(doc: &mut Doc) -> Result<(), LayoutError> {
     Ok(())
 }
 
-fn duplicate_mark(doc: &mut Doc, copy: u32) -> Result<(), LayoutError> {
+pub(crate) fn duplicate_mark(doc: &mut Doc, copy: u32) -> Result<(), LayoutError> {
     doc.align(Align::Center)?.bold(true)?.size(1, 2)?;
     doc.line(&format!("DUPLICATA n° {copy}"))?;
     doc.size(1, 1)?.bold(false)?.align(Align::Left)?;
@@ -83,6 +83,20 @@ fn ticket_header(doc: &mut Doc, receipt: &Receipt) -> Result<(), LayoutError> {
     doc.line(&format!("Le {}", receipt.date_time))?;
     if let Some(operator) = &receipt.operator {
         doc.line(&format!("Vendeur : {operator}"))?;
+    }
+    if let Some(refund) = &receipt.refund {
+        doc.rule(b'-')?;
+        doc.align(Align::Center)?.bold(true)?.size(1, 2)?;
+        doc.line(if refund.void {
+            "ANNULATION"
+        } else {
+            "REMBOURSEMENT"
+        })?;
+        doc.size(1, 1)?.bold(false)?.align(Align::Left)?;
+        doc.line(&format!("du ticket n° {}", refund.original_ticket))?;
+        if !refund.reason.is_empty() {
+            doc.wrapped(&format!("Motif : {}", refund.reason), 2)?;
+        }
     }
     doc.rule(b'-')?;
     Ok(())

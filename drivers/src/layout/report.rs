@@ -2,7 +2,7 @@
 
 use super::doc::{Align, Doc};
 use super::format::{format_money, two_columns};
-use super::receipt::{merchant_header, software_lines, training_mark, vat_table};
+use super::receipt::{duplicate_mark, merchant_header, software_lines, training_mark, vat_table};
 use super::{LayoutError, PaperWidth};
 use crate::commands::{qr_code, QrLevel};
 use crate::receipt::{Cut, Report, ReportKind};
@@ -13,6 +13,9 @@ pub fn render_report(report: &Report, width: PaperWidth) -> Result<Vec<u8>, Layo
     let mut doc = Doc::new(width.columns())?;
     if report.training {
         training_mark(&mut doc)?;
+    }
+    if let Some(copy) = report.duplicate {
+        duplicate_mark(&mut doc, copy)?;
     }
     merchant_header(&mut doc, &report.merchant)?;
     doc.rule(b'=')?;
@@ -65,6 +68,9 @@ pub fn render_report(report: &Report, width: PaperWidth) -> Result<Vec<u8>, Layo
     doc.align(Align::Center)?;
     doc.raw(&qr_code(head.qr_payload.as_bytes(), QrLevel::M, 5)?)?;
     doc.feed(1)?.align(Align::Left)?;
+    if let Some(copy) = report.duplicate {
+        duplicate_mark(&mut doc, copy)?;
+    }
     if report.training {
         training_mark(&mut doc)?;
     }

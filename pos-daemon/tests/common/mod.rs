@@ -213,7 +213,11 @@ impl Posd {
             serde_json::json!({"sku":"VIN","label":"Vin rouge « Côtes-du-Rhône »","price_cents":950,"vat_rate":2000,"barcodes":["96385074"]}),
             serde_json::json!({"sku":"COMTE","label":"Comté AOP 18 mois","price_cents":2490,"vat_rate":550,"unit":"kg","barcodes":["2123450"]}),
         ] {
-            self.ok("POST", "/v1/products", Some(p));
+            self.ok(
+                "POST",
+                "/v1/products",
+                Some(serde_json::json!({ "operator": "marie", "pin": MANAGER_PIN, "product": p })),
+            );
         }
     }
 

@@ -1,0 +1,1048 @@
+//! In-process tests of the daemon: the router called directly, the journal on a clock the test
+//! moves, the projector and the print worker (file printer) running as in `posd serve`.
+
+use crate::app::App;
+use crate::config::Config;
+use axum::body::Body as HttpBody;
+use axum::http::{header, Method, Request};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceExt;
+
+pub const TOKEN: &str = "unit-test-token-0123456789";
+pub const CASHIER_PIN: &str = "1234";
+pub const MANAGER_PIN: &str = "9999";
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// A clock the test moves.
+#[derive(Debug)]
+pub struct TestClock(AtomicI64);
+
+impl pos_core::journal::Clock for TestClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl TestClock {
+    fn advance(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+/// A daemon in a temporary directory, with its projector and print worker running.
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    pub app: Arc<App>,
+    pub clock: Arc<TestClock>,
+    pub router: axum::Router,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+fn config_text(dir: &std::path::Path, extra: &str) -> String {
+    let cashier = crate::auth::hash_pin(CASHIER_PIN).expect("hash");
+    let manager = crate::auth::hash_pin(MANAGER_PIN).expect("hash");
+    let receipts = dir.join("receipts");
+    format!(
+        r#"register_id = "CAISSE-T"
+data_dir = "data"
+
+[merchant]
+name = "Épicerie Test"
+address = "1 rue du Test, 75001 Paris"
+siret = "73282932000074"
+vat_id = "FR44732829320"
+
+[api]
+tokens = ["{TOKEN}"]
+
+[printer]
+address = "file:{r}"
+text_dir = "{r}"
+
+[drawer]
+pin = 2
+
+[[operators]]
+id = "alice"
+name = "Alice"
+role = "cashier"
+pin_hash = "{cashier}"
+
+[[operators]]
+id = "marie"
+name = "Marie"
+role = "manager"
+pin_hash = "{manager}"
+{extra}
+"#,
+        r = receipts.display()
+    )
+}
+
+/// Writes the configuration, runs `posd init` and starts the daemon on a test clock.
+pub fn config(extra: &str) -> (tempfile::TempDir, Config) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join("receipts")).expect("receipts dir");
+    let path = dir.path().join("posd.toml");
+    std::fs::write(&path, config_text(dir.path(), extra)).expect("config");
+    let config = Config::load(&path).expect("config loads");
+    crate::init(&config).expect("init");
+    (dir, config)
+}
+
+/// Starts a daemon on an initialised directory.
+pub async fn start_on(dir: tempfile::TempDir, config: Config) -> Daemon {
+    let clock = Arc::new(TestClock(AtomicI64::new(
+        chrono::Utc::now().timestamp_millis(),
+    )));
+    let c2 = clock.clone();
+    let app = tokio::task::spawn_blocking(move || App::start_with_clock(config, c2))
+        .await
+        .expect("join")
+        .expect("start");
+    let app = Arc::new(app);
+    App::spawn_projector(&app).expect("projector");
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    if let Some(p) = &app.config.printer {
+        let address = p.address.parse().expect("printer address");
+        tokio::spawn(crate::print::run(app.clone(), address, stop_rx));
+    }
+    for s in app.config.scanners.clone() {
+        tokio::spawn(crate::scanners::run(app.clone(), s));
+    }
+    let router = crate::api::router(app.clone());
+    Daemon {
+        dir,
+        app,
+        clock,
+        router,
+        stop,
+    }
+}
+
+/// A started daemon with the test catalog and alice signed in.
+pub async fn daemon(extra: &str) -> Daemon {
+    let (dir, config) = config(extra);
+    let d = start_on(dir, config).await;
+    for p in [
+        json!({"sku":"BAGUETTE","label":"Baguette","price_cents":130,"vat_rate":550,"barcodes":["3017620422003"],"track_stock":true,"stock_milli":100000}),
+        json!({"sku":"VIN","label":"Vin rouge","price_cents":950,"vat_rate":2000}),
+    ] {
+        d.ok(
+            "POST",
+            "/v1/products",
+            Some(json!({"operator":"marie","pin":MANAGER_PIN,"product":p})),
+        )
+        .await;
+    }
+    d.ok(
+        "POST",
+        "/v1/operators/sign-in",
+        Some(json!({"operator":"alice","pin":CASHIER_PIN})),
+    )
+    .await;
+    d
+}
+
+impl Daemon {
+    /// Calls the API; returns (status, JSON body).
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let req = Request::builder()
+            .method(Method::from_bytes(method.as_bytes()).expect("method"))
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(HttpBody::from(
+                body.map(|b| b.to_string()).unwrap_or_default(),
+            ))
+            .expect("request");
+        let resp = self.router.clone().oneshot(req).await.expect("infallible");
+        let status = resp.status().as_u16();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24)
+            .await
+            .expect("body");
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// Calls the API and expects a 200.
+    pub async fn ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let (status, v) = self.call(method, path, body.clone()).await;
+        assert_eq!(status, 200, "{method} {path} {body:?} -> {v}");
+        v
+    }
+
+    /// A cash sale of `n` baguettes by alice.
+    pub async fn sale(&self, n: i64) -> Value {
+        self.ok(
+            "POST",
+            "/v1/sales",
+            Some(
+                json!({"operator":"alice","lines":[{"sku":"BAGUETTE","quantity":n}],
+                        "payments":[{"method":"cash","amount_cents":130 * n}]}),
+            ),
+        )
+        .await
+    }
+
+    /// The journal's records as (seq, kind).
+    pub fn records(&self) -> Vec<(u64, String)> {
+        let reader =
+            pos_core::reader::JournalReader::open(&self.app.config.journal_path()).expect("reader");
+        let mut out = Vec::new();
+        reader
+            .for_each_from(1, |r| {
+                if let Ok(r) = r {
+                    out.push((r.seq, r.kind));
+                }
+                std::ops::ControlFlow::Continue(())
+            })
+            .expect("read");
+        out
+    }
+
+    /// The receipt text printed for `seq`, once it is there.
+    pub async fn printed_text(&self, seq: u64) -> String {
+        let path = self
+            .dir
+            .path()
+            .join("receipts")
+            .join(format!("{seq:08}.txt"));
+        for _ in 0..200 {
+            if let Ok(t) = std::fs::read_to_string(&path) {
+                return t;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("seq {seq} was not printed");
+    }
+
+    /// The event stream as a subscriber sees it over HTTP.
+    pub async fn events(&self) -> EventStream {
+        let req = Request::builder()
+            .uri("/v1/events")
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .body(HttpBody::empty())
+            .expect("request");
+        let resp = self.router.clone().oneshot(req).await.expect("infallible");
+        assert_eq!(resp.status().as_u16(), 200);
+        assert!(resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream")));
+        EventStream {
+            body: resp.into_body().into_data_stream(),
+            buf: String::new(),
+        }
+    }
+}
+
+/// An SSE stream read frame by frame.
+pub struct EventStream {
+    body: axum::body::BodyDataStream,
+    buf: String,
+}
+
+impl EventStream {
+    /// The next event named `name` (others are skipped), as its JSON data.
+    pub async fn next_named(&mut self, name: &str) -> Value {
+        use futures_util::StreamExt;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            while let Some(end) = self.buf.find("\n\n") {
+                let frame: String = self.buf.drain(..end + 2).collect();
+                let mut event = "";
+                let mut data = String::new();
+                for line in frame.lines() {
+                    if let Some(e) = line.strip_prefix("event:") {
+                        event = e.trim();
+                    } else if let Some(d) = line.strip_prefix("data:") {
+                        data.push_str(d.trim());
+                    }
+                }
+                if event == name {
+                    return serde_json::from_str(&data).expect("event data is JSON");
+                }
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.body.next())
+                .await
+                .unwrap_or_else(|_| panic!("no {name} event"))
+                .expect("stream open")
+                .expect("chunk");
+            self.buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+}
+
+/// The next local midnight plus one hour, from `now_ms`, in Paris time.
+fn next_day(now_ms: i64) -> i64 {
+    use chrono::{TimeZone, Timelike};
+    let tz: chrono_tz::Tz = "Europe/Paris".parse().expect("zone");
+    let now = tz.timestamp_millis_opt(now_ms).single().expect("time");
+    let secs_today = i64::from(now.num_seconds_from_midnight());
+    now_ms - secs_today * 1000 + DAY_MS + 3600 * 1000
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_automatic_closure_is_printed_anchored_and_pushed_live() {
+    let d = daemon("").await;
+    let mut events = d.events().await;
+    let first = d.sale(2).await;
+    assert!(first["print_job"].as_i64().is_some(), "{first}");
+    // The next business day: the journal closes the previous one before the sale.
+    let now = d.clock.now_ms_for_test();
+    d.clock.advance(next_day(now) - now);
+    let second = d.sale(1).await;
+    let sseq = second["seq"].as_u64().expect("seq");
+    let records = d.records();
+    let (zseq, _) = records
+        .iter()
+        .find(|(_, k)| k == "closure")
+        .cloned()
+        .expect("a closure was journaled");
+    assert!(zseq < sseq);
+    let ev = events.next_named("closure").await;
+    assert_eq!(ev["seq"], zseq, "{ev}");
+    assert_eq!(ev["automatic"], true, "{ev}");
+    assert_eq!(ev["period"], "day", "{ev}");
+    // Printed, as a Z.
+    let z = d.printed_text(zseq).await;
+    assert!(
+        z.contains("DAY CLOSURE") && z.contains("automatic") && z.contains("2.60"),
+        "Z text:\n{z}"
+    );
+    // The journal anchored the head after the closure.
+    let anchors =
+        std::fs::read_to_string(d.app.config.anchor_path()).expect("the anchor file exists");
+    let last: Value = serde_json::from_str(anchors.lines().last().unwrap_or("")).expect("json");
+    assert!(last["seq"].as_u64().unwrap_or(0) >= zseq, "{anchors}");
+    // The second sale printed too, after the Z.
+    let t = d.printed_text(sseq).await;
+    assert!(t.contains("1.30"), "{t}");
+}
+
+impl TestClock {
+    fn now_ms_for_test(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// The Paris month of `ms`, `2026-03`.
+fn month_of(ms: i64) -> String {
+    use chrono::TimeZone;
+    let tz: chrono_tz::Tz = "Europe/Paris".parse().expect("zone");
+    tz.timestamp_millis_opt(ms)
+        .single()
+        .expect("time")
+        .format("%Y-%m")
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_month_is_exported_as_an_archive_and_journaled() {
+    let d = daemon("").await;
+    d.sale(3).await;
+    let month = month_of(d.clock.now_ms_for_test());
+    let archive = |op: &str, pin: &str, sel: Value| {
+        let mut body = json!({"operator": op, "pin": pin});
+        if let (Some(b), Some(s)) = (body.as_object_mut(), sel.as_object()) {
+            b.extend(s.clone());
+        }
+        body
+    };
+    // Not closed yet: refused, nothing written.
+    let (status, v) = d
+        .call(
+            "POST",
+            "/v1/journal/archives",
+            Some(archive("marie", MANAGER_PIN, json!({"period": month}))),
+        )
+        .await;
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["error"]["code"], "invalid_selection", "{v}");
+    d.ok(
+        "POST",
+        "/v1/closures",
+        Some(json!({"period":"month","operator":"marie","pin":MANAGER_PIN})),
+    )
+    .await;
+    // A cashier may not; a bad selection is a 422.
+    let (status, v) = d
+        .call(
+            "POST",
+            "/v1/journal/archives",
+            Some(archive("alice", CASHIER_PIN, json!({"period": month}))),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("manager_required"))
+    );
+    for bad in [
+        json!({}),
+        json!({"period":"2026-13"}),
+        json!({"from_seq":5,"to_seq":2}),
+        json!({"period":month,"year":"2026"}),
+    ] {
+        let (status, v) = d
+            .call(
+                "POST",
+                "/v1/journal/archives",
+                Some(archive("marie", MANAGER_PIN, bad.clone())),
+            )
+            .await;
+        assert_eq!(status, 422, "{bad} -> {v}");
+    }
+    assert_eq!(
+        d.records().iter().filter(|(_, k)| k == "archive").count(),
+        0
+    );
+    let v = d
+        .ok(
+            "POST",
+            "/v1/journal/archives",
+            Some(archive("marie", MANAGER_PIN, json!({"period": month}))),
+        )
+        .await;
+    let file = d
+        .app
+        .config
+        .data_dir
+        .join(v["file"].as_str().expect("file"));
+    let bytes = std::fs::read(&file).expect("the archive file exists");
+    use sha2::Digest;
+    assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), v["file_sha256"]);
+    assert_eq!(v["first_seq"], 1);
+    let seq = v["seq"].as_u64().expect("seq");
+    assert!(d.records().iter().any(|(s, k)| *s == seq && k == "archive"));
+    // The same archive again: a conflict, nothing journaled.
+    let (status, _) = d
+        .call(
+            "POST",
+            "/v1/journal/archives",
+            Some(archive("marie", MANAGER_PIN, json!({"period": month}))),
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert_eq!(
+        d.records().iter().filter(|(_, k)| k == "archive").count(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_pushes_scans_printer_changes_and_closures() {
+    let d = daemon("").await;
+    let mut events = d.events().await;
+    // A scan, decoded and looked up.
+    crate::scanners::on_scan(&d.app, "3017620422003");
+    let scan = events.next_named("scan").await;
+    assert_eq!(scan["found"], true, "{scan}");
+    assert_eq!(scan["product"]["sku"], "BAGUETTE", "{scan}");
+    crate::scanners::on_scan(&d.app, "3017620422004");
+    let scan = events.next_named("scan").await;
+    assert_eq!(scan["found"], false, "{scan}");
+    // The printer goes away: the fault is pushed, then its end.
+    let receipts = d.dir.path().join("receipts");
+    let gone = d.dir.path().join("gone");
+    std::fs::remove_dir_all(&receipts).expect("remove");
+    std::os::unix::fs::symlink(gone.join("printer"), &receipts).expect("symlink");
+    let sale = d.sale(1).await;
+    let seq = sale["seq"].as_u64().expect("seq");
+    let p = events.next_named("printer").await;
+    assert_eq!(p["state"], "fault", "{p}");
+    assert_eq!(p["faults"][0], "unreachable", "{p}");
+    let devices = d.ok("GET", "/v1/devices", None).await;
+    assert_eq!(devices["printer"]["state"], "fault", "{devices}");
+    let t = d.ok("GET", &format!("/v1/tickets/{seq}"), None).await;
+    assert_eq!(t["print_job"]["state"], "pending", "{t}");
+    std::fs::create_dir_all(gone.join("printer")).expect("create");
+    let p = events.next_named("printer").await;
+    assert_eq!(p["state"], "idle", "{p}");
+    assert!(d.printed_text(seq).await.contains("1.30"));
+    // A closure on demand.
+    let z = d
+        .ok(
+            "POST",
+            "/v1/closures",
+            Some(json!({"period":"day","operator":"marie","pin":MANAGER_PIN})),
+        )
+        .await;
+    let ev = events.next_named("closure").await;
+    assert_eq!(ev["seq"], z["closures"][0]["seq"], "{ev}");
+    assert_eq!(ev["automatic"], false, "{ev}");
+    assert_eq!(ev["print_job"], z["closures"][0]["print_job"], "{ev}");
+}
+
+/// The stock of a product, in thousandths.
+async fn stock(d: &Daemon, sku: &str) -> i64 {
+    let v = d.ok("GET", "/v1/products", None).await;
+    v["products"]
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p["sku"] == sku))
+        .and_then(|p| p["stock_milli"].as_i64())
+        .expect("stock")
+}
+
+fn kinds(d: &Daemon, kind: &str) -> usize {
+    d.records().iter().filter(|(_, k)| k == kind).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refunds_and_voids_follow_the_limits_and_bring_stock_back() {
+    let d = daemon("[policy]\ncashier_refund_limit_cents = 200\n").await;
+    let sale = d.sale(5).await;
+    let seq = sale["seq"].as_u64().expect("seq");
+    assert_eq!(stock(&d, "BAGUETTE").await, 95_000);
+    let refund = |qty: i64, cash: i64, extra: Value| {
+        let mut v = json!({"operator":"alice","original_seq":seq,"reason":"rassis",
+            "lines":[{"original_line":0,"quantity_milli":qty}],
+            "payments":[{"method":"cash","amount_cents":cash}]});
+        if let (Some(b), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        v
+    };
+    // Within the cashier's limit.
+    let r = d
+        .ok("POST", "/v1/refunds", Some(refund(1000, 130, json!({}))))
+        .await;
+    assert_eq!(r["kind"], "refund", "{r}");
+    assert_eq!(r["total_cents"], -130, "{r}");
+    assert!(r["receipt_code"].is_string(), "{r}");
+    let rseq = r["seq"].as_u64().expect("seq");
+    assert!(d.printed_text(rseq).await.contains("-1.30"));
+    assert_eq!(stock(&d, "BAGUETTE").await, 96_000);
+    // Above it: a manager must confirm with a PIN; refusals journal no refund.
+    let (status, v) = d
+        .call("POST", "/v1/refunds", Some(refund(2000, 260, json!({}))))
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("manager_required"))
+    );
+    let (status, v) = d
+        .call(
+            "POST",
+            "/v1/refunds",
+            Some(refund(
+                2000,
+                260,
+                json!({"manager":"marie","manager_pin":"0000"}),
+            )),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("wrong_pin"))
+    );
+    let (status, v) = d
+        .call(
+            "POST",
+            "/v1/refunds",
+            Some(refund(
+                2000,
+                260,
+                json!({"manager":"alice","manager_pin":CASHIER_PIN}),
+            )),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("manager_required"))
+    );
+    // More than what is left, or payments that do not match: 422.
+    let (status, _) = d
+        .call(
+            "POST",
+            "/v1/refunds",
+            Some(refund(
+                9000,
+                1170,
+                json!({"manager":"marie","manager_pin":MANAGER_PIN}),
+            )),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, v) = d
+        .call("POST", "/v1/refunds", Some(refund(1000, 100, json!({}))))
+        .await;
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(kinds(&d, "refund"), 1);
+    assert_eq!(stock(&d, "BAGUETTE").await, 96_000);
+    let r = d
+        .ok(
+            "POST",
+            "/v1/refunds",
+            Some(refund(
+                2000,
+                260,
+                json!({"manager":"marie","manager_pin":MANAGER_PIN}),
+            )),
+        )
+        .await;
+    assert_eq!(r["total_cents"], -260);
+    assert_eq!(stock(&d, "BAGUETTE").await, 98_000);
+    // A void cancels what remains; a manager only.
+    let void = |extra: Value| {
+        refund(2000, 260, {
+            let mut e = json!({"void": true});
+            if let (Some(b), Some(x)) = (e.as_object_mut(), extra.as_object()) {
+                b.extend(x.clone());
+            }
+            e
+        })
+    };
+    let (status, v) = d.call("POST", "/v1/refunds", Some(void(json!({})))).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("manager_required"))
+    );
+    let v = d
+        .ok(
+            "POST",
+            "/v1/refunds",
+            Some(void(json!({"manager":"marie","manager_pin":MANAGER_PIN}))),
+        )
+        .await;
+    assert_eq!(v["total_cents"], -260, "{v}");
+    assert_eq!(stock(&d, "BAGUETTE").await, 100_000);
+    // Nothing is left to refund.
+    let (status, _) = d
+        .call("POST", "/v1/refunds", Some(refund(1000, 130, json!({}))))
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(kinds(&d, "refund"), 3);
+    // The overrides were journaled, naming the manager.
+    let reader =
+        pos_core::reader::JournalReader::open(&d.app.config.journal_path()).expect("reader");
+    let e = reader
+        .last_event(pos_core::events::MANAGER_OVERRIDE)
+        .expect("read")
+        .expect("an override event");
+    assert_eq!(e.operator.as_deref(), Some("marie"));
+    assert!(e.message.starts_with("void"), "{}", e.message);
+    // The X report counts the sale and the refunds.
+    let x = d.ok("GET", "/v1/reports/x", None).await;
+    assert_eq!(x["day"]["sales"], 1, "{x}");
+    assert_eq!(x["day"]["refunds"], 3, "{x}");
+    assert_eq!(x["day"]["total"], 0, "{x}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn training_mode_is_for_managers_and_its_tickets_are_not_counted() {
+    let d = daemon("").await;
+    d.sale(1).await;
+    let (status, v) = d
+        .call(
+            "POST",
+            "/v1/training",
+            Some(json!({"on":true,"operator":"alice","pin":CASHIER_PIN})),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("manager_required"))
+    );
+    d.ok(
+        "POST",
+        "/v1/training",
+        Some(json!({"on":true,"operator":"marie","pin":MANAGER_PIN})),
+    )
+    .await;
+    assert_eq!(d.ok("GET", "/v1/health", None).await["training"], true);
+    let t = d.sale(4).await;
+    assert_eq!(t["kind"], "training", "{t}");
+    let text = d.printed_text(t["seq"].as_u64().expect("seq")).await;
+    assert!(text.contains("training"), "{text}");
+    // Training tickets move no stock and are not in the totals.
+    assert_eq!(stock(&d, "BAGUETTE").await, 99_000);
+    let x = d.ok("GET", "/v1/reports/x", None).await;
+    assert_eq!(x["day"]["sales"], 1, "{x}");
+    assert_eq!(x["day"]["total"], 130, "{x}");
+    d.ok(
+        "POST",
+        "/v1/training",
+        Some(json!({"on":false,"operator":"marie","pin":MANAGER_PIN})),
+    )
+    .await;
+    assert_eq!(d.sale(1).await["kind"], "sale");
+    assert_eq!(kinds(&d, "training"), 1);
+    let reader =
+        pos_core::reader::JournalReader::open(&d.app.config.journal_path()).expect("reader");
+    for code in [
+        pos_core::events::TRAINING_STARTED,
+        pos_core::events::TRAINING_STOPPED,
+    ] {
+        let e = reader.last_event(code).expect("read").expect("event");
+        assert_eq!(e.operator.as_deref(), Some("marie"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_x_report_shows_the_open_day_and_prints_without_journaling() {
+    let d = daemon("").await;
+    d.sale(2).await;
+    d.ok(
+        "POST",
+        "/v1/sales",
+        Some(json!({"operator":"alice","lines":[{"sku":"VIN"}],"payments":[{"method":"card","amount_cents":950}]})),
+    )
+    .await;
+    let x = d.ok("GET", "/v1/reports/x", None).await;
+    assert_eq!(x["day"]["sales"], 2, "{x}");
+    assert_eq!(x["day"]["total"], 1210, "{x}");
+    assert_eq!(x["month"]["total"], 1210, "{x}");
+    assert!(x["open_day"].is_string(), "{x}");
+    let before = d.records().len();
+    let p = d.ok("POST", "/v1/reports/x/print", None).await;
+    let id = p["print_job"].as_i64().expect("job id");
+    // Printed as its own file in the receipts directory; nothing journaled.
+    let dir = d.dir.path().join("receipts");
+    let mut found = false;
+    for _ in 0..200 {
+        let jobs = d.ok("GET", "/v1/print-jobs", None).await;
+        let waiting = jobs["jobs"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|j| j["id"] == id));
+        let bins = std::fs::read_dir(&dir)
+            .map(|r| {
+                r.filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "bin"))
+                    .count()
+            })
+            .unwrap_or(0);
+        if !waiting && bins >= 3 {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(found, "the X report was not printed");
+    assert_eq!(d.records().len(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configuration_changes_need_a_manager_and_are_journaled_with_old_and_new_values() {
+    let d = daemon("").await;
+    let product = json!({"sku":"THE","label":"Thé vert","price_cents":450,"vat_rate":850});
+    // Catalog changes: managers only.
+    let (status, v) = d
+        .call(
+            "POST",
+            "/v1/products",
+            Some(json!({"operator":"alice","pin":CASHIER_PIN,"product":product})),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("manager_required"))
+    );
+    let (status, v) = d
+        .call(
+            "PUT",
+            "/v1/products/BAGUETTE",
+            Some(json!({"operator":"alice","pin":CASHIER_PIN,"product":{"sku":"BAGUETTE","label":"Baguette","price_cents":1,"vat_rate":550}})),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("manager_required"))
+    );
+    // 8.5 % is not a rate yet.
+    let (status, v) = d
+        .call(
+            "POST",
+            "/v1/products",
+            Some(json!({"operator":"marie","pin":MANAGER_PIN,"product":product})),
+        )
+        .await;
+    assert_eq!(status, 422, "{v}");
+    let rates = |r: Value, op: &str, pin: &str| json!({"rates": r, "operator": op, "pin": pin});
+    let (status, _) = d
+        .call(
+            "PUT",
+            "/v1/config/vat-rates",
+            Some(rates(
+                json!([2000, 1000, 550, 210, 850]),
+                "alice",
+                CASHIER_PIN,
+            )),
+        )
+        .await;
+    assert_eq!(status, 403);
+    // 5.5 % is used by the baguette: it cannot go.
+    let (status, v) = d
+        .call(
+            "PUT",
+            "/v1/config/vat-rates",
+            Some(rates(json!([2000, 1000]), "marie", MANAGER_PIN)),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("vat_rate_in_use"))
+    );
+    let (status, _) = d
+        .call(
+            "PUT",
+            "/v1/config/vat-rates",
+            Some(rates(
+                json!([2000, 1000, 550, 210, 99999]),
+                "marie",
+                MANAGER_PIN,
+            )),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let before = d.records().len();
+    let v = d
+        .ok(
+            "PUT",
+            "/v1/config/vat-rates",
+            Some(rates(
+                json!([2000, 1000, 550, 210, 850]),
+                "marie",
+                MANAGER_PIN,
+            )),
+        )
+        .await;
+    assert_eq!(v["changed"], true, "{v}");
+    assert_eq!(d.records().len(), before + 1);
+    let reader =
+        pos_core::reader::JournalReader::open(&d.app.config.journal_path()).expect("reader");
+    let e = reader
+        .last_event(pos_core::events::CONFIGURATION_CHANGED)
+        .expect("read")
+        .expect("event");
+    assert_eq!(e.operator.as_deref(), Some("marie"));
+    assert_eq!(e.details["setting"], "vat_rates");
+    assert!(
+        !e.details["old"].contains("850") && e.details["new"].contains("850"),
+        "{e:?}"
+    );
+    let c = d.ok("GET", "/v1/config", None).await;
+    assert!(
+        c["vat_rates"]
+            .as_array()
+            .is_some_and(|a| a.contains(&json!(850))),
+        "{c}"
+    );
+    d.ok(
+        "POST",
+        "/v1/products",
+        Some(json!({"operator":"marie","pin":MANAGER_PIN,"product":product})),
+    )
+    .await;
+    let t = d
+        .ok(
+            "POST",
+            "/v1/sales",
+            Some(json!({"operator":"alice","lines":[{"sku":"THE"}],"payments":[{"method":"card","amount_cents":450}]})),
+        )
+        .await;
+    assert_eq!(t["vat"][0]["rate"], 850, "{t}");
+
+    // The merchant identity.
+    let merchant = json!({"name":"Chez Paul","address":"2 place du Marché, 69001 Lyon","siret":"73282932000074","vat_id":"FR44732829320"});
+    let (status, _) = d
+        .call(
+            "PUT",
+            "/v1/config/merchant",
+            Some(json!({"merchant":merchant,"operator":"alice","pin":CASHIER_PIN})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = d
+        .call(
+            "PUT",
+            "/v1/config/merchant",
+            Some(json!({"merchant":{"name":"","address":"x","siret":"1","vat_id":""},"operator":"marie","pin":MANAGER_PIN})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    d.ok(
+        "PUT",
+        "/v1/config/merchant",
+        Some(json!({"merchant":merchant,"operator":"marie","pin":MANAGER_PIN})),
+    )
+    .await;
+    let e = reader
+        .last_event(pos_core::events::CONFIGURATION_CHANGED)
+        .expect("read")
+        .expect("event");
+    assert_eq!(e.details["setting"], "merchant");
+    assert!(e.details["old"].contains("Épicerie Test"), "{e:?}");
+    assert!(e.details["new"].contains("Chez Paul"), "{e:?}");
+    assert_eq!(
+        d.ok("GET", "/v1/config", None).await["merchant"]["name"],
+        "Chez Paul"
+    );
+    assert_eq!(d.app.current_opening().merchant.name, "Chez Paul");
+    assert_eq!(
+        d.app
+            .ops
+            .meta(crate::app::MERCHANT)
+            .expect("meta")
+            .map(|m| m.contains("Chez Paul")),
+        Some(true)
+    );
+}
+
+/// How many ESC/POS jobs printed so far contain all of `needles`.
+fn printed_jobs_with(d: &Daemon, needles: &[&[u8]]) -> usize {
+    let dir = d.dir.path().join("receipts");
+    std::fs::read_dir(dir)
+        .map(|r| {
+            r.filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "bin"))
+                .filter_map(|e| std::fs::read(e.path()).ok())
+                .filter(|b| needles.iter().all(|n| b.windows(n.len()).any(|w| w == *n)))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+async fn wait_printed_jobs_with(d: &Daemon, needles: &[&[u8]], count: usize) {
+    for _ in 0..200 {
+        if printed_jobs_with(d, needles) >= count {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("no printout with {needles:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closure_is_reprinted_as_a_duplicate_and_refunds_are_marked() {
+    let d = daemon("").await;
+    let sale = d.sale(2).await;
+    let seq = sale["seq"].as_u64().expect("seq");
+    d.ok(
+        "POST",
+        "/v1/refunds",
+        Some(
+            json!({"operator":"alice","original_seq":seq,"reason":"rassis",
+            "lines":[{"original_line":0,"quantity_milli":1000}],
+            "payments":[{"method":"cash","amount_cents":130}]}),
+        ),
+    )
+    .await;
+    wait_printed_jobs_with(
+        &d,
+        &[b"REMBOURSEMENT", b"du ticket n\xb0 1", b"Motif : rassis"],
+        1,
+    )
+    .await;
+    let z = d
+        .ok(
+            "POST",
+            "/v1/closures",
+            Some(json!({"period":"day","operator":"marie","pin":MANAGER_PIN})),
+        )
+        .await;
+    let zseq = z["closures"][0]["seq"].as_u64().expect("seq");
+    wait_printed_jobs_with(&d, &[b"RAPPORT Z n\xb0 1"], 1).await;
+    assert_eq!(printed_jobs_with(&d, &[b"DUPLICATA"]), 0);
+    let dup = d
+        .ok(
+            "POST",
+            &format!("/v1/tickets/{zseq}/reprint"),
+            Some(json!({"operator":"alice","reason":"comptable"})),
+        )
+        .await;
+    assert_eq!(dup["copy"], 1, "{dup}");
+    wait_printed_jobs_with(&d, &[b"RAPPORT Z n\xb0 1", b"DUPLICATA n\xb0 1"], 1).await;
+    assert_eq!(printed_jobs_with(&d, &[b"RAPPORT Z n\xb0 1"]), 2);
+    // Events are not reprintable.
+    let event_seq = d
+        .records()
+        .iter()
+        .find(|(_, k)| k == "event")
+        .map(|(s, _)| *s)
+        .expect("an event");
+    let (status, v) = d
+        .call(
+            "POST",
+            &format!("/v1/tickets/{event_seq}/reprint"),
+            Some(json!({"operator":"alice"})),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (422, Some("not_reprintable"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyboard_wedge_scanners_are_opened_from_the_configuration() {
+    let not_a_device = tempfile::NamedTempFile::new().expect("file");
+    let d = daemon(&format!(
+        "\n[[scanners]]\nkind = \"wedge\"\nlayout = \"fr\"\npath = \"/dev/input/by-id/no-such-scanner-event-kbd\"\n\n[[scanners]]\nkind = \"wedge\"\npath = \"{}\"\n",
+        not_a_device.path().display()
+    ))
+    .await;
+    let mut states = Value::Null;
+    for _ in 0..200 {
+        states = d.ok("GET", "/v1/devices", None).await["scanners"].clone();
+        let done = states
+            .as_array()
+            .is_some_and(|a| a.len() == 2 && a.iter().all(|s| s["state"] == "disconnected"));
+        if done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let list = states.as_array().expect("scanners");
+    assert_eq!(list.len(), 2, "{states}");
+    for s in list {
+        assert_eq!(s["kind"], "wedge", "{states}");
+        assert_eq!(s["state"], "disconnected", "{states}");
+    }
+    let missing = list
+        .iter()
+        .find(|s| {
+            s["path"]
+                .as_str()
+                .is_some_and(|p| p.contains("no-such-scanner"))
+        })
+        .expect("the missing device");
+    assert!(
+        missing["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("No such file")),
+        "{states}"
+    );
+    let file = list
+        .iter()
+        .find(|s| s["path"] == not_a_device.path().display().to_string())
+        .expect("the plain file");
+    assert!(
+        file["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{states}"
+    );
+    // A wrong kind in the configuration is refused.
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("posd.toml");
+    std::fs::write(
+        &path,
+        config_text(
+            dir.path(),
+            "\n[[scanners]]\nkind = \"bluetooth\"\npath = \"/dev/x\"\n",
+        ),
+    )
+    .expect("write");
+    assert!(Config::load(&path).is_err());
+}

@@ -1,0 +1,215 @@
+//! Startup on a damaged journal: posd serves its API, refuses anything that would write, and
+//! says why on the API and in its log.
+
+mod common;
+
+use common::{sale, start};
+use serde_json::json;
+
+#[test]
+fn a_damaged_journal_is_refused_with_a_clear_error_on_the_api_and_in_the_log() {
+    let mut posd = start("");
+    posd.sign_in("alice", common::CASHIER_PIN);
+    posd.ok(
+        "POST",
+        "/v1/sales",
+        Some(sale(json!({"sku":"BAGUETTE","quantity":2}), 260)),
+    );
+    let status = posd.terminate();
+    assert!(status.success());
+    // Someone edits a sale's amount in the journal file.
+    let conn = rusqlite::Connection::open(posd.journal_path()).expect("open");
+    conn.execute_batch("DROP TRIGGER records_no_update; DROP TRIGGER records_no_delete;")
+        .expect("drop the guards");
+    let changed = conn
+        .execute(
+            "UPDATE records SET body = CAST(replace(CAST(body AS TEXT), '260', '160') AS BLOB)
+             WHERE kind = 'sale'",
+            [],
+        )
+        .expect("tamper");
+    assert_eq!(changed, 1);
+    drop(conn);
+    let before = posd.records().len();
+
+    posd.spawn();
+    let (status, health) = posd.call("GET", "/v1/health", None);
+    assert_eq!(status, 200);
+    assert_eq!(health["status"], "journal_unavailable", "{health}");
+    let why = health["journal"]["error"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(!why.is_empty(), "{health}");
+    for (method, path, body) in [
+        (
+            "POST",
+            "/v1/sales",
+            Some(sale(json!({"sku":"BAGUETTE"}), 130)),
+        ),
+        (
+            "POST",
+            "/v1/operators/sign-in",
+            Some(json!({"operator":"alice","pin":common::CASHIER_PIN})),
+        ),
+        (
+            "POST",
+            "/v1/closures",
+            Some(json!({"period":"day","operator":"marie","pin":common::MANAGER_PIN})),
+        ),
+        ("GET", "/v1/reports/x", None),
+    ] {
+        let (status, v) = posd.call(method, path, body);
+        assert_eq!(status, 503, "{method} {path}: {v}");
+        assert_eq!(v["error"]["code"], "journal_unavailable", "{v}");
+        assert_eq!(v["error"]["message"], why.as_str(), "{v}");
+    }
+    let log = posd.log();
+    assert!(
+        log.contains("the journal cannot be opened: sales are refused"),
+        "{log}"
+    );
+    assert!(!log.contains(common::TOKEN) && !log.contains(common::MANAGER_PIN));
+    assert_eq!(posd.records().len(), before, "nothing was written");
+}
+
+fn ops_db(posd: &common::Posd) -> rusqlite::Connection {
+    rusqlite::Connection::open(posd.data().join("ops.db")).expect("ops.db")
+}
+
+fn stock(posd: &common::Posd) -> i64 {
+    let v = posd.ok("GET", "/v1/products", None);
+    v["products"]
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p["sku"] == "BAGUETTE"))
+        .and_then(|p| p["stock_milli"].as_i64())
+        .expect("stock")
+}
+
+fn jobs(conn: &rusqlite::Connection) -> Vec<i64> {
+    let mut stmt = conn
+        .prepare("SELECT seq FROM print_jobs WHERE seq IS NOT NULL ORDER BY seq")
+        .expect("prepare");
+    let rows = stmt.query_map([], |r| r.get(0)).expect("query");
+    rows.map(|r| r.expect("row")).collect()
+}
+
+#[test]
+fn recovery_replays_exactly_what_ops_db_lost_and_never_twice() {
+    let mut posd = start("");
+    posd.sign_in("alice", common::CASHIER_PIN);
+    let mut seqs = Vec::new();
+    for _ in 0..5 {
+        let v = posd.ok(
+            "POST",
+            "/v1/sales",
+            Some(json!({"operator":"alice","lines":[{"sku":"BAGUETTE"}],
+                        "payments":[{"method":"card","amount_cents":130}]})),
+        );
+        seqs.push(v["seq"].as_u64().expect("seq") as i64);
+    }
+    assert_eq!(stock(&posd), 95_000);
+    assert!(posd.terminate().success());
+    let all_jobs = jobs(&ops_db(&posd));
+    assert_eq!(all_jobs, seqs);
+
+    // A power cut lost the newest projection of ops.db: two jobs, their stock movements and
+    // the cursor went back together.
+    {
+        let conn = ops_db(&posd);
+        conn.execute("DELETE FROM print_jobs WHERE seq > ?1", [seqs[2]])
+            .expect("delete");
+        conn.execute(
+            "UPDATE products SET stock_milli = 97000 WHERE sku = 'BAGUETTE'",
+            [],
+        )
+        .expect("stock");
+        conn.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'recovered_upto'",
+            [seqs[2].to_string()],
+        )
+        .expect("cursor");
+    }
+    posd.spawn();
+    assert_eq!(stock(&posd), 95_000, "the lost movements are replayed once");
+    assert!(posd.terminate().success());
+    assert_eq!(
+        jobs(&ops_db(&posd)),
+        seqs,
+        "the lost jobs are back, once each"
+    );
+    assert!(posd.log().contains("print jobs recovered from the journal"));
+
+    // The cursor alone goes back (jobs and movements kept): nothing is counted twice.
+    ops_db(&posd)
+        .execute(
+            "UPDATE meta SET value = '0' WHERE key = 'recovered_upto'",
+            [],
+        )
+        .expect("cursor");
+    posd.spawn();
+    assert_eq!(stock(&posd), 95_000);
+    assert!(posd.terminate().success());
+    assert_eq!(jobs(&ops_db(&posd)), seqs);
+}
+
+#[test]
+fn sessions_and_training_mode_survive_a_restart() {
+    let mut posd = start("");
+    posd.sign_in("alice", common::CASHIER_PIN);
+    posd.sign_in("marie", common::MANAGER_PIN);
+    posd.ok(
+        "POST",
+        "/v1/training",
+        Some(json!({"on": true, "operator": "marie", "pin": common::MANAGER_PIN})),
+    );
+    assert!(posd.terminate().success());
+    // Marie leaves the shop's configuration meanwhile.
+    let text = std::fs::read_to_string(&posd.config).expect("config");
+    let start_at = text.find("[[operators]]\nid = \"marie\"").expect("marie");
+    let end_at = text[start_at..]
+        .find("pin_hash")
+        .and_then(|p| text[start_at + p..].find('\n').map(|n| start_at + p + n))
+        .expect("end of marie");
+    std::fs::write(
+        &posd.config,
+        format!("{}{}", &text[..start_at], &text[end_at..]),
+    )
+    .expect("config");
+    posd.spawn();
+    let health = posd.ok("GET", "/v1/health", None);
+    assert_eq!(health["training"], true, "{health}");
+    // Alice is still signed in; her sale is a training ticket.
+    let v = posd.ok(
+        "POST",
+        "/v1/sales",
+        Some(sale(json!({"sku":"BAGUETTE"}), 130)),
+    );
+    assert_eq!(v["kind"], "training", "{v}");
+    // Marie was signed out, and that is journaled.
+    let reader = pos_core::reader::JournalReader::open(&posd.journal_path()).expect("reader");
+    let e = reader
+        .last_event(pos_core::events::OPERATOR_SIGNED_OUT)
+        .expect("read")
+        .expect("a sign-out");
+    assert_eq!(e.operator.as_deref(), Some("marie"));
+    assert!(
+        e.message.contains("no longer in the configuration"),
+        "{e:?}"
+    );
+    // Signing out ends the session for the next start too.
+    posd.ok(
+        "POST",
+        "/v1/operators/sign-out",
+        Some(json!({"operator": "alice"})),
+    );
+    assert!(posd.terminate().success());
+    posd.spawn();
+    let (status, v) = posd.call(
+        "POST",
+        "/v1/sales",
+        Some(sale(json!({"sku":"BAGUETTE"}), 130)),
+    );
+    assert_eq!(status, 403, "{v}");
+    assert_eq!(v["error"]["code"], "operator_not_signed_in");
+}
