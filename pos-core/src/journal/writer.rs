@@ -450,10 +450,12 @@ impl Writer {
                             Err(_) => break,
                         }
                     }
-                    self.append_batch(appends);
+                    self.append_batch(appends, shared);
                 }
                 Request::Close { period, reply } => {
-                    let _ = reply.send(self.close_period(period));
+                    let result = self.close_period(period);
+                    self.publish(shared);
+                    let _ = reply.send(result);
                 }
                 Request::XReport { reply } => {
                     let _ = reply.send(self.closures.x_report().map_err(Into::into));
@@ -470,25 +472,30 @@ impl Writer {
                     let _ = reply.send(result);
                 }
             }
-            if let Ok(mut r) = shared.rates.write() {
-                if *r != self.rates {
-                    r.clone_from(&self.rates);
-                }
+        }
+    }
+
+    /// Makes the committed state visible to callers (rates, key, anchor status). Called before
+    /// any reply, so that a caller who got an answer sees its effect.
+    fn publish(&self, shared: &Shared) {
+        if let Ok(mut r) = shared.rates.write() {
+            if *r != self.rates {
+                r.clone_from(&self.rates);
             }
-            if let Ok(mut e) = shared.anchor_error.write() {
-                if *e != self.anchor_error {
-                    e.clone_from(&self.anchor_error);
-                }
+        }
+        if let Ok(mut e) = shared.anchor_error.write() {
+            if *e != self.anchor_error {
+                e.clone_from(&self.anchor_error);
             }
-            if let Ok(mut k) = shared.key.write() {
-                if k.id() != self.head.key.id() {
-                    *k = self.head.key.clone();
-                }
+        }
+        if let Ok(mut k) = shared.key.write() {
+            if k.id() != self.head.key.id() {
+                *k = self.head.key.clone();
             }
         }
     }
 
-    fn append_batch(&mut self, requests: Vec<Request>) {
+    fn append_batch(&mut self, requests: Vec<Request>, shared: &Shared) {
         let mut batch = self.batch();
         for request in requests {
             let Request::Append {
@@ -517,7 +524,7 @@ impl Writer {
                 return;
             }
         }
-        self.commit_and_reply(batch);
+        self.commit_and_reply(batch, shared);
     }
 
     /// Validates a caller's record against the batch's state, without changing anything.
@@ -730,11 +737,12 @@ impl Writer {
             .collect())
     }
 
-    fn commit_and_reply(&mut self, batch: Batch) {
+    fn commit_and_reply(&mut self, batch: Batch, shared: &Shared) {
         let replies: Vec<Reply<Appended>> =
             batch.slots.iter().filter_map(|s| s.reply.clone()).collect();
         match self.commit(batch) {
             Ok(done) => {
+                self.publish(shared);
                 for (reply, appended) in done {
                     if let Some(reply) = reply {
                         let _ = reply.send(Ok(appended));
