@@ -1664,6 +1664,9 @@ async fn pickups(State(app): AppState) -> ApiResult {
     Ok(Json(json!({ "pickups": p })))
 }
 
+/// The longest wait for the poll before a pickup.
+const PICKUP_POLL: std::time::Duration = std::time::Duration::from_secs(10);
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PickupRequest {
@@ -1686,9 +1689,14 @@ async fn pickup(
     }
     let _gate = app.pickup_gate.lock().await;
     if let Some(s) = app.shop.clone().filter(|s| s.name == shop) {
-        // The order may have been cancelled since the last poll.
-        if let Err(e) = s.run_once().await {
-            tracing::warn!(shop = %shop, error = %e, "no poll before the pickup: the shop is unreachable");
+        // The order may have been cancelled since the last poll. A shop that does not answer
+        // in time does not hold the customer at the till: the last poll decides.
+        match tokio::time::timeout(PICKUP_POLL, s.run_once()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(shop = %shop, error = %e, "no poll before the pickup: the shop failed")
+            }
+            Err(_) => tracing::warn!(shop = %shop, "no poll before the pickup: the shop is slow"),
         }
     }
     let (s2, o2) = (shop.clone(), order.clone());

@@ -439,3 +439,69 @@ async fn bad_shop_configuration_is_reported_and_never_blocks_a_sale() {
         (409, json!("no_shop"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pickup_journaled_but_not_projected_ends_its_reservation_once() {
+    let (d, fake, _clock) = with_shop(SHOP).await;
+    let cc = {
+        let mut f = lock(&fake);
+        let id = f
+            .place_order(&[("BAGUETTE", 2)], true, false)
+            .expect("order");
+        f.set_status(id, "processing");
+        id
+    };
+    assert_eq!(run(&d).await["ok"], true);
+    assert_eq!(level(&d, "BAGUETTE").await["reserved_milli"], 2_000);
+
+    // What the pickup route does up to the append, then a stop before the projection: the
+    // projection (at the next start, or the projector catching up) finds the intent.
+    let intent = crate::stock::PickupIntent {
+        shop: "woo".into(),
+        order: cc.to_string(),
+    };
+    crate::stock::set_intent(&mut crate::stock::lock(&d.app.ledger), Some(&intent))
+        .expect("intent");
+    let journal = d.app.journal().expect("journal");
+    let input = pos_core::ticket::SaleInput {
+        operator: "alice".into(),
+        lines: vec![pos_core::ticket::LineInput {
+            sku: "BAGUETTE".into(),
+            label: "Baguette".into(),
+            quantity: pos_core::money::Qty(2000),
+            unit: pos_core::ticket::Unit::Piece,
+            unit_price: pos_core::money::Cents(130),
+            vat_rate: pos_core::money::VatRate(550),
+            discount: pos_core::money::Cents(0),
+        }],
+        ticket_discount: pos_core::money::Cents(0),
+        payments: vec![pos_core::ticket::Payment {
+            method: pos_core::ticket::PaymentMethod::Online,
+            amount: pos_core::money::Cents(260),
+        }],
+    };
+    let a = tokio::task::spawn_blocking(move || journal.sale(&input))
+        .await
+        .expect("join")
+        .expect("sale");
+    d.app
+        .ops
+        .set_meta("recovered_upto", &(a.seq - 1).to_string())
+        .expect("cursor");
+    for _ in 0..2 {
+        let mut p = crate::project::Projector::new(&d.app).expect("projector");
+        let head = p.head(&d.app).expect("head");
+        p.project_to(&d.app, head).expect("projection");
+    }
+    let l = level(&d, "BAGUETTE").await;
+    assert_eq!(
+        (l["on_hand_milli"].clone(), l["reserved_milli"].clone()),
+        (json!(98_000), json!(0)),
+        "the goods left once and the reservation ended"
+    );
+    assert_eq!(d.ok("GET", "/v1/pickups", None).await["pickups"], json!([]));
+    // Nothing is pushed for a pickup: the site took the stock with the order.
+    assert_eq!(run(&d).await["ok"], true);
+    assert_eq!(lock(&fake).stock("BAGUETTE"), Some(98));
+    assert_eq!(sync(&d).await["backlog"]["pending"], 0);
+}
