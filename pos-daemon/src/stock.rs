@@ -69,29 +69,33 @@ fn intent(l: &Ledger) -> Result<Option<PickupIntent>, LedgerError> {
 /// past them: once per seq (a replay changes nothing).
 pub fn record_jobs(ledger: &Mutex<Ledger>, jobs: &[NewRecordJob]) -> Result<(), LedgerError> {
     let mut l = lock(ledger);
+    // Plain sales and refunds go in one transaction per run between pickups.
+    let mut run: Vec<(u64, &[(String, i64)])> = Vec::new();
     for job in jobs {
         if job.stock.is_empty() {
             continue;
         }
-        if job.paid_online {
-            if let Some(i) = intent(&l)? {
-                match l.record_pickup(&i.shop, &i.order, job.seq) {
-                    Ok(_) => {}
-                    Err(LedgerError::Invalid(m)) => {
-                        // The order can no longer be picked up (cancelled meanwhile): the
-                        // goods left anyway, so they leave the shelves like a sale.
-                        tracing::warn!(seq = job.seq, order = %i.order, reason = %m,
-                            "pickup without a reservation: recorded as a sale");
-                        l.record_till(job.seq, &job.stock)?;
-                    }
-                    Err(e) => return Err(e),
-                }
-                set_intent(&mut l, None)?;
-                continue;
+        let pickup = if job.paid_online { intent(&l)? } else { None };
+        let Some(i) = pickup else {
+            run.push((job.seq, &job.stock));
+            continue;
+        };
+        l.record_tills(&run)?;
+        run.clear();
+        match l.record_pickup(&i.shop, &i.order, job.seq) {
+            Ok(_) => {}
+            Err(LedgerError::Invalid(m)) => {
+                // The order can no longer be picked up (cancelled meanwhile): the goods left
+                // anyway, so they leave the shelves like a sale.
+                tracing::warn!(seq = job.seq, order = %i.order, reason = %m,
+                    "pickup without a reservation: recorded as a sale");
+                l.record_till(job.seq, &job.stock)?;
             }
+            Err(e) => return Err(e),
         }
-        l.record_till(job.seq, &job.stock)?;
+        set_intent(&mut l, None)?;
     }
+    l.record_tills(&run)?;
     Ok(())
 }
 
