@@ -263,3 +263,48 @@ fn a_sale_journaled_but_never_projected_moves_stock_once_at_the_next_start() {
     assert_eq!(stock(&posd), 97_000, "and never twice");
     assert!(posd.terminate().success());
 }
+
+#[test]
+fn an_unreachable_shop_never_blocks_sales_and_its_secrets_are_never_logged() {
+    let mut posd = start(
+        "[shops.woocommerce]
+url = \"http://127.0.0.1:9\"
+consumer_key = \"ck_key_never_logged\"
+consumer_secret = \"cs_secret_never_logged\"
+webhook_secret = \"hook_never_logged\"
+timeout_secs = 1
+",
+    );
+    posd.sign_in("alice", common::CASHIER_PIN);
+    posd.ok(
+        "POST",
+        "/v1/sales",
+        Some(json!({"operator":"alice","lines":[{"sku":"BAGUETTE"}],
+                    "payments":[{"method":"card","amount_cents":130}]})),
+    );
+    assert_eq!(stock(&posd), 99_000);
+    // The syncer's first run fails; the API says why, the sale waits in the backlog.
+    let mut status = json!(null);
+    for _ in 0..120 {
+        status = posd.ok("GET", "/v1/sync", None);
+        if status["shops"][0]["last_error"].is_string() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert!(status["shops"][0]["last_error"].is_string(), "{status}");
+    assert_eq!(status["shops"][0]["backlog"]["pending"], 1, "{status}");
+    let (code, _) = posd.call("POST", "/v1/webhooks/woocommerce", Some(json!({"id": 1})));
+    assert_eq!(code, 401, "an unsigned delivery is refused");
+    assert!(posd.terminate().success());
+    let log = posd.log();
+    assert!(log.contains("shop sync failed"), "{log}");
+    for secret in [
+        "ck_key_never_logged",
+        "cs_secret_never_logged",
+        "hook_never_logged",
+    ] {
+        assert!(!log.contains(secret), "{secret} in the log");
+        assert!(!status.to_string().contains(secret), "{secret} in the API");
+    }
+}
