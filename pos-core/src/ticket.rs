@@ -50,22 +50,26 @@ pub enum PaymentMethod {
     MealVoucher,
     /// A credit note issued earlier by the shop.
     CreditNote,
+    /// Paid on the online shop before the goods were collected (click & collect).
+    Online,
     /// Anything else (gift card, transfer...).
     Other,
 }
 
 impl PaymentMethod {
     /// Every method, in a stable order.
-    pub const ALL: [PaymentMethod; 6] = [
+    pub const ALL: [PaymentMethod; 7] = [
         PaymentMethod::Cash,
         PaymentMethod::Card,
         PaymentMethod::Cheque,
         PaymentMethod::MealVoucher,
         PaymentMethod::CreditNote,
+        PaymentMethod::Online,
         PaymentMethod::Other,
     ];
 
-    /// The stored name (`cash`, `card`, `cheque`, `meal_voucher`, `credit_note`, `other`).
+    /// The stored name (`cash`, `card`, `cheque`, `meal_voucher`, `credit_note`, `online`,
+    /// `other`).
     pub fn as_str(self) -> &'static str {
         match self {
             PaymentMethod::Cash => "cash",
@@ -73,6 +77,7 @@ impl PaymentMethod {
             PaymentMethod::Cheque => "cheque",
             PaymentMethod::MealVoucher => "meal_voucher",
             PaymentMethod::CreditNote => "credit_note",
+            PaymentMethod::Online => "online",
             PaymentMethod::Other => "other",
         }
     }

@@ -60,6 +60,16 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/print-jobs"),
     ("get", "/v1/scans"),
     ("get", "/v1/events"),
+    ("get", "/v1/stock"),
+    ("get", "/v1/stock/low"),
+    ("post", "/v1/stock/receptions"),
+    ("post", "/v1/stock/counts"),
+    ("post", "/v1/stock/adjustments"),
+    ("get", "/v1/sync"),
+    ("post", "/v1/sync/reconcile"),
+    ("post", "/v1/webhooks/woocommerce"),
+    ("get", "/v1/pickups"),
+    ("post", "/v1/pickups/{shop}/{order}"),
 ];
 
 /// An API error.
@@ -68,6 +78,7 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    details: Option<Value>,
 }
 
 impl ApiError {
@@ -77,7 +88,14 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            details: None,
         }
+    }
+
+    /// The error with machine-readable details (`error.details`).
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
     }
 
     fn invalid(code: &'static str, message: impl Into<String>) -> Self {
@@ -99,7 +117,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        let mut body = json!({ "error": { "code": self.code, "message": self.message } });
+        if let Some(d) = self.details {
+            body["error"]["details"] = d;
+        }
         (self.status, Json(body)).into_response()
     }
 }
@@ -210,10 +231,21 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/print-jobs", get(print_jobs))
         .route("/v1/scans", get(scans))
         .route("/v1/events", get(sse))
+        .route("/v1/stock", get(stock_levels))
+        .route("/v1/stock/low", get(low_stock))
+        .route("/v1/stock/receptions", post(stock_reception))
+        .route("/v1/stock/counts", post(stock_count))
+        .route("/v1/stock/adjustments", post(stock_adjustment))
+        .route("/v1/sync", get(sync_status))
+        .route("/v1/sync/reconcile", post(sync_reconcile))
+        .route("/v1/pickups", get(pickups))
+        .route("/v1/pickups/{shop}/{order}", post(pickup))
         .route_layer(middleware::from_fn_with_state(app.clone(), require_token));
     Router::new()
         .route("/v1/health", get(health))
         .route("/v1/openapi.json", get(openapi))
+        // Signed by the shop (WooCommerce sends no bearer token).
+        .route("/v1/webhooks/woocommerce", post(woo_webhook))
         .merge(protected)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -283,10 +315,20 @@ async fn openapi() -> Response {
 // ---------------------------------------------------------------- catalog
 
 async fn list_products(State(app): AppState) -> ApiResult {
-    let ops = app.ops.clone();
-    let products = blocking(move || ops.products())
-        .await?
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let app2 = app.clone();
+    let products = blocking(move || {
+        let mut products = app2.ops.products().map_err(|e| e.to_string())?;
+        let l = crate::stock::lock(&app2.ledger);
+        for p in products.iter_mut().filter(|p| p.track_stock) {
+            p.stock_milli = l
+                .level(&p.sku)
+                .map_err(|e| e.to_string())?
+                .map(|lv| lv.on_hand_milli);
+        }
+        Ok::<_, String>(products)
+    })
+    .await?
+    .map_err(ApiError::internal)?;
     Ok(Json(json!({ "products": products })))
 }
 
@@ -327,15 +369,52 @@ async fn save_product(app: Arc<App>, req: ProductRequest, must_exist: Option<boo
         }
         catalog.check(&p, &journal.vat_rates(), &app.barcodes)?;
     }
-    let ops = app.ops.clone();
+    let app2 = app.clone();
     let stored = p.clone();
-    blocking(move || ops.upsert_product(&stored))
-        .await?
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    blocking(move || {
+        app2.ops
+            .upsert_product(&stored)
+            .map_err(|e| e.to_string())?;
+        if stored.track_stock {
+            let mut l = crate::stock::lock(&app2.ledger);
+            l.track(&stored.sku, app2.config.stock.low_of(&stored.sku))
+                .map_err(|e| e.to_string())?;
+            if let Some(q) = stored.stock_milli {
+                // A level given with the product is an inventory count.
+                let id = format!("product-{}", crate::stock::unique_id());
+                l.count(&id, &[(stored.sku.clone(), q)])
+                    .map_err(|e| e.to_string())?;
+            }
+            if let Some(w) = &app2.config.shops.woocommerce {
+                if w.skus.includes(&stored.sku) {
+                    l.sync_with(&w.name, &stored.sku)
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+        }
+        Ok::<_, String>(())
+    })
+    .await?
+    .map_err(ApiError::internal)?;
+    let mut p = p;
+    // The level lives in the ledger only.
+    p.stock_milli = None;
     if let Ok(mut c) = app.catalog.write() {
         c.insert(p.clone(), &app.barcodes);
     }
+    with_level(&app, &mut p);
     Ok(Json(json!({ "product": p })))
+}
+
+/// Fills a tracked product's `stock_milli` (on hand) from the ledger.
+fn with_level(app: &App, p: &mut Product) {
+    if p.track_stock {
+        p.stock_milli = crate::stock::lock(&app.ledger)
+            .level(&p.sku)
+            .ok()
+            .flatten()
+            .map(|l| l.on_hand_milli);
+    }
 }
 
 async fn create_product(State(app): AppState, ApiJson(p): ApiJson<ProductRequest>) -> ApiResult {
@@ -361,12 +440,14 @@ async fn product_by_barcode(State(app): AppState, Path(code): Path<String>) -> A
         .catalog
         .read()
         .map_err(|_| ApiError::internal("catalog lock"))?;
-    let found = catalog.lookup(&code, &app.barcodes).map_err(|e| match e {
+    let mut found = catalog.lookup(&code, &app.barcodes).map_err(|e| match e {
         CatalogError::UnknownBarcode(_) => {
             ApiError::new(StatusCode::NOT_FOUND, "unknown_barcode", e.to_string())
         }
         other => other.into(),
     })?;
+    drop(catalog);
+    with_level(&app, &mut found.product);
     Ok(Json(serde_json::to_value(found).unwrap_or_default()))
 }
 
@@ -604,6 +685,16 @@ async fn post_sale(State(app): AppState, ApiJson(req): ApiJson<SaleRequest>) -> 
             .map(|(i, l)| catalog.resolve_line(i, l, &app.barcodes))
             .collect::<Result<Vec<_>, _>>()?
     };
+    if req
+        .payments
+        .iter()
+        .any(|p| p.method == PaymentMethod::Online)
+    {
+        return Err(ApiError::invalid(
+            "invalid_ticket",
+            "`online` payments are recorded by click & collect pickups (POST /v1/pickups/{shop}/{order})",
+        ));
+    }
     let input = SaleInput {
         operator: req.operator.clone(),
         lines,
@@ -613,6 +704,35 @@ async fn post_sale(State(app): AppState, ApiJson(req): ApiJson<SaleRequest>) -> 
     // The journal validates the ticket before writing anything: a refused ticket changes
     // nothing.
     let training = app.training.load(Ordering::SeqCst);
+    let warnings = if training {
+        Vec::new()
+    } else {
+        let wanted: Vec<(String, i64)> = input
+            .lines
+            .iter()
+            .map(|l| (l.sku.clone(), l.quantity.0))
+            .collect();
+        let ledger = app.ledger.clone();
+        match blocking(move || crate::stock::lock(&ledger).check_sale(&wanted)).await? {
+            Ok(w) => w,
+            Err(shop_sync::ledger::LedgerError::Insufficient(short)) => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "insufficient_stock",
+                    format!(
+                        "not enough stock for {}; nothing was journaled",
+                        short
+                            .iter()
+                            .map(|s| s.sku.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+                .with_details(json!({ "shortages": short })))
+            }
+            Err(e) => return Err(ApiError::invalid("invalid_ticket", e.to_string())),
+        }
+    };
     let app2 = app.clone();
     let (a, code, job) = blocking(move || {
         let a = if training {
@@ -628,7 +748,11 @@ async fn post_sale(State(app): AppState, ApiJson(req): ApiJson<SaleRequest>) -> 
     .await?
     .map_err(journal_error)?;
     let job = job.await.ok().flatten();
-    let answer = ticket_answer(&app, &a, code, job);
+    let mut answer = ticket_answer(&app, &a, code, job);
+    if !warnings.is_empty() {
+        tracing::warn!(seq = a.seq, shortages = ?warnings, "sold below zero stock");
+        answer["stock_warnings"] = json!(warnings);
+    }
     app.bus.publish(
         "sale",
         json!({ "seq": a.seq, "kind": a.kind.as_str(), "ticket_number": a.kind_seq }),
@@ -1259,6 +1383,395 @@ async fn sse(
         })
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+// ---------------------------------------------------------------- stock
+
+fn ledger_error(e: shop_sync::ledger::LedgerError) -> ApiError {
+    match e {
+        shop_sync::ledger::LedgerError::Invalid(m) => ApiError::invalid("invalid_stock", m),
+        other => ApiError::internal(other.to_string()),
+    }
+}
+
+/// Runs a ledger call on a blocking thread.
+async fn with_ledger<T: Send + 'static>(
+    app: &Arc<App>,
+    f: impl FnOnce(&mut shop_sync::ledger::Ledger) -> Result<T, shop_sync::ledger::LedgerError>
+        + Send
+        + 'static,
+) -> Result<T, ApiError> {
+    let ledger = app.ledger.clone();
+    blocking(move || f(&mut crate::stock::lock(&ledger)))
+        .await?
+        .map_err(ledger_error)
+}
+
+fn level_json(l: &shop_sync::ledger::Level) -> Value {
+    json!({
+        "sku": l.sku, "on_hand_milli": l.on_hand_milli, "reserved_milli": l.reserved_milli,
+        "available_milli": l.available_milli(), "low_milli": l.low_milli,
+    })
+}
+
+#[derive(Deserialize)]
+struct LevelsQuery {
+    #[serde(default)]
+    after: String,
+}
+
+async fn stock_levels(
+    State(app): AppState,
+    axum::extract::Query(q): axum::extract::Query<LevelsQuery>,
+) -> ApiResult {
+    let levels = with_ledger(&app, move |l| l.levels(&q.after)).await?;
+    Ok(Json(json!({
+        "levels": levels.iter().map(level_json).collect::<Vec<_>>(),
+        "limit": shop_sync::ledger::MAX_LISTED,
+    })))
+}
+
+async fn low_stock(State(app): AppState) -> ApiResult {
+    let levels = with_ledger(&app, |l| l.low_stock()).await?;
+    Ok(Json(json!({
+        "low": levels.iter().map(level_json).collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StockLine {
+    sku: String,
+    quantity_milli: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StockRequest {
+    operator: String,
+    pin: String,
+    /// The client's id of this reception or count: sending it again changes nothing.
+    #[serde(default)]
+    id: Option<String>,
+    lines: Vec<StockLine>,
+}
+
+fn stock_id(id: Option<String>) -> Result<String, ApiError> {
+    match id {
+        Some(i) if i.is_empty() || i.len() > 64 || i.contains(':') => Err(ApiError::invalid(
+            "invalid_stock",
+            "id: 1 to 64 bytes, without ':'",
+        )),
+        Some(i) => Ok(i),
+        None => Ok(crate::stock::unique_id()),
+    }
+}
+
+fn tracked_lines(app: &App, lines: &[StockLine]) -> Result<Vec<(String, i64)>, ApiError> {
+    if lines.is_empty() || lines.len() > shop_sync::ledger::MAX_LINES {
+        return Err(ApiError::invalid(
+            "invalid_stock",
+            format!("1 to {} lines", shop_sync::ledger::MAX_LINES),
+        ));
+    }
+    let catalog = app
+        .catalog
+        .read()
+        .map_err(|_| ApiError::internal("catalog lock"))?;
+    lines
+        .iter()
+        .map(|l| match catalog.get(&l.sku) {
+            Some(p) if p.track_stock => Ok((l.sku.clone(), l.quantity_milli)),
+            Some(_) => Err(ApiError::invalid(
+                "untracked_sku",
+                format!("the stock of {:?} is not tracked", l.sku),
+            )),
+            None => Err(ApiError::invalid(
+                "unknown_sku",
+                format!("no product {:?}", l.sku),
+            )),
+        })
+        .collect()
+}
+
+async fn stock_reception(State(app): AppState, ApiJson(req): ApiJson<StockRequest>) -> ApiResult {
+    authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
+    let lines = tracked_lines(&app, &req.lines)?;
+    let id = stock_id(req.id)?;
+    let id2 = id.clone();
+    let n = with_ledger(&app, move |l| l.receive(&id2, &lines)).await?;
+    tracing::info!(id = %id, by = %req.operator, movements = n, "stock received");
+    Ok(Json(json!({ "id": id, "movements": n })))
+}
+
+async fn stock_count(State(app): AppState, ApiJson(req): ApiJson<StockRequest>) -> ApiResult {
+    authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
+    let lines = tracked_lines(&app, &req.lines)?;
+    if lines.iter().any(|(_, q)| *q < 0) {
+        return Err(ApiError::invalid(
+            "invalid_stock",
+            "counted quantities cannot be negative",
+        ));
+    }
+    let id = stock_id(req.id)?;
+    let id2 = id.clone();
+    let n = with_ledger(&app, move |l| l.count(&id2, &lines)).await?;
+    tracing::info!(id = %id, by = %req.operator, movements = n, "inventory counted");
+    Ok(Json(json!({ "id": id, "movements": n })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdjustRequest {
+    operator: String,
+    pin: String,
+    #[serde(default)]
+    id: Option<String>,
+    sku: String,
+    delta_milli: i64,
+    reason: String,
+}
+
+async fn stock_adjustment(State(app): AppState, ApiJson(req): ApiJson<AdjustRequest>) -> ApiResult {
+    authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
+    let lines = tracked_lines(
+        &app,
+        &[StockLine {
+            sku: req.sku.clone(),
+            quantity_milli: req.delta_milli,
+        }],
+    )?;
+    if req.reason.len() > pos_core::ticket::MAX_TEXT_LEN {
+        return Err(ApiError::invalid("invalid_stock", "the reason is too long"));
+    }
+    let id = stock_id(req.id)?;
+    let (id2, reason) = (id.clone(), req.reason.clone());
+    let n = with_ledger(&app, move |l| {
+        l.adjust(&id2, &lines[0].0, lines[0].1, &reason)
+    })
+    .await?;
+    tracing::info!(id = %id, by = %req.operator, sku = %req.sku, delta = req.delta_milli,
+        reason = %req.reason, "stock adjusted");
+    Ok(Json(json!({ "id": id, "movements": n })))
+}
+
+// ---------------------------------------------------------------- online shop
+
+async fn sync_status(State(app): AppState) -> ApiResult {
+    let mut shops = Vec::new();
+    if let Some(shop) = app.shop.clone() {
+        let s2 = shop.clone();
+        let (status, drift) = blocking(move || (s2.status(), s2.drift())).await?;
+        let status = status.map_err(ApiError::internal)?;
+        let drift = drift.map_err(ledger_error)?;
+        shops.push(json!({
+            "shop": status.shop,
+            "backlog": status.backlog,
+            "problems": status.problems,
+            "last_error": status.last_error,
+            "last_ok_ms": status.last_ok_ms,
+            "pending_pickups": status.pending_pickups,
+            "drift": drift,
+        }));
+    }
+    let mut problems = app.shop_problems.clone();
+    if let Some(w) = &app.config.shops.woocommerce {
+        if let crate::config::SyncSkus::List(skus) = &w.skus {
+            let catalog = app
+                .catalog
+                .read()
+                .map_err(|_| ApiError::internal("catalog lock"))?;
+            for sku in skus {
+                if !catalog.get(sku).is_some_and(|p| p.track_stock) {
+                    problems.push(format!(
+                        "shops.woocommerce.skus: {sku:?} is not a product whose stock the till tracks"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(Json(json!({
+        "configured": app.config.shops.woocommerce.is_some(),
+        "config_problems": problems,
+        "shops": shops,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManagerRequest {
+    operator: String,
+    pin: String,
+}
+
+async fn sync_reconcile(State(app): AppState, ApiJson(req): ApiJson<ManagerRequest>) -> ApiResult {
+    authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
+    let Some(shop) = app.shop.clone() else {
+        return Err(no_shop(&app));
+    };
+    let drift = shop
+        .reconcile()
+        .await
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "shop_unreachable", e))?;
+    tracing::info!(shop = %shop.name, by = %req.operator, corrections = drift.len(), "reconciliation");
+    Ok(Json(json!({ "shop": shop.name, "drift": drift })))
+}
+
+fn no_shop(app: &App) -> ApiError {
+    let why = if app.shop_problems.is_empty() {
+        "no online shop is configured ([shops.woocommerce])".to_string()
+    } else {
+        format!(
+            "the online shop is not usable: {}",
+            app.shop_problems.join("; ")
+        )
+    };
+    ApiError::new(StatusCode::CONFLICT, "no_shop", why)
+}
+
+async fn woo_webhook(
+    State(app): AppState,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let Some(shop) = app.shop.clone() else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_shop",
+            "no online shop is configured",
+        ));
+    };
+    let sig = headers
+        .get("x-wc-webhook-signature")
+        .and_then(|v| v.to_str().ok());
+    match shop.webhook(sig, &body) {
+        Ok(()) => Ok(Json(json!({ "accepted": true }))),
+        Err(e) => {
+            tracing::warn!(shop = %shop.name, "webhook refused: bad signature");
+            Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "bad_signature",
+                e.to_string(),
+            ))
+        }
+    }
+}
+
+// ---------------------------------------------------------------- click & collect
+
+async fn pickups(State(app): AppState) -> ApiResult {
+    let p = with_ledger(&app, |l| l.pending_pickups()).await?;
+    Ok(Json(json!({ "pickups": p })))
+}
+
+/// The longest wait for the poll before a pickup.
+const PICKUP_POLL: std::time::Duration = std::time::Duration::from_secs(10);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PickupRequest {
+    operator: String,
+}
+
+async fn pickup(
+    State(app): AppState,
+    Path((shop, order)): Path<(String, String)>,
+    ApiJson(req): ApiJson<PickupRequest>,
+) -> ApiResult {
+    let journal = app.journal().map_err(ApiError::unavailable)?;
+    signed_in(&app, &req.operator)?;
+    if app.training.load(Ordering::SeqCst) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "training_mode",
+            "pickups are not recorded in training mode",
+        ));
+    }
+    let _gate = app.pickup_gate.lock().await;
+    if let Some(s) = app.shop.clone().filter(|s| s.name == shop) {
+        // The order may have been cancelled since the last poll. A shop that does not answer
+        // in time does not hold the customer at the till: the last poll decides.
+        match tokio::time::timeout(PICKUP_POLL, s.run_once()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(shop = %shop, error = %e, "no poll before the pickup: the shop failed")
+            }
+            Err(_) => tracing::warn!(shop = %shop, "no poll before the pickup: the shop is slow"),
+        }
+    }
+    let (s2, o2) = (shop.clone(), order.clone());
+    let lines = with_ledger(&app, move |l| l.pickup_lines(&s2, &o2))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::CONFLICT, "not_pickable", e.message))?;
+    let lines = {
+        let catalog = app
+            .catalog
+            .read()
+            .map_err(|_| ApiError::internal("catalog lock"))?;
+        lines
+            .iter()
+            .map(|l| {
+                let p = catalog
+                    .get(&l.sku)
+                    .ok_or_else(|| CatalogError::UnknownSku(l.sku.clone()))?;
+                Ok(pos_core::ticket::LineInput {
+                    sku: p.sku.clone(),
+                    label: p.label.clone(),
+                    quantity: pos_core::money::Qty(l.quantity.saturating_mul(1000)),
+                    unit: pos_core::ticket::Unit::Piece,
+                    unit_price: Cents(p.price_cents),
+                    vat_rate: pos_core::money::VatRate(p.vat_rate),
+                    discount: Cents::ZERO,
+                })
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?
+    };
+    let mut input = SaleInput {
+        operator: req.operator.clone(),
+        lines,
+        ticket_discount: Cents::ZERO,
+        payments: vec![Payment {
+            method: PaymentMethod::Cash,
+            // Only to learn the total: the payment is replaced below.
+            amount: Cents(pos_core::money::MAX_JSON_INT / 4),
+        }],
+    };
+    let total = pos_core::ticket::compute_sale(&input, &journal.vat_rates())
+        .map_err(|e| ApiError::invalid("invalid_ticket", e.to_string()))?
+        .total;
+    input.payments = vec![Payment {
+        method: PaymentMethod::Online,
+        amount: total,
+    }];
+    let intent = crate::stock::PickupIntent {
+        shop: shop.clone(),
+        order: order.clone(),
+    };
+    with_ledger(&app, move |l| crate::stock::set_intent(l, Some(&intent))).await?;
+    let app2 = app.clone();
+    let r = blocking(move || {
+        let a = journal.sale(&input)?;
+        let code = journal.receipt_code(&a).ok();
+        let job = app2.project(a.seq);
+        Ok::<_, JournalError>((a, code, job))
+    })
+    .await?;
+    let (a, code, job) = match r {
+        Ok(x) => x,
+        Err(e) => {
+            with_ledger(&app, |l| crate::stock::set_intent(l, None)).await?;
+            return Err(journal_error(e));
+        }
+    };
+    let job = job.await.ok().flatten();
+    tracing::info!(shop = %shop, order = %order, seq = a.seq, "click & collect order picked up");
+    let mut answer = ticket_answer(&app, &a, code, job);
+    answer["pickup"] = json!({ "shop": shop, "order": order });
+    app.bus.publish(
+        "sale",
+        json!({ "seq": a.seq, "kind": a.kind.as_str(), "ticket_number": a.kind_seq }),
+    );
+    Ok(Json(answer))
 }
 
 #[cfg(test)]

@@ -58,6 +58,14 @@ pub struct App {
     pub scanners: Mutex<std::collections::BTreeMap<String, serde_json::Value>>,
     /// Last scans (for the API), newest last.
     pub scans: Mutex<std::collections::VecDeque<serde_json::Value>>,
+    /// The stock ledger (`stock.db`): the only record of stock levels.
+    pub ledger: crate::stock::SharedLedger,
+    /// The online shop, when one is configured and its configuration is usable.
+    pub shop: Option<Arc<crate::stock::ShopSync>>,
+    /// Stock and shop configuration problems (reported by `GET /v1/sync`; sales go on).
+    pub shop_problems: Vec<String>,
+    /// Serialises click & collect pickups (see [`crate::stock`]).
+    pub pickup_gate: tokio::sync::Mutex<()>,
     /// Appended seqs go to the projector (print jobs, stock movements, closures).
     projector: crate::project::Sender,
     /// The projector's state and queue, until its thread starts.
@@ -103,10 +111,12 @@ pub fn side_effects(kind: Kind, body: &Body, seq: u64) -> NewRecordJob {
         seq,
         drawer: false,
         stock: Vec::new(),
+        paid_online: false,
     };
     match (kind, body) {
         (Kind::Sale, Body::Sale(s)) => {
             job.drawer = s.payments.iter().any(|p| p.method == PaymentMethod::Cash);
+            job.paid_online = s.payments.iter().any(|p| p.method == PaymentMethod::Online);
             job.stock = s
                 .lines
                 .iter()
@@ -191,6 +201,37 @@ impl App {
             .unwrap_or_default();
         let barcodes = BarcodeConfig::french_default();
         let products = ops.products().map_err(|e| StartError::Ops(e.to_string()))?;
+        let ledger = shop_sync::ledger::Ledger::open(&config.stock_path(), config.stock.zero_stock)
+            .map_err(|e| StartError::Ops(e.to_string()))?;
+        let ledger = Arc::new(Mutex::new(ledger));
+        let legacy = ops
+            .legacy_stock()
+            .map_err(|e| StartError::Ops(e.to_string()))?;
+        crate::stock::prepare(
+            &mut crate::stock::lock(&ledger),
+            &config,
+            &products,
+            &legacy,
+        )
+        .map_err(|e| StartError::Ops(e.to_string()))?;
+        let mut shop_problems = Vec::new();
+        let shop = match &config.shops.woocommerce {
+            Some(w) => match crate::stock::ShopSync::new(
+                w,
+                ledger.clone(),
+                Arc::new(shop_sync::clock::SystemClock),
+            ) {
+                Ok(s) => Some(Arc::new(s)),
+                Err(e) => {
+                    shop_problems.push(e);
+                    None
+                }
+            },
+            None => None,
+        };
+        for p in &shop_problems {
+            tracing::error!(problem = %p, "online shop configuration: sales go on, sync does not");
+        }
         let catalog = Catalog::new(products, &barcodes);
         let operators = config
             .operators
@@ -203,6 +244,10 @@ impl App {
         );
         let (projector, queue) = std::sync::mpsc::sync_channel(crate::project::QUEUE);
         let app = App {
+            ledger,
+            shop,
+            shop_problems,
+            pickup_gate: tokio::sync::Mutex::new(()),
             projector,
             projector_start: Mutex::new(None),
             printer_state: RwLock::new(PrinterState {

@@ -56,6 +56,139 @@ pub struct Config {
     /// Lines printed at the bottom of receipts.
     #[serde(default)]
     pub receipt_footer: Vec<String>,
+    /// Stock at the till.
+    #[serde(default)]
+    pub stock: StockConfig,
+    /// Online shops synced with the till's stock.
+    #[serde(default)]
+    pub shops: ShopsConfig,
+}
+
+/// Stock at the till (`[stock]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StockConfig {
+    /// What a sale that would take a product below zero does: `refuse` (409, nothing
+    /// journaled) or `warn` (sold, with warnings in the answer). Default `warn`.
+    #[serde(default)]
+    pub zero_stock: shop_sync::ledger::ZeroStockPolicy,
+    /// The low-stock threshold of tracked products without their own, in thousandths.
+    #[serde(default)]
+    pub default_low_milli: Option<i64>,
+    /// Low-stock thresholds by SKU, in thousandths (`[stock.low_milli]`, `BAGUETTE = 10000`).
+    #[serde(default)]
+    pub low_milli: std::collections::BTreeMap<String, i64>,
+}
+
+impl StockConfig {
+    /// The low-stock threshold of a product.
+    pub fn low_of(&self, sku: &str) -> Option<i64> {
+        self.low_milli.get(sku).copied().or(self.default_low_milli)
+    }
+}
+
+/// Online shops (`[shops]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShopsConfig {
+    /// A WooCommerce shop (`[shops.woocommerce]`).
+    #[serde(default)]
+    pub woocommerce: Option<WooShopConfig>,
+}
+
+/// How requests to WooCommerce are authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WooAuth {
+    /// HTTP Basic with the consumer key and secret; needs an `https://` URL.
+    BasicOverHttps,
+    /// OAuth 1.0a signatures (HMAC-SHA256); needs an `http://` URL.
+    Oauth1OverHttp,
+}
+
+/// Which till products sync with the shop.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SyncSkus {
+    /// `"all"`: every product whose stock is tracked at the till.
+    All(String),
+    /// These SKUs (each must be tracked at the till).
+    List(Vec<String>),
+}
+
+impl SyncSkus {
+    /// Whether a tracked product with this SKU syncs.
+    pub fn includes(&self, sku: &str) -> bool {
+        match self {
+            SyncSkus::All(_) => true,
+            SyncSkus::List(l) => l.iter().any(|s| s == sku),
+        }
+    }
+}
+
+impl Default for SyncSkus {
+    fn default() -> Self {
+        SyncSkus::All("all".into())
+    }
+}
+
+/// A WooCommerce shop. The key and secrets are never logged nor shown by the API.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WooShopConfig {
+    /// The shop's name in stock movement keys; never change it once synced. Default `woo`.
+    #[serde(default = "default_shop_name")]
+    pub name: String,
+    /// The site URL (`https://boutique.example`), without `/wp-json`.
+    pub url: String,
+    /// REST API consumer key (`ck_…`).
+    #[serde(skip_serializing)]
+    pub consumer_key: String,
+    /// REST API consumer secret (`cs_…`).
+    #[serde(skip_serializing)]
+    pub consumer_secret: String,
+    /// `basic-over-https` or `oauth1-over-http`; default: from the URL's scheme.
+    #[serde(default)]
+    pub auth: Option<WooAuth>,
+    /// `"all"` (every tracked product, the default) or a list of SKUs.
+    #[serde(default)]
+    pub skus: SyncSkus,
+    /// Seconds between polls of the shop's orders (a webhook delivery polls sooner).
+    #[serde(default = "default_poll_secs")]
+    pub poll_secs: u64,
+    /// Seconds between reconciliations (the till's levels correct the shop's).
+    #[serde(default = "default_reconcile_secs")]
+    pub reconcile_secs: u64,
+    /// The webhook secret set in WooCommerce; empty: webhook deliveries are refused.
+    #[serde(default, skip_serializing)]
+    pub webhook_secret: String,
+    /// Per-request timeout, in seconds.
+    #[serde(default = "default_shop_timeout")]
+    pub timeout_secs: u64,
+}
+
+impl std::fmt::Debug for WooShopConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WooShopConfig")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("auth", &self.auth)
+            .field("skus", &self.skus)
+            .finish_non_exhaustive()
+    }
+}
+
+fn default_shop_name() -> String {
+    "woo".into()
+}
+fn default_poll_secs() -> u64 {
+    60
+}
+fn default_reconcile_secs() -> u64 {
+    3600
+}
+fn default_shop_timeout() -> u64 {
+    20
 }
 
 /// Who sells.
@@ -395,6 +528,11 @@ impl Config {
     /// The operational database (catalog, print queue).
     pub fn ops_path(&self) -> PathBuf {
         self.data_dir.join("ops.db")
+    }
+
+    /// The stock ledger, next to `ops.db`.
+    pub fn stock_path(&self) -> PathBuf {
+        self.data_dir.join("stock.db")
     }
 
     /// The journal's opening body for this configuration (the key is filled in on creation).

@@ -193,6 +193,8 @@ pub fn run(opts: DemoOptions) -> Result<(), String> {
         data_dir: data.clone(),
         key_path: None,
         anchor_path: None,
+        stock: Default::default(),
+        shops: Default::default(),
         api: ApiConfig {
             listen: opts.listen.clone(),
             tokens: vec![token.clone()],
@@ -241,8 +243,17 @@ pub fn run(opts: DemoOptions) -> Result<(), String> {
     {
         let ops = crate::ops::Ops::open(&config.ops_path(), true).map_err(|e| e.to_string())?;
         if ops.products().map_err(|e| e.to_string())?.is_empty() {
+            let mut ledger =
+                shop_sync::ledger::Ledger::open(&config.stock_path(), config.stock.zero_stock)
+                    .map_err(|e| e.to_string())?;
             for p in sample_catalog() {
                 ops.upsert_product(&p).map_err(|e| e.to_string())?;
+                if let (true, Some(q)) = (p.track_stock, p.stock_milli) {
+                    ledger.track(&p.sku, None).map_err(|e| e.to_string())?;
+                    ledger
+                        .count("demo", &[(p.sku.clone(), q)])
+                        .map_err(|e| e.to_string())?;
+                }
             }
         }
     }

@@ -19,6 +19,9 @@ mod print;
 mod printout;
 mod project;
 mod scanners;
+mod stock;
+#[cfg(test)]
+mod stock_tests;
 #[cfg(test)]
 mod tests;
 
@@ -201,6 +204,10 @@ async fn serve_async(
         .map_err(|e| e.to_string())?;
     let app = Arc::new(app);
     app::App::spawn_projector(&app)?;
+    if let Some(shop) = &app.shop {
+        tracing::info!(shop = %shop.name, "online shop sync started");
+        tokio::spawn(shop.clone().run());
+    }
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;

@@ -1,4 +1,5 @@
-//! `ops.db`: the operational state (catalog, stock, print queue), a projection of the journal.
+//! `ops.db`: the operational state (catalog, print queue), a projection of the journal. Stock
+//! levels live in the ledger (`stock.db`, [`crate::stock`]).
 //!
 //! Print jobs are keyed by the journal sequence number of what they print, so a record gets at
 //! most one job. The projector ([`crate::project`]) records the jobs and stock movements of
@@ -108,6 +109,8 @@ pub struct NewRecordJob {
     pub drawer: bool,
     /// Stock movements: (sku, delta in thousandths).
     pub stock: Vec<(String, i64)>,
+    /// Paid online: a click & collect pickup.
+    pub paid_online: bool,
 }
 
 /// The operational database.
@@ -203,11 +206,11 @@ impl Ops {
         Ok(self.meta(CURSOR)?.and_then(|v| v.parse().ok()).unwrap_or(0))
     }
 
-    /// Records the print jobs of journal records and their stock movements, and moves the
-    /// cursor to `upto`, in one transaction: after a crash or a power cut either all of it is
-    /// there or none of it, and replaying the journal past the cursor rebuilds exactly what is
-    /// missing. A job already recorded for a seq is kept, with its stock movements not applied
-    /// twice. Returns the job id of each seq inserted.
+    /// Records the print jobs of journal records and moves the cursor to `upto`, in one
+    /// transaction: after a crash or a power cut either all of it is there or none of it, and
+    /// replaying the journal past the cursor rebuilds exactly what is missing. A job already
+    /// recorded for a seq is kept. Stock movements go to the ledger (`stock.db`) before this,
+    /// keyed by seq. Returns the job id of each seq inserted.
     pub fn apply_projection(
         &self,
         jobs: &[NewRecordJob],
@@ -221,10 +224,6 @@ impl Ops {
                 "INSERT OR IGNORE INTO print_jobs(seq, kind, state, drawer, updated_ms)
                  VALUES (?1, 'record', ?2, ?3, ?4)",
             )?;
-            let mut stock = tx.prepare_cached(
-                "UPDATE products SET stock_milli = stock_milli + ?2
-                 WHERE sku = ?1 AND track_stock = 1",
-            )?;
             let now = now_ms();
             for job in jobs {
                 let inserted = insert.execute(params![
@@ -235,9 +234,6 @@ impl Ops {
                 ])?;
                 if inserted == 1 {
                     ids.push((job.seq, tx.last_insert_rowid()));
-                    for (sku, delta) in &job.stock {
-                        stock.execute(params![sku, delta])?;
-                    }
                 }
             }
         }
@@ -388,26 +384,36 @@ impl Ops {
                 vat_rate: r.get(3)?,
                 unit: if unit == "kg" { Unit::Kg } else { Unit::Piece },
                 track_stock: track != 0,
-                stock_milli: if track != 0 { Some(r.get(6)?) } else { None },
+                stock_milli: None,
                 barcodes: serde_json::from_str(&barcodes).unwrap_or_default(),
             })
         })?;
         rows.collect()
     }
 
-    /// Inserts or replaces a product (its stock is kept when it exists and `stock_milli` is
-    /// `None`).
+    /// The stock levels `ops.db` kept for tracked products before the ledger (`stock.db`)
+    /// held them: imported once into the ledger, never updated since.
+    pub fn legacy_stock(&self) -> Result<Vec<(String, i64)>, rusqlite::Error> {
+        let conn = lock(&self.hot);
+        let mut stmt = conn.prepare(
+            "SELECT sku, stock_milli FROM products WHERE track_stock = 1 AND stock_milli != 0",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect()
+    }
+
+    /// Inserts or replaces a product. Its stock is not stored here: the ledger holds it.
     pub fn upsert_product(&self, p: &Product) -> Result<(), rusqlite::Error> {
         let conn = lock(&self.hot);
         let barcodes = serde_json::to_string(&p.barcodes).unwrap_or_else(|_| "[]".into());
         conn.execute(
             "INSERT INTO products(sku, label, price_cents, vat_rate, unit, track_stock,
                                   stock_milli, barcodes)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, COALESCE(?7, 0), ?8)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)
              ON CONFLICT(sku) DO UPDATE SET label = excluded.label,
                price_cents = excluded.price_cents, vat_rate = excluded.vat_rate,
                unit = excluded.unit, track_stock = excluded.track_stock,
-               stock_milli = COALESCE(?7, products.stock_milli), barcodes = excluded.barcodes",
+               barcodes = excluded.barcodes",
             params![
                 p.sku,
                 p.label,
@@ -415,7 +421,6 @@ impl Ops {
                 p.vat_rate,
                 p.unit.as_str(),
                 p.track_stock as i64,
-                p.stock_milli,
                 barcodes
             ],
         )?;

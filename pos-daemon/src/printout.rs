@@ -37,6 +37,7 @@ pub fn method_label(m: PaymentMethod) -> &'static str {
         PaymentMethod::Cheque => "Chèque",
         PaymentMethod::MealVoucher => "Titre-restaurant",
         PaymentMethod::CreditNote => "Avoir",
+        PaymentMethod::Online => "Payé en ligne",
         PaymentMethod::Other => "Autre",
     }
 }

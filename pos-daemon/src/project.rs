@@ -160,6 +160,7 @@ impl Projector {
         if last == self.cursor {
             return Ok(0);
         }
+        crate::stock::record_jobs(&app.ledger, &jobs).map_err(|e| e.to_string())?;
         let ids = app
             .ops
             .apply_projection(&jobs, last)

@@ -373,27 +373,27 @@ impl Ledger {
     /// line numbers are positions. Once per seq: a second call changes nothing. Never refuses
     /// for stock (the record is journaled). Returns the movements recorded.
     pub fn record_till(&mut self, seq: u64, lines: &[(String, i64)]) -> Result<usize, LedgerError> {
-        if lines.len() > MAX_LINES {
+        self.record_tills(&[(seq, lines)])
+    }
+
+    /// [`Ledger::record_till`] for several records in one transaction (one disk sync), as a
+    /// projector batch gives them.
+    pub fn record_tills(
+        &mut self,
+        records: &[(u64, &[(String, i64)])],
+    ) -> Result<usize, LedgerError> {
+        if records.is_empty() {
+            return Ok(0);
+        }
+        if records.iter().any(|(_, l)| l.len() > MAX_LINES) {
             return Err(LedgerError::Invalid(format!("more than {MAX_LINES} lines")));
         }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut n = 0;
-        for (i, (sku, delta)) in lines.iter().enumerate() {
-            let kind = if *delta < 0 { "sale" } else { "refund" };
-            n += insert_move(
-                &tx,
-                &Move {
-                    key: format!("till:{seq}:{i}"),
-                    sku,
-                    kind,
-                    on_hand: *delta,
-                    reserved: 0,
-                    origin: None,
-                    reason: None,
-                },
-            )?;
+        for (seq, lines) in records {
+            n += till_moves(&tx, *seq, lines)?;
         }
         tx.commit()?;
         Ok(n)
@@ -1165,6 +1165,31 @@ fn row_level(r: &rusqlite::Row<'_>) -> rusqlite::Result<Level> {
         reserved_milli: r.get(2)?,
         low_milli: r.get(3)?,
     })
+}
+
+/// The movements of one till record: line `i` is `till:{seq}:{i}`.
+fn till_moves(
+    tx: &Connection,
+    seq: u64,
+    lines: &[(String, i64)],
+) -> Result<usize, rusqlite::Error> {
+    let mut n = 0;
+    for (i, (sku, delta)) in lines.iter().enumerate() {
+        let kind = if *delta < 0 { "sale" } else { "refund" };
+        n += insert_move(
+            tx,
+            &Move {
+                key: format!("till:{seq}:{i}"),
+                sku,
+                kind,
+                on_hand: *delta,
+                reserved: 0,
+                origin: None,
+                reason: None,
+            },
+        )?;
+    }
+    Ok(n)
 }
 
 fn is_tracked(tx: &Connection, sku: &str) -> Result<bool, rusqlite::Error> {

@@ -170,22 +170,7 @@ impl<C: Connector> Syncer<C> {
 
     /// Sync status for the API.
     pub fn status(&self) -> Result<SyncStatus, SyncError> {
-        let l = lock(&self.ledger);
-        let name = self.shop.name();
-        Ok(SyncStatus {
-            shop: name.to_string(),
-            backlog: l.backlog(name)?,
-            problems: l
-                .remote_statuses(name)?
-                .into_iter()
-                .filter(|r| r.status != "ok")
-                .collect(),
-            last_error: l.meta(&self.key("last_error"))?.filter(|e| !e.is_empty()),
-            last_ok_ms: l
-                .meta(&self.key("last_ok_ms"))?
-                .and_then(|v| v.parse().ok()),
-            pending_pickups: l.pending_pickups()?.len(),
-        })
+        status_of(&self.ledger, self.shop.name())
     }
 
     /// Runs forever: a run, then a wait (the poll interval, shortened by a webhook, lengthened
@@ -550,6 +535,25 @@ impl<C: Connector> Syncer<C> {
         l.set_meta(&self.key("reconciled_ms"), &now.to_string())?;
         Ok(found)
     }
+}
+
+/// The sync status of `shop` read from the ledger alone: callers that do not hold the
+/// [`Syncer`] (it may be busy in a run) use this.
+pub fn status_of(ledger: &Mutex<Ledger>, shop: &str) -> Result<SyncStatus, SyncError> {
+    let l = lock(ledger);
+    let key = |what: &str| format!("{shop}:{what}");
+    Ok(SyncStatus {
+        shop: shop.to_string(),
+        backlog: l.backlog(shop)?,
+        problems: l
+            .remote_statuses(shop)?
+            .into_iter()
+            .filter(|r| r.status != "ok")
+            .collect(),
+        last_error: l.meta(&key("last_error"))?.filter(|e| !e.is_empty()),
+        last_ok_ms: l.meta(&key("last_ok_ms"))?.and_then(|v| v.parse().ok()),
+        pending_pickups: l.pending_pickups()?.len(),
+    })
 }
 
 fn remote_name(i: &crate::connector::RemoteItem) -> String {

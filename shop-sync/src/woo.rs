@@ -250,7 +250,7 @@ impl WooConnector {
         let mut resp = rb
             .send()
             .await
-            .map_err(|e| Fail::Transport(e.to_string()))?;
+            .map_err(|e| Fail::Transport(e.without_url().to_string()))?;
         let status = resp.status().as_u16();
         if status == 429 || status == 503 {
             self.note_retry_after(resp.headers());
@@ -265,7 +265,12 @@ impl WooConnector {
                     buf.extend_from_slice(&c);
                 }
                 Ok(None) => break,
-                Err(e) => return Err(Fail::Transport(format!("reading the answer: {e}"))),
+                Err(e) => {
+                    return Err(Fail::Transport(format!(
+                        "reading the answer: {}",
+                        e.without_url()
+                    )))
+                }
             }
         }
         if !(200..300).contains(&status) {

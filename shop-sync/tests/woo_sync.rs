@@ -1,7 +1,5 @@
-//! The WooCommerce sync against the fake shop of `fake_woo` (see its doc comment for the
+//! The WooCommerce sync against the fake shop of the `fake-woo` crate (see its doc comment for the
 //! behaviours it copies), with fault injection and a simulated clock.
-
-mod fake_woo;
 
 use fake_woo::{lock, Fake, Fault, Shop};
 use rand::rngs::StdRng;

@@ -1,5 +1,6 @@
 //! A fake WooCommerce (REST API v3) in axum, faithful to what `REFERENCE.md` §5 observed on a
-//! real WooCommerce 10.0.2. It copies:
+//! real WooCommerce 10.0.2, shared by the tests of `shop-sync` and `pos-daemon` (a dev-only
+//! crate, never shipped). It copies:
 //!
 //! - SKU lookups `GET /products?sku=A,B` returning products *and variations*, with
 //!   `stock_quantity: null` when stock is not managed and `manage_stock: "parent"` on
