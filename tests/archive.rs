@@ -196,8 +196,7 @@ fn entries(path: &Path) -> Vec<(String, Vec<u8>)> {
 /// an export only where the contents differ.
 fn rezip(path: &Path, entries: &[(String, Vec<u8>)]) {
     let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .compression_level(Some(1))
+        .compression_method(zip::CompressionMethod::Stored)
         .large_file(true)
         .last_modified_time(zip::DateTime::default())
         .unix_permissions(0o644);

@@ -239,10 +239,10 @@ fn write_zip(
     let mut zip = ZipWriter::new(std::io::BufWriter::new(file));
     // Fixed options (time, permissions, ZIP64 sizes): the structure is exactly the one
     // `zipcheck` accepts.
-    let deflate = super::zipcheck::entry_options();
+    let options = super::zipcheck::entry_options();
     let mut files = Vec::new();
 
-    zip.start_file("README.txt", deflate).map_err(zerr)?;
+    zip.start_file("README.txt", options).map_err(zerr)?;
     let readme = readme_text(opening, label, first, last);
     zip.write_all(readme.as_bytes()).map_err(io)?;
     files.push(FileEntry {
@@ -252,7 +252,7 @@ fn write_zip(
     });
 
     // records.jsonl, with the tally, the chain check and the CSV rows in the same pass.
-    zip.start_file("records.jsonl", deflate).map_err(zerr)?;
+    zip.start_file("records.jsonl", options).map_err(zerr)?;
     let mut sink = Hashing {
         inner: &mut zip,
         hasher: Sha256::new(),
@@ -309,7 +309,7 @@ fn write_zip(
     });
 
     // references.jsonl
-    zip.start_file("references.jsonl", deflate).map_err(zerr)?;
+    zip.start_file("references.jsonl", options).map_err(zerr)?;
     let mut sink = Hashing {
         inner: &mut zip,
         hasher: Sha256::new(),
@@ -340,7 +340,7 @@ fn write_zip(
     });
 
     for (name, path) in views.finish().map_err(io)? {
-        zip.start_file(name.as_str(), deflate).map_err(zerr)?;
+        zip.start_file(name.as_str(), options).map_err(zerr)?;
         let mut sink = Hashing {
             inner: &mut zip,
             hasher: Sha256::new(),
@@ -400,12 +400,12 @@ fn write_zip(
     let mut manifest_bytes =
         serde_json::to_vec_pretty(&manifest).map_err(|e| ArchiveError::io(out, e))?;
     manifest_bytes.push(b'\n');
-    zip.start_file("manifest.json", deflate).map_err(zerr)?;
+    zip.start_file("manifest.json", options).map_err(zerr)?;
     zip.write_all(&manifest_bytes).map_err(io)?;
     let mut message = MANIFEST_SIGNATURE_DOMAIN.to_vec();
     message.extend_from_slice(&manifest_bytes);
     let signature = key.sign_message(&message);
-    zip.start_file("manifest.sig", deflate).map_err(zerr)?;
+    zip.start_file("manifest.sig", options).map_err(zerr)?;
     let sig_text = format!("ed25519 {} {}\n", key.id(), hex::encode(signature));
     zip.write_all(sig_text.as_bytes()).map_err(io)?;
     let buffered = zip.finish().map_err(zerr)?;

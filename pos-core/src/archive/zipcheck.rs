@@ -22,7 +22,7 @@
 //! 4. the end-of-central-directory record (22 bytes), without comment, as the file's last bytes.
 //!
 //! Local header (30 bytes, then the name and the extra field): signature `50 4b 03 04`; version
-//! needed 45; flags 0 (no encryption, no data descriptor, ASCII name); method 8 (deflate);
+//! needed 45; flags 0 (no encryption, no data descriptor, ASCII name); method 0 (stored);
 //! modification time 0 and date 0x0021 (1980-01-01 00:00:00, fixed); the CRC-32 of the data
 //! (as in the central directory); compressed and uncompressed sizes 0xFFFFFFFF (the real sizes
 //! are in the ZIP64 extra field); the name's length; the extra field's length (20, or 28 when
@@ -33,7 +33,7 @@
 //! local header's offset is 0xFFFFFFFF or more, that offset (u64).
 //!
 //! Central directory header (46 bytes, then name and extra field, no comment): signature
-//! `50 4b 01 02`; version made by 0x032D (Unix, 4.5); version needed 45; flags 0; method 8;
+//! `50 4b 01 02`; version made by 0x032D (Unix, 4.5); version needed 45; flags 0; method 0;
 //! time 0, date 0x0021; CRC-32; sizes 0xFFFFFFFF; name length; extra length (as in the local
 //! header); comment length 0; disk 0; internal attributes 0; external attributes 0x81A40000
 //! (a regular file, mode 0644); the local header's offset, or 0xFFFFFFFF when it is
@@ -80,7 +80,7 @@ const ZIP64_LOCATOR_LEN: u64 = 20;
 const MAX32: u64 = 0xFFFF_FFFF;
 const VERSION: u64 = 45;
 const VERSION_MADE_BY: u64 = 0x0300 | VERSION;
-const METHOD_DEFLATE: u64 = 8;
+const METHOD_STORED: u64 = 0;
 const DOS_TIME: u64 = 0;
 const DOS_DATE: u64 = 0x0021;
 const EXTERNAL_ATTRIBUTES: u64 = 0o100644 << 16;
@@ -88,12 +88,14 @@ const ZIP64_TAG: u16 = 0x0001;
 /// Far more than 11 central headers with the expected names need.
 const MAX_CENTRAL_DIRECTORY: u64 = 64 << 10;
 
-/// The options of every entry the exporter writes: deflate, ZIP64 sizes, a fixed time and
-/// fixed permissions, so that the structure does not depend on when or where it was written.
+/// The options of every entry the exporter writes: stored (no compression), ZIP64 sizes, a
+/// fixed time and fixed permissions, so that the structure does not depend on when or where it
+/// was written. Stored, because a deflate stream may carry bits its decoder ignores (padding of
+/// the last byte): with stored entries every byte of the file is either a checked header field
+/// or content covered by the manifest's SHA-256, and reading needs no decompression.
 pub(crate) fn entry_options() -> SimpleFileOptions {
     SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .compression_level(Some(1))
+        .compression_method(zip::CompressionMethod::Stored)
         .large_file(true)
         .last_modified_time(zip::DateTime::default())
         .unix_permissions(0o644)
@@ -382,7 +384,7 @@ impl<R: Read + Seek> Checker<'_, R> {
                 b.expect("version made by", 4, 2, VERSION_MADE_BY);
                 b.expect("version needed", 6, 2, VERSION);
                 b.expect("flags", 8, 2, 0);
-                b.expect("compression method", 10, 2, METHOD_DEFLATE);
+                b.expect("compression method", 10, 2, METHOD_STORED);
                 b.expect("modification time", 12, 2, DOS_TIME);
                 b.expect("modification date", 14, 2, DOS_DATE);
                 b.expect("compressed size", 20, 4, MAX32);
@@ -472,6 +474,15 @@ impl<R: Read + Seek> Checker<'_, R> {
                     )
                 });
             }
+            if c.compressed != c.uncompressed {
+                // Stored entries: the data is the content itself.
+                self.problem(format!(
+                    "entry {} ({shown}): {} bytes of data for {} bytes of content in a stored entry",
+                    i + 1,
+                    c.compressed,
+                    c.uncompressed
+                ));
+            }
             let header_len = LOCAL_LEN + c.name.len() as u64 + c.extra.len() as u64;
             let data_end = c
                 .offset
@@ -498,7 +509,7 @@ impl<R: Read + Seek> Checker<'_, R> {
                 }
                 b.expect("version needed", 4, 2, VERSION);
                 b.expect("flags", 6, 2, 0);
-                b.expect("compression method", 8, 2, METHOD_DEFLATE);
+                b.expect("compression method", 8, 2, METHOD_STORED);
                 b.expect("modification time", 10, 2, DOS_TIME);
                 b.expect("modification date", 12, 2, DOS_DATE);
                 b.expect(
@@ -687,14 +698,14 @@ mod tests {
         };
         has(
             &with(|o| o.large_file(false)),
-            "central directory header of entry 7 (vat.csv): version needed is 0x0014",
+            "central directory header of entry 7 (vat.csv): version needed is 0x000a",
         );
         has(
             &with(|o| {
-                o.compression_method(zip::CompressionMethod::Stored)
-                    .compression_level(None)
+                o.compression_method(zip::CompressionMethod::Deflated)
+                    .compression_level(Some(1))
             }),
-            "entry 7 (vat.csv): compression method is 0x0000, expected 0x0008",
+            "entry 7 (vat.csv): compression method is 0x0008, expected 0x0000",
         );
         has(
             &with(|o| o.unix_permissions(0o755)),
@@ -752,7 +763,7 @@ mod tests {
     }
 
     /// The headers the `zip` crate writes for ZIP64 entries past 4 GiB (records.jsonl holds 5
-    /// GiB of compressed data), as the module documentation describes them.
+    /// GiB of stored data), as the module documentation describes them.
     fn huge_archive() -> Sparse {
         let mut parts = Vec::new();
         let mut central = Vec::new();
@@ -760,7 +771,8 @@ mod tests {
         for (i, name) in ENTRY_NAMES.iter().enumerate() {
             let size: u64 = if i == 1 { 5 << 30 } else { 100 + i as u64 };
             let mut extra = vec![1, 0, 16, 0];
-            extra.extend((2 * size).to_le_bytes());
+            // Stored: the uncompressed and compressed sizes are the same.
+            extra.extend(size.to_le_bytes());
             extra.extend(size.to_le_bytes());
             if at >= MAX32 {
                 extra[2] = 24;
@@ -769,7 +781,7 @@ mod tests {
             let crc = 0x1234_5678u32 + i as u32;
             let mut local = Vec::new();
             local.extend(LOCAL_SIG.to_le_bytes());
-            local.extend([45, 0, 0, 0, 8, 0, 0, 0, 0x21, 0]);
+            local.extend([45, 0, 0, 0, 0, 0, 0, 0, 0x21, 0]);
             local.extend(crc.to_le_bytes());
             local.extend([0xff; 8]);
             local.extend((name.len() as u16).to_le_bytes());
@@ -777,7 +789,7 @@ mod tests {
             local.extend(name.as_bytes());
             local.extend(&extra);
             central.extend(CENTRAL_SIG.to_le_bytes());
-            central.extend([45, 3, 45, 0, 0, 0, 8, 0, 0, 0, 0x21, 0]);
+            central.extend([45, 3, 45, 0, 0, 0, 0, 0, 0, 0, 0x21, 0]);
             central.extend(crc.to_le_bytes());
             central.extend([0xff; 8]);
             central.extend((name.len() as u16).to_le_bytes());
