@@ -561,6 +561,8 @@ fn the_wrong_public_key_is_reported() {
         found.contains(&(0, "manifest_signature".to_string())),
         "{found:?}"
     );
+    // ... and the opening among its references names an untrusted key too.
+    assert!(found.contains(&(1, "bad_opening".to_string())), "{found:?}");
 }
 
 /// Deletes the newest `n` records of a journal, as an attacker with the file would.

@@ -513,6 +513,27 @@ impl Verifier {
             }
         }
         v.keys_seen.extend(keys.iter().map(|(id, _)| id.to_hex()));
+        // The opening among the references names the journal's first key: with trusted keys
+        // given, it must be one of them, as when the opening is in the stream itself.
+        if let Some(o) = v.summary.opening.clone() {
+            let trusted = &v.options.trusted_keys;
+            let ok = o.key.decode().is_ok_and(|(_, k)| trusted.contains(&k));
+            if !trusted.is_empty() && !ok {
+                if let Some(r) = context.iter().find(|r| r.kind == Kind::Opening.as_str()) {
+                    v.pending.push(Finding {
+                        seq: r.seq,
+                        kind: r.kind.clone(),
+                        kind_seq: r.kind_seq,
+                        timestamp_ms: r.timestamp_ms,
+                        problem: Problem::BadOpening,
+                        detail: format!(
+                            "the opening key {} (in the references) is not a trusted key",
+                            o.key.key_id
+                        ),
+                    });
+                }
+            }
+        }
         // The closure state at the start: closures, then the records after the last day closure.
         if let Some(o) = v.summary.opening.clone() {
             if let Ok(mut state) = ClosureState::new(&o.time_zone, o.fiscal_year_start_month) {
