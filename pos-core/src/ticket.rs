@@ -463,25 +463,31 @@ pub fn check_text_field(field: &'static str, value: &str) -> Result<(), TicketEr
     check_text(field, value, MAX_TEXT_LEN, true)
 }
 
+/// Checks the line and payment counts of a ticket against the limits.
+fn check_counts(lines: usize, payments: usize) -> Result<(), TicketError> {
+    if lines == 0 {
+        return Err(TicketError::Empty);
+    }
+    if lines > MAX_LINES_PER_TICKET {
+        return Err(TicketError::TooManyLines {
+            count: lines,
+            max: MAX_LINES_PER_TICKET,
+        });
+    }
+    if payments > MAX_PAYMENTS_PER_TICKET {
+        return Err(TicketError::TooManyPayments {
+            count: payments,
+            max: MAX_PAYMENTS_PER_TICKET,
+        });
+    }
+    Ok(())
+}
+
 /// Computes a sale from what the till sent, validating everything. `rates` are the configured
 /// VAT rates.
 pub fn compute_sale(input: &SaleInput, rates: &[VatRate]) -> Result<SaleBody, TicketError> {
     check_text("operator", &input.operator, MAX_TEXT_LEN, true)?;
-    if input.lines.is_empty() {
-        return Err(TicketError::Empty);
-    }
-    if input.lines.len() > MAX_LINES_PER_TICKET {
-        return Err(TicketError::TooManyLines {
-            count: input.lines.len(),
-            max: MAX_LINES_PER_TICKET,
-        });
-    }
-    if input.payments.len() > MAX_PAYMENTS_PER_TICKET {
-        return Err(TicketError::TooManyPayments {
-            count: input.payments.len(),
-            max: MAX_PAYMENTS_PER_TICKET,
-        });
-    }
+    check_counts(input.lines.len(), input.payments.len())?;
 
     let mut lines = Vec::with_capacity(input.lines.len());
     for (i, l) in input.lines.iter().enumerate() {
@@ -686,21 +692,7 @@ pub fn compute_refund(
 ) -> Result<RefundBody, TicketError> {
     check_text("operator", &input.operator, MAX_TEXT_LEN, true)?;
     check_text("reason", &input.reason, MAX_TEXT_LEN, true)?;
-    if input.lines.is_empty() {
-        return Err(TicketError::Empty);
-    }
-    if input.lines.len() > MAX_LINES_PER_TICKET {
-        return Err(TicketError::TooManyLines {
-            count: input.lines.len(),
-            max: MAX_LINES_PER_TICKET,
-        });
-    }
-    if input.payments.len() > MAX_PAYMENTS_PER_TICKET {
-        return Err(TicketError::TooManyPayments {
-            count: input.payments.len(),
-            max: MAX_PAYMENTS_PER_TICKET,
-        });
-    }
+    check_counts(input.lines.len(), input.payments.len())?;
     // Work on a copy so that two refund lines naming the same original line add up.
     let mut left = remaining.clone();
     let mut lines = Vec::with_capacity(input.lines.len());
