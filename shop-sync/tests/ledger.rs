@@ -27,7 +27,10 @@ fn order(id: &str, modified: &str, status: &str, effect: StockEffect, pickup: bo
             line_id: "1".into(),
             sku: "A".into(),
             quantity: 2,
+            name: "Article A".into(),
+            paid_cents: Some(500),
         }],
+        total_cents: Some(500),
     }
 }
 
