@@ -1,6 +1,7 @@
 //! In-process tests of stock at the till (the ledger in `stock.db`) and of the WooCommerce
 //! sync against the fake shop of the dev-only `fake-woo` crate. The syncer is driven run by
-//! run ([`crate::stock::ShopSync::run_once`]) instead of on its timer.
+//! run ([`crate::stock::ShopSync::run_once`]) instead of on its timer, except where the
+//! running loop ([`crate::stock::ShopSync::run`]) is what is tested.
 
 use crate::tests::{daemon, Daemon, MANAGER_PIN};
 use fake_woo::{lock, Fake, Shop};
@@ -803,4 +804,58 @@ async fn a_pickup_with_a_product_unknown_to_the_till_is_refused_and_changes_noth
             .is_some_and(|w| w.contains("3.80") && w.contains("1.30")),
         "{t}"
     );
+}
+
+/// How long to wait for a reservation the sync loop should make.
+async fn reserved_within(d: &Daemon, sku: &str, wait: Duration) -> i64 {
+    let until = tokio::time::Instant::now() + wait;
+    loop {
+        let r = level(d, sku).await["reserved_milli"].as_i64().unwrap_or(0);
+        if r != 0 || tokio::time::Instant::now() >= until {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_wakes_the_running_sync_loop() {
+    // The loop waits an hour (real time) between polls.
+    let (d, fake, clock) = with_shop(&format!("{SHOP}poll_secs = 3600\n")).await;
+    let shop = d.app.shop.clone().expect("shop configured");
+    let task = tokio::spawn(shop.clone().run());
+    // Its first run.
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !sync(&d).await["last_ok_ms"].is_i64() {
+        assert!(tokio::time::Instant::now() < until, "the loop ran once");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A moment for the loop to settle into its wait.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    clock.advance(Duration::from_secs(2));
+    let cc = place_pickup(&fake, &[("BAGUETTE", 1)]);
+    // Without a webhook the order is not seen before the next poll, an hour away.
+    assert_eq!(
+        reserved_within(&d, "BAGUETTE", Duration::from_secs(2)).await,
+        0,
+        "no poll without a hint"
+    );
+    // The signed delivery wakes the loop, which polls and reserves.
+    let body = {
+        let f = lock(&fake);
+        serde_json::to_vec(&f.order_json(f.orders.get(&cc).expect("order"))).expect("body")
+    };
+    let (status, v) = webhook(&d, &fake_woo::sign(&body), &body).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        reserved_within(&d, "BAGUETTE", Duration::from_secs(10)).await,
+        1_000,
+        "the webhook woke the loop"
+    );
+    assert_eq!(
+        d.ok("GET", "/v1/pickups", None).await["pickups"][0]["order_id"],
+        cc.to_string()
+    );
+    task.abort();
 }
