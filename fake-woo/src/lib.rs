@@ -16,7 +16,14 @@
 //!   orders beyond stock, API-created orders skip the check (stock can go negative);
 //!   `shipping_lines[].method_id` `local_pickup` for click & collect;
 //! - loose payloads: ids sometimes as strings, quantities as strings, `""` SKUs on some order
-//!   lines, local dates without offset next to the `*_gmt` ones;
+//!   lines, local dates without offset next to the `*_gmt` ones, money as strings;
+//! - order amounts as WooCommerce computes them with prices entered VAT included: each line's
+//!   `name`, `price` (a JSON number, per unit, VAT excluded, after discounts), `subtotal` /
+//!   `subtotal_tax` (before coupons) and `total` / `total_tax` (after them) as 2-decimal
+//!   strings, where the VAT-included amount is the price times the quantity less the coupon's
+//!   percentage (rounded to the cent), its VAT-excluded part `round(incl / (1 + rate))` and
+//!   the tax the rest; fees (`fee_lines`), and the order's `total` as the sum of it all. The
+//!   amounts are fixed when the order is placed (a later price change does not touch it);
 //! - webhooks signed base64(HMAC-SHA256(body, secret)), delivered late (30 s), carrying the
 //!   state at delivery time, some lost;
 //! - OAuth 1.0a (HMAC-SHA256, key `secret&`, timestamps within 15 minutes) over plain HTTP.
@@ -48,6 +55,10 @@ use std::time::Duration;
 pub const KEY: &str = "ck_test";
 pub const SECRET: &str = "cs_test";
 pub const HOOK_SECRET: &str = "hook-secret";
+/// The price of a new product, VAT included, in cents.
+pub const DEFAULT_PRICE_CENTS: i64 = 1_000;
+/// The VAT rate of a new product, in hundredths of a percent (20 %).
+pub const DEFAULT_TAX_RATE_BP: i64 = 2_000;
 
 #[derive(Debug, Clone)]
 pub struct Product {
@@ -57,6 +68,66 @@ pub struct Product {
     /// `Some(true)`, `Some(false)`, or `None` for `"parent"`.
     pub manage: Option<bool>,
     pub stock: i64,
+    /// The product's name.
+    pub name: String,
+    /// The price per unit, VAT included, in cents.
+    pub price_cents: i64,
+    /// The VAT rate, in hundredths of a percent.
+    pub tax_rate_bp: i64,
+}
+
+/// What an order line was sold at, fixed when the order was placed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinePrice {
+    /// The product's name then.
+    pub name: String,
+    /// The price per unit, VAT included, in cents.
+    pub price_cents: i64,
+    /// The VAT rate, in hundredths of a percent.
+    pub tax_rate_bp: i64,
+}
+
+/// The amounts of one order line, in cents, as WooCommerce reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineAmounts {
+    /// Before coupons, VAT excluded.
+    pub subtotal: i64,
+    /// Its VAT.
+    pub subtotal_tax: i64,
+    /// After coupons, VAT excluded.
+    pub total: i64,
+    /// Its VAT.
+    pub total_tax: i64,
+}
+
+impl LineAmounts {
+    /// What the customer pays for the line: `total + total_tax`.
+    pub fn paid(&self) -> i64 {
+        self.total + self.total_tax
+    }
+}
+
+/// `n / d` rounded half away from zero (`d > 0`).
+fn div_round(n: i64, d: i64) -> i64 {
+    let (q, r) = (n / d, n % d);
+    if 2 * r.abs() >= d {
+        q + n.signum()
+    } else {
+        q
+    }
+}
+
+/// Splits a VAT-included amount as WooCommerce does: the VAT-excluded part
+/// `round(incl / (1 + rate))`, and the tax the rest.
+fn split_vat(incl: i64, rate_bp: i64) -> (i64, i64) {
+    let excl = div_round(incl * 10_000, 10_000 + rate_bp);
+    (excl, incl - excl)
+}
+
+/// Cents as WooCommerce writes money: a string with two decimals.
+pub fn money(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", cents.abs() / 100, cents.abs() % 100)
 }
 
 #[derive(Debug, Clone)]
@@ -66,7 +137,40 @@ pub struct Order {
     pub modified_ms: i64,
     /// (line id, product id holding the stock, product or variation id, qty, reduced)
     pub lines: Vec<(u64, u64, u64, i64, bool)>,
+    /// What each line (same order) was sold at.
+    pub prices: Vec<LinePrice>,
+    /// A percentage coupon applied to every line (0: none).
+    pub coupon_pct: i64,
+    /// Fees (VAT included, cents) charged on top of the lines.
+    pub fee_cents: i64,
     pub pickup: bool,
+}
+
+impl Order {
+    /// The amounts of line `i`, as WooCommerce computes them.
+    pub fn amounts(&self, i: usize) -> Option<LineAmounts> {
+        let (_, _, _, q, _) = self.lines.get(i)?;
+        let p = self.prices.get(i)?;
+        let sub_incl = p.price_cents * q;
+        let incl = sub_incl - div_round(sub_incl * self.coupon_pct, 100);
+        let (subtotal, subtotal_tax) = split_vat(sub_incl, p.tax_rate_bp);
+        let (total, total_tax) = split_vat(incl, p.tax_rate_bp);
+        Some(LineAmounts {
+            subtotal,
+            subtotal_tax,
+            total,
+            total_tax,
+        })
+    }
+
+    /// What the customer pays for the whole order: the lines and the fees, VAT included.
+    pub fn total_cents(&self) -> i64 {
+        (0..self.lines.len())
+            .filter_map(|i| self.amounts(i))
+            .map(|a| a.paid())
+            .sum::<i64>()
+            + self.fee_cents
+    }
 }
 
 /// A fault to inject into the next matching request.
@@ -175,6 +279,9 @@ impl Shop {
                 sku: sku.into(),
                 manage: Some(managed),
                 stock,
+                name: sku.into(),
+                price_cents: DEFAULT_PRICE_CENTS,
+                tax_rate_bp: DEFAULT_TAX_RATE_BP,
             },
         );
         id
@@ -190,9 +297,48 @@ impl Shop {
                 sku: sku.into(),
                 manage: Some(true),
                 stock,
+                name: sku.into(),
+                price_cents: DEFAULT_PRICE_CENTS,
+                tax_rate_bp: DEFAULT_TAX_RATE_BP,
             },
         );
         id
+    }
+
+    /// Sets a product's price (VAT included, cents) and VAT rate (hundredths of a percent)
+    /// for the orders placed from now on.
+    pub fn set_price(&mut self, sku: &str, price_cents: i64, tax_rate_bp: i64) {
+        for p in self.products.values_mut().filter(|p| p.sku == sku) {
+            p.price_cents = price_cents;
+            p.tax_rate_bp = tax_rate_bp;
+        }
+    }
+
+    /// Renames a product (order lines carry the name they were placed with).
+    pub fn set_name(&mut self, sku: &str, name: &str) {
+        for p in self.products.values_mut().filter(|p| p.sku == sku) {
+            p.name = name.into();
+        }
+    }
+
+    /// Applies a percentage coupon to an order (an edit: the order is modified now).
+    pub fn set_coupon(&mut self, id: u64, pct: i64) {
+        let now = self.clock.now_ms().div_euclid(1000) * 1000;
+        if let Some(o) = self.orders.get_mut(&id) {
+            o.coupon_pct = pct.clamp(0, 100);
+            o.modified_ms = now;
+        }
+        self.hook(id);
+    }
+
+    /// Adds a fee (VAT included, cents) to an order (an edit: the order is modified now).
+    pub fn set_fee(&mut self, id: u64, cents: i64) {
+        let now = self.clock.now_ms().div_euclid(1000) * 1000;
+        if let Some(o) = self.orders.get_mut(&id) {
+            o.fee_cents = cents;
+            o.modified_ms = now;
+        }
+        self.hook(id);
     }
 
     pub fn by_sku(&self, sku: &str) -> Option<&Product> {
@@ -215,8 +361,15 @@ impl Shop {
     /// REST API (`api = true`: no stock check). Starts `pending`.
     pub fn place_order(&mut self, lines: &[(&str, i64)], pickup: bool, api: bool) -> Option<u64> {
         let mut ls = Vec::new();
+        let mut prices = Vec::new();
         for (sku, q) in lines {
-            let p = self.by_sku(sku)?.id;
+            let product = self.by_sku(sku)?;
+            let p = product.id;
+            prices.push(LinePrice {
+                name: product.name.clone(),
+                price_cents: product.price_cents,
+                tax_rate_bp: product.tax_rate_bp,
+            });
             let h = self.holder(p);
             if !api && self.products.get(&h).map(|p| p.stock).unwrap_or(0) < *q {
                 return None;
@@ -233,6 +386,9 @@ impl Shop {
                 status: "pending".into(),
                 modified_ms: now.div_euclid(1000) * 1000,
                 lines: ls,
+                prices,
+                coupon_pct: 0,
+                fee_cents: 0,
                 pickup,
             },
         );
@@ -292,14 +448,15 @@ impl Shop {
         let items: Vec<Value> = o
             .lines
             .iter()
-            .map(|(lid, _h, pid, q, reduced)| {
+            .enumerate()
+            .map(|(i, (lid, _h, pid, q, reduced))| {
                 let p = self.products.get(pid);
                 let sku = p.map(|p| p.sku.clone()).unwrap_or_default();
                 let (product_id, variation_id) = match p {
                     Some(p) if p.parent_id != 0 => (p.parent_id, p.id),
                     _ => (*pid, 0),
                 };
-                json!({
+                let mut item = json!({
                     "id": id_value(*lid),
                     // Loose payloads: some lines carry no SKU, some quantities are strings.
                     "sku": if lid % 7 == 0 { String::new() } else { sku },
@@ -307,7 +464,21 @@ impl Shop {
                     "variation_id": variation_id,
                     "quantity": if lid % 3 == 0 { Value::from(q.to_string()) } else { Value::from(*q) },
                     "meta_data": if *reduced { json!([{"key": "_reduced_stock", "value": q.to_string()}]) } else { json!([]) },
-                })
+                });
+                let price = o.prices.get(i);
+                let a = o.amounts(i);
+                if let (Some(obj), Some(price), Some(a)) = (item.as_object_mut(), price, a) {
+                    obj.insert("name".into(), Value::from(price.name.clone()));
+                    // `price`: per unit, VAT excluded, after coupons, a float as WooCommerce
+                    // sends it.
+                    let per_unit = if *q != 0 { a.total as f64 / 100.0 / *q as f64 } else { 0.0 };
+                    obj.insert("price".into(), json!(per_unit));
+                    obj.insert("subtotal".into(), Value::from(money(a.subtotal)));
+                    obj.insert("subtotal_tax".into(), Value::from(money(a.subtotal_tax)));
+                    obj.insert("total".into(), Value::from(money(a.total)));
+                    obj.insert("total_tax".into(), Value::from(money(a.total_tax)));
+                }
+                item
             })
             .collect();
         let shipping = if o.pickup {
@@ -322,8 +493,14 @@ impl Shop {
             "date_modified_gmt": gmt(o.modified_ms),
             "date_created_gmt": gmt(o.modified_ms),
             "customer_note": "",
-            "total": "12.50",
+            "total": money(o.total_cents()),
             "line_items": items,
+            "fee_lines": if o.fee_cents != 0 {
+                let (excl, tax) = split_vat(o.fee_cents, DEFAULT_TAX_RATE_BP);
+                json!([{"id": 1, "name": "Fee", "total": money(excl), "total_tax": money(tax)}])
+            } else {
+                json!([])
+            },
             "shipping_lines": shipping,
         })
     }
@@ -820,4 +997,54 @@ pub async fn start(shop: Fake) -> String {
         let _ = axum::serve(listener, app).await;
     });
     format!("http://{addr}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_lines_carry_amounts_computed_as_woocommerce_does() {
+        let clock = Arc::new(SimClock::new(1_736_150_400_000));
+        let mut s = Shop::new(clock, 1);
+        s.add_product("PAIN", 10, true);
+        s.set_price("PAIN", 150, 550);
+        s.set_name("PAIN", "Pain au levain");
+        s.add_product("VIN", 10, false);
+        let id = s.place_order(&[("PAIN", 2), ("VIN", 1)], true, false);
+        let id = id.expect("placed");
+        // A later price change does not touch the order.
+        s.set_price("PAIN", 999, 550);
+        s.set_coupon(id, 10);
+        let o = s.orders.get(&id).expect("order");
+        let j = s.order_json(o);
+        let pain = &j["line_items"][0];
+        assert_eq!(pain["name"], "Pain au levain");
+        // 3.00 VAT included before the coupon: 2.84 + 0.16 (5.5 %).
+        assert_eq!(
+            (pain["subtotal"].as_str(), pain["subtotal_tax"].as_str()),
+            (Some("2.84"), Some("0.16"))
+        );
+        // 2.70 after 10 %: round(2.70 / 1.055) = 2.56, tax 0.14.
+        assert_eq!(
+            (pain["total"].as_str(), pain["total_tax"].as_str()),
+            (Some("2.56"), Some("0.14"))
+        );
+        assert_eq!(pain["price"], json!(1.28));
+        let vin = &j["line_items"][1];
+        // The default price, 10.00 at 20 %, less 10 %: 9.00 = 7.50 + 1.50.
+        assert_eq!(
+            (vin["total"].as_str(), vin["total_tax"].as_str()),
+            (Some("7.50"), Some("1.50"))
+        );
+        assert_eq!(j["total"], "11.70");
+        assert_eq!(shop_sync::woo::line_paid_cents(pain), Some(270));
+        assert_eq!(shop_sync::woo::lenient_cents(j.get("total")), Some(1170));
+        // Fees add to the order's total only.
+        s.set_fee(id, 250);
+        let j = s.order_json(s.orders.get(&id).expect("order"));
+        assert_eq!(j["total"], "14.20");
+        assert_eq!(j["fee_lines"][0]["total"], "2.08");
+        assert_eq!(money(-5), "-0.05");
+    }
 }

@@ -1700,32 +1700,20 @@ async fn pickup(
         }
     }
     let (s2, o2) = (shop.clone(), order.clone());
-    let lines = with_ledger(&app, move |l| l.pickup_lines(&s2, &o2))
+    let picked = with_ledger(&app, move |l| l.pickup_items(&s2, &o2))
         .await
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, "not_pickable", e.message))?;
+    let mut warnings: Vec<String> = Vec::new();
     let lines = {
         let catalog = app
             .catalog
             .read()
             .map_err(|_| ApiError::internal("catalog lock"))?;
-        lines
-            .iter()
-            .map(|l| {
-                let p = catalog
-                    .get(&l.sku)
-                    .ok_or_else(|| CatalogError::UnknownSku(l.sku.clone()))?;
-                Ok(pos_core::ticket::LineInput {
-                    sku: p.sku.clone(),
-                    label: p.label.clone(),
-                    quantity: pos_core::money::Qty(l.quantity.saturating_mul(1000)),
-                    unit: pos_core::ticket::Unit::Piece,
-                    unit_price: Cents(p.price_cents),
-                    vat_rate: pos_core::money::VatRate(p.vat_rate),
-                    discount: Cents::ZERO,
-                })
-            })
-            .collect::<Result<Vec<_>, ApiError>>()?
+        pickup_ticket_lines(&picked, |sku| catalog.get(sku).cloned(), &mut warnings)?
     };
+    for w in &warnings {
+        tracing::warn!(shop = %shop, order = %order, "{w}");
+    }
     let mut input = SaleInput {
         operator: req.operator.clone(),
         lines,
@@ -1743,6 +1731,16 @@ async fn pickup(
         method: PaymentMethod::Online,
         amount: total,
     }];
+    if let Some(paid) = picked.total_cents.filter(|t| *t != total.0) {
+        let w = format!(
+            "the order's total paid online ({}) differs from the ticket's ({}): shipping or \
+             fees paid online are not on the ticket",
+            Cents(paid),
+            total
+        );
+        tracing::warn!(shop = %shop, order = %order, "{w}");
+        warnings.push(w);
+    }
     let intent = crate::stock::PickupIntent {
         shop: shop.clone(),
         order: order.clone(),
@@ -1766,12 +1764,129 @@ async fn pickup(
     let job = job.await.ok().flatten();
     tracing::info!(shop = %shop, order = %order, seq = a.seq, "click & collect order picked up");
     let mut answer = ticket_answer(&app, &a, code, job);
-    answer["pickup"] = json!({ "shop": shop, "order": order });
+    answer["pickup"] = json!({
+        "shop": shop,
+        "order": order,
+        "order_total_cents": picked.total_cents,
+        "ticket_total_cents": total.0,
+        "warnings": warnings,
+    });
     app.bus.publish(
         "sale",
         json!({ "seq": a.seq, "kind": a.kind.as_str(), "ticket_number": a.kind_seq }),
     );
     Ok(Json(answer))
+}
+
+/// The ticket lines of a click & collect pickup: one per order item, with the catalogue's
+/// label, VAT rate and unit, the quantity in thousandths (one online unit is one piece, or one
+/// kilogram of goods sold by weight), and a price that makes the line's total exactly what the
+/// customer paid online: `unit_price = ceil(paid / units)` and a line discount of
+/// `unit_price * units - paid` (less than one unit price). An item without an amount paid
+/// takes the catalogue's price (and adds a warning). An item whose product is not in the
+/// catalogue, a negative amount, or a quantity below one refuses the whole pickup (409).
+fn pickup_ticket_lines(
+    order: &shop_sync::ledger::PendingPickup,
+    product: impl Fn(&str) -> Option<Product>,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<pos_core::ticket::LineInput>, ApiError> {
+    use pos_core::ticket::{LineInput, Unit as TicketUnit};
+    let bad = |message: String, item: &shop_sync::ledger::OrderItem| {
+        ApiError::new(StatusCode::CONFLICT, "bad_order_line", message).with_details(json!({
+            "line_id": item.line_id, "sku": item.sku, "name": item.name,
+        }))
+    };
+    if order.items.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "bad_order_line",
+            format!("order {} has no lines", order.order_id),
+        ));
+    }
+    let mut lines = Vec::with_capacity(order.items.len());
+    for item in &order.items {
+        let Some(p) = (!item.sku.is_empty()).then(|| product(&item.sku)).flatten() else {
+            let what = if item.sku.is_empty() {
+                "has no SKU".to_string()
+            } else {
+                format!(
+                    "has SKU {:?}, which is not in the till's catalogue",
+                    item.sku
+                )
+            };
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "unknown_product",
+                format!(
+                    "order {} line {:?} {what}: add the product to the catalogue (with the SKU \
+                     the shop uses), then retry the pickup",
+                    order.order_id, item.name
+                ),
+            )
+            .with_details(json!({
+                "line_id": item.line_id, "sku": item.sku, "name": item.name,
+            })));
+        };
+        if item.quantity <= 0 {
+            return Err(bad(
+                format!(
+                    "order {} line {:?} ({}): quantity {} is not a positive number of units",
+                    order.order_id, item.name, item.sku, item.quantity
+                ),
+                item,
+            ));
+        }
+        let units = item.quantity;
+        let quantity = units.checked_mul(1000).ok_or_else(|| {
+            bad(
+                format!("order {}: quantity too large", order.order_id),
+                item,
+            )
+        })?;
+        let (unit_price, discount) = match item.paid_cents {
+            Some(paid) if paid < 0 => {
+                return Err(bad(
+                    format!(
+                        "order {} line {:?} ({}): the amount paid {} is negative",
+                        order.order_id,
+                        item.name,
+                        item.sku,
+                        Cents(paid)
+                    ),
+                    item,
+                ))
+            }
+            Some(paid) => {
+                // paid >= 0 and units >= 1: no overflow in the ceiling.
+                let unit_price = paid / units + i64::from(paid % units != 0);
+                let gross = unit_price.checked_mul(units).ok_or_else(|| {
+                    bad(format!("order {}: amount too large", order.order_id), item)
+                })?;
+                (unit_price, gross - paid)
+            }
+            None => {
+                warnings.push(format!(
+                    "order {} line {:?} ({}): the shop gave no amount paid; the catalogue's \
+                     price is used",
+                    order.order_id, item.name, item.sku
+                ));
+                (p.price_cents, 0)
+            }
+        };
+        lines.push(LineInput {
+            sku: p.sku.clone(),
+            label: p.label.clone(),
+            quantity: pos_core::money::Qty(quantity),
+            unit: match p.unit {
+                crate::catalog::Unit::Piece => TicketUnit::Piece,
+                crate::catalog::Unit::Kg => TicketUnit::Kg,
+            },
+            unit_price: Cents(unit_price),
+            vat_rate: pos_core::money::VatRate(p.vat_rate),
+            discount: Cents(discount),
+        });
+    }
+    Ok(lines)
 }
 
 #[cfg(test)]
@@ -1812,6 +1927,112 @@ mod tests {
             documented,
             ROUTES.len(),
             "openapi.json documents routes posd does not serve"
+        );
+    }
+
+    fn item(sku: &str, quantity: i64, paid: Option<i64>) -> shop_sync::ledger::OrderItem {
+        shop_sync::ledger::OrderItem {
+            line_id: format!("l-{sku}"),
+            sku: sku.into(),
+            name: format!("Web {sku}"),
+            quantity,
+            paid_cents: paid,
+        }
+    }
+
+    fn order(items: Vec<shop_sync::ledger::OrderItem>) -> shop_sync::ledger::PendingPickup {
+        shop_sync::ledger::PendingPickup {
+            shop: "woo".into(),
+            order_id: "42".into(),
+            lines: Vec::new(),
+            items,
+            total_cents: None,
+        }
+    }
+
+    fn catalog(sku: &str) -> Option<Product> {
+        let (price_cents, unit) = match sku {
+            "PAIN" => (130, crate::catalog::Unit::Piece),
+            "COMTE" => (2490, crate::catalog::Unit::Kg),
+            _ => return None,
+        };
+        Some(Product {
+            sku: sku.into(),
+            label: format!("Till {sku}"),
+            price_cents,
+            vat_rate: 550,
+            unit,
+            track_stock: false,
+            stock_milli: None,
+            barcodes: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn pickup_lines_total_exactly_what_was_paid() {
+        let mut warnings = Vec::new();
+        let o = order(vec![
+            item("PAIN", 3, Some(1000)),
+            item("COMTE", 2, Some(5382)),
+            item("PAIN", 1, Some(0)),
+            item("PAIN", 2, None),
+        ]);
+        let lines = pickup_ticket_lines(&o, catalog, &mut warnings).expect("lines");
+        let t = pos_core::ticket::compute_sale(
+            &SaleInput {
+                operator: "alice".into(),
+                lines: lines.clone(),
+                ticket_discount: Cents::ZERO,
+                payments: vec![Payment {
+                    method: PaymentMethod::Online,
+                    amount: Cents(1000 + 5382 + 260),
+                }],
+            },
+            &[pos_core::money::VatRate(550)],
+        )
+        .expect("ticket");
+        let totals: Vec<i64> = t.lines.iter().map(|l| l.total.0).collect();
+        assert_eq!(totals, vec![1000, 5382, 0, 260]);
+        // ceil(1000 / 3) = 334 a piece, less 2 on the line.
+        assert_eq!((lines[0].unit_price.0, lines[0].discount.0), (334, 2));
+        assert_eq!(lines[0].quantity.0, 3000);
+        // Weighed goods: 2 online units are 2 kg, priced per kg.
+        assert_eq!(lines[1].unit, pos_core::ticket::Unit::Kg);
+        assert_eq!(lines[1].quantity.0, 2000);
+        assert_eq!((lines[1].unit_price.0, lines[1].discount.0), (2691, 0));
+        assert_eq!(lines[0].label, "Till PAIN");
+        // No amount given: the catalogue's price, with a warning.
+        assert_eq!((lines[3].unit_price.0, lines[3].discount.0), (130, 0));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+    }
+
+    #[test]
+    fn a_pickup_line_that_cannot_be_priced_refuses_the_pickup() {
+        let mut w = Vec::new();
+        for (o, code) in [
+            (order(vec![item("VIN", 1, Some(100))]), "unknown_product"),
+            (order(vec![item("", 1, Some(100))]), "unknown_product"),
+            (order(vec![item("PAIN", 0, Some(100))]), "bad_order_line"),
+            (order(vec![item("PAIN", -1, Some(100))]), "bad_order_line"),
+            (order(vec![item("PAIN", 1, Some(-1))]), "bad_order_line"),
+            (order(Vec::new()), "bad_order_line"),
+        ] {
+            let e = pickup_ticket_lines(&o, catalog, &mut w).expect_err("refused");
+            assert_eq!(
+                (e.status, e.code),
+                (StatusCode::CONFLICT, code),
+                "{}",
+                e.message
+            );
+        }
+        let e = pickup_ticket_lines(&order(vec![item("VIN", 1, Some(100))]), catalog, &mut w)
+            .expect_err("refused");
+        assert!(
+            e.message.contains("Web VIN")
+                && e.message.contains("\"VIN\"")
+                && e.message.contains("add the product to the catalogue"),
+            "{}",
+            e.message
         );
     }
 }

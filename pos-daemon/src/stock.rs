@@ -7,7 +7,9 @@
 //! from the API; online orders, cancellations and click & collect reservations from the
 //! syncer ([`ShopSync`]).
 //!
-//! A click & collect pickup is a sale paid `online`. Before journaling it the API writes a
+//! A click & collect pickup is a sale paid `online` showing what the customer paid online:
+//! one line per order item ([`Ledger::pickup_items`]), at the catalogue's label, VAT rate and
+//! unit, totalling the amount paid for it. Before journaling it the API writes a
 //! pickup intent (shop, order) in the ledger; the projector turns the next sale paid online
 //! into [`Ledger::record_pickup`] instead of a plain sale (the reservation ends, nothing is
 //! pushed: the shop took the stock when the order was placed). Pickups are serialised, and

@@ -1,6 +1,7 @@
 //! In-process tests of stock at the till (the ledger in `stock.db`) and of the WooCommerce
 //! sync against the fake shop of the dev-only `fake-woo` crate. The syncer is driven run by
-//! run ([`crate::stock::ShopSync::run_once`]) instead of on its timer.
+//! run ([`crate::stock::ShopSync::run_once`]) instead of on its timer, except where the
+//! running loop ([`crate::stock::ShopSync::run`]) is what is tested.
 
 use crate::tests::{daemon, Daemon, MANAGER_PIN};
 use fake_woo::{lock, Fake, Shop};
@@ -180,7 +181,8 @@ async fn receptions_counts_adjustments_and_the_low_stock_list() {
     );
 }
 
-/// A fake WooCommerce with BAGUETTE (100 in stock), and a daemon syncing with it.
+/// A fake WooCommerce with BAGUETTE (100 in stock, at the till's price) and CAFE (stock not
+/// managed), and a daemon syncing with it.
 async fn with_shop(extra: &str) -> (Daemon, Fake, Arc<SimClock>) {
     let clock = Arc::new(SimClock::new(chrono::Utc::now().timestamp_millis()));
     let fake: Fake = Arc::new(Mutex::new(Shop::new(clock.clone(), 7)));
@@ -188,6 +190,8 @@ async fn with_shop(extra: &str) -> (Daemon, Fake, Arc<SimClock>) {
         let mut f = lock(&fake);
         f.webhook_loss = 0.0;
         f.add_product("BAGUETTE", 100, true);
+        // The same price online as at the till.
+        f.set_price("BAGUETTE", 130, 550);
         f.add_product("CAFE", 10, false);
     }
     let url = fake_woo::start(fake.clone()).await;
@@ -504,4 +508,354 @@ async fn a_pickup_journaled_but_not_projected_ends_its_reservation_once() {
     assert_eq!(run(&d).await["ok"], true);
     assert_eq!(lock(&fake).stock("BAGUETTE"), Some(98));
     assert_eq!(sync(&d).await["backlog"]["pending"], 0);
+}
+
+/// The sale journaled at `seq`, read back from the journal.
+fn journaled_sale(d: &Daemon, seq: u64) -> pos_core::ticket::SaleBody {
+    let reader =
+        pos_core::reader::JournalReader::open(&d.app.config.journal_path()).expect("reader");
+    let r = reader
+        .record(seq)
+        .expect("read")
+        .expect("present")
+        .expect("well formed");
+    assert_eq!(r.kind, "sale");
+    match pos_core::body::Body::decode(pos_core::record::Kind::Sale, &r.body).expect("body") {
+        pos_core::body::Body::Sale(s) => s,
+        other => panic!("not a sale: {other:?}"),
+    }
+}
+
+/// Places a click & collect order in the fake (processing) and returns its id.
+fn place_pickup(fake: &Fake, lines: &[(&str, i64)]) -> u64 {
+    let mut f = lock(fake);
+    let id = f.place_order(lines, true, false).expect("order");
+    f.set_status(id, "processing");
+    id
+}
+
+/// Checks that the fake sends every line of an order with its SKU (it leaves the SKU out of
+/// lines whose id is a multiple of 7; the connector recovers it only for synced products).
+fn assert_lines_carry_skus(fake: &Fake, id: u64, untracked: &[&str]) {
+    let f = lock(fake);
+    let o = f.orders.get(&id).expect("order");
+    for (lid, _, pid, _, _) in &o.lines {
+        let sku = f.products.get(pid).map(|p| p.sku.as_str()).unwrap_or("");
+        assert!(
+            !(untracked.contains(&sku) && lid % 7 == 0),
+            "line {lid} of {sku} would come without its SKU: reorder the test's setup"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pickup_ticket_shows_what_was_paid_online() {
+    let (d, fake, clock) = with_shop(SHOP).await;
+    // At the till: cheese sold by weight (per kg, stock tracked), wine not tracked.
+    d.ok(
+        "POST",
+        "/v1/products",
+        Some(manager(
+            json!({"product":{"sku":"COMTE","label":"Comté","price_cents":2490,
+            "vat_rate":550,"unit":"kg","track_stock":true,"stock_milli":20000}}),
+        )),
+    )
+    .await;
+    {
+        let mut f = lock(&fake);
+        // Online: baguettes dearer than at the till, cheese by the kilogram (one unit = 1 kg),
+        // wine whose stock nobody tracks.
+        f.set_price("BAGUETTE", 150, 550);
+        f.add_product("COMTE", 20, true);
+        f.set_price("COMTE", 2990, 550);
+        f.set_name("COMTE", "Comté AOP 18 mois (1 kg)");
+        f.add_product("VIN", 50, false);
+        f.set_price("VIN", 1200, 2000);
+        f.set_name("VIN", "Vin rouge 75 cl");
+    }
+    assert_eq!(run(&d).await["ok"], true);
+    assert_eq!(lock(&fake).stock("COMTE"), Some(20));
+
+    clock.advance(Duration::from_secs(2));
+    let cc = place_pickup(&fake, &[("BAGUETTE", 2), ("COMTE", 2), ("VIN", 1)]);
+    assert_lines_carry_skus(&fake, cc, &["VIN"]);
+    // A 10 % coupon on the whole order.
+    lock(&fake).set_coupon(cc, 10);
+    let paid = {
+        let f = lock(&fake);
+        let o = f.orders.get(&cc).expect("order");
+        let lines: Vec<i64> = (0..3)
+            .map(|i| o.amounts(i).expect("amounts").paid())
+            .collect();
+        assert_eq!(
+            lines,
+            vec![270, 5382, 1080],
+            "150*2, 2990*2, 1200, less 10 %"
+        );
+        assert_eq!(o.total_cents(), 6732);
+        lines
+    };
+    assert_eq!(run(&d).await["ok"], true);
+    assert_eq!(level(&d, "BAGUETTE").await["reserved_milli"], 2_000);
+    assert_eq!(level(&d, "COMTE").await["reserved_milli"], 2_000);
+
+    // The till sees the customer's order: every line, named, with what was paid.
+    let p = d.ok("GET", "/v1/pickups", None).await;
+    let p = &p["pickups"][0];
+    assert_eq!(p["order_id"], cc.to_string());
+    assert_eq!(p["total_cents"], 6732);
+    let items: Vec<(String, String, i64, i64)> = p["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| {
+            (
+                i["sku"].as_str().unwrap_or_default().to_string(),
+                i["name"].as_str().unwrap_or_default().to_string(),
+                i["quantity"].as_i64().unwrap_or_default(),
+                i["paid_cents"].as_i64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        items,
+        vec![
+            ("BAGUETTE".into(), "BAGUETTE".into(), 2, 270),
+            ("COMTE".into(), "Comté AOP 18 mois (1 kg)".into(), 2, 5382),
+            ("VIN".into(), "Vin rouge 75 cl".into(), 1, 1080),
+        ]
+    );
+
+    let before = d.records().len();
+    let t = d
+        .ok(
+            "POST",
+            &format!("/v1/pickups/woo/{cc}"),
+            Some(json!({"operator":"alice"})),
+        )
+        .await;
+    assert_eq!(d.records().len(), before + 1);
+    assert_eq!(t["total_cents"], 6732);
+    assert_eq!(t["pickup"]["order_total_cents"], 6732);
+    assert_eq!(t["pickup"]["ticket_total_cents"], 6732);
+    assert_eq!(t["pickup"]["warnings"], json!([]));
+
+    // The journaled ticket: the till's labels, VAT rates and units, the amounts paid online.
+    let seq = t["seq"].as_u64().expect("seq");
+    let sale = journaled_sale(&d, seq);
+    use pos_core::ticket::{PaymentMethod, Unit};
+    let lines: Vec<(&str, &str, Unit, i64, u32, i64)> = sale
+        .lines
+        .iter()
+        .map(|l| {
+            (
+                l.sku.as_str(),
+                l.label.as_str(),
+                l.unit,
+                l.quantity.0,
+                l.vat_rate.0,
+                l.total.0,
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            ("BAGUETTE", "Baguette", Unit::Piece, 2_000, 550, paid[0]),
+            ("COMTE", "Comté", Unit::Kg, 2_000, 550, paid[1]),
+            ("VIN", "Vin rouge", Unit::Piece, 1_000, 2000, paid[2]),
+        ]
+    );
+    // 2 kg at 26.91 a kg; 2 baguettes at 1.35.
+    assert_eq!(
+        (sale.lines[1].unit_price.0, sale.lines[1].line_discount.0),
+        (2691, 0)
+    );
+    assert_eq!(
+        (sale.lines[0].unit_price.0, sale.lines[0].line_discount.0),
+        (135, 0)
+    );
+    assert_eq!(sale.total.0, 6732);
+    assert_eq!(sale.payments.len(), 1);
+    assert_eq!(
+        (sale.payments[0].method, sale.payments[0].amount.0),
+        (PaymentMethod::Online, 6732)
+    );
+    assert_eq!(sale.change.0, 0);
+
+    // Stock: the tracked goods left the shelves, the reservations ended, nothing was pushed
+    // (the shop took its stock with the order), and both sides agree.
+    for (sku, on_hand) in [("BAGUETTE", 98_000), ("COMTE", 18_000)] {
+        let l = level(&d, sku).await;
+        assert_eq!(
+            (l["on_hand_milli"].clone(), l["reserved_milli"].clone()),
+            (json!(on_hand), json!(0)),
+            "{sku}"
+        );
+    }
+    assert!(level(&d, "VIN").await.is_null(), "wine is not tracked");
+    assert_eq!(d.ok("GET", "/v1/pickups", None).await["pickups"], json!([]));
+    assert_eq!(run(&d).await["ok"], true);
+    assert_eq!(sync(&d).await["backlog"]["pending"], 0);
+    assert_eq!(lock(&fake).stock("BAGUETTE"), Some(98));
+    assert_eq!(lock(&fake).stock("COMTE"), Some(18));
+    let fixed = crate::stock::lock(&d.app.ledger).replay().expect("replay");
+    assert!(fixed.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pickup_with_a_product_unknown_to_the_till_is_refused_and_changes_nothing() {
+    let (d, fake, clock) = with_shop(SHOP).await;
+    {
+        let mut f = lock(&fake);
+        f.add_product("SAVON", 30, false);
+        f.set_price("SAVON", 450, 2000);
+        f.set_name("SAVON", "Savon de Marseille");
+    }
+    assert_eq!(run(&d).await["ok"], true);
+    clock.advance(Duration::from_secs(2));
+    let cc = place_pickup(&fake, &[("SAVON", 2), ("BAGUETTE", 1)]);
+    assert_lines_carry_skus(&fake, cc, &["SAVON"]);
+    assert_eq!(run(&d).await["ok"], true);
+    assert_eq!(level(&d, "BAGUETTE").await["reserved_milli"], 1_000);
+
+    let before = d.records().len();
+    let (status, v) = d
+        .call(
+            "POST",
+            &format!("/v1/pickups/woo/{cc}"),
+            Some(json!({"operator":"alice"})),
+        )
+        .await;
+    assert_eq!(status, 409, "{v}");
+    assert_eq!(v["error"]["code"], "unknown_product");
+    let m = v["error"]["message"].as_str().expect("message");
+    assert!(
+        m.contains("Savon de Marseille")
+            && m.contains("\"SAVON\"")
+            && m.contains("add the product to the catalogue"),
+        "{m}"
+    );
+    assert_eq!(v["error"]["details"]["sku"], "SAVON");
+    // Nothing journaled, the reservation and the pending order untouched.
+    assert_eq!(d.records().len(), before);
+    let l = level(&d, "BAGUETTE").await;
+    assert_eq!(
+        (l["on_hand_milli"].clone(), l["reserved_milli"].clone()),
+        (json!(100_000), json!(1_000))
+    );
+    let p = d.ok("GET", "/v1/pickups", None).await;
+    assert_eq!(p["pickups"][0]["order_id"], cc.to_string());
+    let intent = crate::stock::lock(&d.app.ledger)
+        .meta(crate::stock::PICKUP_INTENT)
+        .expect("meta");
+    assert!(
+        intent.unwrap_or_default().is_empty(),
+        "no pickup intent left"
+    );
+
+    // Once the product is in the catalogue (stock not tracked), the pickup goes through.
+    d.ok(
+        "POST",
+        "/v1/products",
+        Some(manager(json!({"product":{"sku":"SAVON","label":"Savon",
+            "price_cents":400,"vat_rate":2000}}))),
+    )
+    .await;
+    let t = d
+        .ok(
+            "POST",
+            &format!("/v1/pickups/woo/{cc}"),
+            Some(json!({"operator":"alice"})),
+        )
+        .await;
+    assert_eq!(d.records().len(), before + 1);
+    assert_eq!(t["total_cents"], 130 + 900);
+    let sale = journaled_sale(&d, t["seq"].as_u64().expect("seq"));
+    assert_eq!(
+        sale.lines.iter().map(|l| l.total.0).collect::<Vec<_>>(),
+        vec![900, 130]
+    );
+    assert_eq!(level(&d, "BAGUETTE").await["reserved_milli"], 0);
+
+    // Fees paid online are not invented as ticket lines: the answer shows both totals.
+    clock.advance(Duration::from_secs(2));
+    let cc = place_pickup(&fake, &[("BAGUETTE", 1)]);
+    lock(&fake).set_fee(cc, 250);
+    assert_eq!(run(&d).await["ok"], true);
+    let t = d
+        .ok(
+            "POST",
+            &format!("/v1/pickups/woo/{cc}"),
+            Some(json!({"operator":"alice"})),
+        )
+        .await;
+    assert_eq!(t["total_cents"], 130);
+    assert_eq!(
+        (
+            t["pickup"]["order_total_cents"].clone(),
+            t["pickup"]["ticket_total_cents"].clone()
+        ),
+        (json!(380), json!(130))
+    );
+    assert!(
+        t["pickup"]["warnings"][0]
+            .as_str()
+            .is_some_and(|w| w.contains("3.80") && w.contains("1.30")),
+        "{t}"
+    );
+}
+
+/// How long to wait for a reservation the sync loop should make.
+async fn reserved_within(d: &Daemon, sku: &str, wait: Duration) -> i64 {
+    let until = tokio::time::Instant::now() + wait;
+    loop {
+        let r = level(d, sku).await["reserved_milli"].as_i64().unwrap_or(0);
+        if r != 0 || tokio::time::Instant::now() >= until {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_wakes_the_running_sync_loop() {
+    // The loop waits an hour (real time) between polls.
+    let (d, fake, clock) = with_shop(&format!("{SHOP}poll_secs = 3600\n")).await;
+    let shop = d.app.shop.clone().expect("shop configured");
+    let task = tokio::spawn(shop.clone().run());
+    // Its first run.
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !sync(&d).await["last_ok_ms"].is_i64() {
+        assert!(tokio::time::Instant::now() < until, "the loop ran once");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A moment for the loop to settle into its wait.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    clock.advance(Duration::from_secs(2));
+    let cc = place_pickup(&fake, &[("BAGUETTE", 1)]);
+    // Without a webhook the order is not seen before the next poll, an hour away.
+    assert_eq!(
+        reserved_within(&d, "BAGUETTE", Duration::from_secs(2)).await,
+        0,
+        "no poll without a hint"
+    );
+    // The signed delivery wakes the loop, which polls and reserves.
+    let body = {
+        let f = lock(&fake);
+        serde_json::to_vec(&f.order_json(f.orders.get(&cc).expect("order"))).expect("body")
+    };
+    let (status, v) = webhook(&d, &fake_woo::sign(&body), &body).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        reserved_within(&d, "BAGUETTE", Duration::from_secs(10)).await,
+        1_000,
+        "the webhook woke the loop"
+    );
+    assert_eq!(
+        d.ok("GET", "/v1/pickups", None).await["pickups"][0]["order_id"],
+        cc.to_string()
+    );
+    task.abort();
 }

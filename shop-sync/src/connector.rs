@@ -105,8 +105,16 @@ pub struct OrderLine {
     pub line_id: String,
     /// The SKU; empty when the platform has none (such lines are ignored and reported).
     pub sku: String,
-    /// Whole units ordered.
+    /// Whole units ordered (kilograms for goods sold by weight: see [`crate::ledger::units`]).
     pub quantity: i64,
+    /// The line's name on the platform (the product's name when it was ordered); empty when
+    /// the platform gave none.
+    #[serde(default)]
+    pub name: String,
+    /// What the customer paid for the line, VAT included, after discounts, in cents; `None`
+    /// when the platform did not say.
+    #[serde(default)]
+    pub paid_cents: Option<i64>,
 }
 
 /// An online order as the syncer needs it.
@@ -126,6 +134,10 @@ pub struct OnlineOrder {
     pub pickup: bool,
     /// The lines.
     pub lines: Vec<OrderLine>,
+    /// What the customer paid for the whole order (lines, shipping, fees), VAT included, in
+    /// cents; `None` when the platform did not say.
+    #[serde(default)]
+    pub total_cents: Option<i64>,
 }
 
 /// One page of orders and where to continue.

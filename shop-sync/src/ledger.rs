@@ -105,6 +105,25 @@ pub struct PickupLine {
     pub quantity: i64,
 }
 
+/// One line of an online order as the customer bought it: what the pickup ticket shows.
+/// Every line is kept, also those of products whose stock the till does not track.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderItem {
+    /// The platform's line id.
+    pub line_id: String,
+    /// The product; empty when the platform gave none.
+    pub sku: String,
+    /// The line's name on the platform.
+    #[serde(default)]
+    pub name: String,
+    /// Whole units (kilograms for goods sold by weight).
+    pub quantity: i64,
+    /// What the customer paid for the line, VAT included, after discounts, in cents; `None`
+    /// when the platform did not say.
+    #[serde(default)]
+    pub paid_cents: Option<i64>,
+}
+
 /// A click & collect order waiting at the till.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PendingPickup {
@@ -112,8 +131,13 @@ pub struct PendingPickup {
     pub shop: String,
     /// The order id.
     pub order_id: String,
-    /// Its lines.
+    /// The lines holding stock (products the till tracks): what the pickup takes off the
+    /// shelves.
     pub lines: Vec<PickupLine>,
+    /// Every line of the order, with its name and the amount paid: what the ticket shows.
+    pub items: Vec<OrderItem>,
+    /// What the customer paid for the whole order, in cents, when the platform said.
+    pub total_cents: Option<i64>,
 }
 
 /// The outbox backlog of one shop.
@@ -214,11 +238,36 @@ CREATE TABLE IF NOT EXISTS inflight(shop TEXT NOT NULL, sku TEXT NOT NULL,
 CREATE TABLE IF NOT EXISTS orders(shop TEXT NOT NULL, order_id TEXT NOT NULL,
   modified TEXT NOT NULL, status TEXT NOT NULL, held INTEGER NOT NULL, holds INTEGER NOT NULL,
   pickup INTEGER NOT NULL, picked_up INTEGER NOT NULL DEFAULT 0, lines TEXT NOT NULL,
+  items TEXT NOT NULL DEFAULT '[]', total_cents INTEGER,
   PRIMARY KEY(shop, order_id));
 CREATE TABLE IF NOT EXISTS drift(id INTEGER PRIMARY KEY AUTOINCREMENT, run INTEGER NOT NULL,
   shop TEXT NOT NULL, sku TEXT NOT NULL, online INTEGER NOT NULL, expected INTEGER NOT NULL,
   correction INTEGER NOT NULL, at_ms INTEGER NOT NULL);
 ";
+
+/// Columns added to existing tables since their creation: (table, column, definition). A
+/// `stock.db` from before gets them on open.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("orders", "items", "TEXT NOT NULL DEFAULT '[]'"),
+    ("orders", "total_cents", "INTEGER"),
+];
+
+/// Adds the columns of [`ADDED_COLUMNS`] that an older `stock.db` lacks.
+fn migrate(conn: &Connection) -> Result<(), rusqlite::Error> {
+    for (table, column, definition) in ADDED_COLUMNS {
+        let has: bool = conn
+            .prepare(&format!(
+                "SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"
+            ))?
+            .exists([column])?;
+        if !has {
+            conn.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN {column} {definition}"
+            ))?;
+        }
+    }
+    Ok(())
+}
 
 /// Whole units shown online for an available quantity in thousandths.
 pub fn units(available_milli: i64) -> i64 {
@@ -264,6 +313,7 @@ impl Ledger {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute_batch(SCHEMA)?;
+        migrate(&conn)?;
         Ok(Ledger { conn, policy })
     }
 
@@ -644,12 +694,27 @@ impl Ledger {
                 )?;
             }
         }
+        // Every line as the customer bought it, refreshed with each state seen.
+        let items: Vec<OrderItem> = order
+            .lines
+            .iter()
+            .map(|l| OrderItem {
+                line_id: l.line_id.clone(),
+                sku: l.sku.clone(),
+                name: l.name.clone(),
+                quantity: l.quantity,
+                paid_cents: l.paid_cents,
+            })
+            .collect();
+        let items_json = serde_json::to_string(&items).unwrap_or_else(|_| "[]".into());
         tx.execute(
-            "INSERT INTO orders(shop, order_id, modified, status, held, holds, pickup, lines)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+            "INSERT INTO orders(shop, order_id, modified, status, held, holds, pickup, lines,
+                                items, total_cents)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT(shop, order_id) DO UPDATE SET modified = excluded.modified,
                status = excluded.status, held = excluded.held, holds = excluded.holds,
-               pickup = excluded.pickup, lines = excluded.lines",
+               pickup = excluded.pickup, lines = excluded.lines, items = excluded.items,
+               total_cents = excluded.total_cents",
             params![
                 shop,
                 order.id,
@@ -658,37 +723,46 @@ impl Ledger {
                 want as i64,
                 holds,
                 pickup as i64,
-                lines_json
+                lines_json,
+                items_json,
+                order.total_cents
             ],
         )?;
         tx.commit()?;
         Ok(out)
     }
 
-    /// Click & collect orders holding a reservation, not yet picked up.
+    /// Click & collect orders holding a reservation, not yet picked up, with every line as
+    /// the customer bought it (names and amounts paid).
     pub fn pending_pickups(&self) -> Result<Vec<PendingPickup>, LedgerError> {
         let mut st = self.conn.prepare(
-            "SELECT shop, order_id, lines FROM orders
+            "SELECT shop, order_id, lines, items, total_cents FROM orders
              WHERE pickup = 1 AND held = 1 AND picked_up = 0 ORDER BY shop, order_id LIMIT ?1",
         )?;
         let rows = st.query_map([MAX_LISTED as i64], |r| {
             let lines: String = r.get(2)?;
+            let items: String = r.get(3)?;
+            let lines: Vec<PickupLine> = serde_json::from_str(&lines).unwrap_or_default();
+            let items = items_or_lines(serde_json::from_str(&items).unwrap_or_default(), &lines);
             Ok(PendingPickup {
                 shop: r.get(0)?,
                 order_id: r.get(1)?,
-                lines: serde_json::from_str(&lines).unwrap_or_default(),
+                lines,
+                items,
+                total_cents: r.get(4)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// The lines of a click & collect order ready to be handed over, or why not. The daemon
-    /// journals the pickup as a sale marked paid online, then calls [`Ledger::record_pickup`].
-    pub fn pickup_lines(&self, shop: &str, order_id: &str) -> Result<Vec<PickupLine>, LedgerError> {
-        let row: Option<(bool, bool, bool, String)> = self
+    /// A click & collect order ready to be handed over, or why not (not seen, not click &
+    /// collect, already picked up, holding no stock).
+    fn pickable(&self, shop: &str, order_id: &str) -> Result<PendingPickup, LedgerError> {
+        type Row = (bool, bool, bool, String, String, Option<i64>);
+        let row: Option<Row> = self
             .conn
             .query_row(
-                "SELECT held, pickup, picked_up, lines FROM orders
+                "SELECT held, pickup, picked_up, lines, items, total_cents FROM orders
                  WHERE shop = ?1 AND order_id = ?2",
                 params![shop, order_id],
                 |r| {
@@ -697,6 +771,8 @@ impl Ledger {
                         r.get::<_, i64>(1)? != 0,
                         r.get::<_, i64>(2)? != 0,
                         r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
                     ))
                 },
             )
@@ -705,18 +781,43 @@ impl Ledger {
             None => Err(LedgerError::Invalid(format!(
                 "order {order_id} of {shop} has not been seen"
             ))),
-            Some((_, false, _, _)) => Err(LedgerError::Invalid(format!(
+            Some((_, false, ..)) => Err(LedgerError::Invalid(format!(
                 "order {order_id} is not a click & collect order"
             ))),
-            Some((_, _, true, _)) => Err(LedgerError::Invalid(format!(
+            Some((_, _, true, ..)) => Err(LedgerError::Invalid(format!(
                 "order {order_id} was already picked up"
             ))),
-            Some((false, _, _, _)) => Err(LedgerError::Invalid(format!(
+            Some((false, ..)) => Err(LedgerError::Invalid(format!(
                 "order {order_id} holds no stock (pending or cancelled)"
             ))),
-            Some((true, true, false, lines)) => serde_json::from_str(&lines)
-                .map_err(|e| LedgerError::Invalid(format!("stored order lines: {e}"))),
+            Some((true, true, false, lines, items, total_cents)) => {
+                let lines: Vec<PickupLine> = serde_json::from_str(&lines)
+                    .map_err(|e| LedgerError::Invalid(format!("stored order lines: {e}")))?;
+                let items: Vec<OrderItem> = serde_json::from_str(&items)
+                    .map_err(|e| LedgerError::Invalid(format!("stored order items: {e}")))?;
+                Ok(PendingPickup {
+                    shop: shop.to_string(),
+                    order_id: order_id.to_string(),
+                    items: items_or_lines(items, &lines),
+                    lines,
+                    total_cents,
+                })
+            }
         }
+    }
+
+    /// The stock-taking lines of a click & collect order ready to be handed over, or why not.
+    /// [`Ledger::record_pickup`] takes these off the shelves.
+    pub fn pickup_lines(&self, shop: &str, order_id: &str) -> Result<Vec<PickupLine>, LedgerError> {
+        Ok(self.pickable(shop, order_id)?.lines)
+    }
+
+    /// Every line of a click & collect order ready to be handed over (tracked or not, with
+    /// names and amounts paid) and the order's total: what the pickup ticket shows. Refused,
+    /// with the reason, like [`Ledger::pickup_lines`]. The daemon journals the pickup as a sale
+    /// paid online, then calls [`Ledger::record_pickup`].
+    pub fn pickup_items(&self, shop: &str, order_id: &str) -> Result<PendingPickup, LedgerError> {
+        self.pickable(shop, order_id)
     }
 
     /// Records the pickup of a click & collect order, journaled at the till as sale `seq`
@@ -1149,6 +1250,24 @@ impl Ledger {
         tx.commit()?;
         Ok(removed)
     }
+}
+
+/// The items of an order stored before items were kept (an older `stock.db`): its
+/// stock-taking lines, without names or amounts.
+fn items_or_lines(items: Vec<OrderItem>, lines: &[PickupLine]) -> Vec<OrderItem> {
+    if !items.is_empty() {
+        return items;
+    }
+    lines
+        .iter()
+        .map(|l| OrderItem {
+            line_id: l.line_id.clone(),
+            sku: l.sku.clone(),
+            name: String::new(),
+            quantity: l.quantity,
+            paid_cents: None,
+        })
+        .collect()
 }
 
 fn check_sku(sku: &str) -> Result<(), LedgerError> {

@@ -9,7 +9,8 @@
 //!   `orderby=modified&order=asc`, 100 per page; page URLs are built here (the `Link` header
 //!   drops the filters). Dates come from the `*_gmt` fields.
 //! - Payloads are parsed leniently: ids as numbers or strings, `""` for empty, quantities as
-//!   strings.
+//!   strings, money as strings (`"8.33"`, sometimes `"6.941667"`) or numbers, read exactly
+//!   ([`Decimal`]) and rounded to cents once.
 //! - 429 and 5xx are retried for reads with exponential back-off, honouring `Retry-After`;
 //!   every request waits out a `Retry-After` the shop gave earlier.
 //! - Basic auth over HTTPS; OAuth 1.0a one-legged (HMAC-SHA256) over plain HTTP.
@@ -402,6 +403,125 @@ fn lenient_str(v: Option<&Value>) -> String {
     }
 }
 
+/// The most digits a money amount may have (more is not money: `None`).
+const MAX_MONEY_DIGITS: usize = 30;
+
+/// A decimal number held exactly: `mantissa * 10^-scale`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decimal {
+    /// The digits, with the sign.
+    pub mantissa: i128,
+    /// How many of the digits are decimals.
+    pub scale: u32,
+}
+
+impl Decimal {
+    /// Parses a decimal amount as WooCommerce sends money: a string (`"8.33"`, `"6.941667"`,
+    /// `"-1.5"`, `" 12 "`) or a JSON number (`8.33`, `12`). `None` for `""`, null, garbage, or
+    /// more than 30 digits. No floating point is involved: a JSON number is read from its
+    /// decimal text.
+    pub fn parse(v: Option<&Value>) -> Option<Decimal> {
+        match v? {
+            Value::String(s) => Decimal::parse_str(s),
+            Value::Number(n) => Decimal::parse_str(&n.to_string()),
+            _ => None,
+        }
+    }
+
+    /// Parses `[+-]digits[.digits][e[+-]digits]` (surrounding spaces allowed).
+    pub fn parse_str(s: &str) -> Option<Decimal> {
+        let s = s.trim();
+        let (neg, s) = match s.as_bytes().first()? {
+            b'-' => (true, &s[1..]),
+            b'+' => (false, &s[1..]),
+            _ => (false, s),
+        };
+        let (num, exp) = match s.find(['e', 'E']) {
+            Some(i) => {
+                let e: i32 = s[i + 1..].parse().ok()?;
+                (&s[..i], e)
+            }
+            None => (s, 0),
+        };
+        let (int, frac) = num.split_once('.').unwrap_or((num, ""));
+        if int.is_empty() && frac.is_empty() {
+            return None;
+        }
+        let digits = int.len() + frac.len();
+        if digits > MAX_MONEY_DIGITS || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+        {
+            return None;
+        }
+        let mut mantissa: i128 = 0;
+        for b in int.bytes().chain(frac.bytes()) {
+            mantissa = mantissa * 10 + i128::from(b - b'0');
+        }
+        // The exponent moves the decimal point: shift the mantissa or the scale.
+        let mut scale = i64::try_from(frac.len()).ok()? - i64::from(exp);
+        while scale < 0 {
+            mantissa = mantissa.checked_mul(10)?;
+            scale += 1;
+        }
+        let scale = u32::try_from(scale).ok().filter(|s| *s <= 60)?;
+        if mantissa.unsigned_abs() >= 10u128.pow(MAX_MONEY_DIGITS as u32) {
+            return None;
+        }
+        Some(Decimal {
+            mantissa: if neg { -mantissa } else { mantissa },
+            scale,
+        })
+    }
+
+    /// The exact sum, or `None` if it cannot be held.
+    pub fn checked_add(self, other: Decimal) -> Option<Decimal> {
+        let scale = self.scale.max(other.scale);
+        let a = self
+            .mantissa
+            .checked_mul(10i128.checked_pow(scale - self.scale)?)?;
+        let b = other
+            .mantissa
+            .checked_mul(10i128.checked_pow(scale - other.scale)?)?;
+        Some(Decimal {
+            mantissa: a.checked_add(b)?,
+            scale,
+        })
+    }
+
+    /// Rounded to cents, half away from zero (`None` beyond `i64`).
+    pub fn to_cents(self) -> Option<i64> {
+        let cents = if self.scale <= 2 {
+            self.mantissa.checked_mul(10i128.pow(2 - self.scale))?
+        } else if self.scale - 2 > MAX_MONEY_DIGITS as u32 {
+            // Fewer digits than decimals past the cents: well below half a cent.
+            0
+        } else {
+            let d = 10i128.pow(self.scale - 2);
+            let (q, r) = (self.mantissa / d, self.mantissa % d);
+            if r.unsigned_abs() * 2 >= d.unsigned_abs() {
+                q + self.mantissa.signum()
+            } else {
+                q
+            }
+        };
+        i64::try_from(cents).ok()
+    }
+}
+
+/// A money amount in cents (rounded half away from zero), leniently parsed (see
+/// [`Decimal::parse`]).
+pub fn lenient_cents(v: Option<&Value>) -> Option<i64> {
+    Decimal::parse(v)?.to_cents()
+}
+
+/// What was paid for an order line, VAT included, in cents: its `total` (after discounts,
+/// without tax) plus its `total_tax`, summed at full precision and rounded once. `None` unless
+/// both are amounts.
+pub fn line_paid_cents(line: &Value) -> Option<i64> {
+    let total = Decimal::parse(line.get("total"))?;
+    let tax = Decimal::parse(line.get("total_tax"))?;
+    total.checked_add(tax)?.to_cents()
+}
+
 /// A WooCommerce `*_gmt` date (`2025-03-01T10:00:00`, no offset) as milliseconds since the
 /// epoch; an offset or `Z`, if present, is honoured.
 pub fn parse_gmt(s: &str) -> Option<i64> {
@@ -500,6 +620,8 @@ impl WooConnector {
                     line_id: lenient_id(l.get("id")).unwrap_or_else(|| format!("#{i}")),
                     sku,
                     quantity: lenient_int(l.get("quantity")).unwrap_or(0),
+                    name: lenient_str(l.get("name")).chars().take(256).collect(),
+                    paid_cents: line_paid_cents(l),
                 });
             }
         }
@@ -511,6 +633,7 @@ impl WooConnector {
             status,
             pickup,
             lines,
+            total_cents: lenient_cents(v.get("total")),
         })
     }
 
@@ -693,5 +816,120 @@ impl Connector for WooConnector {
     fn verify_webhook(&self, signature: &str, body: &[u8]) -> bool {
         !self.cfg.webhook_secret.is_empty()
             && verify_signature(&self.cfg.webhook_secret, signature, body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cents(v: Value) -> Option<i64> {
+        lenient_cents(Some(&v))
+    }
+
+    #[test]
+    fn money_is_parsed_exactly_and_rounded_half_away_from_zero() {
+        assert_eq!(cents(json!("8.33")), Some(833));
+        assert_eq!(cents(json!(" 12 ")), Some(1200));
+        assert_eq!(cents(json!("0.5")), Some(50));
+        assert_eq!(cents(json!(".5")), Some(50));
+        assert_eq!(cents(json!("7.")), Some(700));
+        assert_eq!(cents(json!("+1.00")), Some(100));
+        assert_eq!(cents(json!("-1.50")), Some(-150));
+        // Many decimals: rounded once, half away from zero on both sides of zero.
+        assert_eq!(cents(json!("6.941667")), Some(694));
+        assert_eq!(cents(json!("0.125")), Some(13));
+        assert_eq!(cents(json!("-0.125")), Some(-13));
+        assert_eq!(cents(json!("0.124999999999999999999")), Some(12));
+        // JSON numbers, from their decimal text (no float arithmetic).
+        assert_eq!(cents(json!(8.33)), Some(833));
+        assert_eq!(cents(json!(12)), Some(1200));
+        assert_eq!(cents(json!(-0.07)), Some(-7));
+        assert_eq!(cents(json!(1.5e3)), Some(150_000));
+        assert_eq!(cents(json!("1e-50")), Some(0));
+        assert_eq!(cents(json!("2.5E1")), Some(2500));
+        // Not money.
+        for v in [
+            json!(""),
+            json!("  "),
+            json!("-"),
+            json!("."),
+            json!("abc"),
+            json!("1,50"),
+            json!("1.2.3"),
+            json!("12 €"),
+            json!("--1"),
+            json!("1e"),
+            json!("1e99999999999"),
+            json!("1234567890123456789012345678901"),
+            json!(null),
+            json!(true),
+            json!([1]),
+        ] {
+            assert_eq!(cents(v.clone()), None, "{v}");
+        }
+        assert_eq!(lenient_cents(None), None);
+    }
+
+    #[test]
+    fn a_line_paid_amount_sums_total_and_tax_before_rounding() {
+        // Rounded separately, 6.941667 + 1.388333 would give 6.94 + 1.39 = 8.33 as well, but
+        // 0.005 + 0.005 shows the difference: 0.01 exactly, not 0.01 + 0.01.
+        let l = json!({"total": "6.941667", "total_tax": "1.388333"});
+        assert_eq!(line_paid_cents(&l), Some(833));
+        let l = json!({"total": "0.005", "total_tax": "0.005"});
+        assert_eq!(line_paid_cents(&l), Some(1));
+        let l = json!({"total": 10, "total_tax": "2.00"});
+        assert_eq!(line_paid_cents(&l), Some(1200));
+        let l = json!({"total": "-5.00", "total_tax": "-1.00"});
+        assert_eq!(line_paid_cents(&l), Some(-600));
+        assert_eq!(line_paid_cents(&json!({"total": "8.33"})), None);
+        assert_eq!(
+            line_paid_cents(&json!({"total": "", "total_tax": "1"})),
+            None
+        );
+        assert_eq!(
+            line_paid_cents(&json!({"total": "x", "total_tax": "1"})),
+            None
+        );
+    }
+
+    #[test]
+    fn order_lines_carry_their_name_and_paid_amount() {
+        let clock: Arc<dyn Clock> = Arc::new(crate::clock::SimClock::new(0));
+        let w = WooConnector::new(
+            WooConfig {
+                name: "woo".into(),
+                url: "https://shop.example".into(),
+                consumer_key: "ck".into(),
+                consumer_secret: "cs".into(),
+                webhook_secret: String::new(),
+                timeout: Duration::from_secs(1),
+            },
+            clock,
+        )
+        .expect("connector");
+        let o = w
+            .parse_order(&json!({
+                "id": 7, "status": "processing", "date_modified_gmt": "2025-03-01T10:00:00",
+                "total": "9.90",
+                "line_items": [
+                    {"id": 1, "sku": "A", "name": "Pain", "quantity": 2,
+                     "total": "6.941667", "total_tax": "1.388333"},
+                    {"id": "2", "sku": "B", "quantity": "1", "total": "", "total_tax": ""}
+                ],
+                "shipping_lines": [{"method_id": "local_pickup"}]
+            }))
+            .expect("order");
+        assert_eq!(o.total_cents, Some(990));
+        assert!(o.pickup);
+        assert_eq!(
+            (o.lines[0].name.as_str(), o.lines[0].paid_cents),
+            ("Pain", Some(833))
+        );
+        assert_eq!(
+            (o.lines[1].name.as_str(), o.lines[1].paid_cents),
+            ("", None)
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! The stock ledger on its own: exactly-once keys, the projection, policies, and the outbox.
 
 use shop_sync::connector::{OnlineOrder, OrderLine, StockEffect};
-use shop_sync::ledger::{Ledger, LedgerError, ZeroStockPolicy};
+use shop_sync::ledger::{Ledger, LedgerError, OrderItem, ZeroStockPolicy};
 
 fn ledger(policy: ZeroStockPolicy) -> (tempfile::TempDir, Ledger) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -27,7 +27,10 @@ fn order(id: &str, modified: &str, status: &str, effect: StockEffect, pickup: bo
             line_id: "1".into(),
             sku: "A".into(),
             quantity: 2,
+            name: "Article A".into(),
+            paid_cents: Some(500),
         }],
+        total_cents: Some(500),
     }
 }
 
@@ -203,4 +206,192 @@ fn click_and_collect_reserves_then_pickup_or_release() {
     let lvl = l.level("A").expect("l").expect("A");
     assert_eq!((lvl.on_hand_milli, lvl.reserved_milli), (8_000, 0));
     assert!(l.replay().expect("replay").is_empty());
+}
+
+#[test]
+fn a_pickup_lists_every_line_of_the_order_with_what_was_paid() {
+    let (_d, mut l) = ledger(ZeroStockPolicy::Warn);
+    let mut o = order(
+        "7",
+        "2025-01-01T10:00:00",
+        "processing",
+        StockEffect::Holds,
+        true,
+    );
+    o.lines.push(OrderLine {
+        line_id: "2".into(),
+        sku: "BREAD".into(),
+        quantity: 3,
+        name: "Pain".into(),
+        paid_cents: Some(420),
+    });
+    o.total_cents = Some(920);
+    let applied = l.apply_order("woo", &o).expect("reserve");
+    assert_eq!(applied.unknown_skus, vec!["BREAD".to_string()]);
+    // Stock: only the tracked line is reserved and handed over.
+    let lines = l.pickup_lines("woo", "7").expect("lines");
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0].sku, "A");
+    // The ticket: every line, with names and amounts paid.
+    let p = l.pickup_items("woo", "7").expect("items");
+    assert_eq!(
+        p.items,
+        vec![
+            OrderItem {
+                line_id: "1".into(),
+                sku: "A".into(),
+                name: "Article A".into(),
+                quantity: 2,
+                paid_cents: Some(500),
+            },
+            OrderItem {
+                line_id: "2".into(),
+                sku: "BREAD".into(),
+                name: "Pain".into(),
+                quantity: 3,
+                paid_cents: Some(420),
+            },
+        ]
+    );
+    assert_eq!(p.total_cents, Some(920));
+    assert_eq!(l.pending_pickups().expect("pending")[0].items, p.items);
+    // Each state seen refreshes the items (an order edited online).
+    let mut edited = o.clone();
+    edited.modified = "2025-01-01T10:05:00".into();
+    edited.status = "on-hold".into();
+    edited.lines[1].paid_cents = Some(280);
+    edited.lines[1].quantity = 2;
+    edited.total_cents = Some(780);
+    l.apply_order("woo", &edited).expect("refresh");
+    let p = l.pickup_items("woo", "7").expect("items");
+    assert_eq!((p.items[1].quantity, p.items[1].paid_cents), (2, Some(280)));
+    assert_eq!(p.total_cents, Some(780));
+    assert_eq!(l.level("A").expect("l").expect("A").reserved_milli, 2_000);
+
+    // Refused with the reason, like the stock-taking lines.
+    let e = l.pickup_items("woo", "404").expect_err("unseen");
+    assert!(
+        matches!(&e, LedgerError::Invalid(m) if m.contains("not been seen")),
+        "{e}"
+    );
+    l.apply_order(
+        "woo",
+        &order(
+            "8",
+            "2025-01-01T10:00:00",
+            "processing",
+            StockEffect::Holds,
+            false,
+        ),
+    )
+    .expect("take");
+    let e = l.pickup_items("woo", "8").expect_err("shipped");
+    assert!(
+        matches!(&e, LedgerError::Invalid(m) if m.contains("not a click & collect")),
+        "{e}"
+    );
+    l.apply_order(
+        "woo",
+        &order(
+            "9",
+            "2025-01-01T10:00:00",
+            "pending",
+            StockEffect::Releases,
+            true,
+        ),
+    )
+    .expect("pending");
+    let e = l.pickup_items("woo", "9").expect_err("pending");
+    assert!(
+        matches!(&e, LedgerError::Invalid(m) if m.contains("holds no stock")),
+        "{e}"
+    );
+    l.record_pickup("woo", "7", 41).expect("pickup");
+    let e = l.pickup_items("woo", "7").expect_err("picked up");
+    assert!(
+        matches!(&e, LedgerError::Invalid(m) if m.contains("already picked up")),
+        "{e}"
+    );
+    // 10 on hand, less order 8 shipped and order 7 picked up; nothing reserved any more.
+    let lvl = l.level("A").expect("l").expect("A");
+    assert_eq!((lvl.on_hand_milli, lvl.reserved_milli), (6_000, 0));
+    assert!(l.replay().expect("replay").is_empty());
+}
+
+/// The `orders` table of a `stock.db` written before order items were kept.
+const OLD_ORDERS: &str = "
+CREATE TABLE orders(shop TEXT NOT NULL, order_id TEXT NOT NULL,
+  modified TEXT NOT NULL, status TEXT NOT NULL, held INTEGER NOT NULL, holds INTEGER NOT NULL,
+  pickup INTEGER NOT NULL, picked_up INTEGER NOT NULL DEFAULT 0, lines TEXT NOT NULL,
+  PRIMARY KEY(shop, order_id));
+INSERT INTO orders(shop, order_id, modified, status, held, holds, pickup, lines)
+  VALUES ('woo', '5', '2025-01-01T10:00:00', 'processing', 1, 1, 1,
+          '[{\"line_id\":\"1\",\"sku\":\"A\",\"quantity\":2}]');
+";
+
+#[test]
+fn an_older_stock_db_gets_the_items_column_and_keeps_its_orders() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("stock.db");
+    {
+        let c = rusqlite::Connection::open(&path).expect("old db");
+        c.execute_batch(OLD_ORDERS).expect("old schema");
+    }
+    for _ in 0..2 {
+        // Opened twice: the migration runs once and leaves the data alone.
+        let l = Ledger::open(&path, ZeroStockPolicy::Warn).expect("open");
+        let p = l.pickup_items("woo", "5").expect("items");
+        // An order stored before items were kept shows its stock-taking lines.
+        assert_eq!(
+            p.items,
+            vec![OrderItem {
+                line_id: "1".into(),
+                sku: "A".into(),
+                name: String::new(),
+                quantity: 2,
+                paid_cents: None,
+            }]
+        );
+        assert_eq!(p.total_cents, None);
+        assert_eq!(l.pickup_lines("woo", "5").expect("lines")[0].quantity, 2);
+    }
+    let c = rusqlite::Connection::open(&path).expect("db");
+    let columns: Vec<String> = c
+        .prepare("SELECT name FROM pragma_table_info('orders')")
+        .expect("pragma")
+        .query_map([], |r| r.get(0))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("columns");
+    assert!(columns.contains(&"items".to_string()), "{columns:?}");
+    let items: String = c
+        .query_row("SELECT items FROM orders WHERE order_id = '5'", [], |r| {
+            r.get(0)
+        })
+        .expect("items");
+    assert_eq!(items, "[]");
+    // The next state seen stores the items.
+    drop(c);
+    let mut l = Ledger::open(&path, ZeroStockPolicy::Warn).expect("open");
+    l.track("A", None).expect("track");
+    l.apply_order(
+        "woo",
+        &order(
+            "5",
+            "2025-01-01T10:05:00",
+            "on-hold",
+            StockEffect::Holds,
+            true,
+        ),
+    )
+    .expect("refresh");
+    let p = l.pickup_items("woo", "5").expect("items");
+    assert_eq!(
+        (
+            p.items[0].name.as_str(),
+            p.items[0].paid_cents,
+            p.total_cents
+        ),
+        ("Article A", Some(500), Some(500))
+    );
 }

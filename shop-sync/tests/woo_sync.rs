@@ -459,10 +459,17 @@ enum Ev {
     Refund,
 }
 
+/// The till's level below which a product is restocked in the scenario (whole units).
+const RESTOCK_BELOW: i64 = 40;
+/// Units a delivery brings.
+const DELIVERY: i64 = 80;
+
 /// 1,000 till sales, 300 online orders (60 click & collect), 50 cancellations and 30 refunds,
 /// with 20 % of requests failing (lost answers after applying, cuts, 429, 503 bursts), the shop
-/// down for an hour and the syncer killed mid-write three times. At the end every product has
-/// the same level online, at the till, and in the test's own model; no movement counted twice.
+/// down for an hour and the syncer killed mid-write three times. Goods are received at the
+/// till whenever a product runs low (receptions are pushed like sales), so the shop's checkout
+/// never runs out: all 300 orders are placed. At the end every product has the same level
+/// online, at the till, and in the test's own model; no movement counted twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn convergence_under_faults() {
     let skus: Vec<String> = (0..20).map(|i| format!("SKU-{i:02}")).collect();
@@ -486,6 +493,7 @@ async fn convergence_under_faults() {
         (0usize, 0usize, 0, 0, 0);
     let mut went_down = false;
     let mut refused_at_checkout = 0;
+    let mut deliveries = 0;
 
     for (n, ev) in events.iter().enumerate() {
         h.clock.advance(Duration::from_secs(rng.gen_range(1..6)));
@@ -507,6 +515,23 @@ async fn convergence_under_faults() {
                     sold.push((s.clone(), *q));
                 }
                 till_lines += lines.len();
+                // A product running low at the till is restocked: a reception, pushed online.
+                for (s, _) in &lines {
+                    if h.local(s) < RESTOCK_BELOW {
+                        deliveries += 1;
+                        let n = h
+                            .ledger
+                            .lock()
+                            .expect("l")
+                            .receive(
+                                &format!("delivery-{deliveries}"),
+                                &[(s.clone(), DELIVERY * 1000)],
+                            )
+                            .expect("reception");
+                        assert_eq!(n, 1);
+                        *expected.get_mut(s).expect("sku") += DELIVERY;
+                    }
+                }
             }
             Ev::Refund => {
                 if let Some(i) = (!sold.is_empty()).then(|| rng.gen_range(0..sold.len())) {
@@ -655,6 +680,18 @@ async fn convergence_under_faults() {
     );
     assert!(f.max_in_flight <= 1, "one write in flight per product");
     assert!(kills >= 1 && went_down && cancels > 0 && refunds > 0 && pickups > 0);
+    assert_eq!(
+        (orders.len(), refused_at_checkout),
+        (300, 0),
+        "every online order was placed"
+    );
+    assert!(deliveries > 0);
+    assert_eq!(
+        l.movements_with_prefix("reception:delivery-")
+            .expect("count") as usize,
+        deliveries,
+        "each delivery received once"
+    );
     for k in [
         "timeout_after_apply",
         "reset_after_apply",
@@ -678,8 +715,10 @@ async fn convergence_under_faults() {
         "levels equal the replay of the movements"
     );
     eprintln!(
-        "converged: {} requests, faults {:?}, {kills} kills, {pickups} pickups, {cancels} cancellations, {refunds} refunds, {refused_at_checkout} refused at checkout",
-        f.requests, f.faults_injected
+        "converged: {} requests, faults {:?}, {kills} kills, {} orders placed, {pickups} pickups, {cancels} cancellations, {refunds} refunds, {deliveries} deliveries, {refused_at_checkout} refused at checkout",
+        f.requests,
+        f.faults_injected,
+        orders.len()
     );
 }
 
