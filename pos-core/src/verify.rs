@@ -732,8 +732,19 @@ impl Verifier {
         s.first_timestamp_ms.get_or_insert(r.timestamp_ms);
         s.last_seq = Some(r.seq);
         s.last_timestamp_ms = Some(r.timestamp_ms);
-        s.last_hash = Some(hex::encode(r.hash));
-        *s.counts.entry(r.kind.clone()).or_default() += 1;
+        // In the in-order phase, once per record: no allocation unless a kind is new.
+        let mut text = [0u8; 64];
+        if hex::encode_to_slice(r.hash, &mut text).is_ok() {
+            let last = s.last_hash.get_or_insert_with(|| String::with_capacity(64));
+            last.clear();
+            last.extend(text.iter().map(|&b| b as char));
+        }
+        match s.counts.get_mut(r.kind.as_str()) {
+            Some(n) => *n += 1,
+            None => {
+                s.counts.insert(r.kind.clone(), 1);
+            }
+        }
 
         if !KNOWN_FORMAT_VERSIONS.contains(&r.format_version) {
             problems.push((
