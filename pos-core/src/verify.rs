@@ -1233,14 +1233,20 @@ fn verify_signatures(chunk: &[Item], keys: &[Option<VerifyingKey>], pre: &mut [P
     let results: Vec<(usize, bool)> = jobs
         .par_chunks(SIGNATURE_BATCH)
         .flat_map_iter(|batch| {
-            let msgs: Vec<&[u8]> = batch.iter().map(|j| &j.1[..]).collect();
-            let sigs: Vec<Signature> = batch.iter().map(|j| j.2).collect();
-            let vks: Vec<VerifyingKey> = batch.iter().map(|j| j.3).collect();
-            let all_ok = ed25519_dalek::verify_batch(&msgs, &sigs, &vks).is_ok();
-            batch
-                .iter()
-                .map(move |j| (j.0, all_ok || j.3.verify(&j.1, &j.2).is_ok()))
-                .collect::<Vec<_>>()
+            // Runs signed by one key (a journal changes keys rarely) are checked as one
+            // same-key batch; a failed run is checked signature by signature to name the bad
+            // ones.
+            let mut out = Vec::with_capacity(batch.len());
+            for run in batch.chunk_by(|a, b| a.3 == b.3) {
+                let items: Vec<(&[u8], &Signature)> =
+                    run.iter().map(|j| (&j.1[..], &j.2)).collect();
+                let all_ok = crate::batch::verify_same_key(&run[0].3, &items);
+                out.extend(
+                    run.iter()
+                        .map(|j| (j.0, all_ok || j.3.verify(&j.1, &j.2).is_ok())),
+                );
+            }
+            out
         })
         .collect();
     for (i, ok) in results {
