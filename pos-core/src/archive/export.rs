@@ -683,7 +683,12 @@ mod tests {
         let range = ArchiveSelection::Range { from: 1, to: last };
         let (manifest, _) = export_archive(&reader, &key, &range, &out).unwrap();
         assert_eq!(manifest.counts.get("sale"), Some(&sales));
-        assert_eq!(manifest.counts.values().sum::<u64>(), last, "{:?}", manifest.counts);
+        assert_eq!(
+            manifest.counts.values().sum::<u64>(),
+            last,
+            "{:?}",
+            manifest.counts
+        );
         let expected_total: i64 = (0..8)
             .flat_map(|_| (0..(TALLY_BATCH as i64 / 3)).map(|i| 130 * (1 + i % 2)))
             .sum();
