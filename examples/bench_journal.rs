@@ -14,7 +14,9 @@
 //! - `sign_1core_per_s`: ed25519-dalek signatures of 32-byte hashes on one thread.
 //! - `group_commit_per_s`: 64 threads appending sales at once (group commit, parallel signing).
 //! - `batch_verify_all_cores_per_s`: `ed25519_dalek::verify_batch`, batches of 256, all cores
-//!   (`batch_verify_1024_all_cores_per_s`: batches of 1024, the verifier's size).
+//!   (`batch_verify_1024_all_cores_per_s`: batches of 1024, the verifier's size;
+//!   `batch_verify_same_key_1024_all_cores_per_s`: `pos_core::batch::verify_same_key`, the
+//!   verifier's own check of runs signed by one key).
 //! - `verify_chain_per_s`, `verify_full_per_s`: verification of an N-record journal (built once
 //!   in `--dir` and reused), each in a child process that also reports its peak memory
 //!   (`VmHWM`), so that the memory used to build the journal does not count.
@@ -111,11 +113,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     build_journal(&big, args.records)?;
     let batch = BatchVerifyBench::new();
     let (mut raw_verify, mut chain, mut full) = (Vec::new(), Vec::new(), Vec::new());
-    let mut raw_verify_1024 = Vec::new();
+    let (mut raw_verify_1024, mut same_key_1024) = (Vec::new(), Vec::new());
     let mut rss_mb: f64 = 0.0;
     for _ in 0..args.rounds.max(1) {
         raw_verify.push(batch.run(RAW_VERIFY_BATCH, round));
         raw_verify_1024.push(batch.run(1024, round));
+        same_key_1024.push(batch.run_same_key(1024, round));
         let c = run_child(&big, "chain")?;
         let f = run_child(&big, "full")?;
         chain.push(c.per_s);
@@ -123,7 +126,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rss_mb = rss_mb.max(c.peak_rss_mb).max(f.peak_rss_mb);
     }
     let (raw_verify, chain, full) = (median(raw_verify), median(chain), median(full));
-    let raw_verify_1024 = median(raw_verify_1024);
+    let (raw_verify_1024, same_key_1024) = (median(raw_verify_1024), median(same_key_1024));
     line("batch_verify_all_cores_per_s", raw_verify);
     // The verifier batches 1024 signatures (cheaper per signature than 256): the ratio to the
     // raw rate at that size shows what is left besides signatures.
@@ -133,6 +136,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     line("verify_full_per_s", full);
     line("verify_full_ratio", ratio(full, raw_verify));
     line("verify_full_ratio_1024", ratio(full, raw_verify_1024));
+    // The verifier checks runs of one key as same-key batches, faster than the library's
+    // batches: its ratio to that rate shows what is left besides signatures.
+    line("batch_verify_same_key_1024_all_cores_per_s", same_key_1024);
+    line("verify_full_ratio_same_key", ratio(full, same_key_1024));
     line("verify_peak_rss_mb", rss_mb);
     Ok(())
 }
@@ -354,6 +361,28 @@ impl BatchVerifyBench {
                     ed25519_dalek::verify_batch(&m, s, k).is_ok()
                 });
             assert!(ok, "raw batch verification failed");
+            n += self.msgs.len();
+        }
+        n as f64 / start.elapsed().as_secs_f64()
+    }
+
+    /// The same signatures through `pos_core::batch::verify_same_key` (one key term per
+    /// batch instead of one per signature), the check the verifier runs.
+    fn run_same_key(&self, batch: usize, round: Duration) -> f64 {
+        let key = self.vks[0];
+        let start = Instant::now();
+        let mut n = 0usize;
+        while start.elapsed() < round {
+            let ok = self
+                .msgs
+                .par_chunks(batch)
+                .zip(self.sigs.par_chunks(batch))
+                .all(|(m, s)| {
+                    let items: Vec<(&[u8], &Signature)> =
+                        m.iter().zip(s).map(|(m, s)| (&m[..], s)).collect();
+                    pos_core::batch::verify_same_key(&key, &items)
+                });
+            assert!(ok, "same-key batch verification failed");
             n += self.msgs.len();
         }
         n as f64 / start.elapsed().as_secs_f64()

@@ -49,6 +49,7 @@
 pub mod anchor;
 pub mod archive;
 pub mod barcode;
+pub mod batch;
 pub mod body;
 pub mod canonical;
 pub mod closure;

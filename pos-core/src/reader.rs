@@ -274,6 +274,47 @@ impl JournalReader {
         Ok(out)
     }
 
+    /// Records of each range `[from, to)` of seqs in turn, in sequence order, one at a time
+    /// (`Some`), then `None` at the end of each range; all within one read transaction (a
+    /// consistent snapshot). `to` of `None` reads to the end. Stops early when `f` breaks.
+    pub(crate) fn for_each_in_ranges<F>(
+        &self,
+        ranges: impl IntoIterator<Item = (u64, Option<u64>)>,
+        mut f: F,
+    ) -> Result<(), ReadError>
+    where
+        F: FnMut(Option<Result<Record, MalformedRow>>) -> ControlFlow<()>,
+    {
+        let bound = |seq: u64| seq.min(i64::MAX as u64) as i64;
+        self.conn
+            .execute_batch("BEGIN")
+            .map_err(|e| self.storage(e))?;
+        let result = (|| {
+            let mut stmt = self
+                .conn
+                .prepare(&format!(
+                    "SELECT {RECORD_COLUMNS} FROM records WHERE seq >= ?1 AND seq < ?2 \
+                     ORDER BY seq"
+                ))
+                .map_err(|e| self.storage(e))?;
+            for (from, to) in ranges {
+                let to = to.map_or(i64::MAX, bound);
+                let mut rows = stmt.query([bound(from), to]).map_err(|e| self.storage(e))?;
+                while let Some(row) = rows.next().map_err(|e| self.storage(e))? {
+                    if f(Some(store::row_to_record(row))).is_break() {
+                        return Ok(());
+                    }
+                }
+                if f(None).is_break() {
+                    return Ok(());
+                }
+            }
+            Ok(())
+        })();
+        let _ = self.conn.execute_batch("COMMIT");
+        result
+    }
+
     /// Records with `seq >= from_seq` in sequence order, one at a time, within one read
     /// transaction (a consistent snapshot). Stops early when `f` breaks.
     pub fn for_each_from<F>(&self, from_seq: u64, mut f: F) -> Result<(), ReadError>

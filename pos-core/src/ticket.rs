@@ -486,13 +486,90 @@ fn check_counts(lines: usize, payments: usize) -> Result<(), TicketError> {
 /// Computes a sale from what the till sent, validating everything. `rates` are the configured
 /// VAT rates.
 pub fn compute_sale(input: &SaleInput, rates: &[VatRate]) -> Result<SaleBody, TicketError> {
-    check_text("operator", &input.operator, MAX_TEXT_LEN, true)?;
-    check_counts(input.lines.len(), input.payments.len())?;
+    let figures = sale_figures(
+        &input.operator,
+        input.lines.iter().map(|l| LineAmounts {
+            sku: &l.sku,
+            label: &l.label,
+            quantity: l.quantity,
+            unit_price: l.unit_price,
+            vat_rate: l.vat_rate,
+            discount: l.discount,
+        }),
+        input.ticket_discount,
+        &input.payments,
+        rates,
+    )?;
+    let lines = input
+        .lines
+        .iter()
+        .zip(figures.lines)
+        .map(|(l, f)| TicketLine {
+            sku: l.sku.clone(),
+            label: l.label.clone(),
+            quantity: l.quantity,
+            unit: l.unit,
+            unit_price: l.unit_price,
+            vat_rate: l.vat_rate,
+            gross: f.gross,
+            line_discount: l.discount,
+            ticket_discount: f.ticket_discount,
+            total: f.total,
+        })
+        .collect();
+    Ok(SaleBody {
+        operator: input.operator.clone(),
+        lines,
+        ticket_discount: input.ticket_discount,
+        vat: figures.vat,
+        total: figures.total,
+        payments: input.payments.clone(),
+        change: figures.change,
+    })
+}
 
-    let mut lines = Vec::with_capacity(input.lines.len());
-    for (i, l) in input.lines.iter().enumerate() {
-        check_text("sku", &l.sku, MAX_SKU_LEN, true)?;
-        check_text("label", &l.label, MAX_TEXT_LEN, true)?;
+/// What a sale line is computed from, borrowed from an input or a stored body.
+struct LineAmounts<'a> {
+    sku: &'a str,
+    label: &'a str,
+    quantity: Qty,
+    unit_price: Cents,
+    vat_rate: VatRate,
+    discount: Cents,
+}
+
+/// The derived amounts of one line.
+struct LineFigures {
+    gross: Cents,
+    ticket_discount: Cents,
+    total: Cents,
+}
+
+/// The derived amounts of a sale.
+struct SaleFigures {
+    lines: Vec<LineFigures>,
+    vat: Vec<VatTotal>,
+    total: Cents,
+    change: Cents,
+}
+
+/// Validates a sale and derives its amounts: the one computation behind [`compute_sale`]
+/// (building a body) and [`check_sale`] (checking a stored one without copying its text).
+fn sale_figures<'a>(
+    operator: &str,
+    input_lines: impl ExactSizeIterator<Item = LineAmounts<'a>>,
+    ticket_discount: Cents,
+    payments: &[Payment],
+    rates: &[VatRate],
+) -> Result<SaleFigures, TicketError> {
+    check_text("operator", operator, MAX_TEXT_LEN, true)?;
+    check_counts(input_lines.len(), payments.len())?;
+
+    let mut lines = Vec::with_capacity(input_lines.len());
+    let mut line_rates = Vec::with_capacity(input_lines.len());
+    for (i, l) in input_lines.enumerate() {
+        check_text("sku", l.sku, MAX_SKU_LEN, true)?;
+        check_text("label", l.label, MAX_TEXT_LEN, true)?;
         if l.quantity.0 <= 0 || l.quantity.0 > MAX_QUANTITY {
             return Err(TicketError::BadQuantity {
                 line: i,
@@ -521,22 +598,16 @@ pub fn compute_sale(input: &SaleInput, rates: &[VatRate]) -> Result<SaleBody, Ti
                 gross: gross.0,
             });
         }
-        lines.push(TicketLine {
-            sku: l.sku.clone(),
-            label: l.label.clone(),
-            quantity: l.quantity,
-            unit: l.unit,
-            unit_price: l.unit_price,
-            vat_rate: l.vat_rate,
+        lines.push(LineFigures {
             gross,
-            line_discount: l.discount,
             ticket_discount: Cents::ZERO,
             total: gross.checked_sub(l.discount)?,
         });
+        line_rates.push(l.vat_rate);
     }
 
     let before_discount = Cents::sum(lines.iter().map(|l| l.total))?;
-    let discount = input.ticket_discount;
+    let discount = ticket_discount;
     if discount.0 < 0 || discount > before_discount {
         return Err(TicketError::BadTicketDiscount {
             discount: discount.0,
@@ -549,11 +620,11 @@ pub fn compute_sale(input: &SaleInput, rates: &[VatRate]) -> Result<SaleBody, Ti
         line.total = line.total.checked_sub(share)?;
     }
     let total = before_discount.checked_sub(discount)?;
-    let vat = vat_breakdown(lines.iter().map(|l| (l.vat_rate, l.total)))?;
+    let vat = vat_breakdown(line_rates.iter().zip(&lines).map(|(r, l)| (*r, l.total)))?;
 
     let mut paid = Cents::ZERO;
     let mut cash = Cents::ZERO;
-    for (i, p) in input.payments.iter().enumerate() {
+    for (i, p) in payments.iter().enumerate() {
         if p.amount.0 <= 0 {
             return Err(TicketError::BadPayment {
                 index: i,
@@ -578,14 +649,10 @@ pub fn compute_sale(input: &SaleInput, rates: &[VatRate]) -> Result<SaleBody, Ti
             cash: cash.0,
         });
     }
-
-    Ok(SaleBody {
-        operator: input.operator.clone(),
+    Ok(SaleFigures {
         lines,
-        ticket_discount: discount,
         vat,
         total,
-        payments: input.payments.clone(),
         change,
     })
 }
@@ -784,41 +851,37 @@ pub fn compute_refund(
 
 /// Recomputes a stored sale from its own inputs and reports the first field that differs.
 pub fn check_sale(body: &SaleBody, rates: &[VatRate]) -> Result<(), TicketError> {
-    let input = SaleInput {
-        operator: body.operator.clone(),
-        lines: body
-            .lines
-            .iter()
-            .map(|l| LineInput {
-                sku: l.sku.clone(),
-                label: l.label.clone(),
-                quantity: l.quantity,
-                unit: l.unit,
-                unit_price: l.unit_price,
-                vat_rate: l.vat_rate,
-                discount: l.line_discount,
-            })
-            .collect(),
-        ticket_discount: body.ticket_discount,
-        payments: body.payments.clone(),
-    };
-    let again = compute_sale(&input, rates)?;
-    first_difference_sale(body, &again)
-        .map_or(Ok(()), |field| Err(TicketError::Inconsistent { field }))
-}
-
-fn first_difference_sale(a: &SaleBody, b: &SaleBody) -> Option<&'static str> {
-    if a.lines != b.lines {
+    let again = sale_figures(
+        &body.operator,
+        body.lines.iter().map(|l| LineAmounts {
+            sku: &l.sku,
+            label: &l.label,
+            quantity: l.quantity,
+            unit_price: l.unit_price,
+            vat_rate: l.vat_rate,
+            discount: l.line_discount,
+        }),
+        body.ticket_discount,
+        &body.payments,
+        rates,
+    )?;
+    // Every other field of a line is its own input, equal to itself.
+    let lines_differ = body.lines.len() != again.lines.len()
+        || body.lines.iter().zip(&again.lines).any(|(l, f)| {
+            l.gross != f.gross || l.ticket_discount != f.ticket_discount || l.total != f.total
+        });
+    let field = if lines_differ {
         Some("lines")
-    } else if a.vat != b.vat {
+    } else if body.vat != again.vat {
         Some("vat")
-    } else if a.total != b.total {
+    } else if body.total != again.total {
         Some("total")
-    } else if a.change != b.change {
+    } else if body.change != again.change {
         Some("change")
     } else {
         None
-    }
+    };
+    field.map_or(Ok(()), |field| Err(TicketError::Inconsistent { field }))
 }
 
 /// Recomputes a stored refund from its own requests against what remained of the original, and

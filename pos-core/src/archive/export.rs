@@ -152,6 +152,11 @@ fn label_and_range(
 }
 
 /// What the single pass over the range gathers.
+/// Records per batch sent to the tally thread.
+const TALLY_BATCH: usize = 1024;
+/// Batches waiting for the tally thread at most.
+const TALLY_QUEUE: usize = 4;
+
 #[derive(Default)]
 struct Tally {
     records: u64,
@@ -235,7 +240,7 @@ fn write_zip(
     let io = |e: std::io::Error| ArchiveError::io(out, e);
     let zerr = |e: zip::result::ZipError| ArchiveError::io(out, e);
     let temp = tempfile::tempdir().map_err(io)?;
-    let mut views = CsvViews::create(temp.path(), &opening.time_zone).map_err(io)?;
+    let views = CsvViews::create(temp.path(), &opening.time_zone).map_err(io)?;
     let mut zip = ZipWriter::new(std::io::BufWriter::new(file));
     // Fixed options (time, permissions, ZIP64 sizes): the structure is exactly the one
     // `zipcheck` accepts.
@@ -251,18 +256,31 @@ fn write_zip(
         bytes: readme.len() as u64,
     });
 
-    // records.jsonl, with the tally, the chain check and the CSV rows in the same pass.
+    // records.jsonl and the chain check on this thread; the tally and the CSV rows (decoding
+    // every body) on another, fed in batches through a bounded channel so that memory stays
+    // flat: the two halves cost about the same.
     zip.start_file("records.jsonl", options).map_err(zerr)?;
     let mut sink = Hashing {
         inner: &mut zip,
         hasher: Sha256::new(),
         bytes: 0,
     };
-    let mut tally = Tally::default();
     let mut failure: Option<ArchiveError> = None;
     let mut expected = (first, prev_hash);
-    reader
-        .for_each_from(first, |item| {
+    let (tally, views) = std::thread::scope(|scope| -> Result<_, ArchiveError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Record>>(TALLY_QUEUE);
+        let worker = scope.spawn(move || -> std::io::Result<(Tally, CsvViews)> {
+            let mut views = views;
+            let mut tally = Tally::default();
+            for batch in rx {
+                for r in &batch {
+                    tally_record(&mut tally, r, first, &mut views)?;
+                }
+            }
+            Ok((tally, views))
+        });
+        let mut batch = Vec::with_capacity(TALLY_BATCH);
+        let read = reader.for_each_from(first, |item| {
             let step = (|| -> Result<bool, ArchiveError> {
                 let r = item.map_err(|m| ArchiveError::Damaged {
                     seq: m.seq.max(0) as u64,
@@ -280,8 +298,16 @@ fn write_zip(
                 let mut text = serde_json::to_vec(&line).map_err(|e| ArchiveError::io(out, e))?;
                 text.push(b'\n');
                 sink.write_all(&text).map_err(io)?;
-                tally_record(&mut tally, &r, first, &mut views).map_err(io)?;
-                Ok(r.seq < last)
+                let more = r.seq < last;
+                batch.push(r);
+                if batch.len() == TALLY_BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(TALLY_BATCH));
+                    if tx.send(full).is_err() {
+                        // The worker stopped on an error, which its join reports.
+                        return Ok(false);
+                    }
+                }
+                Ok(more)
             })();
             match step {
                 Ok(true) => ControlFlow::Continue(()),
@@ -291,11 +317,20 @@ fn write_zip(
                     ControlFlow::Break(())
                 }
             }
-        })
-        .map_err(|e| ArchiveError::Selection(e.to_string()))?;
-    if let Some(e) = failure {
-        return Err(e);
-    }
+        });
+        if !batch.is_empty() {
+            let _ = tx.send(batch);
+        }
+        drop(tx);
+        let joined = worker
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        read.map_err(|e| ArchiveError::Selection(e.to_string()))?;
+        if let Some(e) = failure.take() {
+            return Err(e);
+        }
+        joined.map_err(io)
+    })?;
     if expected.0 != last + 1 {
         return Err(ArchiveError::Damaged {
             seq: expected.0,
@@ -437,7 +472,11 @@ fn check_link(r: &Record, (seq, prev): (u64, [u8; 32])) -> Result<(), ArchiveErr
         problem: problem.to_string(),
     };
     if r.seq != seq {
-        return Err(damaged("sequence gap"));
+        // Name the first missing record, not the one after the gap.
+        return Err(ArchiveError::Damaged {
+            seq,
+            problem: format!("record missing (the journal goes on at {})", r.seq),
+        });
     }
     if r.prev_hash != prev {
         return Err(damaged("broken link to the previous record"));
@@ -583,4 +622,92 @@ fn readme_text(o: &crate::body::OpeningBody, label: &str, first: u64, last: u64)
         vat = m.vat_id,
         register = o.register_id,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prelude::*;
+
+    fn sale(pieces: i64) -> SaleInput {
+        SaleInput {
+            operator: "alice".into(),
+            lines: vec![LineInput {
+                sku: "BAG-TRAD".into(),
+                label: "Baguette tradition".into(),
+                quantity: Qty::pieces(pieces),
+                unit: Unit::Piece,
+                unit_price: Cents(130),
+                vat_rate: VatRate(550),
+                discount: Cents::ZERO,
+            }],
+            ticket_discount: Cents::ZERO,
+            payments: vec![Payment {
+                method: PaymentMethod::Card,
+                amount: Cents(130 * pieces),
+            }],
+        }
+    }
+
+    /// The tally thread gets the records in batches: over several batches the manifest counts
+    /// and totals every record once, and a journal whose chain breaks past the first batch is
+    /// not exported (no file is left).
+    #[test]
+    fn tally_over_several_batches_and_refusal_of_a_broken_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.db");
+        let seed = [7u8; 32];
+        let journal = Journal::create(
+            &path,
+            KeyPair::from_seed(seed),
+            sample_opening(),
+            JournalOptions::default(),
+        )
+        .unwrap();
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    for i in 0..(TALLY_BATCH as i64 / 3) {
+                        journal.sale(&sale(1 + i % 2)).unwrap();
+                    }
+                });
+            }
+        });
+        journal.close();
+        let reader = JournalReader::open(&path).unwrap();
+        let last = reader.last_seq().unwrap();
+        let sales = 8 * (TALLY_BATCH as u64 / 3);
+        assert!(last > 2 * TALLY_BATCH as u64);
+        let key = KeyPair::from_seed(seed);
+        let out = dir.path().join("all.zip");
+        let range = ArchiveSelection::Range { from: 1, to: last };
+        let (manifest, _) = export_archive(&reader, &key, &range, &out).unwrap();
+        assert_eq!(manifest.counts.get("sale"), Some(&sales));
+        assert_eq!(
+            manifest.counts.values().sum::<u64>(),
+            last,
+            "{:?}",
+            manifest.counts
+        );
+        let expected_total: i64 = (0..8)
+            .flat_map(|_| (0..(TALLY_BATCH as i64 / 3)).map(|i| 130 * (1 + i % 2)))
+            .sum();
+        assert_eq!(manifest.totals.sales, sales);
+        assert_eq!(manifest.totals.total, Cents(expected_total));
+
+        let missing = last - 10;
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "DROP TRIGGER records_no_delete; DELETE FROM records WHERE seq = {missing};"
+        ))
+        .unwrap();
+        drop(conn);
+        let reader = JournalReader::open(&path).unwrap();
+        let out = dir.path().join("broken.zip");
+        match export_archive(&reader, &key, &range, &out) {
+            Err(ArchiveError::Damaged { seq, .. }) => assert_eq!(seq, missing),
+            other => panic!("expected a damaged journal, got {other:?}"),
+        }
+        assert!(!out.exists(), "a refused archive leaves no file");
+    }
 }

@@ -37,7 +37,10 @@ struct Opened {
     label: String,
     manifest: Manifest,
     manifest_bytes: Vec<u8>,
-    file_sha256: String,
+    /// The SHA-256 of the whole file, computed on a thread of its own while the records are
+    /// checked (it is needed only at the end, and reading the file twice in a row would leave
+    /// the other cores idle).
+    file_sha256: Option<std::thread::JoinHandle<Result<String, ArchiveError>>>,
     /// The size of `records.jsonl` by its ZIP headers.
     records_size: Option<u64>,
 }
@@ -101,7 +104,12 @@ fn open_archive(
             .find(|e| e.name == name)
             .map(|e| e.uncompressed_size)
     };
-    let file_sha256 = super::export::sha256_file(path)?;
+    let file_sha256 = {
+        let path = path.to_path_buf();
+        Some(std::thread::spawn(move || {
+            super::export::sha256_file(&path)
+        }))
+    };
 
     let names: BTreeSet<String> = zip.file_names().map(str::to_string).collect();
     let expected: BTreeSet<String> = CONTENT_FILES
@@ -753,14 +761,23 @@ pub fn verify_archives(
         previous = Some((m.label.clone(), after.last_seq, after.last_hash.clone()));
         let _ = &o.manifest_bytes;
     }
+    let mut file_hashes = Vec::with_capacity(opened.len());
+    for o in &mut opened {
+        let hash = o.file_sha256.take().map(|h| {
+            h.join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+        file_hashes.push(hash.transpose()?.unwrap_or_default());
+    }
     // Archive records naming archives that were given must name these exact files.
     for a in &archive_records {
-        if let Some(o) = opened
+        if let Some((o, file_sha256)) = opened
             .iter()
-            .find(|o| o.manifest.first_seq == a.first_seq && o.manifest.last_seq == a.last_seq)
+            .zip(&file_hashes)
+            .find(|(o, _)| o.manifest.first_seq == a.first_seq && o.manifest.last_seq == a.last_seq)
         {
             let manifest_sha = hex::encode(Sha256::digest(&o.manifest_bytes));
-            if a.file_sha256 != o.file_sha256 || a.manifest_sha256 != manifest_sha {
+            if a.file_sha256 != *file_sha256 || a.manifest_sha256 != manifest_sha {
                 report(
                     sink,
                     a.last_seq,
@@ -770,7 +787,7 @@ pub fn verify_archives(
                         a.label,
                         a.file_sha256,
                         o.path.display(),
-                        o.file_sha256
+                        file_sha256
                     ),
                 );
             }
