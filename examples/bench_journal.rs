@@ -17,6 +17,8 @@
 //!   (`batch_verify_1024_all_cores_per_s`: batches of 1024, the verifier's size;
 //!   `batch_verify_same_key_1024_all_cores_per_s`: `pos_core::batch::verify_same_key`, the
 //!   verifier's own check of runs signed by one key).
+//! - `sha256_record_all_cores_per_s`: SHA-256 of buffers of the journal's mean record size on
+//!   every core, the bound of chain-only verification (`verify_chain_ratio_to_sha256`).
 //! - `verify_chain_per_s`, `verify_full_per_s`: verification of an N-record journal (built once
 //!   in `--dir` and reused), each in a child process that also reports its peak memory
 //!   (`VmHWM`), so that the memory used to build the journal does not count.
@@ -114,8 +116,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let batch = BatchVerifyBench::new();
     let (mut raw_verify, mut chain, mut full) = (Vec::new(), Vec::new(), Vec::new());
     let (mut raw_verify_1024, mut same_key_1024) = (Vec::new(), Vec::new());
+    let mut raw_sha = Vec::new();
+    let record_len = mean_record_len(&big)?;
     let mut rss_mb: f64 = 0.0;
     for _ in 0..args.rounds.max(1) {
+        raw_sha.push(sha256_all_cores(record_len, round));
         raw_verify.push(batch.run(RAW_VERIFY_BATCH, round));
         raw_verify_1024.push(batch.run(1024, round));
         same_key_1024.push(batch.run_same_key(1024, round));
@@ -127,12 +132,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let (raw_verify, chain, full) = (median(raw_verify), median(chain), median(full));
     let (raw_verify_1024, same_key_1024) = (median(raw_verify_1024), median(same_key_1024));
+    let raw_sha = median(raw_sha);
     line("batch_verify_all_cores_per_s", raw_verify);
     // The verifier batches 1024 signatures (cheaper per signature than 256): the ratio to the
     // raw rate at that size shows what is left besides signatures.
     line("batch_verify_1024_all_cores_per_s", raw_verify_1024);
     line("verify_records", args.records as f64);
     line("verify_chain_per_s", chain);
+    // Chain-only verification recomputes every record's SHA-256: hashing alone, on every core
+    // and with nothing read, bounds it.
+    line("sha256_record_all_cores_per_s", raw_sha);
+    line("verify_chain_ratio_to_sha256", ratio(chain, raw_sha));
     line("verify_full_per_s", full);
     line("verify_full_ratio", ratio(full, raw_verify));
     line("verify_full_ratio_1024", ratio(full, raw_verify_1024));
@@ -319,6 +329,38 @@ fn group_commit(dir: &Path, round: Duration) -> Result<f64, Box<dyn std::error::
     journal.close();
     fresh(dir, "group.db");
     Ok(rate)
+}
+
+/// The mean length of a record's hash preimage in the journal at `path` (body plus the
+/// header fields, about 170 bytes).
+fn mean_record_len(path: &Path) -> Result<usize, Box<dyn std::error::Error>> {
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let body: f64 = conn.query_row("SELECT avg(length(body)) FROM records", [], |r| r.get(0))?;
+    Ok(body as usize + 170)
+}
+
+/// SHA-256 of `len`-byte buffers on every core, records per second.
+fn sha256_all_cores(len: usize, round: Duration) -> f64 {
+    use sha2::{Digest, Sha256};
+    let start = Instant::now();
+    let threads = rayon::current_num_threads();
+    let done: u64 = (0..threads)
+        .into_par_iter()
+        .map(|t| {
+            let mut buf = vec![t as u8; len];
+            let mut n = 0u64;
+            while start.elapsed() < round {
+                for _ in 0..256 {
+                    let h = Sha256::digest(&buf);
+                    buf[0] = h[0];
+                    n += 1;
+                }
+            }
+            n
+        })
+        .sum();
+    done as f64 / start.elapsed().as_secs_f64()
 }
 
 /// Signatures prepared once, verified again each round.
