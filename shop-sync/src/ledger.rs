@@ -830,9 +830,15 @@ impl Ledger {
         order_id: &str,
         seq: u64,
     ) -> Result<usize, LedgerError> {
+        let picked_by = format!("pickup:{shop}:{order_id}");
         let lines = match self.pickup_lines(shop, order_id) {
             Ok(l) => l,
-            Err(LedgerError::Invalid(_)) if self.has_key(&format!("till:{seq}:0"))? => {
+            // A replay of the same ticket (also one of goods whose stock is not tracked, which
+            // moved nothing).
+            Err(LedgerError::Invalid(_))
+                if self.meta(&picked_by)?.as_deref() == Some(&seq.to_string())
+                    || self.has_key(&format!("till:{seq}:0"))? =>
+            {
                 return Ok(0)
             }
             Err(e) => return Err(e),
@@ -871,6 +877,11 @@ impl Ledger {
         tx.execute(
             "UPDATE orders SET picked_up = 1 WHERE shop = ?1 AND order_id = ?2",
             params![shop, order_id],
+        )?;
+        tx.execute(
+            "INSERT INTO meta(key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![picked_by, seq.to_string()],
         )?;
         tx.commit()?;
         Ok(n)

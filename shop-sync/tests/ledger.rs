@@ -395,3 +395,27 @@ fn an_older_stock_db_gets_the_items_column_and_keeps_its_orders() {
         ("Article A", Some(500), Some(500))
     );
 }
+
+/// A pickup of goods whose stock the till does not track moves nothing; replaying its ticket
+/// is recognised as a replay, and another ticket for the same order is refused.
+#[test]
+fn a_pickup_of_untracked_goods_replays_as_a_replay() {
+    let (_d, mut l) = ledger(ZeroStockPolicy::Warn);
+    let mut o = order(
+        "8",
+        "2025-01-01T10:00:00",
+        "processing",
+        StockEffect::Holds,
+        true,
+    );
+    o.lines[0].sku = "BREAD".into();
+    l.apply_order("woo", &o).expect("seen");
+    assert!(l.pickup_lines("woo", "8").expect("lines").is_empty());
+    assert_eq!(l.pickup_items("woo", "8").expect("items").items.len(), 1);
+    assert_eq!(l.record_pickup("woo", "8", 50).expect("pickup"), 0);
+    assert_eq!(l.record_pickup("woo", "8", 50).expect("replay"), 0);
+    match l.record_pickup("woo", "8", 51) {
+        Err(LedgerError::Invalid(m)) => assert!(m.contains("already picked up"), "{m}"),
+        other => panic!("a second ticket for a picked-up order: {other:?}"),
+    }
+}
