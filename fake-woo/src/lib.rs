@@ -30,8 +30,11 @@
 //!
 //! Fault injection: a lost answer after the change was applied (the handler stalls past the
 //! client's timeout), a connection cut after or before applying (the body stream fails), 429
-//! with `Retry-After`, bursts of 503, the shop down until a simulated time, and a "kill" hook
-//! that tells the test to drop the syncer right after a write was applied.
+//! with `Retry-After`, bursts of 503, the shop down until a simulated time, and "kill" hooks
+//! that tell the test to drop the syncer (or SIGKILL the daemon running it) right after a write
+//! was applied (`kill_next_write`), at a write that is then never applied
+//! (`kill_before_next_write`), or while a given page of orders is being answered
+//! (`kill_at_orders_page`).
 
 #![allow(dead_code, clippy::result_large_err)]
 
@@ -213,6 +216,13 @@ pub struct Shop {
     pub nonces: std::collections::HashSet<String>,
     /// Apply the next batch write, then ask the test to kill the syncer.
     pub kill_next_write: bool,
+    /// At the next batch write, ask the test to kill the syncer *before* applying it: the
+    /// request stalls, then its connection is cut and the write is never applied (it died
+    /// with its client).
+    pub kill_before_next_write: bool,
+    /// Build the next answer for this page of `GET /orders`, then ask the test to kill the
+    /// syncer (the answer stalls, as with [`Fault::Kill`]): a poll cut between two pages.
+    pub kill_at_orders_page: Option<u32>,
     /// A fault for the next batch write only.
     pub write_fault: Option<Fault>,
 }
@@ -260,6 +270,8 @@ impl Shop {
             kill: Arc::new(tokio::sync::Notify::new()),
             nonces: Default::default(),
             kill_next_write: false,
+            kill_before_next_write: false,
+            kill_at_orders_page: None,
             write_fault: None,
         }
     }
@@ -805,6 +817,20 @@ async fn batch(
         Gate::Stop(r) => return r,
         Gate::Go(f) => f,
     };
+    let kill_before = {
+        let mut s = lock(&shop);
+        if std::mem::take(&mut s.kill_before_next_write) {
+            s.count("kill_before");
+            Some(s.kill.clone())
+        } else {
+            None
+        }
+    };
+    if let Some(k) = kill_before {
+        k.notify_one();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        return cut();
+    }
     let fault = {
         let mut s = lock(&shop);
         if std::mem::take(&mut s.kill_next_write) {
@@ -933,6 +959,15 @@ async fn list_orders(
         .and_then(|p| p.parse().ok())
         .unwrap_or(1)
         .max(1);
+    let fault = {
+        let mut s = lock(&shop);
+        if s.kill_at_orders_page.is_some_and(|p| p as usize == page) {
+            s.kill_at_orders_page = None;
+            Some(Fault::Kill)
+        } else {
+            fault
+        }
+    };
     // Strictly after, to the second.
     let after_sec = q
         .get("modified_after")

@@ -352,6 +352,16 @@ impl Ledger {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Whether a product synced with a shop has not been looked up online yet (status `new`):
+    /// its pushes wait until it is.
+    pub fn has_unmapped(&self, shop: &str) -> Result<bool, LedgerError> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM synced WHERE shop = ?1 AND status = 'new')",
+            [shop],
+            |r| r.get(0),
+        )?)
+    }
+
     /// A product's level, if tracked.
     pub fn level(&self, sku: &str) -> Result<Option<Level>, LedgerError> {
         Ok(self

@@ -206,8 +206,9 @@ impl<C: Connector> Syncer<C> {
         Duration::from_secs(secs).min(self.cfg.max_backoff)
     }
 
-    /// One run: decide writes left in flight, refresh the SKU mapping if needed, poll orders,
-    /// push the outbox, and reconcile when due.
+    /// One run: decide writes left in flight, refresh the SKU mapping if needed (never done
+    /// by this process, due, or a product synced since), poll orders, push the outbox, and
+    /// reconcile when due.
     pub async fn run_once(&mut self) -> Result<RunReport, SyncError> {
         let r = self.run_inner().await;
         let mut l = lock(&self.ledger);
@@ -230,11 +231,14 @@ impl<C: Connector> Syncer<C> {
         let mut rep = RunReport::default();
         let due = {
             let l = lock(&self.ledger);
-            l.meta(&self.key("mapped_ms"))?
-                .and_then(|v| v.parse::<i64>().ok())
-                .is_none_or(|t| {
-                    self.clock.now_ms() - t > self.cfg.reconcile_every.as_millis() as i64
-                })
+            // A product synced since the last mapping (created at the till while the syncer
+            // runs) is looked up now: until then its pushes wait.
+            l.has_unmapped(self.shop.name())?
+                || l.meta(&self.key("mapped_ms"))?
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .is_none_or(|t| {
+                        self.clock.now_ms() - t > self.cfg.reconcile_every.as_millis() as i64
+                    })
         };
         if due || !self.mapped {
             self.refresh_mapping().await?;

@@ -378,6 +378,29 @@ async fn killed_mid_write_the_restart_decides_by_rereading() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_product_synced_after_the_mapping_is_looked_up_and_pushed_by_the_next_run() {
+    let mut h = H::new(12, &["A"], 10).await;
+    h.syncer.run_once().await.expect("run");
+    // A product created at the till while the syncer runs (the next scheduled mapping is an
+    // hour away).
+    {
+        let mut f = lock(&h.fake);
+        f.add_product("NEW", 30, true);
+        let mut l = h.ledger.lock().expect("ledger");
+        l.track("NEW", None).expect("track");
+        l.receive("initial-new", &[("NEW".to_string(), 30_000)])
+            .expect("receive");
+        l.sync_with(SHOP, "NEW").expect("sync");
+    }
+    h.sale(&[("NEW", 4), ("A", 1)]);
+    h.syncer.run_once().await.expect("run");
+    assert_eq!((h.online("NEW"), h.local("NEW")), (26, 26));
+    assert_eq!((h.online("A"), h.local("A")), (9, 9));
+    let b = h.ledger.lock().expect("l").backlog(SHOP).expect("b");
+    assert_eq!((b.pending, b.inflight), (0, 0), "{b:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shop_down_for_an_hour_then_catches_up() {
     let mut h = H::new(8, &["A", "B"], 100).await;
     h.syncer.run_once().await.expect("run");

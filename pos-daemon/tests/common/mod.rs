@@ -157,15 +157,30 @@ impl Posd {
         body: Option<&str>,
         token: Option<&str>,
     ) -> std::io::Result<(u16, Value)> {
+        self.try_call_with(method, path, body, token, &[])
+    }
+
+    /// [`Posd::try_call`] with extra request headers (name, value).
+    pub fn try_call_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> std::io::Result<(u16, Value)> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port))?;
         s.set_read_timeout(Some(Duration::from_secs(60)))?;
         let body = body.unwrap_or("");
-        let auth = token
+        let mut extra = token
             .map(|t| format!("Authorization: Bearer {t}\r\n"))
             .unwrap_or_default();
+        for (name, value) in headers {
+            extra.push_str(&format!("{name}: {value}\r\n"));
+        }
         write!(
             s,
-            "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: x\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             body.len()
         )?;
         // A body larger than the limit may be refused before it is all sent.
