@@ -67,6 +67,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/stock/adjustments"),
     ("get", "/v1/sync"),
     ("post", "/v1/sync/reconcile"),
+    ("post", "/v1/sync/run"),
     ("post", "/v1/webhooks/woocommerce"),
     ("get", "/v1/pickups"),
     ("post", "/v1/pickups/{shop}/{order}"),
@@ -238,6 +239,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/stock/adjustments", post(stock_adjustment))
         .route("/v1/sync", get(sync_status))
         .route("/v1/sync/reconcile", post(sync_reconcile))
+        .route("/v1/sync/run", post(sync_run))
         .route("/v1/pickups", get(pickups))
         .route("/v1/pickups/{shop}/{order}", post(pickup))
         .route_layer(middleware::from_fn_with_state(app.clone(), require_token));
@@ -1615,6 +1617,49 @@ async fn sync_reconcile(State(app): AppState, ApiJson(req): ApiJson<ManagerReque
         .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "shop_unreachable", e))?;
     tracing::info!(shop = %shop.name, by = %req.operator, corrections = drift.len(), "reconciliation");
     Ok(Json(json!({ "shop": shop.name, "drift": drift })))
+}
+
+/// The longest a "sync now" waits for its run.
+const SYNC_RUN_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SyncRunRequest {
+    operator: String,
+}
+
+/// "Sync now" from the till: one run of the syncer at once (orders polled, outbox pushed),
+/// without waiting for the poll interval. Sales never wait for it.
+async fn sync_run(State(app): AppState, ApiJson(req): ApiJson<SyncRunRequest>) -> ApiResult {
+    signed_in(&app, &req.operator)?;
+    let Some(shop) = app.shop.clone() else {
+        return Err(no_shop(&app));
+    };
+    let report = match tokio::time::timeout(SYNC_RUN_WAIT, shop.run_once()).await {
+        Ok(Ok(report)) => report,
+        Ok(Err(e)) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "shop_unreachable",
+                e,
+            ))
+        }
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "shop_slow",
+                format!(
+                    "the shop did not answer within {} s; the sync goes on in the background",
+                    SYNC_RUN_WAIT.as_secs()
+                ),
+            ))
+        }
+    };
+    tracing::info!(shop = %shop.name, by = %req.operator, pushed = report.pushed, orders = report.orders_seen, "sync run on demand");
+    let status = shop.status().map_err(ApiError::internal)?;
+    Ok(Json(
+        json!({ "shop": shop.name, "run": report, "status": status }),
+    ))
 }
 
 fn no_shop(app: &App) -> ApiError {

@@ -859,3 +859,47 @@ async fn a_webhook_wakes_the_running_sync_loop() {
     );
     task.abort();
 }
+
+/// "Sync now" from the till: one run at once pushes the till's sales and takes the online
+/// orders, without waiting for the poll; it needs a signed-in operator and says when the shop
+/// fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_now_pushes_and_polls_at_once() {
+    let (d, fake, clock) = with_shop(SHOP).await;
+    assert_eq!(run(&d).await["ok"], true);
+    d.sale(2).await;
+    assert_eq!(sync(&d).await["backlog"]["pending"], 1);
+    clock.advance(Duration::from_secs(2));
+    {
+        let mut f = lock(&fake);
+        let id = f
+            .place_order(&[("BAGUETTE", 3)], false, false)
+            .expect("order");
+        f.set_status(id, "processing");
+    }
+    let (status, _) = d
+        .call("POST", "/v1/sync/run", Some(json!({"operator":"nobody"})))
+        .await;
+    assert_eq!(status, 401, "only a signed-in operator");
+    let v = d
+        .ok("POST", "/v1/sync/run", Some(json!({"operator":"alice"})))
+        .await;
+    assert_eq!(v["run"]["pushed"], 1, "{v}");
+    assert_eq!(v["run"]["orders_seen"], 1, "{v}");
+    assert_eq!(v["status"]["backlog"]["pending"], 0, "{v}");
+    assert_eq!(lock(&fake).stock("BAGUETTE"), Some(95));
+    assert_eq!(on_hand(&d, "BAGUETTE").await, 95_000);
+
+    // A shop that refuses the keys: 502 with the reason, and the sale still went through.
+    let (d, _fake, _clock) = with_shop(&SHOP.replace("ck_test", "ck_wrong")).await;
+    d.sale(1).await;
+    let (status, v) = d
+        .call("POST", "/v1/sync/run", Some(json!({"operator":"alice"})))
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].clone()),
+        (502, json!("shop_unreachable")),
+        "{v}"
+    );
+    assert_eq!(on_hand(&d, "BAGUETTE").await, 99_000);
+}

@@ -280,6 +280,8 @@ fn write_zip(
             Ok((tally, views))
         });
         let mut batch = Vec::with_capacity(TALLY_BATCH);
+        // One buffer for every line.
+        let mut text = Vec::with_capacity(4096);
         let read = reader.for_each_from(first, |item| {
             let step = (|| -> Result<bool, ArchiveError> {
                 let r = item.map_err(|m| ArchiveError::Damaged {
@@ -291,11 +293,11 @@ fn write_zip(
                 }
                 check_link(&r, expected)?;
                 expected = (r.seq + 1, r.hash);
-                let line = RecordLine::of(&r).ok_or(ArchiveError::Damaged {
+                text.clear();
+                RecordLine::write(&r, &mut text).ok_or(ArchiveError::Damaged {
                     seq: r.seq,
                     problem: "body is not UTF-8".into(),
                 })?;
-                let mut text = serde_json::to_vec(&line).map_err(|e| ArchiveError::io(out, e))?;
                 text.push(b'\n');
                 sink.write_all(&text).map_err(io)?;
                 let more = r.seq < last;

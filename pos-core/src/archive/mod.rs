@@ -82,7 +82,51 @@ pub struct RecordLine {
     pub signature: String,
 }
 
+/// [`RecordLine`] borrowing from the record, with the hex fields in stack buffers: the same
+/// serialization (same fields, same order), without an allocation per field.
+#[derive(Serialize)]
+struct RecordLineRef<'a> {
+    format_version: u16,
+    seq: u64,
+    kind: &'a str,
+    kind_seq: u64,
+    timestamp_ms: i64,
+    prev_hash: &'a str,
+    prev_kind_hash: &'a str,
+    key_id: &'a str,
+    body: &'a str,
+    hash: &'a str,
+    signature: &'a str,
+}
+
+/// Lowercase hex of `bytes` in `out` (twice as long).
+fn hex_in<'a>(bytes: &[u8], out: &'a mut [u8]) -> &'a str {
+    // Both lengths are fixed by the callers; hex digits are ASCII.
+    hex::encode_to_slice(bytes, out).map_or("", |()| std::str::from_utf8(out).unwrap_or(""))
+}
+
 impl RecordLine {
+    /// Appends the line of a record (JSON, without the newline) to `out`, as serializing
+    /// [`RecordLine::of`] would. Fails when the body is not UTF-8 (it cannot be canonical JSON).
+    pub fn write(r: &Record, out: &mut Vec<u8>) -> Option<()> {
+        let (mut prev, mut prev_kind, mut key, mut hash, mut sig) =
+            ([0u8; 64], [0u8; 64], [0u8; 32], [0u8; 64], [0u8; 128]);
+        let line = RecordLineRef {
+            format_version: r.format_version,
+            seq: r.seq,
+            kind: &r.kind,
+            kind_seq: r.kind_seq,
+            timestamp_ms: r.timestamp_ms,
+            prev_hash: hex_in(&r.prev_hash, &mut prev),
+            prev_kind_hash: hex_in(&r.prev_kind_hash, &mut prev_kind),
+            key_id: hex_in(&r.key_id.0, &mut key),
+            body: std::str::from_utf8(&r.body).ok()?,
+            hash: hex_in(&r.hash, &mut hash),
+            signature: hex_in(&r.signature, &mut sig),
+        };
+        serde_json::to_writer(out, &line).ok()
+    }
+
     /// The line of a record. Fails when the body is not UTF-8 (it cannot be canonical JSON).
     pub fn of(r: &Record) -> Option<RecordLine> {
         Some(RecordLine {
@@ -250,5 +294,64 @@ impl ArchiveError {
             path: path.to_path_buf(),
             reason: e.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod line_tests {
+    use super::*;
+
+    /// The borrowing writer gives the bytes of serializing the owned line, escapes included.
+    #[test]
+    fn written_lines_equal_serialized_lines() {
+        for body in [
+            &br#"{"a":1}"#[..],
+            br#"{"label":"Pain \"au\" levain\\ \u00e9t\u00e9\n","q":-3}"#,
+            "{\"x\":\"caf\u{e9} \u{1f950} \u{7}\"}".as_bytes(),
+        ] {
+            let r = Record {
+                format_version: 1,
+                seq: 42,
+                kind: "sale".into(),
+                kind_seq: 7,
+                timestamp_ms: -5,
+                prev_hash: [0xab; 32],
+                prev_kind_hash: [0x01; 32],
+                key_id: KeyId([0xfe; 16]),
+                body: body.to_vec(),
+                hash: [0x5c; 32],
+                signature: [0x99; 64],
+            };
+            let mut written = b"prefix".to_vec();
+            RecordLine::write(&r, &mut written).expect("UTF-8 body");
+            let serialized = serde_json::to_vec(&RecordLine::of(&r).expect("line")).expect("json");
+            assert_eq!(&written[6..], &serialized[..]);
+            assert_eq!(RecordLine::parse(&written[6..]).expect("parse"), r);
+        }
+        let mut r = RecordLine::parse(
+            &serde_json::to_vec(
+                &RecordLine::of(&Record {
+                    format_version: 1,
+                    seq: 1,
+                    kind: "sale".into(),
+                    kind_seq: 1,
+                    timestamp_ms: 0,
+                    prev_hash: [0; 32],
+                    prev_kind_hash: [0; 32],
+                    key_id: KeyId([0; 16]),
+                    body: b"{}".to_vec(),
+                    hash: [0; 32],
+                    signature: [0; 64],
+                })
+                .expect("line"),
+            )
+            .expect("json"),
+        )
+        .expect("parse");
+        r.body = vec![0xff, 0xfe];
+        assert!(
+            RecordLine::write(&r, &mut Vec::new()).is_none(),
+            "not UTF-8"
+        );
     }
 }
