@@ -2,7 +2,8 @@
 
 use crate::body::{Merchant, OpeningBody, Software};
 use crate::keys::PublicKeyInfo;
-use crate::money::VatRate;
+use crate::money::{Cents, Qty, VatRate};
+use crate::ticket::{LineInput, Payment, PaymentMethod, SaleInput, Unit};
 
 /// The French VAT rates: 20 %, 10 %, 5.5 %, 2.1 % and 0 %.
 pub const FRENCH_VAT_RATES: [VatRate; 5] = [
@@ -33,5 +34,26 @@ pub fn sample_opening() -> OpeningBody {
             public_key: String::new(),
             key_id: String::new(),
         },
+    }
+}
+
+/// A sale of `pieces` baguettes at 1.30 (5.5 % VAT), paid by card, for examples and tests.
+pub fn sample_sale(pieces: i64) -> SaleInput {
+    SaleInput {
+        operator: "alice".into(),
+        lines: vec![LineInput {
+            sku: "BAG-TRAD".into(),
+            label: "Baguette tradition".into(),
+            quantity: Qty::pieces(pieces),
+            unit: Unit::Piece,
+            unit_price: Cents(130),
+            vat_rate: VatRate(550),
+            discount: Cents::ZERO,
+        }],
+        ticket_discount: Cents::ZERO,
+        payments: vec![Payment {
+            method: PaymentMethod::Card,
+            amount: Cents(130 * pieces),
+        }],
     }
 }

@@ -1396,25 +1396,7 @@ mod chunk_tests {
     use super::*;
     use crate::prelude::*;
 
-    fn sale(pieces: i64) -> SaleInput {
-        SaleInput {
-            operator: "alice".into(),
-            lines: vec![LineInput {
-                sku: "BAG-TRAD".into(),
-                label: "Baguette tradition".into(),
-                quantity: Qty::pieces(pieces),
-                unit: Unit::Piece,
-                unit_price: Cents(130),
-                vat_rate: VatRate(550),
-                discount: Cents::ZERO,
-            }],
-            ticket_discount: Cents::ZERO,
-            payments: vec![Payment {
-                method: PaymentMethod::Card,
-                amount: Cents(130 * pieces),
-            }],
-        }
-    }
+    use crate::sample::sample_sale as sale;
 
     fn findings(path: &std::path::Path, tail: Option<u64>, chunk: usize) -> (u64, Vec<String>) {
         let reader = JournalReader::open(path).unwrap();

@@ -5,25 +5,7 @@
 use pos_core::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-fn sale(pieces: i64) -> SaleInput {
-    SaleInput {
-        operator: "alice".into(),
-        lines: vec![LineInput {
-            sku: "BAG-TRAD".into(),
-            label: "Baguette tradition".into(),
-            quantity: Qty::pieces(pieces),
-            unit: Unit::Piece,
-            unit_price: Cents(130),
-            vat_rate: VatRate(550),
-            discount: Cents::ZERO,
-        }],
-        ticket_discount: Cents::ZERO,
-        payments: vec![Payment {
-            method: PaymentMethod::Card,
-            amount: Cents(130 * pieces),
-        }],
-    }
-}
+use pos_core::sample::sample_sale as sale;
 
 fn refund_one_piece() -> RefundInput {
     RefundInput {

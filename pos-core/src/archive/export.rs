@@ -631,25 +631,7 @@ mod tests {
     use super::*;
     use crate::prelude::*;
 
-    fn sale(pieces: i64) -> SaleInput {
-        SaleInput {
-            operator: "alice".into(),
-            lines: vec![LineInput {
-                sku: "BAG-TRAD".into(),
-                label: "Baguette tradition".into(),
-                quantity: Qty::pieces(pieces),
-                unit: Unit::Piece,
-                unit_price: Cents(130),
-                vat_rate: VatRate(550),
-                discount: Cents::ZERO,
-            }],
-            ticket_discount: Cents::ZERO,
-            payments: vec![Payment {
-                method: PaymentMethod::Card,
-                amount: Cents(130 * pieces),
-            }],
-        }
-    }
+    use crate::sample::sample_sale as sale;
 
     /// The tally thread gets the records in batches: over several batches the manifest counts
     /// and totals every record once, and a journal whose chain breaks past the first batch is
