@@ -790,6 +790,8 @@ fn the_archive_record_pins_the_archive_file() {
     )
     .unwrap();
     assert_findings(&verify(&[replacement.as_path()]), &[]);
+    let original = shop.dir.path().join("original-first.zip");
+    std::fs::copy(&first_out, &original).unwrap();
     std::fs::copy(&replacement, &first_out).unwrap();
     let findings = verify(&[first_out.as_path(), second_out.as_path()]);
     assert_findings(&findings, &[(last, Problem::ManifestMismatch)]);
@@ -800,6 +802,36 @@ fn the_archive_record_pins_the_archive_file() {
     );
     let o = cli(&["verify", s(&first_out), s(&second_out)]);
     assert_eq!(code(&o), 1, "{}", text(&o));
+
+    // Overlapping archives: a whole-journal export (which holds the record of the first
+    // archive) given before the replaced first one. The first sorts last and is hashed only
+    // when the record is compared; the replacement is still caught.
+    let whole = shop.dir.path().join("whole.zip");
+    export_archive(
+        &JournalReader::open(db).unwrap(),
+        &journal_key(),
+        &ArchiveSelection::Range { from: 1, to: head },
+        &whole,
+    )
+    .unwrap();
+    let findings = verify(&[whole.as_path(), original.as_path()]);
+    assert!(
+        findings
+            .iter()
+            .all(|f| f.problem != Problem::ManifestMismatch),
+        "the genuine first archive, hashed last, matches its record: {findings:?}"
+    );
+    let findings = verify(&[whole.as_path(), first_out.as_path()]);
+    let mismatch: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.problem == Problem::ManifestMismatch)
+        .collect();
+    assert!(
+        mismatch
+            .iter()
+            .any(|f| f.detail.contains(&sha) && f.detail.contains("first.zip")),
+        "{findings:?}"
+    );
 }
 
 #[test]

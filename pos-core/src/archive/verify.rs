@@ -38,8 +38,8 @@ struct Opened {
     manifest: Manifest,
     manifest_bytes: Vec<u8>,
     /// The SHA-256 of the whole file, computed on a thread of its own while the records are
-    /// checked (it is needed only at the end, and reading the file twice in a row would leave
-    /// the other cores idle).
+    /// checked. Only archive records name it, and an archive's own record is written after it,
+    /// in a later archive: the last archive given is not hashed whole.
     file_sha256: Option<std::thread::JoinHandle<Result<String, ArchiveError>>>,
     /// The size of `records.jsonl` by its ZIP headers.
     records_size: Option<u64>,
@@ -103,12 +103,6 @@ fn open_archive(
             .iter()
             .find(|e| e.name == name)
             .map(|e| e.uncompressed_size)
-    };
-    let file_sha256 = {
-        let path = path.to_path_buf();
-        Some(std::thread::spawn(move || {
-            super::export::sha256_file(&path)
-        }))
     };
 
     let names: BTreeSet<String> = zip.file_names().map(str::to_string).collect();
@@ -266,7 +260,7 @@ fn open_archive(
         label: manifest.label.clone(),
         manifest,
         manifest_bytes,
-        file_sha256,
+        file_sha256: None,
     }))
 }
 
@@ -513,6 +507,13 @@ pub fn verify_archives(
     }
     let given: Vec<String> = opened.iter().map(|o| o.label.clone()).collect();
     opened.sort_by_key(|o| o.manifest.first_seq);
+    let hashed = opened.len().saturating_sub(1);
+    for o in opened.iter_mut().take(hashed) {
+        let path = o.path.clone();
+        o.file_sha256 = Some(std::thread::spawn(move || {
+            super::export::sha256_file(&path)
+        }));
+    }
     let sorted: Vec<String> = opened.iter().map(|o| o.label.clone()).collect();
     let mut report = |sink: &mut dyn FindingSink, seq: u64, problem: Problem, detail: String| {
         archive_problems.push(problem);
@@ -767,15 +768,20 @@ pub fn verify_archives(
             h.join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         });
-        file_hashes.push(hash.transpose()?.unwrap_or_default());
+        file_hashes.push(hash.transpose()?);
     }
     // Archive records naming archives that were given must name these exact files.
     for a in &archive_records {
-        if let Some((o, file_sha256)) = opened
+        if let Some((o, hash)) = opened
             .iter()
-            .zip(&file_hashes)
+            .zip(file_hashes.iter_mut())
             .find(|(o, _)| o.manifest.first_seq == a.first_seq && o.manifest.last_seq == a.last_seq)
         {
+            // Not hashed beforehand (overlapping archives given): hash it now.
+            let file_sha256 = match hash {
+                Some(h) => h.clone(),
+                None => hash.insert(super::export::sha256_file(&o.path)?).clone(),
+            };
             let manifest_sha = hex::encode(Sha256::digest(&o.manifest_bytes));
             if a.file_sha256 != *file_sha256 || a.manifest_sha256 != manifest_sha {
                 report(
