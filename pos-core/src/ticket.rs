@@ -498,7 +498,7 @@ pub fn compute_sale(input: &SaleInput, rates: &[VatRate]) -> Result<SaleBody, Ti
         }),
         input.ticket_discount,
         &input.payments,
-        rates,
+        |r| rates.contains(&r),
     )?;
     let lines = input
         .lines
@@ -540,6 +540,7 @@ struct LineAmounts<'a> {
 
 /// The derived amounts of one line.
 struct LineFigures {
+    vat_rate: VatRate,
     gross: Cents,
     ticket_discount: Cents,
     total: Cents,
@@ -560,13 +561,12 @@ fn sale_figures<'a>(
     input_lines: impl ExactSizeIterator<Item = LineAmounts<'a>>,
     ticket_discount: Cents,
     payments: &[Payment],
-    rates: &[VatRate],
+    rate_known: impl Fn(VatRate) -> bool,
 ) -> Result<SaleFigures, TicketError> {
     check_text("operator", operator, MAX_TEXT_LEN, true)?;
     check_counts(input_lines.len(), payments.len())?;
 
     let mut lines = Vec::with_capacity(input_lines.len());
-    let mut line_rates = Vec::with_capacity(input_lines.len());
     for (i, l) in input_lines.enumerate() {
         check_text("sku", l.sku, MAX_SKU_LEN, true)?;
         check_text("label", l.label, MAX_TEXT_LEN, true)?;
@@ -584,7 +584,7 @@ fn sale_figures<'a>(
                 max: MAX_UNIT_PRICE,
             });
         }
-        if !rates.contains(&l.vat_rate) {
+        if !rate_known(l.vat_rate) {
             return Err(TicketError::UnknownVatRate {
                 line: i,
                 rate: l.vat_rate.0,
@@ -599,11 +599,11 @@ fn sale_figures<'a>(
             });
         }
         lines.push(LineFigures {
+            vat_rate: l.vat_rate,
             gross,
             ticket_discount: Cents::ZERO,
             total: gross.checked_sub(l.discount)?,
         });
-        line_rates.push(l.vat_rate);
     }
 
     let before_discount = Cents::sum(lines.iter().map(|l| l.total))?;
@@ -614,13 +614,15 @@ fn sale_figures<'a>(
             total: before_discount.0,
         });
     }
-    let shares = share_pro_rata(discount, &lines.iter().map(|l| l.total).collect::<Vec<_>>())?;
-    for (line, share) in lines.iter_mut().zip(shares) {
-        line.ticket_discount = share;
-        line.total = line.total.checked_sub(share)?;
+    if discount.0 != 0 {
+        let weights: Vec<Cents> = lines.iter().map(|l| l.total).collect();
+        for (line, share) in lines.iter_mut().zip(share_pro_rata(discount, &weights)?) {
+            line.ticket_discount = share;
+            line.total = line.total.checked_sub(share)?;
+        }
     }
     let total = before_discount.checked_sub(discount)?;
-    let vat = vat_breakdown(line_rates.iter().zip(&lines).map(|(r, l)| (*r, l.total)))?;
+    let vat = vat_breakdown(lines.iter().map(|l| (l.vat_rate, l.total)))?;
 
     let mut paid = Cents::ZERO;
     let mut cash = Cents::ZERO;
@@ -851,6 +853,19 @@ pub fn compute_refund(
 
 /// Recomputes a stored sale from its own inputs and reports the first field that differs.
 pub fn check_sale(body: &SaleBody, rates: &[VatRate]) -> Result<(), TicketError> {
+    check_sale_against(body, |r| rates.contains(&r))
+}
+
+/// [`check_sale`] with the rates the sale itself names taken as known: the verifier checks
+/// rates in force separately, in order (they can change from one record to the next).
+pub(crate) fn check_sale_arithmetic(body: &SaleBody) -> Result<(), TicketError> {
+    check_sale_against(body, |_| true)
+}
+
+fn check_sale_against(
+    body: &SaleBody,
+    rate_known: impl Fn(VatRate) -> bool,
+) -> Result<(), TicketError> {
     let again = sale_figures(
         &body.operator,
         body.lines.iter().map(|l| LineAmounts {
@@ -863,7 +878,7 @@ pub fn check_sale(body: &SaleBody, rates: &[VatRate]) -> Result<(), TicketError>
         }),
         body.ticket_discount,
         &body.payments,
-        rates,
+        rate_known,
     )?;
     // Every other field of a line is its own input, equal to itself.
     let lines_differ = body.lines.len() != again.lines.len()

@@ -25,7 +25,7 @@ use crate::money::{Cents, VatRate};
 use crate::reader::{JournalReader, ReadError};
 use crate::record::{Hash, Kind, Record, KNOWN_FORMAT_VERSIONS, ZERO_HASH};
 use crate::store::MalformedRow;
-use crate::ticket::{check_refund, check_sale, Remaining, SaleBody};
+use crate::ticket::{check_refund, check_sale_arithmetic, Remaining, SaleBody};
 use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -1199,8 +1199,7 @@ fn pre_check(r: &Record, bodies: bool) -> Pre {
             if let Body::Sale(s) | Body::Training(s) = &body {
                 // Rates in force are checked in order (they can change mid-chunk); here the
                 // ticket is recomputed with its own rates.
-                let own: Vec<VatRate> = s.lines.iter().map(|l| l.vat_rate).collect();
-                if let Err(e) = check_sale(s, &own) {
+                if let Err(e) = check_sale_arithmetic(s) {
                     pre.problems
                         .push((Problem::TicketInconsistent, e.to_string()));
                 }
