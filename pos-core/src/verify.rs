@@ -834,7 +834,13 @@ impl Verifier {
                 format!("does not link to the previous {} record", r.kind),
             ));
         }
-        self.kinds.insert(r.kind.clone(), (r.kind_seq, r.hash));
+        // The kind's entry exists after its first record: no key allocated per record.
+        match self.kinds.get_mut(&r.kind) {
+            Some(last) => *last = (r.kind_seq, r.hash),
+            None => {
+                self.kinds.insert(r.kind.clone(), (r.kind_seq, r.hash));
+            }
+        }
 
         let kind = r.known_kind();
         if kind.is_none() {
