@@ -13,6 +13,8 @@
 //! non-decreasing and writes a `clock_anomaly` event.
 
 pub(crate) mod recovery;
+#[cfg(test)]
+mod tests;
 mod writer;
 
 pub use recovery::{format_rates, vat_rates_set_by};

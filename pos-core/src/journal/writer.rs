@@ -83,6 +83,9 @@ pub(crate) struct Writer {
     anchor_path: Option<std::path::PathBuf>,
     /// Why the last automatic anchor could not be written.
     pub(crate) anchor_error: Option<String>,
+    /// Signs batches on threads of their own: callers may be workers of rayon's global pool,
+    /// blocked on their reply, which would leave no worker to sign on that pool.
+    signers: Option<rayon::ThreadPool>,
 }
 
 /// One record of a batch, sequenced, signed just before the commit.
@@ -330,6 +333,7 @@ impl Writer {
             register_id: opening.register_id.clone(),
             anchor_path: None,
             anchor_error: None,
+            signers: None,
         };
         let mut batch = writer.batch();
         let bytes = to_canonical(opening)?;
@@ -372,6 +376,7 @@ impl Writer {
             register_id: opening.register_id.clone(),
             anchor_path: None,
             anchor_error: None,
+            signers: None,
         })
     }
 
@@ -428,6 +433,13 @@ impl Writer {
 
     /// Serves requests until every `Journal` handle is gone.
     pub(crate) fn run(mut self, rx: Receiver<Request>, shared: &Shared) {
+        // Without a pool of its own (if its threads cannot be started) the writer signs alone.
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        self.signers = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("journal-sign-{i}"))
+            .build()
+            .ok();
         let mut carry: Option<Request> = None;
         loop {
             let first = match carry.take() {
@@ -694,10 +706,11 @@ impl Writer {
             return Ok(Vec::new());
         }
         let sign = |s: &mut Slot| s.record.signature = s.signer.sign_hash(&s.record.hash);
-        if batch.slots.len() > 1 {
-            batch.slots.par_iter_mut().for_each(sign);
-        } else {
-            batch.slots.iter_mut().for_each(sign);
+        match &self.signers {
+            Some(pool) if batch.slots.len() > 1 => {
+                pool.install(|| batch.slots.par_iter_mut().for_each(sign))
+            }
+            _ => batch.slots.iter_mut().for_each(sign),
         }
         let tx = self.conn.transaction()?;
         for s in &batch.slots {

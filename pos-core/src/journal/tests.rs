@@ -1,0 +1,65 @@
+//! Tests of the writer thread: appends from rayon workers.
+
+use super::*;
+use crate::prelude::*;
+use std::time::Duration;
+
+fn sale(pieces: i64) -> SaleInput {
+    SaleInput {
+        operator: "alice".into(),
+        lines: vec![LineInput {
+            sku: "BAG-TRAD".into(),
+            label: "Baguette tradition".into(),
+            quantity: Qty::pieces(pieces),
+            unit: Unit::Piece,
+            unit_price: Cents(130),
+            vat_rate: VatRate(550),
+            discount: Cents::ZERO,
+        }],
+        ticket_discount: Cents::ZERO,
+        payments: vec![Payment {
+            method: PaymentMethod::Card,
+            amount: Cents(130 * pieces),
+        }],
+    }
+}
+
+/// Verifies the whole file; returns how many records it holds.
+fn verify_intact(path: &Path) -> u64 {
+    let mut findings = CollectFindings::default();
+    let reader = JournalReader::open(path).unwrap();
+    let summary = verify_journal(&reader, &VerifyOptions::default(), &mut findings).unwrap();
+    assert!(findings.findings.is_empty(), "{:?}", findings.findings);
+    summary.records
+}
+
+fn new_journal(dir: &Path) -> (PathBuf, Journal) {
+    let path = dir.join("journal.db");
+    let options = JournalOptions::default();
+    let journal = Journal::create(&path, KeyPair::generate(), sample_opening(), options).unwrap();
+    (path, journal)
+}
+
+#[test]
+fn appends_from_every_worker_of_the_global_rayon_pool_complete() {
+    use rayon::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let (path, journal) = new_journal(dir.path());
+    let journal = Arc::new(journal);
+    let (done, finished) = std::sync::mpsc::channel();
+    let appender = Arc::clone(&journal);
+    // Every worker of the global pool blocks on its own append at once: the batches they form
+    // must be signed on other threads. A deadlock shows as a timeout, not a hung test run.
+    std::thread::spawn(move || {
+        (0..400i64)
+            .into_par_iter()
+            .for_each(|i| drop(appender.sale(&sale(1 + i % 3)).unwrap()));
+        drop(appender);
+        let _ = done.send(());
+    });
+    finished
+        .recv_timeout(Duration::from_secs(120))
+        .expect("appends from rayon workers did not complete");
+    Arc::try_unwrap(journal).unwrap().close();
+    assert_eq!(verify_intact(&path), 402);
+}
