@@ -12,7 +12,7 @@ use crate::reader::JournalReader;
 use crate::record::{Kind, Record, ZERO_HASH};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
 use std::ops::ControlFlow;
 use std::path::Path;
 use zip::ZipWriter;
@@ -78,6 +78,52 @@ impl std::str::FromStr for ArchiveSelection {
 }
 
 /// A writer that hashes and counts what goes through it.
+/// The archive file's writer, publishing its position: once an entry is finished, every byte
+/// before the next entry's header is final (the ZIP writer patches an entry's header when it
+/// starts the next one), so the file's SHA-256 can be computed over that prefix while the rest
+/// is written.
+struct Positioned<W> {
+    inner: W,
+    position: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<W: Write> Write for Positioned<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.position
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<W: std::io::Seek> std::io::Seek for Positioned<W> {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        let at = self.inner.seek(to)?;
+        self.position
+            .store(at, std::sync::atomic::Ordering::Relaxed);
+        Ok(at)
+    }
+}
+
+/// SHA-256 of the first `len` bytes of `path`, as a hasher to continue.
+fn sha256_prefix(path: &Path, len: u64) -> std::io::Result<Sha256> {
+    let mut f = std::fs::File::open(path)?.take(len);
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher)
+}
+
 struct Hashing<W> {
     inner: W,
     hasher: Sha256,
@@ -241,7 +287,11 @@ fn write_zip(
     let zerr = |e: zip::result::ZipError| ArchiveError::io(out, e);
     let temp = tempfile::tempdir().map_err(io)?;
     let views = CsvViews::create(temp.path(), &opening.time_zone).map_err(io)?;
-    let mut zip = ZipWriter::new(std::io::BufWriter::new(file));
+    let position = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut zip = ZipWriter::new(Positioned {
+        inner: std::io::BufWriter::new(file),
+        position: position.clone(),
+    });
     // Fixed options (time, permissions, ZIP64 sizes): the structure is exactly the one
     // `zipcheck` accepts.
     let options = super::zipcheck::entry_options();
@@ -345,8 +395,13 @@ fn write_zip(
         bytes: sink.bytes,
     });
 
-    // references.jsonl
+    // references.jsonl. Starting it finishes records.jsonl: from then on everything before it
+    // is final, and the file's hash over that prefix (most of the archive) runs beside the rest.
+    let final_prefix = position.load(std::sync::atomic::Ordering::Relaxed);
     zip.start_file("references.jsonl", options).map_err(zerr)?;
+    zip.flush().map_err(io)?;
+    let out_path = out.to_path_buf();
+    let prefix_hash = std::thread::spawn(move || sha256_prefix(&out_path, final_prefix));
     let mut sink = Hashing {
         inner: &mut zip,
         hasher: Sha256::new(),
@@ -447,12 +502,21 @@ fn write_zip(
     zip.write_all(sig_text.as_bytes()).map_err(io)?;
     let buffered = zip.finish().map_err(zerr)?;
     let file = buffered
+        .inner
         .into_inner()
         .map_err(|e| ArchiveError::io(out, e.error()))?;
     file.sync_all().map_err(io)?;
     drop(file);
 
-    let file_sha256 = sha256_file(out)?;
+    let mut hasher = prefix_hash
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        .map_err(io)?;
+    let mut rest = std::fs::File::open(out).map_err(io)?;
+    rest.seek(std::io::SeekFrom::Start(final_prefix))
+        .map_err(io)?;
+    std::io::copy(&mut rest, &mut hasher).map_err(io)?;
+    let file_sha256 = hex::encode(hasher.finalize());
     let body = ArchiveBody {
         label: label.to_string(),
         first_seq: first,
@@ -665,7 +729,10 @@ mod tests {
         let key = KeyPair::from_seed(seed);
         let out = dir.path().join("all.zip");
         let range = ArchiveSelection::Range { from: 1, to: last };
-        let (manifest, _) = export_archive(&reader, &key, &range, &out).unwrap();
+        let (manifest, body) = export_archive(&reader, &key, &range, &out).unwrap();
+        // The file's hash, computed over the finished prefix while the rest was written.
+        let whole = hex::encode(Sha256::digest(std::fs::read(&out).unwrap()));
+        assert_eq!(body.file_sha256, whole);
         assert_eq!(manifest.counts.get("sale"), Some(&sales));
         assert_eq!(
             manifest.counts.values().sum::<u64>(),
