@@ -4,25 +4,7 @@ use super::*;
 use crate::prelude::*;
 use std::time::Duration;
 
-fn sale(pieces: i64) -> SaleInput {
-    SaleInput {
-        operator: "alice".into(),
-        lines: vec![LineInput {
-            sku: "BAG-TRAD".into(),
-            label: "Baguette tradition".into(),
-            quantity: Qty::pieces(pieces),
-            unit: Unit::Piece,
-            unit_price: Cents(130),
-            vat_rate: VatRate(550),
-            discount: Cents::ZERO,
-        }],
-        ticket_discount: Cents::ZERO,
-        payments: vec![Payment {
-            method: PaymentMethod::Card,
-            amount: Cents(130 * pieces),
-        }],
-    }
-}
+use crate::sample::sample_sale as sale;
 
 /// Verifies the whole file; returns how many records it holds.
 fn verify_intact(path: &Path) -> u64 {
