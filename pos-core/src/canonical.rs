@@ -167,9 +167,16 @@ impl Object<'_> {
         let key = |m: &(usize, usize, usize)| &out[m.0 + 1..m.1 - 1];
         let sorted = members
             .windows(2)
-            .all(|w| utf16_cmp(key(&w[0]), key(&w[1])).is_le());
+            .all(|w| utf16_cmp(key(&w[0]), key(&w[1])).is_lt());
         if !sorted {
             members.sort_by(|a, b| utf16_cmp(key(a), key(b)));
+            // RFC 8785 objects have unique keys (a map and a flattened field could collide).
+            if members
+                .windows(2)
+                .any(|w| utf16_cmp(key(&w[0]), key(&w[1])).is_eq())
+            {
+                return Err(CanonicalError::Encode("duplicate object key".into()));
+            }
             let scratch = &mut encoder.scratch;
             scratch.clear();
             for (i, m) in members.iter().enumerate() {
@@ -1090,8 +1097,8 @@ mod tests {
     }
 
     fn sale_text() -> impl Strategy<Value = String> {
-        // What a ticket accepts: no control characters.
-        "[a-zA-Z0-9 \"\\\\é€\u{10000}\u{1f950}]{1,12}"
+        // What a ticket accepts: no control characters, no blank text.
+        "[a-zA-Z0-9][a-zA-Z0-9 \"\\\\é€\u{10000}\u{1f950}]{0,10}[a-zA-Z0-9]"
     }
 
     proptest! {
@@ -1181,6 +1188,21 @@ mod tests {
             br#"{"10":"ten","9":"nine"}"#
         );
         assert_eq!(to_canonical(&by_number), to_canonical_via_value(&by_number));
+        // A flattened map repeating a field's key is not an RFC 8785 object.
+        #[derive(Serialize)]
+        struct Clash {
+            a: u8,
+            #[serde(flatten)]
+            more: std::collections::BTreeMap<String, u8>,
+        }
+        let clash = Clash {
+            a: 1,
+            more: [("a".to_string(), 2)].into_iter().collect(),
+        };
+        assert!(matches!(
+            to_canonical(&clash),
+            Err(CanonicalError::Encode(_))
+        ));
     }
 
     #[test]
