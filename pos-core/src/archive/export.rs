@@ -637,16 +637,7 @@ fn journal_keys(reader: &JournalReader) -> Result<HashMap<String, PublicKeyInfo>
 
 /// SHA-256 of a file, hex.
 pub(crate) fn sha256_file(path: &Path) -> Result<String, ArchiveError> {
-    let mut f = std::fs::File::open(path).map_err(|e| ArchiveError::io(path, e))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).map_err(|e| ArchiveError::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
+    let hasher = sha256_prefix(path, u64::MAX).map_err(|e| ArchiveError::io(path, e))?;
     Ok(hex::encode(hasher.finalize()))
 }
 

@@ -165,24 +165,19 @@ impl RecordLine {
             seq,
             problem: format!("{what} is not lowercase hex of the right length"),
         };
-        fn fixed<const N: usize>(text: &str) -> Option<[u8; N]> {
-            if text.len() != 2 * N || text.bytes().any(|b| b.is_ascii_uppercase()) {
-                return None;
-            }
-            hex::decode(text).ok()?.try_into().ok()
-        }
         Ok(Record {
             format_version: l.format_version,
             seq: l.seq,
             kind: l.kind,
             kind_seq: l.kind_seq,
             timestamp_ms: l.timestamp_ms,
-            prev_hash: fixed::<32>(&l.prev_hash).ok_or_else(|| bad("prev_hash"))?,
-            prev_kind_hash: fixed::<32>(&l.prev_kind_hash).ok_or_else(|| bad("prev_kind_hash"))?,
-            key_id: KeyId(fixed::<16>(&l.key_id).ok_or_else(|| bad("key_id"))?),
+            prev_hash: lowercase_hex::<32>(&l.prev_hash).ok_or_else(|| bad("prev_hash"))?,
+            prev_kind_hash: lowercase_hex::<32>(&l.prev_kind_hash)
+                .ok_or_else(|| bad("prev_kind_hash"))?,
+            key_id: KeyId(lowercase_hex::<16>(&l.key_id).ok_or_else(|| bad("key_id"))?),
             body: l.body.into_bytes(),
-            hash: fixed::<32>(&l.hash).ok_or_else(|| bad("hash"))?,
-            signature: fixed::<64>(&l.signature).ok_or_else(|| bad("signature"))?,
+            hash: lowercase_hex::<32>(&l.hash).ok_or_else(|| bad("hash"))?,
+            signature: lowercase_hex::<64>(&l.signature).ok_or_else(|| bad("signature"))?,
         })
     }
 }
@@ -307,6 +302,16 @@ impl ArchiveError {
     }
 }
 
+/// `N` bytes from exactly `2 * N` lowercase hex digits, as record lines carry them.
+fn lowercase_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    if text.len() != 2 * N || text.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    let mut out = [0u8; N];
+    hex::decode_to_slice(text, &mut out).ok()?;
+    Some(out)
+}
+
 /// A parser for record lines in exactly the layout [`RecordLine::write`] produces (the fields
 /// in order, no spaces, only `\"` and `\\` escapes in the body). Serde's parsing of the lines
 /// (unescaping each body into a new string, then decoding the hex) was about a quarter of an
@@ -398,13 +403,7 @@ mod exact_line {
         }
 
         fn hex<const N: usize>(&mut self) -> Option<[u8; N]> {
-            let text = self.plain()?;
-            if text.len() != 2 * N || text.bytes().any(|b| b.is_ascii_uppercase()) {
-                return None;
-            }
-            let mut out = [0u8; N];
-            hex::decode_to_slice(text, &mut out).ok()?;
-            Some(out)
+            super::lowercase_hex(self.plain()?)
         }
     }
 
