@@ -2,11 +2,14 @@
 //! journal verifier), the manifest against the records, continuity between archives, and
 //! anchors. Needs nothing but the archive files.
 
-use super::{ArchiveError, Manifest, RecordLine, CONTENT_FILES, FORMAT, MANIFEST_SIGNATURE_DOMAIN};
+use super::{
+    ArchiveError, FileEntry, Manifest, RecordLine, CONTENT_FILES, FORMAT, MANIFEST_SIGNATURE_DOMAIN,
+};
 use crate::body::Body;
+use crate::keys::KeyId;
 use crate::record::{Kind, Record, ZERO_HASH};
 use crate::verify::{
-    Finding, FindingSink, Item, Lookup, Problem, Summary, Verifier, VerifyOptions,
+    Finding, FindingSink, Item, Lookup, Overlapped, Problem, Summary, Verifier, VerifyOptions,
 };
 use ed25519_dalek::{Signature, Verifier as _};
 use rayon::prelude::*;
@@ -16,10 +19,6 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use zip::ZipArchive;
-
-/// Lines of `records.jsonl` parsed and checked together (smaller than the journal's chunks:
-/// a line and its parsed record are both alive while a chunk is checked).
-const ARCHIVE_CHUNK_RECORDS: usize = 4096;
 
 /// The largest manifest or signature file read.
 const MAX_SMALL_FILE: u64 = 16 << 20;
@@ -43,6 +42,52 @@ struct Opened {
     file_sha256: Option<std::thread::JoinHandle<Result<String, ArchiveError>>>,
     /// The size of `records.jsonl` by its ZIP headers.
     records_size: Option<u64>,
+    /// What is wrong with the hashes and sizes of the other files, found on a thread of its own.
+    views: Option<std::thread::JoinHandle<Vec<(Problem, String)>>>,
+}
+
+/// Hashes each file but `records.jsonl` (with its size by the ZIP headers) and says what does
+/// not match the manifest.
+fn hash_views(path: &Path, views: Vec<(FileEntry, Option<u64>)>) -> Vec<(Problem, String)> {
+    let mut problems = Vec::new();
+    let mut zip = match File::open(path)
+        .map_err(|e| e.to_string())
+        .and_then(|f| ZipArchive::new(f).map_err(|e| e.to_string()))
+    {
+        Ok(zip) => zip,
+        Err(e) => return vec![(Problem::ArchiveStructure, format!("unreadable: {e}"))],
+    };
+    for (entry, header_size) in views {
+        let hashed = zip
+            .by_name(&entry.name)
+            .map_err(|e| e.to_string())
+            .and_then(|mut f| {
+                let mut h = Sha256::new();
+                let n =
+                    std::io::copy(&mut f, &mut HashWriter(&mut h)).map_err(|e| e.to_string())?;
+                Ok((hex::encode(h.finalize()), n))
+            });
+        if let (Ok((_, n)), Some(size)) = (&hashed, header_size) {
+            if size != *n {
+                problems.push((
+                    Problem::ArchiveStructure,
+                    format!("{} holds {n} bytes but its headers say {size}", entry.name),
+                ));
+            }
+        }
+        match hashed {
+            Ok((sha, n)) if sha == entry.sha256 && n == entry.bytes => {}
+            Ok(_) => problems.push((
+                Problem::ArchiveFileHash,
+                format!("{} does not match its SHA-256 in the manifest", entry.name),
+            )),
+            Err(e) => problems.push((
+                Problem::ArchiveStructure,
+                format!("{} unreadable: {e}", entry.name),
+            )),
+        }
+    }
+    problems
 }
 
 fn archive_finding(seq: u64, problem: Problem, detail: String) -> Finding {
@@ -220,39 +265,16 @@ fn open_archive(
             );
         }
     }
-    for entry in &manifest.files {
-        if entry.name == "records.jsonl" {
-            continue;
-        }
-        let hashed = zip
-            .by_name(&entry.name)
-            .map_err(|e| e.to_string())
-            .and_then(|mut f| {
-                let mut h = Sha256::new();
-                let n =
-                    std::io::copy(&mut f, &mut HashWriter(&mut h)).map_err(|e| e.to_string())?;
-                Ok((hex::encode(h.finalize()), n))
-            });
-        if let (Ok((_, n)), Some(size)) = (&hashed, entry_size(&entry.name)) {
-            if size != *n {
-                report(
-                    Problem::ArchiveStructure,
-                    format!("{} holds {n} bytes but its headers say {size}", entry.name),
-                );
-            }
-        }
-        match hashed {
-            Ok((sha, n)) if sha == entry.sha256 && n == entry.bytes => {}
-            Ok(_) => report(
-                Problem::ArchiveFileHash,
-                format!("{} does not match its SHA-256 in the manifest", entry.name),
-            ),
-            Err(e) => report(
-                Problem::ArchiveStructure,
-                format!("{} unreadable: {e}", entry.name),
-            ),
-        }
-    }
+    // The other files (the spreadsheet views are a third of an archive) are hashed on a thread
+    // of their own while the records are checked; their findings come after the records'.
+    let views: Vec<(FileEntry, Option<u64>)> = manifest
+        .files
+        .iter()
+        .filter(|entry| entry.name != "records.jsonl")
+        .map(|entry| (entry.clone(), entry_size(&entry.name)))
+        .collect();
+    let view_path = path.to_path_buf();
+    let views = std::thread::spawn(move || hash_views(&view_path, views));
     let records_size = entry_size("records.jsonl");
     Ok(Some(Opened {
         records_size,
@@ -261,6 +283,7 @@ fn open_archive(
         manifest,
         manifest_bytes,
         file_sha256: None,
+        views: Some(views),
     }))
 }
 
@@ -353,7 +376,75 @@ fn memfind(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
-/// A key id and the first and last seq it signed, in stream order.
+/// Bytes of `records.jsonl` read at a time (about 2,400 record lines of the usual size).
+const READ_BLOCK: usize = 4 << 20;
+
+/// Reads `input` in blocks of about `block_size` bytes, each cut after its last newline (the
+/// rest starts the next block; a line longer than a block makes a longer block), and hands
+/// them to `send` until it says stop. Returns the SHA-256 (hex) and the size of the input.
+fn read_line_blocks(
+    mut input: impl Read,
+    block_size: usize,
+    mut send: impl FnMut(Vec<u8>) -> bool,
+) -> Result<(String, u64), String> {
+    let mut hasher = Sha256::new();
+    let mut bytes = 0u64;
+    // The start of a line that the previous block cut.
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let mut block = Vec::with_capacity(carry.len() + block_size);
+        block.append(&mut carry);
+        let before = block.len();
+        let n = (&mut input)
+            .take(block_size as u64)
+            .read_to_end(&mut block)
+            .map_err(|e| e.to_string())?;
+        hasher.update(&block[before..]);
+        bytes += n as u64;
+        let end_of_input = n == 0;
+        // Complete lines only, but everything at the end of the input.
+        let cut = match memchr::memrchr(b'\n', &block) {
+            _ if end_of_input => block.len(),
+            Some(last) => last + 1,
+            None => {
+                carry = block;
+                continue;
+            }
+        };
+        carry = block.split_off(cut);
+        if !block.is_empty() && !send(block) {
+            return Err("verification stopped".into());
+        }
+        if end_of_input {
+            return Ok((hex::encode(hasher.finalize()), bytes));
+        }
+    }
+}
+
+/// Where each line of `block` starts and ends (newlines excluded; the last line may lack one).
+fn line_spans(block: &[u8]) -> Vec<(usize, usize)> {
+    let mut spans = Vec::with_capacity(block.len() / 1024 + 1);
+    let mut start = 0;
+    for newline in memchr::memchr_iter(b'\n', block) {
+        spans.push((start, newline));
+        start = newline + 1;
+    }
+    if start < block.len() {
+        spans.push((start, block.len()));
+    }
+    spans
+}
+
+/// The lines of `block`, parsed on the rayon pool. A blank line is a malformed record, as any
+/// other line that is not one.
+fn parse_lines(block: &[u8]) -> Vec<Item> {
+    line_spans(block)
+        .par_iter()
+        .map(|&(a, b)| RecordLine::parse(&block[a..b]))
+        .collect()
+}
+
+/// A key id (hex) and the first and last seq it signed, in stream order.
 type KeyRun = (String, u64, u64);
 /// What streaming `records.jsonl` yields: its SHA-256 (hex), its size, the key runs.
 type Streamed = (String, u64, Vec<KeyRun>);
@@ -370,63 +461,30 @@ fn stream_records(
     progress: &mut (u64, u64),
 ) -> Result<Streamed, String> {
     let path = o.path.clone();
-    let mut key_runs: Vec<KeyRun> = Vec::new();
+    let mut key_runs: Vec<(KeyId, u64, u64)> = Vec::new();
+    let mut overlapped = Overlapped::new();
     std::thread::scope(|scope| -> Result<Streamed, String> {
-        // A chunk is one buffer of lines and the end offset of each line: two allocations per
-        // chunk rather than one per line, and no slack capacity per line.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, Vec<usize>)>(1);
+        // The reader fills blocks straight from the ZIP entry and hashes them; the complete
+        // lines of each block are parsed on the rayon pool while the chunk before is checked,
+        // and no line is copied on its own. The reader never waits for the pool: the caller,
+        // which waits for the reader, may be a pool worker itself.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(1);
         let producer = scope.spawn(move || -> Result<(String, u64), String> {
             let file = File::open(&path).map_err(|e| e.to_string())?;
             let mut zip = ZipArchive::new(file).map_err(|e| e.to_string())?;
             let f = zip.by_name("records.jsonl").map_err(|e| e.to_string())?;
-            let mut reader = BufReader::with_capacity(1 << 20, f);
-            let mut hasher = Sha256::new();
-            let mut bytes = 0u64;
-            let mut buf = Vec::new();
-            let mut ends = Vec::with_capacity(ARCHIVE_CHUNK_RECORDS);
-            loop {
-                let start = buf.len();
-                let n = reader
-                    .read_until(b'\n', &mut buf)
-                    .map_err(|e| e.to_string())?;
-                if n == 0 {
-                    break;
-                }
-                hasher.update(&buf[start..]);
-                bytes += n as u64;
-                if buf.last() == Some(&b'\n') {
-                    buf.pop();
-                }
-                ends.push(buf.len());
-                if ends.len() == ARCHIVE_CHUNK_RECORDS {
-                    let chunk = (std::mem::take(&mut buf), std::mem::take(&mut ends));
-                    if tx.send(chunk).is_err() {
-                        return Err("verification stopped".into());
-                    }
-                    ends.reserve(ARCHIVE_CHUNK_RECORDS);
-                }
-            }
-            if !ends.is_empty() {
-                let _ = tx.send((buf, ends));
-            }
-            Ok((hex::encode(hasher.finalize()), bytes))
+            read_line_blocks(f, READ_BLOCK, |block| tx.send(block).is_ok())
         });
-        for (buf, ends) in rx {
-            // Newlines were removed, so each line starts where the previous one ends.
-            let starts = std::iter::once(0).chain(ends.iter().copied());
-            let spans: Vec<(usize, usize)> = starts.zip(ends.iter().copied()).collect();
-            let items: Vec<Item> = spans
-                .par_iter()
-                .map(|&(a, b)| RecordLine::parse(&buf[a..b]))
-                .collect();
-            drop(buf);
+        let mut blocks = rx.into_iter();
+        let mut next = blocks.next().map(|block| parse_lines(&block));
+        while let Some(items) = next.take() {
             for r in items.iter().flatten() {
                 if wanted.contains_key(&r.seq) {
                     lookup.records.insert(r.seq, r.clone());
                 }
                 match key_runs.last_mut() {
-                    Some((k, _, to)) if *k == r.key_id.to_hex() => *to = r.seq,
-                    _ => key_runs.push((r.key_id.to_hex(), r.seq, r.seq)),
+                    Some((k, _, to)) if *k == r.key_id => *to = r.seq,
+                    _ => key_runs.push((r.key_id, r.seq, r.seq)),
                 }
                 if r.kind == Kind::Archive.as_str() {
                     if let Ok(Body::Archive(a)) = Body::decode(Kind::Archive, &r.body) {
@@ -434,25 +492,28 @@ fn stream_records(
                     }
                 }
             }
-            verifier.push(&items, lookup, sink);
+            let n = items.len() as u64;
+            let block = blocks.next();
+            let parse_next = || next = block.map(|block| parse_lines(&block));
+            overlapped.feed_beside(verifier, items, parse_next, lookup, sink);
             // Originals whose last refund or duplicate has been checked are not needed any
             // more: memory stays bounded by the refunds still to come, not by the archive.
-            if let Some(done) = items
-                .iter()
-                .rev()
-                .find_map(|i| i.as_ref().ok())
-                .map(|r| r.seq)
-            {
+            if let Some(done) = verifier.last_checked_seq() {
                 lookup
                     .records
                     .retain(|seq, _| wanted.get(seq).is_none_or(|last| *last > done));
             }
-            progress.0 += items.len() as u64;
+            progress.0 += n;
             sink.progress(progress.0, progress.1);
         }
+        overlapped.flush(verifier, lookup, sink);
         let (sha, bytes) = producer
             .join()
             .unwrap_or_else(|_| Err("reader thread panicked".into()))?;
+        let key_runs = key_runs
+            .into_iter()
+            .map(|(k, from, to)| (k.to_hex(), from, to))
+            .collect();
         Ok((sha, bytes, key_runs))
     })
 }
@@ -762,6 +823,16 @@ pub fn verify_archives(
         previous = Some((m.label.clone(), after.last_seq, after.last_hash.clone()));
         let _ = &o.manifest_bytes;
     }
+    for o in &mut opened {
+        let views = o.views.take().map(|h| {
+            h.join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+        let name = o.path.display().to_string();
+        for (problem, detail) in views.into_iter().flatten() {
+            report(sink, 0, problem, format!("{name}: {detail}"));
+        }
+    }
     let mut file_hashes = Vec::with_capacity(opened.len());
     for o in &mut opened {
         let hash = o.file_sha256.take().map(|h| {
@@ -828,5 +899,65 @@ fn collect_keys(records: &[Record], keys: &mut BTreeSet<String>) {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod block_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The lines as `BufRead::split` gives them: what the verifier read before blocks.
+    fn lines_one_by_one(input: &[u8]) -> Vec<Vec<u8>> {
+        input
+            .split(|b| *b == b'\n')
+            .map(<[u8]>::to_vec)
+            .collect::<Vec<_>>()
+    }
+
+    proptest! {
+        #[test]
+        fn blocks_cut_at_line_ends_and_lose_nothing(
+            lines in proptest::collection::vec("[a-z\\\\\"]{0,40}", 0..30),
+            final_newline in any::<bool>(),
+            block_size in 1usize..64,
+        ) {
+            let mut input = lines.join("\n").into_bytes();
+            if final_newline && !input.is_empty() {
+                input.push(b'\n');
+            }
+            let mut blocks = Vec::new();
+            let (sha, bytes) =
+                read_line_blocks(&input[..], block_size, |b| { blocks.push(b); true }).unwrap();
+            prop_assert_eq!(bytes, input.len() as u64);
+            prop_assert_eq!(sha, hex::encode(Sha256::digest(&input)));
+            prop_assert_eq!(blocks.concat(), input.clone());
+            for b in blocks.iter().take(blocks.len().saturating_sub(1)) {
+                prop_assert_eq!(b.last(), Some(&b'\n'));
+            }
+            let from_blocks: Vec<Vec<u8>> = blocks
+                .iter()
+                .flat_map(|b| line_spans(b).into_iter().map(move |(x, y)| b[x..y].to_vec()))
+                .collect();
+            let mut expected = lines_one_by_one(&input);
+            // `split` yields an empty piece after a final newline, and one for empty input;
+            // neither is a line.
+            if input.is_empty() || input.last() == Some(&b'\n') {
+                expected.pop();
+            }
+            prop_assert_eq!(from_blocks, expected);
+        }
+    }
+
+    #[test]
+    fn a_stop_from_the_consumer_ends_the_reading() {
+        let input = b"one\ntwo\nthree\n";
+        let mut seen = 0;
+        let result = read_line_blocks(&input[..], 4, |_| {
+            seen += 1;
+            false
+        });
+        assert!(result.is_err());
+        assert_eq!(seen, 1);
     }
 }
