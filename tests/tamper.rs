@@ -216,6 +216,37 @@ fn case(
         want,
         "case {name:?}: findings were {findings:#?}"
     );
+    // Chain only (the readers hash each record from SQLite's buffer and keep no body): the
+    // same findings about hashes, links, numbers and time, and nothing the full check lacks.
+    let chain_problems = [
+        Problem::HashMismatch,
+        Problem::BrokenLink,
+        Problem::BrokenKindLink,
+        Problem::SequenceGap,
+        Problem::SequenceDuplicate,
+        Problem::KindSequenceGap,
+        Problem::TimestampBackwards,
+    ];
+    let chain = verify_chain_only(&path);
+    let of_chain: Vec<_> = want
+        .iter()
+        .filter(|(_, p)| chain_problems.contains(p))
+        .copied()
+        .collect();
+    let chain_found = seq_problems(&chain);
+    assert!(
+        chain_found.iter().all(|f| want.contains(f)),
+        "case {name:?}: chain only found {chain_found:?}, the full check {want:?}"
+    );
+    assert_eq!(
+        chain_found
+            .iter()
+            .filter(|(_, p)| chain_problems.contains(p))
+            .copied()
+            .collect::<Vec<_>>(),
+        of_chain,
+        "case {name:?}: chain only"
+    );
     // Every case damages records within the writer's tail check (the journal is shorter than
     // TAIL_CHECK_RECORDS), so the writer must refuse it.
     match Journal::open(&path, journal_key(), JournalOptions::default()) {

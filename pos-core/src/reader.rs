@@ -2,7 +2,7 @@
 //! appends; each read sees a consistent prefix of the chain (SQLite WAL snapshots).
 
 use crate::body::{Body, OpeningBody};
-use crate::record::{Kind, Record};
+use crate::record::{Hash, Kind, Record};
 use crate::store::{self, MalformedRow, RECORD_COLUMNS};
 use rusqlite::Connection;
 use std::ops::ControlFlow;
@@ -277,13 +277,16 @@ impl JournalReader {
     /// Records of each range `[from, to)` of seqs in turn, in sequence order, one at a time
     /// (`Some`), then `None` at the end of each range; all within one read transaction (a
     /// consistent snapshot). `to` of `None` reads to the end. Stops early when `f` breaks.
+    /// With `hash_only`, each record comes with its computed hash and without its body (see
+    /// [`store::row_to_record_with`]); otherwise with its body and no hash.
     pub(crate) fn for_each_in_ranges<F>(
         &self,
         ranges: impl IntoIterator<Item = (u64, Option<u64>)>,
+        hash_only: bool,
         mut f: F,
     ) -> Result<(), ReadError>
     where
-        F: FnMut(Option<Result<Record, MalformedRow>>) -> ControlFlow<()>,
+        F: FnMut(Option<(Result<Record, MalformedRow>, Option<Hash>)>) -> ControlFlow<()>,
     {
         let bound = |seq: u64| seq.min(i64::MAX as u64) as i64;
         self.conn
@@ -301,7 +304,11 @@ impl JournalReader {
                 let to = to.map_or(i64::MAX, bound);
                 let mut rows = stmt.query([bound(from), to]).map_err(|e| self.storage(e))?;
                 while let Some(row) = rows.next().map_err(|e| self.storage(e))? {
-                    if f(Some(store::row_to_record(row))).is_break() {
+                    let item = match store::row_to_record_with(row, hash_only) {
+                        Ok((record, hash)) => (Ok(record), hash),
+                        Err(m) => (Err(m), None),
+                    };
+                    if f(Some(item)).is_break() {
                         return Ok(());
                     }
                 }

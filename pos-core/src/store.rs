@@ -1,7 +1,7 @@
 //! The SQLite file: schema, pragmas, append-only triggers, and row <-> [`Record`] mapping.
 
 use crate::keys::KeyId;
-use crate::record::Record;
+use crate::record::{Kind, Record};
 use rusqlite::{Connection, OpenFlags, Row};
 use std::path::Path;
 
@@ -138,6 +138,17 @@ fn blob<const N: usize>(row: &Row<'_>, idx: usize, name: &str) -> Result<[u8; N]
 
 /// Maps a row selected with [`RECORD_COLUMNS`] to a record.
 pub fn row_to_record(row: &Row<'_>) -> Result<Record, MalformedRow> {
+    row_to_record_with(row, false).map(|(r, _)| r)
+}
+
+/// [`row_to_record`], or with `hash_only`: the record's hash computed from the body in SQLite's
+/// row buffer, and the body itself kept only for the kinds that introduce keys (opening, key
+/// change). A chain-only verification needs nothing else of a body, and copying each one out
+/// cost more than hashing it.
+pub(crate) fn row_to_record_with(
+    row: &Row<'_>,
+    hash_only: bool,
+) -> Result<(Record, Option<crate::record::Hash>), MalformedRow> {
     let seq: i64 = row.get(0).unwrap_or(-1);
     let bad = |problem: String| MalformedRow { seq, problem };
     let int = |idx: usize, name: &str| -> Result<i64, MalformedRow> {
@@ -155,13 +166,14 @@ pub fn row_to_record(row: &Row<'_>) -> Result<Record, MalformedRow> {
     let prev_hash = blob::<32>(row, 5, "prev_hash").map_err(bad)?;
     let prev_kind_hash = blob::<32>(row, 6, "prev_kind_hash").map_err(bad)?;
     let key_id = KeyId(blob::<16>(row, 7, "key_id").map_err(bad)?);
-    let body: Vec<u8> = row
-        .get(8)
+    let body: &[u8] = row
+        .get_ref(8)
+        .and_then(|v| v.as_blob().map_err(Into::into))
         .map_err(|e| bad(format!("body is not a blob: {e}")))?;
     let hash = blob::<32>(row, 9, "hash").map_err(bad)?;
     let signature = blob::<64>(row, 10, "signature").map_err(bad)?;
     let seq = u64::try_from(seq).map_err(|_| bad("seq is not positive".into()))?;
-    Ok(Record {
+    let mut record = Record {
         format_version,
         seq,
         kind,
@@ -170,10 +182,19 @@ pub fn row_to_record(row: &Row<'_>) -> Result<Record, MalformedRow> {
         prev_hash,
         prev_kind_hash,
         key_id,
-        body,
+        body: Vec::new(),
         hash,
         signature,
-    })
+    };
+    if !hash_only {
+        record.body = body.to_vec();
+        return Ok((record, None));
+    }
+    let computed = crate::record::record_hash(&record.header(), body);
+    if matches!(record.known_kind(), Some(Kind::Opening | Kind::KeyChange)) {
+        record.body = body.to_vec();
+    }
+    Ok((record, computed))
 }
 
 /// Inserts one record (inside the caller's transaction).

@@ -602,15 +602,14 @@ impl Verifier {
     /// Checks a chunk of items that follows the previous chunk.
     pub fn push(&mut self, chunk: &[Item], lookup: &dyn Lookup, sink: &mut dyn FindingSink) {
         let keys = self.assign_keys(chunk);
-        let pre = self.prepare(chunk, keys);
+        let pre = prepare(
+            chunk,
+            &[],
+            keys,
+            self.options.bodies,
+            self.options.signatures,
+        );
         self.check_in_order(chunk, pre, lookup, sink);
-    }
-
-    /// Steps 1 and 3 (in parallel, on the rayon pool): what each record says about itself.
-    /// Needs nothing of the verifier's state but its options, so that it can run while the
-    /// previous chunk is checked in order.
-    fn prepare(&self, chunk: &[Item], keys: KeyAssignment) -> Vec<Pre> {
-        prepare(chunk, keys, self.options.bodies, self.options.signatures)
     }
 
     /// Step 4 (in order, on the calling thread).
@@ -1218,12 +1217,22 @@ struct KeyAssignment {
     problems: Vec<(usize, Problem, String)>,
 }
 
-/// Steps 1 and 3 of a chunk, on the rayon pool.
-fn prepare(chunk: &[Item], keys: KeyAssignment, bodies: bool, signatures: bool) -> Vec<Pre> {
+/// Steps 1 and 3 (in parallel, on the rayon pool): what each record says about itself. Needs
+/// nothing of the verifier's state but its options, so that it can run while the previous
+/// chunk is checked in order. `hashes`, when not empty, are the items' hashes as the reader
+/// computed them.
+fn prepare(
+    chunk: &[Item],
+    hashes: &[Option<Hash>],
+    keys: KeyAssignment,
+    bodies: bool,
+    signatures: bool,
+) -> Vec<Pre> {
     let mut pre: Vec<Pre> = chunk
         .par_iter()
-        .map(|item| match item {
-            Ok(r) => pre_check(r, bodies),
+        .enumerate()
+        .map(|(i, item)| match item {
+            Ok(r) => pre_check(r, hashes.get(i).copied(), bodies),
             Err(_) => Pre::default(),
         })
         .collect();
@@ -1252,23 +1261,15 @@ impl Overlapped {
 
     /// Starts on `chunk` and checks the chunk held before it in order. On return, every
     /// record before `chunk` has been reported; `chunk` is held until the next call.
+    /// `hashes` are the items' hashes when the reader computed them (else empty); `beside`
+    /// runs on the pool at the same time (an archive's next lines are parsed there). The
+    /// caller may itself be a pool worker: it helps with the pool's jobs while it waits, so
+    /// nothing it waits for may block outside the pool.
     pub(crate) fn feed(
         &mut self,
         verifier: &mut Verifier,
         chunk: Vec<Item>,
-        lookup: &dyn Lookup,
-        sink: &mut dyn FindingSink,
-    ) {
-        self.feed_beside(verifier, chunk, || {}, lookup, sink);
-    }
-
-    /// [`Overlapped::feed`], with `beside` run on the pool at the same time (an archive's next
-    /// lines are parsed there). The caller may itself be a pool worker: it helps with the
-    /// pool's jobs while it waits, so nothing it waits for may block outside the pool.
-    pub(crate) fn feed_beside(
-        &mut self,
-        verifier: &mut Verifier,
-        chunk: Vec<Item>,
+        hashes: Vec<Option<Hash>>,
         beside: impl FnOnce() + Send,
         lookup: &dyn Lookup,
         sink: &mut dyn FindingSink,
@@ -1279,7 +1280,7 @@ impl Overlapped {
         let mut pre = Vec::new();
         rayon::in_place_scope(|scope| {
             scope.spawn(|_| beside());
-            scope.spawn(|_| pre = prepare(&chunk, keys, bodies, signatures));
+            scope.spawn(|_| pre = prepare(&chunk, &hashes, keys, bodies, signatures));
             if let Some((items, pre)) = held {
                 verifier.check_in_order(&items, pre, lookup, sink);
                 // Freed on the pool: the records were allocated by other threads, and freeing
@@ -1303,9 +1304,10 @@ impl Overlapped {
     }
 }
 
-fn pre_check(r: &Record, bodies: bool) -> Pre {
+/// Step 1 for one record; `hashed` is its hash if the reader computed it.
+fn pre_check(r: &Record, hashed: Option<Option<Hash>>, bodies: bool) -> Pre {
     let mut pre = Pre {
-        computed_hash: r.computed_hash(),
+        computed_hash: hashed.unwrap_or_else(|| r.computed_hash()),
         ..Pre::default()
     };
     if !bodies {
@@ -1419,6 +1421,9 @@ fn verify_in_chunks(
     // each chunk (ranges of seqs): one SQLite reader cannot keep up with the chain check.
     // Records are never changed once written, so snapshots taken a moment apart agree on every
     // seq up to `last`; only the last range, read by one thread, reaches past it.
+    // Chain only: the readers hash each record from SQLite's row buffer (two threads, beside
+    // the SQLite work they do anyway) and keep no body.
+    let hash_only = !options.bodies && !options.signatures;
     let half = chunk_records.div_ceil(2) as u64;
     let ranges = total.div_ceil(half).max(1);
     let range = |k: u64| {
@@ -1432,22 +1437,26 @@ fn verify_in_chunks(
         for parity in 0..READERS {
             // A rendezvous channel: each reader holds at most the half chunk it is building or
             // handing over, so two chunks are in memory at most with the one being checked.
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(0);
+            let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<Item>, Vec<Option<Hash>>)>(0);
             let path = &path;
             let producer = scope.spawn(move || -> Result<(), ReadError> {
                 let stream = JournalReader::open(path)?;
                 let mine = (parity..ranges).step_by(READERS as usize).map(range);
                 let mut chunk = Vec::with_capacity(half as usize);
+                let mut hashes = Vec::new();
                 // One message per range, empty ones included, so that the consumer can take
                 // them from the readers in turn.
-                stream.for_each_in_ranges(mine, |item| match item {
-                    Some(item) => {
+                stream.for_each_in_ranges(mine, hash_only, |item| match item {
+                    Some((item, hash)) => {
                         chunk.push(item);
+                        if hash_only {
+                            hashes.push(hash);
+                        }
                         ControlFlow::Continue(())
                     }
                     None => {
                         let full = std::mem::replace(&mut chunk, Vec::with_capacity(half as usize));
-                        match tx.send(full) {
+                        match tx.send((full, std::mem::take(&mut hashes))) {
                             Ok(()) => ControlFlow::Continue(()),
                             Err(_) => ControlFlow::Break(()),
                         }
@@ -1461,24 +1470,26 @@ fn verify_in_chunks(
         let mut done = 0u64;
         let mut overlapped = Overlapped::new();
         let mut chunk = Vec::with_capacity(chunk_records);
-        let mut feed = |chunk: Vec<Item>, sink: &mut dyn FindingSink| {
+        let mut hashes = Vec::new();
+        let mut feed = |chunk: Vec<Item>, hashes: Vec<Option<Hash>>, sink: &mut dyn FindingSink| {
             let n = chunk.len() as u64;
-            overlapped.feed(&mut verifier, chunk, reader, sink);
+            overlapped.feed(&mut verifier, chunk, hashes, || {}, reader, sink);
             done += n;
             sink.progress(done, total);
         };
         for k in 0..ranges {
-            let Ok(part) = receivers[(k % READERS) as usize].recv() else {
+            let Ok((part, part_hashes)) = receivers[(k % READERS) as usize].recv() else {
                 break;
             };
             chunk.extend(part);
+            hashes.extend(part_hashes);
             if chunk.len() >= chunk_records || (k % READERS == READERS - 1 && !chunk.is_empty()) {
                 let full = std::mem::replace(&mut chunk, Vec::with_capacity(chunk_records));
-                feed(full, sink);
+                feed(full, std::mem::take(&mut hashes), sink);
             }
         }
         if !chunk.is_empty() {
-            feed(chunk, sink);
+            feed(chunk, hashes, sink);
         }
         overlapped.flush(&mut verifier, reader, sink);
 

@@ -157,6 +157,19 @@ pub fn verify_full(path: &Path) -> (Summary, Vec<Finding>) {
     (summary, sink.findings)
 }
 
+/// Verifies the chain only (hashes, links, numbers, time), returning the findings.
+pub fn verify_chain_only(path: &Path) -> Vec<Finding> {
+    let reader = JournalReader::open(path).expect("open the journal for reading");
+    let mut sink = CollectFindings::default();
+    let options = VerifyOptions {
+        signatures: false,
+        bodies: false,
+        ..VerifyOptions::default()
+    };
+    verify_journal(&reader, &options, &mut sink).expect("verify the journal");
+    sink.findings
+}
+
 /// The findings as sorted `(seq, problem)` pairs, for exact comparisons.
 pub fn seq_problems(findings: &[Finding]) -> Vec<(u64, Problem)> {
     let mut v: Vec<(u64, Problem)> = findings.iter().map(|f| (f.seq, f.problem)).collect();

@@ -495,7 +495,7 @@ fn stream_records(
             let n = items.len() as u64;
             let block = blocks.next();
             let parse_next = || next = block.map(|block| parse_lines(&block));
-            overlapped.feed_beside(verifier, items, parse_next, lookup, sink);
+            overlapped.feed(verifier, items, Vec::new(), parse_next, lookup, sink);
             // Originals whose last refund or duplicate has been checked are not needed any
             // more: memory stays bounded by the refunds still to come, not by the archive.
             if let Some(done) = verifier.last_checked_seq() {
