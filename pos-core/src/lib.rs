@@ -54,6 +54,7 @@ pub mod body;
 pub mod canonical;
 pub mod closure;
 pub mod events;
+mod exact_sale;
 pub mod journal;
 pub mod keys;
 pub mod money;

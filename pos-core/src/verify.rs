@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::ControlFlow;
 
 /// Records fetched and checked together.
-pub const CHUNK_RECORDS: usize = 8192;
+pub const CHUNK_RECORDS: usize = 4096;
 /// Reader threads, each fetching every other chunk.
 const READERS: u64 = 2;
 /// Signatures verified in one batch. Larger batches cost less per signature (about 12 % less
@@ -1313,36 +1313,53 @@ fn pre_check(r: &Record, hashed: Option<Option<Hash>>, bodies: bool) -> Pre {
     if !bodies {
         return pre;
     }
+    let known = r.known_kind();
+    // A sale in the journal's exact layout is canonical by construction and decoded in the
+    // same pass; anything else takes the general path (canonical check, then serde).
+    let exact = match known {
+        Some(Kind::Sale) => crate::exact_sale::decode(&r.body).map(Body::Sale),
+        Some(Kind::Training) => crate::exact_sale::decode(&r.body).map(Body::Training),
+        _ => None,
+    };
+    if let Some(body) = exact {
+        return checked_body(pre, body);
+    }
     if let Err(e) = validate_canonical(&r.body) {
         pre.problems
             .push((Problem::NonCanonicalBody, e.to_string()));
         return pre;
     }
-    let Some(kind) = r.known_kind() else {
+    let Some(kind) = known else {
         return pre;
     };
     match Body::decode(kind, &r.body) {
-        Ok(mut body) => {
-            if let Body::Sale(s) | Body::Training(s) = &mut body {
-                // Rates in force are checked in order (they can change mid-chunk); here the
-                // ticket is recomputed with its own rates.
-                match check_sale_arithmetic(s) {
-                    // The in-order phase needs only a consistent sale's totals: its lines and
-                    // their text are freed here, by the thread that decoded them. Its VAT
-                    // breakdown, equal to the recomputed one, names every rate of its lines.
-                    Ok(()) => drop((
-                        std::mem::take(&mut s.lines),
-                        std::mem::take(&mut s.operator),
-                    )),
-                    Err(e) => pre
-                        .problems
-                        .push((Problem::TicketInconsistent, e.to_string())),
-                }
-            }
-            pre.body = Some(body);
+        Ok(body) => checked_body(pre, body),
+        Err(e) => {
+            pre.problems.push((Problem::MalformedBody, e.to_string()));
+            pre
         }
-        Err(e) => pre.problems.push((Problem::MalformedBody, e.to_string())),
     }
+}
+
+/// Step 1's checks of a decoded body that need nothing but the body.
+fn checked_body(mut pre: Pre, mut body: Body) -> Pre {
+    if let Body::Sale(s) | Body::Training(s) = &mut body {
+        // Rates in force are checked in order (they can change mid-chunk); here the ticket is
+        // recomputed with its own rates.
+        match check_sale_arithmetic(s) {
+            // The in-order phase needs only a consistent sale's totals: its lines and their
+            // text are freed here, by the thread that decoded them. Its VAT breakdown, equal to
+            // the recomputed one, names every rate of its lines.
+            Ok(()) => drop((
+                std::mem::take(&mut s.lines),
+                std::mem::take(&mut s.operator),
+            )),
+            Err(e) => pre
+                .problems
+                .push((Problem::TicketInconsistent, e.to_string())),
+        }
+    }
+    pre.body = Some(body);
     pre
 }
 
