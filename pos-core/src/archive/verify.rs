@@ -340,40 +340,54 @@ fn references(path: &Path) -> Result<Vec<Record>, String> {
     Ok(out)
 }
 
-/// Seqs of originals that the archive's refunds and duplicates name (a first, light pass).
-/// Originals named by the archive's refunds and duplicates, each with the seq of the last
-/// record that names it (after which it is no longer needed in memory).
+/// Originals named by the archive's refunds and duplicates (a first, light pass over
+/// `records.jsonl`), each with the seq of the last record that names it (after which it is no
+/// longer needed in memory). Only the lines of those kinds are parsed: they are found by their
+/// `"kind":"refund"` or `"kind":"duplicate"` field (the third of a line, within its first 96
+/// bytes; a body cannot hold these bytes, its quotes are escaped), searched in whole blocks.
 fn referenced_seqs(path: &Path) -> Result<BTreeMap<u64, u64>, String> {
     let file = File::open(path).map_err(|e| e.to_string())?;
     let mut zip = ZipArchive::new(file).map_err(|e| e.to_string())?;
     let f = zip.by_name("records.jsonl").map_err(|e| e.to_string())?;
+    let needles = [
+        memchr::memmem::Finder::new(br#""kind":"refund""#),
+        memchr::memmem::Finder::new(br#""kind":"duplicate""#),
+    ];
     let mut out = BTreeMap::new();
-    for line in BufReader::new(f).split(b'\n') {
-        let line = line.map_err(|e| e.to_string())?;
-        // The kind comes third in a record line, well within its first 96 bytes.
-        let head = &line[..line.len().min(96)];
-        let interesting =
-            memfind(head, br#""kind":"refund""#) || memfind(head, br#""kind":"duplicate""#);
-        if !interesting {
-            continue;
-        }
-        if let Ok(r) = RecordLine::parse(&line) {
-            match r.known_kind().and_then(|k| Body::decode(k, &r.body).ok()) {
-                Some(Body::Refund(b)) => {
-                    out.insert(b.original.seq, r.seq);
+    read_line_blocks(
+        f,
+        READ_BLOCK,
+        |_| {},
+        |block| {
+            let mut found: Vec<usize> = needles
+                .iter()
+                .flat_map(|n| n.find_iter(&block).collect::<Vec<_>>())
+                .collect();
+            // In file order, so that the last record naming an original is the one kept.
+            found.sort_unstable();
+            for at in found {
+                let start = memchr::memrchr(b'\n', &block[..at]).map_or(0, |i| i + 1);
+                if at - start > 96 {
+                    continue;
                 }
-                Some(Body::Duplicate(d)) => {
-                    out.insert(d.original.seq, r.seq);
+                let end = memchr::memchr(b'\n', &block[at..]).map_or(block.len(), |i| at + i);
+                let Ok(r) = RecordLine::parse(&block[start..end]) else {
+                    continue;
+                };
+                match r.known_kind().and_then(|k| Body::decode(k, &r.body).ok()) {
+                    Some(Body::Refund(b)) => {
+                        out.insert(b.original.seq, r.seq);
+                    }
+                    Some(Body::Duplicate(d)) => {
+                        out.insert(d.original.seq, r.seq);
+                    }
+                    _ => {}
                 }
-                _ => {}
             }
-        }
-    }
+            true
+        },
+    )?;
     Ok(out)
-}
-
-fn memfind(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Bytes of `records.jsonl` read at a time (about 2,400 record lines of the usual size).
@@ -381,13 +395,14 @@ const READ_BLOCK: usize = 4 << 20;
 
 /// Reads `input` in blocks of about `block_size` bytes, each cut after its last newline (the
 /// rest starts the next block; a line longer than a block makes a longer block), and hands
-/// them to `send` until it says stop. Returns the SHA-256 (hex) and the size of the input.
+/// them to `send` until it says stop. `read` sees every byte once, in order, as it is read.
+/// Returns the size of the input.
 fn read_line_blocks(
     mut input: impl Read,
     block_size: usize,
+    mut read: impl FnMut(&[u8]),
     mut send: impl FnMut(Vec<u8>) -> bool,
-) -> Result<(String, u64), String> {
-    let mut hasher = Sha256::new();
+) -> Result<u64, String> {
     let mut bytes = 0u64;
     // The start of a line that the previous block cut.
     let mut carry: Vec<u8> = Vec::new();
@@ -399,7 +414,7 @@ fn read_line_blocks(
             .take(block_size as u64)
             .read_to_end(&mut block)
             .map_err(|e| e.to_string())?;
-        hasher.update(&block[before..]);
+        read(&block[before..]);
         bytes += n as u64;
         let end_of_input = n == 0;
         // Complete lines only, but everything at the end of the input.
@@ -416,7 +431,7 @@ fn read_line_blocks(
             return Err("verification stopped".into());
         }
         if end_of_input {
-            return Ok((hex::encode(hasher.finalize()), bytes));
+            return Ok(bytes);
         }
     }
 }
@@ -473,7 +488,14 @@ fn stream_records(
             let file = File::open(&path).map_err(|e| e.to_string())?;
             let mut zip = ZipArchive::new(file).map_err(|e| e.to_string())?;
             let f = zip.by_name("records.jsonl").map_err(|e| e.to_string())?;
-            read_line_blocks(f, READ_BLOCK, |block| tx.send(block).is_ok())
+            let mut hasher = Sha256::new();
+            let bytes = read_line_blocks(
+                f,
+                READ_BLOCK,
+                |bytes| hasher.update(bytes),
+                |block| tx.send(block).is_ok(),
+            )?;
+            Ok((hex::encode(hasher.finalize()), bytes))
         });
         let mut blocks = rx.into_iter();
         let mut next = blocks.next().map(|block| parse_lines(&block));
@@ -927,10 +949,15 @@ mod block_tests {
                 input.push(b'\n');
             }
             let mut blocks = Vec::new();
-            let (sha, bytes) =
-                read_line_blocks(&input[..], block_size, |b| { blocks.push(b); true }).unwrap();
+            let mut hasher = Sha256::new();
+            let bytes = read_line_blocks(
+                &input[..],
+                block_size,
+                |b| hasher.update(b),
+                |b| { blocks.push(b); true },
+            ).unwrap();
             prop_assert_eq!(bytes, input.len() as u64);
-            prop_assert_eq!(sha, hex::encode(Sha256::digest(&input)));
+            prop_assert_eq!(hasher.finalize().to_vec(), Sha256::digest(&input).to_vec());
             prop_assert_eq!(blocks.concat(), input.clone());
             for b in blocks.iter().take(blocks.len().saturating_sub(1)) {
                 prop_assert_eq!(b.last(), Some(&b'\n'));
@@ -953,10 +980,15 @@ mod block_tests {
     fn a_stop_from_the_consumer_ends_the_reading() {
         let input = b"one\ntwo\nthree\n";
         let mut seen = 0;
-        let result = read_line_blocks(&input[..], 4, |_| {
-            seen += 1;
-            false
-        });
+        let result = read_line_blocks(
+            &input[..],
+            4,
+            |_| {},
+            |_| {
+                seen += 1;
+                false
+            },
+        );
         assert!(result.is_err());
         assert_eq!(seen, 1);
     }
