@@ -15,7 +15,10 @@ use crate::ticket::{Payment, PaymentMethod, SaleBody, TicketLine, Unit, VatTotal
 
 /// Decodes `bytes` if they are a sale body in the exact canonical layout (see the module).
 pub(crate) fn decode(bytes: &[u8]) -> Option<SaleBody> {
-    let mut c = Cursor { bytes, at: 0 };
+    // One UTF-8 check of the whole body: each string is then a slice of valid text between two
+    // quotes (ASCII, so on character boundaries).
+    let text = std::str::from_utf8(bytes).ok()?;
+    let mut c = Cursor { bytes, text, at: 0 };
     c.literal(b"{\"change\":")?;
     let change = Cents(c.int()?);
     c.literal(b",\"lines\":")?;
@@ -44,6 +47,8 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<SaleBody> {
 
 struct Cursor<'a> {
     bytes: &'a [u8],
+    /// The same bytes, checked as UTF-8.
+    text: &'a str,
     at: usize,
 }
 
@@ -94,8 +99,9 @@ impl<'a> Cursor<'a> {
         {
             return None;
         }
+        let text = self.text.get(self.at..self.at + len)?;
         self.at += len + 1;
-        std::str::from_utf8(raw).ok()
+        Some(text)
     }
 
     /// `[]` or `[item,item,...]`.
