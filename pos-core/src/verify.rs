@@ -1445,32 +1445,32 @@ fn verify_in_chunks(
     };
     let total = last.saturating_sub(start) + 1;
     let path = reader.path().to_path_buf();
-    // Two reader threads, each on its own connection and snapshot, read alternate halves of
-    // each chunk (ranges of seqs): one SQLite reader cannot keep up with the chain check.
+    // Two reader threads, each on its own connection and snapshot, read alternate chunks
+    // (ranges of seqs): one SQLite reader cannot keep up with the chain check.
     // Records are never changed once written, so snapshots taken a moment apart agree on every
     // seq up to `last`; only the last range, read by one thread, reaches past it.
     // Chain only: the readers hash each record from SQLite's row buffer (two threads, beside
     // the SQLite work they do anyway) and keep no body.
     let hash_only = !options.bodies && !options.signatures;
-    let half = chunk_records.div_ceil(2) as u64;
-    let ranges = total.div_ceil(half).max(1);
+    let span = chunk_records.max(1) as u64;
+    let ranges = total.div_ceil(span).max(1);
     let range = |k: u64| {
-        let from = start + k * half;
-        let to = (k + 1 < ranges).then(|| from + half);
+        let from = start + k * span;
+        let to = (k + 1 < ranges).then(|| from + span);
         (from, to)
     };
     std::thread::scope(|scope| -> Result<(), ReadError> {
         let mut receivers = Vec::new();
         let mut producers = Vec::new();
         for parity in 0..READERS {
-            // A rendezvous channel: each reader holds at most the half chunk it is building or
-            // handing over, so two chunks are in memory at most with the one being checked.
+            // A rendezvous channel: each reader holds at most the chunk it is building or
+            // handing over.
             let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<Item>, Vec<Option<Hash>>)>(0);
             let path = &path;
             let producer = scope.spawn(move || -> Result<(), ReadError> {
                 let stream = JournalReader::open(path)?;
                 let mine = (parity..ranges).step_by(READERS as usize).map(range);
-                let mut chunk = Vec::with_capacity(half as usize);
+                let mut chunk = Vec::with_capacity(span as usize);
                 let mut hashes = Vec::new();
                 // One message per range, empty ones included, so that the consumer can take
                 // them from the readers in turn.
@@ -1483,7 +1483,7 @@ fn verify_in_chunks(
                         ControlFlow::Continue(())
                     }
                     None => {
-                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(half as usize));
+                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(span as usize));
                         match tx.send((full, std::mem::take(&mut hashes))) {
                             Ok(()) => ControlFlow::Continue(()),
                             Err(_) => ControlFlow::Break(()),
@@ -1497,27 +1497,19 @@ fn verify_in_chunks(
         }
         let mut done = 0u64;
         let mut overlapped = Overlapped::new();
-        let mut chunk = Vec::with_capacity(chunk_records);
-        let mut hashes = Vec::new();
-        let mut feed = |chunk: Vec<Item>, hashes: Vec<Option<Hash>>, sink: &mut dyn FindingSink| {
+        // Each reader's chunk is checked as it comes (not joined to the other's: that moved
+        // every record once more).
+        for k in 0..ranges {
+            let Ok((chunk, hashes)) = receivers[(k % READERS) as usize].recv() else {
+                break;
+            };
+            if chunk.is_empty() {
+                continue;
+            }
             let n = chunk.len() as u64;
             overlapped.feed(&mut verifier, chunk, hashes, || {}, reader, sink);
             done += n;
             sink.progress(done, total);
-        };
-        for k in 0..ranges {
-            let Ok((part, part_hashes)) = receivers[(k % READERS) as usize].recv() else {
-                break;
-            };
-            chunk.extend(part);
-            hashes.extend(part_hashes);
-            if chunk.len() >= chunk_records || (k % READERS == READERS - 1 && !chunk.is_empty()) {
-                let full = std::mem::replace(&mut chunk, Vec::with_capacity(chunk_records));
-                feed(full, std::mem::take(&mut hashes), sink);
-            }
-        }
-        if !chunk.is_empty() {
-            feed(chunk, hashes, sink);
         }
         overlapped.flush(&mut verifier, reader, sink);
 
