@@ -15,10 +15,16 @@ fi
 
 cd fuzz
 cargo fuzz build --sanitizer none
-for target in status_parser barcode_parser; do
+for target in status_parser barcode_parser sale_body; do
     echo "fuzzing $target for ${seconds}s"
     log=$(mktemp)
-    if ! cargo fuzz run --sanitizer none "$target" -- -max_total_time="$seconds" >"$log" 2>&1; then
+    # Seeds kept in git (real inputs to mutate from) join the generated corpus.
+    corpus=(corpus/"$target")
+    mkdir -p "${corpus[0]}"
+    if [ -d seeds/"$target" ]; then
+        corpus+=(seeds/"$target")
+    fi
+    if ! cargo fuzz run --sanitizer none "$target" "${corpus[@]}" -- -max_total_time="$seconds" >"$log" 2>&1; then
         tail -n 40 "$log"
         rm -f "$log"
         echo "fuzz-smoke: $target failed" >&2
