@@ -45,3 +45,34 @@ fn appends_from_every_worker_of_the_global_rayon_pool_complete() {
     Arc::try_unwrap(journal).unwrap().close();
     assert_eq!(verify_intact(&path), 402);
 }
+
+#[test]
+fn new_journals_have_large_pages_and_old_ones_keep_theirs() {
+    let page_size = |p: &Path| -> i64 {
+        let conn = rusqlite::Connection::open(p).unwrap();
+        conn.pragma_query_value(None, "page_size", |r| r.get(0))
+            .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    let key = KeyPair::generate();
+    let options = JournalOptions::default;
+    let journal = Journal::create(&path, key.clone(), sample_opening(), options()).unwrap();
+    journal.sale(&sale(2)).unwrap();
+    journal.close();
+    assert_eq!(page_size(&path), crate::store::PAGE_SIZE);
+
+    // The same journal rewritten with SQLite's default 4 KiB pages, as files made before the
+    // larger pages are: it opens, takes appends, keeps its page size and verifies intact.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("PRAGMA journal_mode = DELETE; PRAGMA page_size = 4096; VACUUM;")
+        .unwrap();
+    conn.execute_batch("PRAGMA journal_mode = WAL;").unwrap();
+    drop(conn);
+    assert_eq!(page_size(&path), 4096);
+    let journal = Journal::open(&path, key, options()).unwrap();
+    journal.sale(&sale(3)).unwrap();
+    journal.close();
+    assert_eq!(page_size(&path), 4096);
+    assert_eq!(verify_intact(&path), 4);
+}
