@@ -3,7 +3,9 @@
 use crate::body::{Merchant, OpeningBody, Software};
 use crate::keys::PublicKeyInfo;
 use crate::money::{Cents, Qty, VatRate};
-use crate::ticket::{LineInput, Payment, PaymentMethod, SaleInput, Unit};
+use crate::ticket::{
+    LineInput, Payment, PaymentMethod, RefundInput, RefundLineInput, SaleInput, Unit,
+};
 
 /// The French VAT rates: 20 %, 10 %, 5.5 %, 2.1 % and 0 %.
 pub const FRENCH_VAT_RATES: [VatRate; 5] = [
@@ -55,5 +57,22 @@ pub fn sample_sale(pieces: i64) -> SaleInput {
             method: PaymentMethod::Card,
             amount: Cents(130 * pieces),
         }],
+    }
+}
+
+/// A refund of one baguette of a [`sample_sale`], paid back in cash, for examples and tests.
+pub fn sample_refund_one_piece() -> RefundInput {
+    RefundInput {
+        operator: "manager".into(),
+        reason: "returned".into(),
+        lines: vec![RefundLineInput {
+            original_line: 0,
+            quantity: Qty::pieces(1),
+        }],
+        payments: vec![Payment {
+            method: PaymentMethod::Cash,
+            amount: Cents(130),
+        }],
+        void: false,
     }
 }

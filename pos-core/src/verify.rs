@@ -1612,19 +1612,7 @@ mod chunk_tests {
         let sold: Vec<_> = (0..40)
             .map(|i| journal.sale(&sale(1 + i % 4)).unwrap())
             .collect();
-        let refund = RefundInput {
-            operator: "manager".into(),
-            reason: "returned".into(),
-            lines: vec![RefundLineInput {
-                original_line: 0,
-                quantity: Qty::pieces(1),
-            }],
-            payments: vec![Payment {
-                method: PaymentMethod::Cash,
-                amount: Cents(130),
-            }],
-            void: false,
-        };
+        let refund = crate::sample::sample_refund_one_piece();
         journal.refund(sold[3].seq, &refund).unwrap();
         journal.close();
         let intact = findings(&path, None, CHUNK_RECORDS);

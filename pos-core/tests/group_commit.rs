@@ -5,23 +5,7 @@
 use pos_core::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use pos_core::sample::sample_sale as sale;
-
-fn refund_one_piece() -> RefundInput {
-    RefundInput {
-        operator: "manager".into(),
-        reason: "returned".into(),
-        lines: vec![RefundLineInput {
-            original_line: 0,
-            quantity: Qty::pieces(1),
-        }],
-        payments: vec![Payment {
-            method: PaymentMethod::Cash,
-            amount: Cents(130),
-        }],
-        void: false,
-    }
-}
+use pos_core::sample::{sample_refund_one_piece as refund_one_piece, sample_sale as sale};
 
 #[test]
 fn concurrent_appends_and_racing_refunds_keep_the_chain_strict() {

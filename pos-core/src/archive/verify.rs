@@ -343,8 +343,9 @@ fn references(path: &Path) -> Result<Vec<Record>, String> {
 /// Originals named by the archive's refunds and duplicates (a first, light pass over
 /// `records.jsonl`), each with the seq of the last record that names it (after which it is no
 /// longer needed in memory). Only the lines of those kinds are parsed: they are found by their
-/// `"kind":"refund"` or `"kind":"duplicate"` field (the third of a line, within its first 96
-/// bytes; a body cannot hold these bytes, its quotes are escaped), searched in whole blocks.
+/// `"kind":"refund"` or `"kind":"duplicate"` field (the third of a line, starting within its
+/// first 96 bytes; a body cannot hold these bytes, its quotes are escaped), searched in whole
+/// blocks.
 fn referenced_seqs(path: &Path) -> Result<BTreeMap<u64, u64>, String> {
     let file = File::open(path).map_err(|e| e.to_string())?;
     let mut zip = ZipArchive::new(file).map_err(|e| e.to_string())?;
@@ -359,10 +360,7 @@ fn referenced_seqs(path: &Path) -> Result<BTreeMap<u64, u64>, String> {
         READ_BLOCK,
         |_| {},
         |block| {
-            let mut found: Vec<usize> = needles
-                .iter()
-                .flat_map(|n| n.find_iter(&block).collect::<Vec<_>>())
-                .collect();
+            let mut found: Vec<usize> = needles.iter().flat_map(|n| n.find_iter(&block)).collect();
             // In file order, so that the last record naming an original is the one kept.
             found.sort_unstable();
             for at in found {
