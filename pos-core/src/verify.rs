@@ -602,13 +602,7 @@ impl Verifier {
     /// Checks a chunk of items that follows the previous chunk.
     pub fn push(&mut self, chunk: &[Item], lookup: &dyn Lookup, sink: &mut dyn FindingSink) {
         let keys = self.assign_keys(chunk);
-        let pre = prepare(
-            chunk,
-            &[],
-            keys,
-            self.options.bodies,
-            self.options.signatures,
-        );
+        let pre = prepare(chunk, &[], keys, self.options.bodies);
         self.check_in_order(chunk, pre, lookup, sink);
     }
 
@@ -1221,13 +1215,7 @@ struct KeyAssignment {
 /// nothing of the verifier's state but its options, so that it can run while the previous
 /// chunk is checked in order. `hashes`, when not empty, are the items' hashes as the reader
 /// computed them.
-fn prepare(
-    chunk: &[Item],
-    hashes: &[Option<Hash>],
-    keys: KeyAssignment,
-    bodies: bool,
-    signatures: bool,
-) -> Vec<Pre> {
+fn prepare(chunk: &[Item], hashes: &[Option<Hash>], keys: KeyAssignment, bodies: bool) -> Vec<Pre> {
     let mut pre: Vec<Pre> = chunk
         .par_iter()
         .enumerate()
@@ -1239,7 +1227,7 @@ fn prepare(
     for (i, problem, detail) in keys.problems {
         pre[i].problems.push((problem, detail));
     }
-    if let (true, Some(keys)) = (signatures, keys.keys) {
+    if let Some(keys) = keys.keys {
         verify_signatures(chunk, &keys, &mut pre);
     }
     pre
@@ -1275,12 +1263,12 @@ impl Overlapped {
         sink: &mut dyn FindingSink,
     ) {
         let keys = verifier.assign_keys(&chunk);
-        let (bodies, signatures) = (verifier.options.bodies, verifier.options.signatures);
+        let bodies = verifier.options.bodies;
         let held = self.held.take();
         let mut pre = Vec::new();
         rayon::in_place_scope(|scope| {
             scope.spawn(|_| beside());
-            scope.spawn(|_| pre = prepare(&chunk, &hashes, keys, bodies, signatures));
+            scope.spawn(|_| pre = prepare(&chunk, &hashes, keys, bodies));
             if let Some((items, pre)) = held {
                 verifier.check_in_order(&items, pre, lookup, sink);
                 // Freed on the pool: the records were allocated by other threads, and freeing
