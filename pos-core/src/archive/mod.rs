@@ -394,8 +394,7 @@ mod exact_line {
 
         /// The body: a string whose only escapes are `\"` and `\\`, unescaped. The line's
         /// tail after it has a fixed length (the hash and signature fields), which gives where it
-        /// ends; its backslashes are then found in one pass, not a search per escape (a body has
-        /// one every few bytes).
+        /// ends.
         fn body(&mut self) -> Option<Vec<u8>> {
             /// `,"hash":"`, 64 hex digits, `","signature":"`, 128 hex digits, `"}`.
             const TAIL: usize = 9 + 64 + 15 + 128 + 2;
@@ -405,33 +404,7 @@ mod exact_line {
                 return None;
             }
             let content = &self.bytes[self.at..close];
-            let mut out = Vec::with_capacity(content.len());
-            let mut from = 0;
-            let mut escaped_quotes = 0usize;
-            for i in memchr::memchr_iter(b'\\', content) {
-                if i < from {
-                    // The second backslash of a `\\` pair.
-                    continue;
-                }
-                out.extend_from_slice(&content[from..i]);
-                match content.get(i + 1)? {
-                    b'"' => escaped_quotes += 1,
-                    b'\\' => {}
-                    _ => return None,
-                }
-                out.push(content[i + 1]);
-                from = i + 2;
-            }
-            out.extend_from_slice(&content[from..]);
-            // A quote that no backslash escapes would have ended the string before `close`; a
-            // raw control character is an error in a JSON string. Counted without an early
-            // exit, so that the check runs on whole vectors.
-            let (quotes, control) = content.iter().fold((0usize, false), |(q, c), &b| {
-                (q + usize::from(b == b'"'), c | (b < 0x20))
-            });
-            if control || quotes != escaped_quotes {
-                return None;
-            }
+            let out = unescape_quotes(content).or_else(|| unescape(content))?;
             std::str::from_utf8(&out).ok()?;
             self.at = close + 1;
             Some(out)
@@ -440,6 +413,64 @@ mod exact_line {
         fn hex<const N: usize>(&mut self) -> Option<[u8; N]> {
             super::lowercase_hex(self.plain()?)
         }
+    }
+
+    /// The content of a JSON string whose only escapes are `\"`, unescaped (the usual body:
+    /// it has a quote every few bytes and no backslash of its own); `None` for any other
+    /// content. The checks run on whole vectors and the copy is one branch-free pass; a search
+    /// and a copy per escape cost several times as much.
+    pub(super) fn unescape_quotes(content: &[u8]) -> Option<Vec<u8>> {
+        let (first, last) = match content {
+            [] => return Some(Vec::new()),
+            [first, .., last] => (*first, *last),
+            [only] => (*only, *only),
+        };
+        // Each byte is a backslash exactly when the next is a quote: every quote is escaped
+        // (the first byte cannot be one), every backslash escapes a quote (the last byte cannot
+        // be one), and there is no `\\`. No raw control character.
+        let bad = content
+            .iter()
+            .zip(&content[1..])
+            .fold(false, |bad, (&a, &b)| {
+                bad | ((a == b'\\') != (b == b'"')) | (a < 0x20)
+            });
+        if bad || first == b'"' || last == b'\\' || last < 0x20 {
+            return None;
+        }
+        let mut out = vec![0u8; content.len()];
+        let mut len = 0;
+        for &b in content {
+            out[len] = b;
+            len += usize::from(b != b'\\');
+        }
+        out.truncate(len);
+        Some(out)
+    }
+
+    /// The content of a JSON string whose only escapes are `\"` and `\\`, unescaped; `None`
+    /// for any other content. One branch-free pass: every byte is written, and the write
+    /// position advances except over a backslash that starts an escape.
+    pub(super) fn unescape(content: &[u8]) -> Option<Vec<u8>> {
+        let mut out = vec![0u8; content.len()];
+        let mut len = 0usize;
+        // Whether the byte before started an escape.
+        let mut escaping = false;
+        let mut bad = false;
+        for &b in content {
+            let (quote, backslash) = (b == b'"', b == b'\\');
+            // An escape is `\"` or `\\`; a quote that no backslash escapes would have ended the
+            // string earlier; a raw control character is an error in a JSON string.
+            bad |= (escaping & !(quote | backslash)) | (!escaping & quote) | (b < 0x20);
+            out[len] = b;
+            let starts_escape = backslash & !escaping;
+            len += usize::from(!starts_escape);
+            escaping = starts_escape;
+        }
+        if bad || escaping {
+            return None;
+        }
+        out.truncate(len);
+        Some(out)
     }
 
     pub(super) fn parse(line: &[u8]) -> Option<Record> {
@@ -526,6 +557,21 @@ mod line_tests {
                     "a plain line left to serde: {}", String::from_utf8_lossy(&line)
                 ),
             }
+        }
+
+        /// Both unescapers read a string as serde does, or refuse it as serde does; the one
+        /// for quotes only also refuses a string that holds a backslash.
+        #[test]
+        fn unescapers_agree_with_serde(content in "[a\"\\\\\n\u{1}é]{0,12}") {
+            let serde: Option<String> = serde_json::from_str(&format!("\"{content}\"")).ok();
+            let serde = serde.map(String::into_bytes);
+            // With this alphabet serde refuses exactly what the body may not hold: an escape
+            // other than `\"` and `\\`, an unescaped quote, a raw control character.
+            prop_assert_eq!(exact_line::unescape(content.as_bytes()), serde.clone());
+            prop_assert_eq!(
+                exact_line::unescape_quotes(content.as_bytes()),
+                serde.filter(|text| !text.contains(&b'\\'))
+            );
         }
 
         /// Altered lines (a byte changed, removed or added): whenever the direct parser accepts
