@@ -18,6 +18,7 @@
 //!
 //! The full specification is `docs/ARCHIVE-FORMAT.md`.
 
+mod blocks;
 mod csv_views;
 mod export;
 mod verify;
@@ -307,6 +308,7 @@ impl ArchiveError {
 /// digit, decodes them several times faster than the `hex` crate's general decoder, and refuses
 /// uppercase digits at the same time.
 fn lowercase_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    let text = text.as_bytes();
     /// The value of each lowercase hex digit; 0xff for every other byte.
     const DIGIT: [u8; 256] = {
         let mut t = [0xffu8; 256];
@@ -317,7 +319,6 @@ fn lowercase_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
         }
         t
     };
-    let text = text.as_bytes();
     if text.len() != 2 * N {
         return None;
     }

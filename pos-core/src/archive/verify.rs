@@ -2,6 +2,7 @@
 //! journal verifier), the manifest against the records, continuity between archives, and
 //! anchors. Needs nothing but the archive files.
 
+use super::blocks::{entry_line_blocks, line_spans, Block, StoredEntry, BLOCK};
 use super::{
     ArchiveError, FileEntry, Manifest, RecordLine, CONTENT_FILES, FORMAT, MANIFEST_SIGNATURE_DOMAIN,
 };
@@ -42,31 +43,23 @@ struct Opened {
     file_sha256: Option<std::thread::JoinHandle<Result<String, ArchiveError>>>,
     /// The size of `records.jsonl` by its ZIP headers.
     records_size: Option<u64>,
+    /// Where `records.jsonl` lies in the file, when the archive has the exact structure.
+    records_stored: Option<StoredEntry>,
     /// What is wrong with the hashes and sizes of the other files, found on a thread of its own.
     views: Option<std::thread::JoinHandle<Vec<(Problem, String)>>>,
 }
 
-/// Hashes each file but `records.jsonl` (with its size by the ZIP headers) and says what does
-/// not match the manifest.
-fn hash_views(path: &Path, views: Vec<(FileEntry, Option<u64>)>) -> Vec<(Problem, String)> {
+/// Hashes each file but `records.jsonl` (with its size by the ZIP headers and where it lies
+/// when the archive has the exact structure) and says what does not match the manifest.
+fn hash_views(
+    path: &Path,
+    views: Vec<(FileEntry, Option<u64>, Option<StoredEntry>)>,
+) -> Vec<(Problem, String)> {
     let mut problems = Vec::new();
-    let mut zip = match File::open(path)
-        .map_err(|e| e.to_string())
-        .and_then(|f| ZipArchive::new(f).map_err(|e| e.to_string()))
-    {
-        Ok(zip) => zip,
-        Err(e) => return vec![(Problem::ArchiveStructure, format!("unreadable: {e}"))],
-    };
-    for (entry, header_size) in views {
-        let hashed = zip
-            .by_name(&entry.name)
-            .map_err(|e| e.to_string())
-            .and_then(|mut f| {
-                let mut h = Sha256::new();
-                let n =
-                    std::io::copy(&mut f, &mut HashWriter(&mut h)).map_err(|e| e.to_string())?;
-                Ok((hex::encode(h.finalize()), n))
-            });
+    for (entry, header_size, stored) in views {
+        let mut h = Sha256::new();
+        let hashed = entry_line_blocks(path, &entry.name, stored, BLOCK, |b| h.update(b), |_| true)
+            .map(|n| (hex::encode(h.finalize()), n));
         if let (Ok((_, n)), Some(size)) = (&hashed, header_size) {
             if size != *n {
                 problems.push((
@@ -142,6 +135,19 @@ fn open_archive(
     for p in &structure.problems {
         report(Problem::ArchiveStructure, p.clone());
     }
+    // Entries are mapped from the file only where the structure is exactly the exporter's:
+    // then each lies, stored, where its headers say.
+    let stored = |name: &str| {
+        structure
+            .entries
+            .iter()
+            .find(|e| e.name == name && structure.problems.is_empty())
+            .map(|e| StoredEntry {
+                offset: e.data_offset,
+                len: e.uncompressed_size,
+                crc32: e.crc32,
+            })
+    };
     let entry_size = |name: &str| {
         structure
             .entries
@@ -267,17 +273,18 @@ fn open_archive(
     }
     // The other files (the spreadsheet views are a third of an archive) are hashed on a thread
     // of their own while the records are checked; their findings come after the records'.
-    let views: Vec<(FileEntry, Option<u64>)> = manifest
+    let views: Vec<(FileEntry, Option<u64>, Option<StoredEntry>)> = manifest
         .files
         .iter()
         .filter(|entry| entry.name != "records.jsonl")
-        .map(|entry| (entry.clone(), entry_size(&entry.name)))
+        .map(|entry| (entry.clone(), entry_size(&entry.name), stored(&entry.name)))
         .collect();
     let view_path = path.to_path_buf();
     let views = std::thread::spawn(move || hash_views(&view_path, views));
     let records_size = entry_size("records.jsonl");
     Ok(Some(Opened {
         records_size,
+        records_stored: stored("records.jsonl"),
         path: path.to_path_buf(),
         label: manifest.label.clone(),
         manifest,
@@ -285,18 +292,6 @@ fn open_archive(
         file_sha256: None,
         views: Some(views),
     }))
-}
-
-struct HashWriter<'a>(&'a mut Sha256);
-
-impl std::io::Write for HashWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// Originals that refunds and duplicates need, found in the references and in the archive.
@@ -346,18 +341,17 @@ fn references(path: &Path) -> Result<Vec<Record>, String> {
 /// `"kind":"refund"` or `"kind":"duplicate"` field (the third of a line, starting within its
 /// first 96 bytes; a body cannot hold these bytes, its quotes are escaped), searched in whole
 /// blocks.
-fn referenced_seqs(path: &Path) -> Result<BTreeMap<u64, u64>, String> {
-    let file = File::open(path).map_err(|e| e.to_string())?;
-    let mut zip = ZipArchive::new(file).map_err(|e| e.to_string())?;
-    let f = zip.by_name("records.jsonl").map_err(|e| e.to_string())?;
+fn referenced_seqs(o: &Opened) -> Result<BTreeMap<u64, u64>, String> {
     let needles = [
         memchr::memmem::Finder::new(br#""kind":"refund""#),
         memchr::memmem::Finder::new(br#""kind":"duplicate""#),
     ];
     let mut out = BTreeMap::new();
-    read_line_blocks(
-        f,
-        READ_BLOCK,
+    entry_line_blocks(
+        &o.path,
+        "records.jsonl",
+        o.records_stored,
+        BLOCK,
         |_| {},
         |block| {
             let mut found: Vec<usize> = needles.iter().flat_map(|n| n.find_iter(&block)).collect();
@@ -388,66 +382,6 @@ fn referenced_seqs(path: &Path) -> Result<BTreeMap<u64, u64>, String> {
     Ok(out)
 }
 
-/// Bytes of `records.jsonl` read at a time (about 2,400 record lines of the usual size).
-const READ_BLOCK: usize = 4 << 20;
-
-/// Reads `input` in blocks of about `block_size` bytes, each cut after its last newline (the
-/// rest starts the next block; a line longer than a block makes a longer block), and hands
-/// them to `send` until it says stop. `read` sees every byte once, in order, as it is read.
-/// Returns the size of the input.
-fn read_line_blocks(
-    mut input: impl Read,
-    block_size: usize,
-    mut read: impl FnMut(&[u8]),
-    mut send: impl FnMut(Vec<u8>) -> bool,
-) -> Result<u64, String> {
-    let mut bytes = 0u64;
-    // The start of a line that the previous block cut.
-    let mut carry: Vec<u8> = Vec::new();
-    loop {
-        let mut block = Vec::with_capacity(carry.len() + block_size);
-        block.append(&mut carry);
-        let before = block.len();
-        let n = (&mut input)
-            .take(block_size as u64)
-            .read_to_end(&mut block)
-            .map_err(|e| e.to_string())?;
-        read(&block[before..]);
-        bytes += n as u64;
-        let end_of_input = n == 0;
-        // Complete lines only, but everything at the end of the input.
-        let cut = match memchr::memrchr(b'\n', &block) {
-            _ if end_of_input => block.len(),
-            Some(last) => last + 1,
-            None => {
-                carry = block;
-                continue;
-            }
-        };
-        carry = block.split_off(cut);
-        if !block.is_empty() && !send(block) {
-            return Err("verification stopped".into());
-        }
-        if end_of_input {
-            return Ok(bytes);
-        }
-    }
-}
-
-/// Where each line of `block` starts and ends (newlines excluded; the last line may lack one).
-fn line_spans(block: &[u8]) -> Vec<(usize, usize)> {
-    let mut spans = Vec::with_capacity(block.len() / 1024 + 1);
-    let mut start = 0;
-    for newline in memchr::memchr_iter(b'\n', block) {
-        spans.push((start, newline));
-        start = newline + 1;
-    }
-    if start < block.len() {
-        spans.push((start, block.len()));
-    }
-    spans
-}
-
 /// The lines of `block`, parsed on the rayon pool. A blank line is a malformed record, as any
 /// other line that is not one.
 fn parse_lines(block: &[u8]) -> Vec<Item> {
@@ -473,23 +407,22 @@ fn stream_records(
     sink: &mut dyn FindingSink,
     progress: &mut (u64, u64),
 ) -> Result<Streamed, String> {
-    let path = o.path.clone();
+    let (path, stored) = (o.path.clone(), o.records_stored);
     let mut key_runs: Vec<(KeyId, u64, u64)> = Vec::new();
     let mut overlapped = Overlapped::new();
     std::thread::scope(|scope| -> Result<Streamed, String> {
-        // The reader fills blocks straight from the ZIP entry and hashes them; the complete
+        // The reader maps (or reads) blocks of the ZIP entry and hashes them; the complete
         // lines of each block are parsed on the rayon pool while the chunk before is checked,
         // and no line is copied on its own. The reader never waits for the pool: the caller,
         // which waits for the reader, may be a pool worker itself.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(1);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Block>(1);
         let producer = scope.spawn(move || -> Result<(String, u64), String> {
-            let file = File::open(&path).map_err(|e| e.to_string())?;
-            let mut zip = ZipArchive::new(file).map_err(|e| e.to_string())?;
-            let f = zip.by_name("records.jsonl").map_err(|e| e.to_string())?;
             let mut hasher = Sha256::new();
-            let bytes = read_line_blocks(
-                f,
-                READ_BLOCK,
+            let bytes = entry_line_blocks(
+                &path,
+                "records.jsonl",
+                stored,
+                BLOCK,
                 |bytes| hasher.update(bytes),
                 |block| tx.send(block).is_ok(),
             )?;
@@ -689,7 +622,7 @@ pub fn verify_archives(
             });
         }
         let Some(v) = verifier.as_mut() else { continue };
-        let wanted = match referenced_seqs(&o.path) {
+        let wanted = match referenced_seqs(o) {
             Ok(w) => w,
             Err(e) => {
                 report(
@@ -919,75 +852,5 @@ fn collect_keys(records: &[Record], keys: &mut BTreeSet<String>) {
             }
             _ => {}
         }
-    }
-}
-
-#[cfg(test)]
-mod block_tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    /// The lines as `BufRead::split` gives them: what the verifier read before blocks.
-    fn lines_one_by_one(input: &[u8]) -> Vec<Vec<u8>> {
-        input
-            .split(|b| *b == b'\n')
-            .map(<[u8]>::to_vec)
-            .collect::<Vec<_>>()
-    }
-
-    proptest! {
-        #[test]
-        fn blocks_cut_at_line_ends_and_lose_nothing(
-            lines in proptest::collection::vec("[a-z\\\\\"]{0,40}", 0..30),
-            final_newline in any::<bool>(),
-            block_size in 1usize..64,
-        ) {
-            let mut input = lines.join("\n").into_bytes();
-            if final_newline && !input.is_empty() {
-                input.push(b'\n');
-            }
-            let mut blocks = Vec::new();
-            let mut hasher = Sha256::new();
-            let bytes = read_line_blocks(
-                &input[..],
-                block_size,
-                |b| hasher.update(b),
-                |b| { blocks.push(b); true },
-            ).unwrap();
-            prop_assert_eq!(bytes, input.len() as u64);
-            prop_assert_eq!(hasher.finalize().to_vec(), Sha256::digest(&input).to_vec());
-            prop_assert_eq!(blocks.concat(), input.clone());
-            for b in blocks.iter().take(blocks.len().saturating_sub(1)) {
-                prop_assert_eq!(b.last(), Some(&b'\n'));
-            }
-            let from_blocks: Vec<Vec<u8>> = blocks
-                .iter()
-                .flat_map(|b| line_spans(b).into_iter().map(move |(x, y)| b[x..y].to_vec()))
-                .collect();
-            let mut expected = lines_one_by_one(&input);
-            // `split` yields an empty piece after a final newline, and one for empty input;
-            // neither is a line.
-            if input.is_empty() || input.last() == Some(&b'\n') {
-                expected.pop();
-            }
-            prop_assert_eq!(from_blocks, expected);
-        }
-    }
-
-    #[test]
-    fn a_stop_from_the_consumer_ends_the_reading() {
-        let input = b"one\ntwo\nthree\n";
-        let mut seen = 0;
-        let result = read_line_blocks(
-            &input[..],
-            4,
-            |_| {},
-            |_| {
-                seen += 1;
-                false
-            },
-        );
-        assert!(result.is_err());
-        assert_eq!(seen, 1);
     }
 }
