@@ -1302,8 +1302,18 @@ fn pre_check(r: &Record, hashed: Option<Option<Hash>>, bodies: bool) -> Pre {
         return pre;
     }
     let known = r.known_kind();
-    // A sale in the journal's exact layout is canonical by construction and decoded in the
-    // same pass; anything else takes the general path (canonical check, then serde).
+    // A consistent sale in the journal's exact layout is canonical by construction, decoded
+    // and checked in one pass without copying its text; other sales in that layout are
+    // decoded in full; anything else takes the general path (canonical check, then serde).
+    let consistent = match known {
+        Some(Kind::Sale) => crate::exact_sale::decode_consistent(&r.body).map(Body::Sale),
+        Some(Kind::Training) => crate::exact_sale::decode_consistent(&r.body).map(Body::Training),
+        _ => None,
+    };
+    if consistent.is_some() {
+        pre.body = consistent;
+        return pre;
+    }
     let exact = match known {
         Some(Kind::Sale) => crate::exact_sale::decode(&r.body).map(Body::Sale),
         Some(Kind::Training) => crate::exact_sale::decode(&r.body).map(Body::Training),
