@@ -308,7 +308,11 @@ impl ArchiveError {
 /// digit, decodes them several times faster than the `hex` crate's general decoder, and refuses
 /// uppercase digits at the same time.
 fn lowercase_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
-    let text = text.as_bytes();
+    lowercase_hex_bytes(text.as_bytes())
+}
+
+/// [`lowercase_hex`] of bytes (any byte that is not a lowercase hex digit is refused).
+fn lowercase_hex_bytes<const N: usize>(text: &[u8]) -> Option<[u8; N]> {
     /// The value of each lowercase hex digit; 0xff for every other byte.
     const DIGIT: [u8; 256] = {
         let mut t = [0xffu8; 256];
@@ -411,8 +415,15 @@ mod exact_line {
             Some(out)
         }
 
+        /// A string of exactly `2 * N` lowercase hex digits: taken by length, not searched
+        /// for its closing quote (a quote, backslash or control character is not a digit).
         fn hex<const N: usize>(&mut self) -> Option<[u8; N]> {
-            super::lowercase_hex(self.plain()?)
+            self.literal(b"\"")?;
+            let end = self.at.checked_add(2 * N)?;
+            let value = super::lowercase_hex_bytes(self.bytes.get(self.at..end)?)?;
+            self.at = end;
+            self.literal(b"\"")?;
+            Some(value)
         }
     }
 
