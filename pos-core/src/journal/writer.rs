@@ -1,4 +1,5 @@
-//! The writer thread: sequencing, closures, parallel signing and one commit per batch.
+//! The writer: sequencing, closures, parallel signing and one commit per batch. It runs on the
+//! thread of whichever caller leads (see [`super::Journal`]).
 
 use super::recovery::{self, format_rates};
 use super::{Appended, Head, JournalError, Shared, MAX_BATCH_RECORDS};
@@ -19,14 +20,27 @@ use crate::ticket::{
 use rayon::prelude::*;
 use rusqlite::Connection;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 
-type Reply<T> = SyncSender<Result<T, JournalError>>;
+/// What a waiting caller is told: its result, or that it leads the next round.
+pub(crate) enum Answer<T> {
+    /// The request was served.
+    Done(Result<T, JournalError>),
+    /// The caller now serves everything pending, its own request included.
+    Lead,
+}
+
+pub(crate) type Reply<T> = SyncSender<Answer<T>>;
+
+/// Tells a caller its result (a caller that has gone away has nothing to be told).
+fn answer<T>(reply: &Reply<T>, result: Result<T, JournalError>) {
+    let _ = reply.send(Answer::Done(result));
+}
 /// Committed records with the caller to tell, if any.
 type Committed = Vec<(Option<Reply<Appended>>, Appended)>;
 
-/// A request to the writer thread.
+/// A request to the writer.
 pub(crate) enum Request {
     /// Append one record.
     Append {
@@ -43,6 +57,19 @@ pub(crate) enum Request {
     XReport { reply: Reply<XReport> },
     /// Write the head to the anchor file (if configured) and return it.
     Anchor { reply: Reply<Anchor> },
+}
+
+impl Request {
+    /// Tells the caller waiting for this request that it leads the next round; `false` if it
+    /// has gone away (a waiting caller keeps its receiver until it is answered, so it has not).
+    pub(crate) fn hand_lead(&self) -> bool {
+        match self {
+            Request::Append { reply, .. } => reply.send(Answer::Lead).is_ok(),
+            Request::Close { reply, .. } => reply.send(Answer::Lead).is_ok(),
+            Request::XReport { reply } => reply.send(Answer::Lead).is_ok(),
+            Request::Anchor { reply } => reply.send(Answer::Lead).is_ok(),
+        }
+    }
 }
 
 /// A record made ready on the caller's thread, where encoding work can run in parallel.
@@ -71,7 +98,7 @@ pub(crate) enum Payload {
     },
 }
 
-/// The writer thread's state. Only this thread touches the connection.
+/// The writer's state. Only the leading caller touches it (behind the journal's lock).
 pub(crate) struct Writer {
     conn: Connection,
     head: Head,
@@ -431,46 +458,41 @@ impl Writer {
         }
     }
 
-    /// Serves requests until every `Journal` handle is gone.
-    pub(crate) fn run(mut self, rx: Receiver<Request>, shared: &Shared) {
-        // Without a pool of its own (if its threads cannot be started) the writer signs alone.
+    /// Starts the pool that signs batches. Without it (if its threads cannot be started) the
+    /// writer signs alone.
+    pub(crate) fn start_signers(&mut self) {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         self.signers = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("journal-sign-{i}"))
             .build()
             .ok();
-        let mut carry: Option<Request> = None;
-        loop {
-            let first = match carry.take() {
-                Some(r) => r,
-                None => match rx.recv() {
-                    Ok(r) => r,
-                    Err(_) => break,
-                },
-            };
-            match first {
-                Request::Append { .. } => {
-                    let mut appends = vec![first];
-                    while appends.len() < MAX_BATCH_RECORDS {
-                        match rx.try_recv() {
-                            Ok(r @ Request::Append { .. }) => appends.push(r),
-                            Ok(other) => {
-                                carry = Some(other);
-                                break;
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    self.append_batch(appends, shared);
+    }
+
+    /// Serves `requests` in order: consecutive appends in batches of at most
+    /// [`MAX_BATCH_RECORDS`], one commit each; anything else on its own.
+    pub(crate) fn serve(&mut self, requests: Vec<Request>, shared: &Shared) {
+        let mut appends = Vec::new();
+        for request in requests {
+            if matches!(request, Request::Append { .. }) {
+                appends.push(request);
+                if appends.len() == MAX_BATCH_RECORDS {
+                    self.append_batch(std::mem::take(&mut appends), shared);
                 }
+                continue;
+            }
+            if !appends.is_empty() {
+                self.append_batch(std::mem::take(&mut appends), shared);
+            }
+            match request {
+                Request::Append { .. } => {}
                 Request::Close { period, reply } => {
                     let result = self.close_period(period);
                     self.publish(shared);
-                    let _ = reply.send(result);
+                    answer(&reply, result);
                 }
                 Request::XReport { reply } => {
-                    let _ = reply.send(self.closures.x_report().map_err(Into::into));
+                    answer(&reply, self.closures.x_report().map_err(Into::into));
                 }
                 Request::Anchor { reply } => {
                     let head = store::record_by_seq(&self.conn, self.head.seq);
@@ -481,9 +503,12 @@ impl Writer {
                         Ok(_) => Err(JournalError::Damaged(vec!["the head is unreadable".into()])),
                         Err(e) => Err(e.into()),
                     };
-                    let _ = reply.send(result);
+                    answer(&reply, result);
                 }
             }
+        }
+        if !appends.is_empty() {
+            self.append_batch(appends, shared);
         }
     }
 
@@ -522,7 +547,7 @@ impl Writer {
             let ready = match self.prepare(&batch, kind, *payload) {
                 Ok(r) => r,
                 Err(e) => {
-                    let _ = reply.send(Err(e));
+                    answer(&reply, Err(e));
                     continue;
                 }
             };
@@ -531,7 +556,7 @@ impl Writer {
                 // the whole batch fails loudly and nothing of it is written.
                 let msg = e.to_string();
                 for s in batch.slots.iter().filter_map(|s| s.reply.as_ref()) {
-                    let _ = s.send(Err(JournalError::Storage(msg.clone())));
+                    answer(s, Err(JournalError::Storage(msg.clone())));
                 }
                 return;
             }
@@ -705,10 +730,27 @@ impl Writer {
         if batch.slots.is_empty() {
             return Ok(Vec::new());
         }
-        let sign = |s: &mut Slot| s.record.signature = s.signer.sign_hash(&s.record.hash);
+        fn sign(s: &mut Slot) {
+            s.record.signature = s.signer.sign_hash(&s.record.hash);
+        }
         match &self.signers {
             Some(pool) if batch.slots.len() > 1 => {
-                pool.install(|| batch.slots.par_iter_mut().for_each(sign))
+                // Signed on the pool's threads while this thread waits on a plain channel. The
+                // leading caller may be a worker of another rayon pool, and `install` would let
+                // it run that pool's tasks meanwhile: one of them may be an append that waits for
+                // this very caller.
+                let mut slots = std::mem::take(&mut batch.slots);
+                let (done, signed) = std::sync::mpsc::sync_channel(1);
+                pool.spawn(move || {
+                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        slots.par_iter_mut().for_each(sign)
+                    }));
+                    let _ = done.send(result.ok().map(|()| slots));
+                });
+                batch.slots =
+                    signed.recv().ok().flatten().ok_or_else(|| {
+                        JournalError::Storage("the batch could not be signed".into())
+                    })?;
             }
             _ => batch.slots.iter_mut().for_each(sign),
         }
@@ -758,7 +800,7 @@ impl Writer {
                 self.publish(shared);
                 for (reply, appended) in done {
                     if let Some(reply) = reply {
-                        let _ = reply.send(Ok(appended));
+                        answer(&reply, Ok(appended));
                     }
                 }
             }
@@ -766,7 +808,7 @@ impl Writer {
                 // Every caller of the batch is told; nothing of it is in the file.
                 let msg = e.to_string();
                 for reply in replies {
-                    let _ = reply.send(Err(JournalError::Storage(msg.clone())));
+                    answer(&reply, Err(JournalError::Storage(msg.clone())));
                 }
             }
         }
