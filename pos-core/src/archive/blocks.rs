@@ -251,6 +251,25 @@ mod tests {
         input
     }
 
+    /// A reader's `read` callback.
+    type ReadBytes<'a> = &'a mut dyn FnMut(&[u8]);
+    /// A reader's `send` callback.
+    type SendBlock<'a> = &'a mut dyn FnMut(Block) -> bool;
+
+    /// Runs a reader with callbacks that keep what they are given: the blocks, the bytes `read`
+    /// saw, and the size it returns.
+    fn collect(
+        reader: impl FnOnce(ReadBytes<'_>, SendBlock<'_>) -> Result<u64, String>,
+    ) -> (Vec<Vec<u8>>, Vec<u8>, u64) {
+        let (mut blocks, mut seen) = (Vec::new(), Vec::new());
+        let bytes = reader(&mut |b| seen.extend_from_slice(b), &mut |b| {
+            blocks.push(b.to_vec());
+            true
+        })
+        .unwrap();
+        (blocks, seen, bytes)
+    }
+
     /// What a reader handed out: the blocks, the bytes `read` saw, the size it returned.
     fn check_blocks(input: &[u8], blocks: &[Vec<u8>], seen: &[u8], bytes: u64) {
         assert_eq!(bytes, input.len() as u64);
@@ -279,13 +298,8 @@ mod tests {
             block_size in 1usize..64,
         ) {
             let input = input_of(&lines, final_newline);
-            let (mut blocks, mut seen) = (Vec::new(), Vec::new());
-            let bytes = read_line_blocks(
-                &input[..],
-                block_size,
-                |b| seen.extend_from_slice(b),
-                |b| { blocks.push(b.to_vec()); true },
-            ).unwrap();
+            let (blocks, seen, bytes) =
+                collect(|read, send| read_line_blocks(&input[..], block_size, read, send));
             check_blocks(&input, &blocks, &seen, bytes);
         }
 
@@ -309,14 +323,8 @@ mod tests {
                 len: input.len() as u64,
                 crc32: crc32fast::hash(&input),
             };
-            let (mut blocks, mut seen) = (Vec::new(), Vec::new());
-            let bytes = map_line_blocks(
-                &file,
-                entry,
-                block_size,
-                |b| seen.extend_from_slice(b),
-                |b| { blocks.push(b.to_vec()); true },
-            ).unwrap();
+            let (blocks, seen, bytes) =
+                collect(|read, send| map_line_blocks(&file, entry, block_size, read, send));
             check_blocks(&input, &blocks, &seen, bytes);
         }
     }
