@@ -553,12 +553,16 @@ impl Journal {
     /// own request is the first), then hands over.
     fn lead(&self) {
         let _handover = Handover(self);
-        let requests: Vec<Request> = {
+        let (requests, was_full) = {
             let mut queue = self.lock_queue();
+            let was_full = queue.pending.len() >= MAX_PENDING_APPENDS;
             let n = queue.pending.len().min(MAX_BATCH_RECORDS);
-            queue.pending.drain(..n).collect()
+            (queue.pending.drain(..n).collect::<Vec<Request>>(), was_full)
         };
-        self.room.notify_all();
+        // Only a full queue has callers waiting for room (and waking nobody is a system call).
+        if was_full {
+            self.room.notify_all();
+        }
         // A writer poisoned by a panic serves nobody: the requests are dropped, and their callers
         // get `Closed`.
         if let Ok(mut writer) = self.writer.lock() {
