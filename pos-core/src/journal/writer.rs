@@ -37,6 +37,7 @@ pub(crate) type Reply<T> = SyncSender<Answer<T>>;
 fn answer<T>(reply: &Reply<T>, result: Result<T, JournalError>) {
     let _ = reply.send(Answer::Done(result));
 }
+
 /// Committed records with the caller to tell, if any.
 type Committed = Vec<(Option<Reply<Appended>>, Appended)>;
 
