@@ -216,17 +216,22 @@ pub enum Body {
 }
 
 impl Body {
-    /// Decodes body bytes of a known kind.
+    /// Decodes body bytes of a known kind. Sales in the journal's exact layout (nearly every
+    /// record) take the one-pass decoder, which gives serde's result (property-tested).
     pub fn decode(kind: Kind, bytes: &[u8]) -> Result<Body, serde_json::Error> {
+        let sale = |bytes| match crate::exact_sale::decode(bytes) {
+            Some(body) => Ok(body),
+            None => parse(bytes),
+        };
         Ok(match kind {
             Kind::Opening => Body::Opening(parse(bytes)?),
-            Kind::Sale => Body::Sale(parse(bytes)?),
+            Kind::Sale => Body::Sale(sale(bytes)?),
             Kind::Refund => Body::Refund(parse(bytes)?),
             Kind::Event => Body::Event(parse(bytes)?),
             Kind::KeyChange => Body::KeyChange(parse(bytes)?),
             Kind::Closure => Body::Closure(parse(bytes)?),
             Kind::Duplicate => Body::Duplicate(parse(bytes)?),
-            Kind::Training => Body::Training(parse(bytes)?),
+            Kind::Training => Body::Training(sale(bytes)?),
             Kind::Archive => Body::Archive(parse(bytes)?),
         })
     }

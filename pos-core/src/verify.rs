@@ -19,6 +19,7 @@ use crate::body::{Body, DuplicateBody, OpeningBody, DUPLICABLE_KINDS};
 use crate::canonical::validate_canonical;
 use crate::closure::{differences, ClosureState};
 use crate::events;
+use crate::exact_sale::Checked;
 use crate::journal::vat_rates_set_by;
 use crate::keys::KeyId;
 use crate::money::{Cents, VatRate};
@@ -1303,25 +1304,30 @@ fn pre_check(r: &Record, hashed: Option<Option<Hash>>, bodies: bool) -> Pre {
         return pre;
     }
     let known = r.known_kind();
-    // A consistent sale in the journal's exact layout is canonical by construction, decoded
-    // and checked in one pass without copying its text; other sales in that layout are
-    // decoded in full; anything else takes the general path (canonical check, then serde).
-    let consistent = match known {
-        Some(Kind::Sale) => crate::exact_sale::decode_consistent(&r.body).map(Body::Sale),
-        Some(Kind::Training) => crate::exact_sale::decode_consistent(&r.body).map(Body::Training),
-        _ => None,
-    };
-    if consistent.is_some() {
-        pre.body = consistent;
-        return pre;
-    }
+    // A sale in the journal's exact layout is canonical by construction, decoded and checked
+    // in one pass, without copying its text when it is consistent; anything else takes the
+    // general path (canonical check, then serde).
     let exact = match known {
-        Some(Kind::Sale) => crate::exact_sale::decode(&r.body).map(Body::Sale),
-        Some(Kind::Training) => crate::exact_sale::decode(&r.body).map(Body::Training),
+        Some(kind @ (Kind::Sale | Kind::Training)) => {
+            crate::exact_sale::decode_checked(&r.body).map(|checked| (kind, checked))
+        }
         _ => None,
     };
-    if let Some(body) = exact {
-        return checked_body(pre, body);
+    if let Some((kind, checked)) = exact {
+        let wrap = if kind == Kind::Sale {
+            Body::Sale
+        } else {
+            Body::Training
+        };
+        pre.body = Some(wrap(match checked {
+            Checked::Consistent(body) => body,
+            Checked::Inconsistent(body, e) => {
+                pre.problems
+                    .push((Problem::TicketInconsistent, e.to_string()));
+                body
+            }
+        }));
+        return pre;
     }
     if let Err(e) = validate_canonical(&r.body) {
         pre.problems

@@ -572,15 +572,7 @@ fn tally_record(
         Some((k, _, to)) if *k == id => *to = r.seq,
         _ => t.keys.push((id, r.seq, r.seq)),
     }
-    // Sales in the journal's exact layout (nearly all records) are decoded in one pass; the
-    // same body as serde's (property-tested in `exact_sale`).
-    let exact = match r.known_kind() {
-        Some(Kind::Sale) => crate::exact_sale::decode(&r.body).map(Body::Sale),
-        Some(Kind::Training) => crate::exact_sale::decode(&r.body).map(Body::Training),
-        _ => None,
-    };
-    let Some(body) = exact.or_else(|| r.known_kind().and_then(|k| Body::decode(k, &r.body).ok()))
-    else {
+    let Some(body) = r.known_kind().and_then(|k| Body::decode(k, &r.body).ok()) else {
         return Ok(());
     };
     // Totals overflow cannot happen on a journal whose closures computed the same sums.
