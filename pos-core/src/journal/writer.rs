@@ -755,11 +755,15 @@ impl Writer {
             }
             _ => batch.slots.iter_mut().for_each(sign),
         }
-        let tx = self.conn.transaction()?;
-        for s in &batch.slots {
-            store::insert(&tx, &s.record, s.ref_seq)?;
+        if let [s] = &batch.slots[..] {
+            store::insert(&self.conn, &s.record, s.ref_seq)?;
+        } else {
+            let tx = self.conn.transaction()?;
+            for s in &batch.slots {
+                store::insert(&tx, &s.record, s.ref_seq)?;
+            }
+            tx.commit()?;
         }
-        tx.commit()?;
         let closed = batch.slots.iter().any(|s| s.kind == Kind::Closure);
         let head_record = batch.slots.last().map(|s| s.record.clone());
         self.head = batch.head;
