@@ -697,7 +697,9 @@ fn utf16_str_cmp(a: &str, b: &str) -> std::cmp::Ordering {
 
 /// Writes a string as RFC 8785 does: `"` and `\` escaped, control characters as short escapes
 /// or `\u00xx`, everything else as itself.
-fn write_string(s: &str, out: &mut Vec<u8>) {
+/// Writes `s` as a canonical JSON string (RFC 8785: only `"`, `\\` and control characters
+/// escaped).
+pub(crate) fn write_string(s: &str, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
     let bytes = s.as_bytes();

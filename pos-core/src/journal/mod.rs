@@ -458,12 +458,12 @@ impl Journal {
         let (kind, payload) = match draft {
             Draft::Sale(input) => {
                 let body = compute_sale(&input, &self.vat_rates())?;
-                let bytes = to_canonical(&body)?;
+                let bytes = crate::exact_sale::canonical_bytes(&body)?;
                 (Kind::Sale, Payload::Sale { body, bytes })
             }
             Draft::Training(input) => {
                 let body = compute_sale(&input, &self.vat_rates())?;
-                let bytes = to_canonical(&body)?;
+                let bytes = crate::exact_sale::canonical_bytes(&body)?;
                 (Kind::Training, Payload::Sale { body, bytes })
             }
             Draft::Refund {
