@@ -1,6 +1,7 @@
 //! The writer: sequencing, closures, parallel signing and one commit per batch. It runs on the
 //! thread of whichever caller leads (see [`super::Journal`]).
 
+use super::durable::{self, Durability};
 use super::recovery::{self, format_rates};
 use super::{Appended, Head, JournalError, Shared, MAX_BATCH_RECORDS};
 use crate::anchor::{append_anchor, Anchor};
@@ -73,6 +74,50 @@ impl Request {
     }
 }
 
+impl Request {
+    /// Answers the caller with an error, without serving the request.
+    pub(crate) fn refuse(self, why: &str) {
+        let error = || JournalError::Storage(why.to_string());
+        match self {
+            Request::Append { reply, .. } => answer(&reply, Err(error())),
+            Request::Close { reply, .. } => answer(&reply, Err(error())),
+            Request::XReport { reply } => answer(&reply, Err(error())),
+            Request::Anchor { reply } => answer(&reply, Err(error())),
+        }
+    }
+}
+
+/// Appends committed by a round, to be answered once they are durable (see [`super::durable`]).
+#[derive(Default)]
+pub(crate) struct Deferred {
+    /// The last seq committed by the round.
+    through: u64,
+    answers: Vec<(Reply<Appended>, Appended)>,
+}
+
+impl Deferred {
+    /// Waits until the round's records are on disk, then answers their callers (with the
+    /// flush's error if it failed).
+    pub(crate) fn deliver(self, durable: &Durability) {
+        if self.answers.is_empty() {
+            return;
+        }
+        match durable.sync_through(self.through) {
+            Ok(()) => {
+                for (reply, appended) in self.answers {
+                    answer(&reply, Ok(appended));
+                }
+            }
+            Err(e) => {
+                let why = e.to_string();
+                for (reply, _) in self.answers {
+                    answer(&reply, Err(JournalError::Storage(why.clone())));
+                }
+            }
+        }
+    }
+}
+
 /// A record made ready on the caller's thread, where encoding work can run in parallel.
 pub(crate) enum Payload {
     /// A computed sale or training ticket and its canonical bytes.
@@ -114,6 +159,9 @@ pub(crate) struct Writer {
     /// Signs batches on threads of their own: callers may be workers of rayon's global pool,
     /// blocked on their reply, which would leave no worker to sign on that pool.
     signers: Option<rayon::ThreadPool>,
+    /// Where commits are made durable after the writer lets go (see [`super::durable`]); without
+    /// it (the new journal's first records) each commit waits for the disk itself.
+    durable: Option<Arc<Durability>>,
 }
 
 /// One record of a batch, sequenced, signed just before the commit.
@@ -362,6 +410,7 @@ impl Writer {
             anchor_path: None,
             anchor_error: None,
             signers: None,
+            durable: None,
         };
         let mut batch = writer.batch();
         let bytes = to_canonical(opening)?;
@@ -405,6 +454,7 @@ impl Writer {
             anchor_path: None,
             anchor_error: None,
             signers: None,
+            durable: None,
         })
     }
 
@@ -420,6 +470,28 @@ impl Writer {
     pub(crate) fn with_anchor_path(mut self, path: Option<std::path::PathBuf>) -> Writer {
         self.anchor_path = path;
         self
+    }
+
+    /// Commits from now on return without waiting for the disk (`synchronous=NORMAL`), and the
+    /// returned handle makes them durable (see [`super::durable`]). `path` is the journal file.
+    pub(crate) fn defer_sync(
+        &mut self,
+        path: &std::path::Path,
+    ) -> Result<Arc<Durability>, JournalError> {
+        let d = Arc::new(Durability::open(path, self.head.seq, durable::fdatasync)?);
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        self.durable = Some(d.clone());
+        Ok(d)
+    }
+
+    /// Returns once every committed record is on disk: before anything that names the head
+    /// leaves the journal other than an append's answer (anchors, X reports, closures, a new
+    /// key or new rates shown to callers).
+    fn sync_head(&self) -> Result<(), JournalError> {
+        match &self.durable {
+            Some(d) => d.sync_through(self.head.seq),
+            None => Ok(()),
+        }
     }
 
     fn write_anchor(&self, r: &Record) -> Result<(), JournalError> {
@@ -472,30 +544,43 @@ impl Writer {
 
     /// Serves `requests` in order: consecutive appends in batches of at most
     /// [`MAX_BATCH_RECORDS`], one commit each; anything else on its own.
-    pub(crate) fn serve(&mut self, requests: Vec<Request>, shared: &Shared) {
+    ///
+    /// Appends are answered through the returned [`Deferred`], once durable; everything else
+    /// (and refused appends) here.
+    pub(crate) fn serve(&mut self, requests: Vec<Request>, shared: &Shared) -> Deferred {
+        let mut deferred = Deferred::default();
         let mut appends = Vec::new();
         for request in requests {
             if matches!(request, Request::Append { .. }) {
                 appends.push(request);
                 if appends.len() == MAX_BATCH_RECORDS {
-                    self.append_batch(std::mem::take(&mut appends), shared);
+                    self.append_batch(std::mem::take(&mut appends), shared, &mut deferred);
                 }
                 continue;
             }
             if !appends.is_empty() {
-                self.append_batch(std::mem::take(&mut appends), shared);
+                self.append_batch(std::mem::take(&mut appends), shared, &mut deferred);
             }
             match request {
                 Request::Append { .. } => {}
                 Request::Close { period, reply } => {
-                    let result = self.close_period(period);
+                    let result = self
+                        .close_period(period)
+                        .and_then(|written| self.sync_head().map(|()| written));
                     self.publish(shared);
                     answer(&reply, result);
                 }
                 Request::XReport { reply } => {
-                    answer(&reply, self.closures.x_report().map_err(Into::into));
+                    let result = self
+                        .sync_head()
+                        .and_then(|()| Ok(self.closures.x_report()?));
+                    answer(&reply, result);
                 }
                 Request::Anchor { reply } => {
+                    if let Err(e) = self.sync_head() {
+                        answer(&reply, Err(e));
+                        continue;
+                    }
                     let head = store::record_by_seq(&self.conn, self.head.seq);
                     let result = match head {
                         Ok(Some(Ok(r))) => self
@@ -509,13 +594,25 @@ impl Writer {
             }
         }
         if !appends.is_empty() {
-            self.append_batch(appends, shared);
+            self.append_batch(appends, shared, &mut deferred);
         }
+        deferred
     }
 
     /// Makes the committed state visible to callers (rates, key, anchor status). Called before
     /// any reply, so that a caller who got an answer sees its effect.
     fn publish(&self, shared: &Shared) {
+        let changed = shared.rates.read().map_or(true, |r| *r != self.rates)
+            || shared
+                .key
+                .read()
+                .map_or(true, |k| k.id() != self.head.key.id());
+        // New rates or a new key are shown to callers only once the record that made them is
+        // durable (a sale computed with them, or a receipt signed by the new key, must not
+        // outlive it).
+        if changed && self.sync_head().is_err() {
+            return;
+        }
         if let Ok(mut r) = shared.rates.write() {
             if *r != self.rates {
                 r.clone_from(&self.rates);
@@ -533,7 +630,7 @@ impl Writer {
         }
     }
 
-    fn append_batch(&mut self, requests: Vec<Request>, shared: &Shared) {
+    fn append_batch(&mut self, requests: Vec<Request>, shared: &Shared, deferred: &mut Deferred) {
         let mut batch = self.batch();
         for request in requests {
             let Request::Append {
@@ -562,7 +659,7 @@ impl Writer {
                 return;
             }
         }
-        self.commit_and_reply(batch, shared);
+        self.commit_and_defer(batch, shared, deferred);
     }
 
     /// Validates a caller's record against the batch's state, without changing anything.
@@ -764,6 +861,9 @@ impl Writer {
             }
             tx.commit()?;
         }
+        if let Some(d) = &self.durable {
+            d.written(batch.head.seq);
+        }
         let closed = batch.slots.iter().any(|s| s.kind == Kind::Closure);
         let head_record = batch.slots.last().map(|s| s.record.clone());
         self.head = batch.head;
@@ -773,7 +873,11 @@ impl Writer {
         if let (true, Some(r)) = (closed, head_record) {
             // The head after a closure goes to the anchor file; a failure is kept for the
             // application to show (the records themselves are committed).
-            self.anchor_error = self.write_anchor(&r).err().map(|e| e.to_string());
+            self.anchor_error = self
+                .sync_head()
+                .and_then(|()| self.write_anchor(&r))
+                .err()
+                .map(|e| e.to_string());
         }
         Ok(batch
             .slots
@@ -797,17 +901,17 @@ impl Writer {
             .collect())
     }
 
-    fn commit_and_reply(&mut self, batch: Batch, shared: &Shared) {
+    fn commit_and_defer(&mut self, batch: Batch, shared: &Shared, deferred: &mut Deferred) {
         let replies: Vec<Reply<Appended>> =
             batch.slots.iter().filter_map(|s| s.reply.clone()).collect();
         match self.commit(batch) {
             Ok(done) => {
                 self.publish(shared);
-                for (reply, appended) in done {
-                    if let Some(reply) = reply {
-                        answer(&reply, Ok(appended));
-                    }
-                }
+                deferred.through = self.head.seq;
+                deferred.answers.extend(
+                    done.into_iter()
+                        .filter_map(|(reply, appended)| Some((reply?, appended))),
+                );
             }
             Err(e) => {
                 // Every caller of the batch is told; nothing of it is in the file.
