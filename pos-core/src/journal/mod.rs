@@ -270,6 +270,8 @@ pub struct Journal {
     queue: Mutex<Queue>,
     /// Signalled when the queue has room again.
     room: Condvar,
+    /// At most this many requests wait ([`MAX_PENDING_APPENDS`]; smaller in tests).
+    max_pending: usize,
     /// Makes committed rounds durable before their callers are answered.
     durable: Arc<Durability>,
     shared: Shared,
@@ -441,6 +443,7 @@ impl Journal {
                 leading: false,
             }),
             room: Condvar::new(),
+            max_pending: MAX_PENDING_APPENDS,
             durable,
             shared,
             _lock: lock,
@@ -538,7 +541,7 @@ impl Journal {
         let (reply, answer) = sync_channel(1);
         let lead = {
             let mut queue = self.lock_queue();
-            while queue.pending.len() >= MAX_PENDING_APPENDS {
+            while queue.pending.len() >= self.max_pending {
                 queue = self
                     .room
                     .wait(queue)
@@ -568,7 +571,7 @@ impl Journal {
         let handover = Handover(self);
         let (requests, was_full) = {
             let mut queue = self.lock_queue();
-            let was_full = queue.pending.len() >= MAX_PENDING_APPENDS;
+            let was_full = queue.pending.len() >= self.max_pending;
             let n = queue.pending.len().min(MAX_BATCH_RECORDS);
             (queue.pending.drain(..n).collect::<Vec<Request>>(), was_full)
         };

@@ -146,3 +146,41 @@ fn a_failed_flush_fails_the_round_and_the_journal_takes_nothing_more() {
     journal.close();
     assert_eq!(verify_intact(&path), first.seq + 2);
 }
+
+#[test]
+fn callers_beyond_the_pending_limit_wait_for_room_and_are_all_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, mut journal) = new_journal(dir.path());
+    journal.max_pending = 4;
+    let journal = Arc::new(journal);
+    let pending = |j: &Journal| j.lock_queue().pending.len();
+    // Holding the writer stalls the leader after it has taken its own request: the others
+    // queue behind it, four at most, and the rest wait for room.
+    let writer = journal.writer.lock().unwrap();
+    let callers: Vec<_> = (0..16i64)
+        .map(|i| {
+            let journal = Arc::clone(&journal);
+            std::thread::spawn(move || journal.sale(&sale(1 + i % 3)).map(|a| a.seq))
+        })
+        .collect();
+    let waited = std::time::Instant::now();
+    while pending(&journal) < 4 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "callers did not queue"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(pending(&journal), 4, "the queue went past its limit");
+    assert!(callers.iter().all(|c| !c.is_finished()));
+    drop(writer);
+    let mut seqs: Vec<u64> = callers
+        .into_iter()
+        .map(|c| c.join().unwrap().unwrap())
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (3..19).collect::<Vec<u64>>());
+    Arc::try_unwrap(journal).unwrap().close();
+    assert_eq!(verify_intact(&path), 18);
+}
