@@ -471,16 +471,8 @@ impl Journal {
     /// Appends a record (and any closure due before it); returns once it is durable.
     pub fn append(&self, draft: Draft) -> Result<Appended, JournalError> {
         let (kind, payload) = match draft {
-            Draft::Sale(input) => {
-                let body = compute_sale(&input, &self.vat_rates())?;
-                let bytes = crate::exact_sale::canonical_bytes(&body)?;
-                (Kind::Sale, Payload::Sale { body, bytes })
-            }
-            Draft::Training(input) => {
-                let body = compute_sale(&input, &self.vat_rates())?;
-                let bytes = crate::exact_sale::canonical_bytes(&body)?;
-                (Kind::Training, Payload::Sale { body, bytes })
-            }
+            Draft::Sale(input) => (Kind::Sale, self.computed(&input)?),
+            Draft::Training(input) => (Kind::Training, self.computed(&input)?),
             Draft::Refund {
                 original_seq,
                 input,
@@ -531,6 +523,25 @@ impl Journal {
         self.call(|reply| Request::Append {
             kind,
             payload: Box::new(payload),
+            reply,
+        })
+    }
+
+    /// A sale or training ticket computed with the rates in force, and its canonical bytes.
+    fn computed(&self, input: &SaleInput) -> Result<Payload, JournalError> {
+        let body = match self.shared.rates.read() {
+            Ok(rates) => compute_sale(input, &rates),
+            Err(poisoned) => compute_sale(input, &poisoned.into_inner()),
+        }?;
+        let bytes = crate::exact_sale::canonical_bytes(&body)?;
+        Ok(Payload::Sale { body, bytes })
+    }
+
+    fn append_computed(&self, kind: Kind, input: &SaleInput) -> Result<Appended, JournalError> {
+        let payload = Box::new(self.computed(input)?);
+        self.call(|reply| Request::Append {
+            kind,
+            payload,
             reply,
         })
     }
@@ -634,12 +645,12 @@ impl Journal {
 
     /// Records a sale.
     pub fn sale(&self, input: &SaleInput) -> Result<Appended, JournalError> {
-        self.append(Draft::Sale(input.clone()))
+        self.append_computed(Kind::Sale, input)
     }
 
     /// Records a training-mode ticket.
     pub fn training(&self, input: &SaleInput) -> Result<Appended, JournalError> {
-        self.append(Draft::Training(input.clone()))
+        self.append_computed(Kind::Training, input)
     }
 
     /// Records a refund (or a void, see [`RefundInput::void`]) of the sale at `original_seq`.
