@@ -82,6 +82,11 @@ impl Durability {
         };
         let wal = File::open(&wal_path).map_err(io)?;
         let identity = identity(&wal.metadata().map_err(io)?);
+        // The WAL's name must outlive a power loss too (SQLite syncs the directory on a new
+        // WAL's first sync; this does not depend on it).
+        if let Some(dir) = wal_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+        }
         Ok(Durability {
             wal,
             wal_path,
