@@ -72,9 +72,7 @@ impl Request {
             Request::Anchor { reply } => reply.send(Answer::Lead).is_ok(),
         }
     }
-}
 
-impl Request {
     /// Answers the caller with an error, without serving the request.
     pub(crate) fn refuse(self, why: &str) {
         let error = || JournalError::Storage(why.to_string());
