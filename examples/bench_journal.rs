@@ -13,6 +13,10 @@
 //! - `append_single_per_s`: one thread appending sales, one record per commit.
 //! - `sign_1core_per_s`: ed25519-dalek signatures of 32-byte hashes on one thread.
 //! - `group_commit_per_s`: 64 threads appending sales at once (group commit, parallel signing).
+//!   With it, the process's CPU time per record (`group_commit_cpu_us_per_record`), how many
+//!   cores were busy on average (`group_commit_cores_busy`), and the ratio the journal would
+//!   reach at that CPU cost with every core busy (`group_commit_ratio_all_cores_busy`): the
+//!   bound of `group_commit_ratio` on this machine.
 //! - `batch_verify_all_cores_per_s`: `ed25519_dalek::verify_batch`, batches of 256, all cores
 //!   (`batch_verify_1024_all_cores_per_s`: batches of 1024, the verifier's size;
 //!   `batch_verify_same_key_1024_all_cores_per_s`: `pos_core::batch::verify_same_key`, the
@@ -92,15 +96,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Group commit against one core's signing rate.
     if part("group") {
-        let (mut sign, mut group) = (Vec::new(), Vec::new());
+        let (mut sign, mut group, mut cpu) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..args.rounds.max(1) {
             sign.push(sign_one_core(round));
-            group.push(group_commit(&args.dir, round)?);
+            let (rate, cpu_seconds) = group_commit(&args.dir, round)?;
+            group.push(rate);
+            cpu.push(cpu_seconds);
         }
-        let (sign, group) = (median(sign), median(group));
+        let (sign, group, cpu) = (median(sign), median(group), median(cpu));
         line("sign_1core_per_s", sign);
         line("group_commit_per_s", group);
         line("group_commit_ratio", ratio(group, sign));
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let cpu_per_record = cpu / (group * round.as_secs_f64());
+        line("group_commit_cpu_us_per_record", cpu_per_record * 1e6);
+        line("group_commit_cores_busy", group * cpu_per_record);
+        line(
+            "group_commit_ratio_all_cores_busy",
+            ratio(cores / cpu_per_record, sign),
+        );
     }
 
     // Verification of the big journal, each mode in a fresh child process.
@@ -299,11 +313,24 @@ fn sign_one_core(round: Duration) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-fn group_commit(dir: &Path, round: Duration) -> Result<f64, Box<dyn std::error::Error>> {
+/// The process's CPU time so far (user and system), from `/proc/self/stat`.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and
+    // 13th, in clock ticks of 1/100 s (USER_HZ on Linux).
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    let user: f64 = fields.next()?.parse().ok()?;
+    let system: f64 = fields.next()?.parse().ok()?;
+    Some((user + system) / 100.0)
+}
+
+/// Appends per second with 64 appenders, and the process's CPU seconds over the same time.
+fn group_commit(dir: &Path, round: Duration) -> Result<(f64, f64), Box<dyn std::error::Error>> {
     let path = fresh(dir, "group.db");
     let journal = new_journal(&path)?;
     let inputs = Arc::new(sales(2, 4096));
     let done = AtomicU64::new(0);
+    let cpu_before = process_cpu_seconds().unwrap_or(f64::NAN);
     let start = Instant::now();
     std::thread::scope(|s| -> Result<(), JournalError> {
         let handles: Vec<_> = (0..GROUP_THREADS)
@@ -325,10 +352,13 @@ fn group_commit(dir: &Path, round: Duration) -> Result<f64, Box<dyn std::error::
         }
         Ok(())
     })?;
-    let rate = done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64();
+    let elapsed = start.elapsed().as_secs_f64();
+    let cpu = process_cpu_seconds().unwrap_or(f64::NAN) - cpu_before;
+    let rate = done.load(Ordering::Relaxed) as f64 / elapsed;
     journal.close();
     fresh(dir, "group.db");
-    Ok(rate)
+    // CPU seconds per `round` of wall time.
+    Ok((rate, cpu * round.as_secs_f64() / elapsed))
 }
 
 /// The mean length of a record's hash preimage in the journal at `path` (body plus the
