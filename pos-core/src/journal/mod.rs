@@ -4,11 +4,10 @@
 //! drafts, and one of them at a time leads: it takes everything pending (up to
 //! [`MAX_BATCH_RECORDS`]), gives each record its sequence numbers, timestamp and links in
 //! arrival order, hashes them, signs them in parallel, inserts them in one transaction and
-//! commits once. If the commit fails, every caller of the batch gets the error and nothing of
+//! commits once (`synchronous=FULL`: one fsync). Only then does each caller get its
+//! [`Appended`]. If the commit fails, every caller of the batch gets the error and nothing of
 //! the batch is in the file. The leader then hands over to the first caller that arrived
-//! meanwhile, which commits everything pending in its turn, while the first flushes the WAL to
-//! disk (one `fdatasync`, shared by every round committed before it starts; see [`durable`]).
-//! Only then does each caller of the round get its [`Appended`].
+//! meanwhile, which commits everything pending in its turn.
 //!
 //! A lone caller leads at once and writes on its own thread: no other thread is woken, and a
 //! single till's append costs a signature and a commit. (A writer thread of its own cost two
@@ -19,7 +18,6 @@
 //! sale or refund dated in a closed period; when the clock goes backwards it keeps timestamps
 //! non-decreasing and writes a `clock_anomaly` event.
 
-mod durable;
 pub(crate) mod recovery;
 #[cfg(test)]
 mod tests;
@@ -36,7 +34,6 @@ use crate::money::VatRate;
 use crate::record::{Hash, Kind};
 use crate::store;
 use crate::ticket::{compute_sale, RefundInput, SaleInput, TicketError};
-use durable::Durability;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -272,8 +269,6 @@ pub struct Journal {
     room: Condvar,
     /// At most this many requests wait ([`MAX_PENDING_APPENDS`]; smaller in tests).
     max_pending: usize,
-    /// Makes committed rounds durable before their callers are answered.
-    durable: Arc<Durability>,
     shared: Shared,
     _lock: File,
 }
@@ -387,7 +382,7 @@ impl Journal {
         let conn = store::open_write(path).map_err(JournalError::Storage)?;
         let writer = Writer::resume(conn, key, &opening, options.clock.clone())?
             .with_anchor_path(options.anchor_path.clone());
-        Journal::start(path, writer, opening, lock)
+        Ok(Journal::start(path, writer, opening, lock))
     }
 
     /// Opens an existing journal for writing with its current signing key. Checks the newest
@@ -418,16 +413,10 @@ impl Journal {
         recovery::tail_check(path, options.tail_check_records)?;
         let writer = Writer::resume(conn, key, &opening, options.clock.clone())?
             .with_anchor_path(options.anchor_path.clone());
-        Journal::start(path, writer, opening, lock)
+        Ok(Journal::start(path, writer, opening, lock))
     }
 
-    fn start(
-        path: &Path,
-        mut writer: Writer,
-        opening: OpeningBody,
-        lock: File,
-    ) -> Result<Journal, JournalError> {
-        let durable = writer.defer_sync(path)?;
+    fn start(path: &Path, mut writer: Writer, opening: OpeningBody, lock: File) -> Journal {
         let shared = Shared {
             rates: RwLock::new(writer.rates().to_vec()),
             key: RwLock::new(writer.key().clone()),
@@ -435,7 +424,7 @@ impl Journal {
             opening,
         };
         writer.start_signers();
-        Ok(Journal {
+        Journal {
             path: path.to_path_buf(),
             writer: Mutex::new(writer),
             queue: Mutex::new(Queue {
@@ -444,10 +433,9 @@ impl Journal {
             }),
             room: Condvar::new(),
             max_pending: MAX_PENDING_APPENDS,
-            durable,
             shared,
             _lock: lock,
-        })
+        }
     }
 
     /// The journal file.
@@ -576,10 +564,9 @@ impl Journal {
     }
 
     /// Serves one round: everything pending (up to [`MAX_BATCH_RECORDS`] requests; the leader's
-    /// own request is the first), hands over, then answers the round's appends once they are
-    /// durable (the next round is written meanwhile, see [`durable`]).
+    /// own request is the first), then hands over.
     fn lead(&self) {
-        let handover = Handover(self);
+        let _handover = Handover(self);
         let (requests, was_full) = {
             let mut queue = self.lock_queue();
             let was_full = queue.pending.len() >= self.max_pending;
@@ -590,22 +577,11 @@ impl Journal {
         if was_full {
             self.room.notify_all();
         }
-        // After a failed flush the file's state on disk is unknown: nothing more is written.
-        if let Some(failure) = self.durable.failure() {
-            let why = failure.to_string();
-            for request in requests {
-                request.refuse(&why);
-            }
-            return;
-        }
         // A writer poisoned by a panic serves nobody: the requests are dropped, and their callers
         // get `Closed`.
-        let deferred = match self.writer.lock() {
-            Ok(mut writer) => writer.serve(requests, &self.shared),
-            Err(_) => return,
-        };
-        drop(handover);
-        deferred.deliver(&self.durable);
+        if let Ok(mut writer) = self.writer.lock() {
+            writer.serve(requests, &self.shared);
+        }
     }
 
     fn lock_queue(&self) -> MutexGuard<'_, Queue> {

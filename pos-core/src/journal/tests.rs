@@ -116,38 +116,6 @@ fn callers_at_once_are_all_served_in_one_chain() {
 }
 
 #[test]
-fn a_failed_flush_fails_the_round_and_the_journal_takes_nothing_more() {
-    use std::sync::atomic::Ordering::SeqCst;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("journal.db");
-    let key = KeyPair::generate();
-    let options = JournalOptions::default;
-    let journal = Journal::create(&path, key.clone(), sample_opening(), options()).unwrap();
-    let last_seq = || JournalReader::open(&path).unwrap().last_seq().unwrap();
-    let first = journal.sale(&sale(1)).unwrap();
-    journal.durable.fail.store(true, SeqCst);
-    // The record is committed, but its flush fails: the caller is told, and gets no seq.
-    let e = journal.sale(&sale(2)).unwrap_err().to_string();
-    assert!(
-        e.contains("injected flush failure") && e.contains("reopened"),
-        "{e}"
-    );
-    assert_eq!(last_seq(), first.seq + 1);
-    // Everything after is refused without touching the file, even once flushes would work.
-    journal.durable.fail.store(false, SeqCst);
-    assert!(journal.sale(&sale(3)).is_err());
-    assert!(journal.x_report().is_err());
-    assert!(journal.close_period(Period::Day).is_err());
-    assert_eq!(last_seq(), first.seq + 1);
-    journal.close();
-    // Reopened (its tail checked), the journal takes records again.
-    let journal = Journal::open(&path, key, options()).unwrap();
-    assert_eq!(journal.sale(&sale(3)).unwrap().seq, first.seq + 2);
-    journal.close();
-    assert_eq!(verify_intact(&path), first.seq + 2);
-}
-
-#[test]
 fn callers_beyond_the_pending_limit_wait_for_room_and_are_all_served() {
     let dir = tempfile::tempdir().unwrap();
     let (path, mut journal) = new_journal(dir.path());

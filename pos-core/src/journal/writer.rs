@@ -1,7 +1,6 @@
 //! The writer: sequencing, closures, parallel signing and one commit per batch. It runs on the
 //! thread of whichever caller leads (see [`super::Journal`]).
 
-use super::durable::{self, Durability};
 use super::recovery::{self, format_rates};
 use super::{Appended, Head, JournalError, Shared, MAX_BATCH_RECORDS};
 use crate::anchor::{append_anchor, Anchor};
@@ -72,48 +71,6 @@ impl Request {
             Request::Anchor { reply } => reply.send(Answer::Lead).is_ok(),
         }
     }
-
-    /// Answers the caller with an error, without serving the request.
-    pub(crate) fn refuse(self, why: &str) {
-        let error = || JournalError::Storage(why.to_string());
-        match self {
-            Request::Append { reply, .. } => answer(&reply, Err(error())),
-            Request::Close { reply, .. } => answer(&reply, Err(error())),
-            Request::XReport { reply } => answer(&reply, Err(error())),
-            Request::Anchor { reply } => answer(&reply, Err(error())),
-        }
-    }
-}
-
-/// Appends committed by a round, to be answered once they are durable (see [`super::durable`]).
-#[derive(Default)]
-pub(crate) struct Deferred {
-    /// The last seq committed by the round.
-    through: u64,
-    answers: Vec<(Reply<Appended>, Appended)>,
-}
-
-impl Deferred {
-    /// Waits until the round's records are on disk, then answers their callers (with the
-    /// flush's error if it failed).
-    pub(crate) fn deliver(self, durable: &Durability) {
-        if self.answers.is_empty() {
-            return;
-        }
-        match durable.sync_through(self.through) {
-            Ok(()) => {
-                for (reply, appended) in self.answers {
-                    answer(&reply, Ok(appended));
-                }
-            }
-            Err(e) => {
-                let why = e.to_string();
-                for (reply, _) in self.answers {
-                    answer(&reply, Err(JournalError::Storage(why.clone())));
-                }
-            }
-        }
-    }
 }
 
 /// A record made ready on the caller's thread, where encoding work can run in parallel.
@@ -157,9 +114,6 @@ pub(crate) struct Writer {
     /// Signs batches on threads of their own: callers may be workers of rayon's global pool,
     /// blocked on their reply, which would leave no worker to sign on that pool.
     signers: Option<rayon::ThreadPool>,
-    /// Where commits are made durable after the writer lets go (see [`super::durable`]); without
-    /// it (the new journal's first records) each commit waits for the disk itself.
-    durable: Option<Arc<Durability>>,
 }
 
 /// One record of a batch, sequenced, signed just before the commit.
@@ -408,7 +362,6 @@ impl Writer {
             anchor_path: None,
             anchor_error: None,
             signers: None,
-            durable: None,
         };
         let mut batch = writer.batch();
         let bytes = to_canonical(opening)?;
@@ -452,7 +405,6 @@ impl Writer {
             anchor_path: None,
             anchor_error: None,
             signers: None,
-            durable: None,
         })
     }
 
@@ -468,28 +420,6 @@ impl Writer {
     pub(crate) fn with_anchor_path(mut self, path: Option<std::path::PathBuf>) -> Writer {
         self.anchor_path = path;
         self
-    }
-
-    /// Commits from now on return without waiting for the disk (`synchronous=NORMAL`), and the
-    /// returned handle makes them durable (see [`super::durable`]). `path` is the journal file.
-    pub(crate) fn defer_sync(
-        &mut self,
-        path: &std::path::Path,
-    ) -> Result<Arc<Durability>, JournalError> {
-        let d = Arc::new(Durability::open(path, self.head.seq, durable::fdatasync)?);
-        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
-        self.durable = Some(d.clone());
-        Ok(d)
-    }
-
-    /// Returns once every committed record is on disk: before anything that names the head
-    /// leaves the journal other than an append's answer (anchors, X reports, closures, a new
-    /// key or new rates shown to callers).
-    fn sync_head(&self) -> Result<(), JournalError> {
-        match &self.durable {
-            Some(d) => d.sync_through(self.head.seq),
-            None => Ok(()),
-        }
     }
 
     fn write_anchor(&self, r: &Record) -> Result<(), JournalError> {
@@ -542,43 +472,30 @@ impl Writer {
 
     /// Serves `requests` in order: consecutive appends in batches of at most
     /// [`MAX_BATCH_RECORDS`], one commit each; anything else on its own.
-    ///
-    /// Appends are answered through the returned [`Deferred`], once durable; everything else
-    /// (and refused appends) here.
-    pub(crate) fn serve(&mut self, requests: Vec<Request>, shared: &Shared) -> Deferred {
-        let mut deferred = Deferred::default();
+    pub(crate) fn serve(&mut self, requests: Vec<Request>, shared: &Shared) {
         let mut appends = Vec::new();
         for request in requests {
             if matches!(request, Request::Append { .. }) {
                 appends.push(request);
                 if appends.len() == MAX_BATCH_RECORDS {
-                    self.append_batch(std::mem::take(&mut appends), shared, &mut deferred);
+                    self.append_batch(std::mem::take(&mut appends), shared);
                 }
                 continue;
             }
             if !appends.is_empty() {
-                self.append_batch(std::mem::take(&mut appends), shared, &mut deferred);
+                self.append_batch(std::mem::take(&mut appends), shared);
             }
             match request {
                 Request::Append { .. } => {}
                 Request::Close { period, reply } => {
-                    let result = self
-                        .close_period(period)
-                        .and_then(|written| self.sync_head().map(|()| written));
+                    let result = self.close_period(period);
                     self.publish(shared);
                     answer(&reply, result);
                 }
                 Request::XReport { reply } => {
-                    let result = self
-                        .sync_head()
-                        .and_then(|()| Ok(self.closures.x_report()?));
-                    answer(&reply, result);
+                    answer(&reply, self.closures.x_report().map_err(Into::into));
                 }
                 Request::Anchor { reply } => {
-                    if let Err(e) = self.sync_head() {
-                        answer(&reply, Err(e));
-                        continue;
-                    }
                     let head = store::record_by_seq(&self.conn, self.head.seq);
                     let result = match head {
                         Ok(Some(Ok(r))) => self
@@ -592,25 +509,13 @@ impl Writer {
             }
         }
         if !appends.is_empty() {
-            self.append_batch(appends, shared, &mut deferred);
+            self.append_batch(appends, shared);
         }
-        deferred
     }
 
     /// Makes the committed state visible to callers (rates, key, anchor status). Called before
     /// any reply, so that a caller who got an answer sees its effect.
     fn publish(&self, shared: &Shared) {
-        let changed = shared.rates.read().map_or(true, |r| *r != self.rates)
-            || shared
-                .key
-                .read()
-                .map_or(true, |k| k.id() != self.head.key.id());
-        // New rates or a new key are shown to callers only once the record that made them is
-        // durable (a sale computed with them, or a receipt signed by the new key, must not
-        // outlive it).
-        if changed && self.sync_head().is_err() {
-            return;
-        }
         if let Ok(mut r) = shared.rates.write() {
             if *r != self.rates {
                 r.clone_from(&self.rates);
@@ -628,7 +533,7 @@ impl Writer {
         }
     }
 
-    fn append_batch(&mut self, requests: Vec<Request>, shared: &Shared, deferred: &mut Deferred) {
+    fn append_batch(&mut self, requests: Vec<Request>, shared: &Shared) {
         let mut batch = self.batch();
         for request in requests {
             let Request::Append {
@@ -657,7 +562,7 @@ impl Writer {
                 return;
             }
         }
-        self.commit_and_defer(batch, shared, deferred);
+        self.commit_and_reply(batch, shared);
     }
 
     /// Validates a caller's record against the batch's state, without changing anything.
@@ -859,9 +764,6 @@ impl Writer {
             }
             tx.commit()?;
         }
-        if let Some(d) = &self.durable {
-            d.written(batch.head.seq);
-        }
         let closed = batch.slots.iter().any(|s| s.kind == Kind::Closure);
         let head_record = batch.slots.last().map(|s| s.record.clone());
         self.head = batch.head;
@@ -871,11 +773,7 @@ impl Writer {
         if let (true, Some(r)) = (closed, head_record) {
             // The head after a closure goes to the anchor file; a failure is kept for the
             // application to show (the records themselves are committed).
-            self.anchor_error = self
-                .sync_head()
-                .and_then(|()| self.write_anchor(&r))
-                .err()
-                .map(|e| e.to_string());
+            self.anchor_error = self.write_anchor(&r).err().map(|e| e.to_string());
         }
         Ok(batch
             .slots
@@ -899,17 +797,17 @@ impl Writer {
             .collect())
     }
 
-    fn commit_and_defer(&mut self, batch: Batch, shared: &Shared, deferred: &mut Deferred) {
+    fn commit_and_reply(&mut self, batch: Batch, shared: &Shared) {
         let replies: Vec<Reply<Appended>> =
             batch.slots.iter().filter_map(|s| s.reply.clone()).collect();
         match self.commit(batch) {
             Ok(done) => {
                 self.publish(shared);
-                deferred.through = self.head.seq;
-                deferred.answers.extend(
-                    done.into_iter()
-                        .filter_map(|(reply, appended)| Some((reply?, appended))),
-                );
+                for (reply, appended) in done {
+                    if let Some(reply) = reply {
+                        answer(&reply, Ok(appended));
+                    }
+                }
             }
             Err(e) => {
                 // Every caller of the batch is told; nothing of it is in the file.
