@@ -15,7 +15,7 @@
 //!
 //! Like every batch verification, a `false` says "at least one signature is bad" and a `true`
 //! that all are good; the caller finds the bad ones by checking each signature of a failed
-//! batch on its own with [`VerifyingKey::verify`].
+//! batch on its own with [`ed25519_dalek::Verifier::verify`] (as the verifier does).
 
 use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
