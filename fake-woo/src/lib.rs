@@ -33,8 +33,9 @@
 //! with `Retry-After`, bursts of 503, the shop down until a simulated time, and "kill" hooks
 //! that tell the test to drop the syncer (or SIGKILL the daemon running it) right after a write
 //! was applied (`kill_next_write`), at a write that is then never applied
-//! (`kill_before_next_write`), or while a given page of orders is being answered
-//! (`kill_at_orders_page`).
+//! (`kill_before_next_write`) or applied only later, when the test calls [`land_held_write`]
+//! (`hold_next_write`: PHP finishing a request whose client is gone), or while a given page of
+//! orders is being answered (`kill_at_orders_page`).
 
 #![allow(dead_code, clippy::result_large_err)]
 
@@ -220,6 +221,12 @@ pub struct Shop {
     /// request stalls, then its connection is cut and the write is never applied (it died
     /// with its client).
     pub kill_before_next_write: bool,
+    /// At the next batch write, ask the test to kill the syncer and keep the write unapplied
+    /// until [`land_held_write`]: a request PHP is still processing when its client dies, and
+    /// whose change lands afterwards.
+    pub hold_next_write: bool,
+    /// The held write's items.
+    held: Option<Vec<Value>>,
     /// Build the next answer for this page of `GET /orders`, then ask the test to kill the
     /// syncer (the answer stalls, as with [`Fault::Kill`]): a poll cut between two pages.
     pub kill_at_orders_page: Option<u32>,
@@ -271,6 +278,8 @@ impl Shop {
             nonces: Default::default(),
             kill_next_write: false,
             kill_before_next_write: false,
+            hold_next_write: false,
+            held: None,
             kill_at_orders_page: None,
             write_fault: None,
         }
@@ -760,6 +769,18 @@ async fn list_products(
 }
 
 /// A relative or absolute write of one product, not atomic: read, yield, write.
+/// Applies the write held by [`Shop::hold_next_write`] (the shop finishing a request whose
+/// client is gone); `false` if none is held.
+pub async fn land_held_write(shop: &Fake) -> bool {
+    let Some(items) = lock(shop).held.take() else {
+        return false;
+    };
+    for it in &items {
+        write_one(shop, parse_id(it.get("id")), it).await;
+    }
+    true
+}
+
 async fn write_one(shop: &Fake, id: u64, item: &Value) -> Value {
     let read = {
         let mut s = lock(shop);
@@ -827,6 +848,25 @@ async fn batch(
         }
     };
     if let Some(k) = kill_before {
+        k.notify_one();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        return cut();
+    }
+    let held = {
+        let mut s = lock(&shop);
+        if std::mem::take(&mut s.hold_next_write) {
+            s.count("hold");
+            let items = serde_json::from_slice::<Value>(&body)
+                .ok()
+                .and_then(|v| v.get("update").and_then(|u| u.as_array()).cloned())
+                .unwrap_or_default();
+            s.held = Some(items);
+            Some(s.kill.clone())
+        } else {
+            None
+        }
+    };
+    if let Some(k) = held {
         k.notify_one();
         tokio::time::sleep(Duration::from_secs(5)).await;
         return cut();

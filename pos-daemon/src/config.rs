@@ -165,6 +165,11 @@ pub struct WooShopConfig {
     /// Per-request timeout, in seconds.
     #[serde(default = "default_shop_timeout")]
     pub timeout_secs: u64,
+    /// Seconds after which a stock write whose answer was lost can no longer land: at least
+    /// the shop's longest request (PHP's `max_execution_time`, 30 s by default). Until then a
+    /// write read at its old level is not sent again (it may still be applied).
+    #[serde(default = "default_write_deadline")]
+    pub write_deadline_secs: u64,
 }
 
 impl std::fmt::Debug for WooShopConfig {
@@ -189,6 +194,9 @@ fn default_reconcile_secs() -> u64 {
 }
 fn default_shop_timeout() -> u64 {
     20
+}
+fn default_write_deadline() -> u64 {
+    120
 }
 
 /// Who sells.

@@ -203,6 +203,7 @@ impl ShopSync {
         let sync = SyncConfig {
             poll_every,
             reconcile_every: Duration::from_secs(cfg.reconcile_secs.clamp(60, 7 * 24 * 3600)),
+            write_deadline: Duration::from_secs(cfg.write_deadline_secs.min(24 * 3600)),
             ..SyncConfig::default()
         };
         let syncer = Syncer::new(ledger.clone(), conn, clock, sync);

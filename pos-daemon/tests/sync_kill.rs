@@ -94,6 +94,7 @@ webhook_secret = "{}"
 poll_secs = 1
 reconcile_secs = 3600
 timeout_secs = 30
+write_deadline_secs = 2
 "#,
         fake_woo::KEY,
         fake_woo::SECRET,

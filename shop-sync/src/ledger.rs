@@ -179,6 +179,9 @@ pub struct InFlight {
     pub mark: i64,
     /// The largest outbox row included.
     pub upto: i64,
+    /// When it was sent (milliseconds since the epoch; 0 for writes recorded by a version
+    /// that did not keep it).
+    pub sent_ms: i64,
 }
 
 /// A product's sync status with one shop.
@@ -234,7 +237,7 @@ CREATE TABLE IF NOT EXISTS outbox(
 CREATE INDEX IF NOT EXISTS outbox_state ON outbox(shop, state, sku, id);
 CREATE TABLE IF NOT EXISTS inflight(shop TEXT NOT NULL, sku TEXT NOT NULL,
   delta INTEGER NOT NULL, before INTEGER NOT NULL, mark INTEGER NOT NULL, upto INTEGER NOT NULL,
-  PRIMARY KEY(shop, sku));
+  sent_ms INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(shop, sku));
 CREATE TABLE IF NOT EXISTS orders(shop TEXT NOT NULL, order_id TEXT NOT NULL,
   modified TEXT NOT NULL, status TEXT NOT NULL, held INTEGER NOT NULL, holds INTEGER NOT NULL,
   pickup INTEGER NOT NULL, picked_up INTEGER NOT NULL DEFAULT 0, lines TEXT NOT NULL,
@@ -250,6 +253,7 @@ CREATE TABLE IF NOT EXISTS drift(id INTEGER PRIMARY KEY AUTOINCREMENT, run INTEG
 const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("orders", "items", "TEXT NOT NULL DEFAULT '[]'"),
     ("orders", "total_cents", "INTEGER"),
+    ("inflight", "sent_ms", "INTEGER NOT NULL DEFAULT 0"),
 ];
 
 /// Adds the columns of [`ADDED_COLUMNS`] that an older `stock.db` lacks.
@@ -1124,9 +1128,9 @@ impl Ledger {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         for w in writes {
             tx.execute(
-                "INSERT INTO inflight(shop, sku, delta, before, mark, upto)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![shop, w.sku, w.delta, w.before, w.mark, w.upto],
+                "INSERT INTO inflight(shop, sku, delta, before, mark, upto, sent_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![shop, w.sku, w.delta, w.before, w.mark, w.upto, w.sent_ms],
             )?;
             tx.execute(
                 "UPDATE outbox SET state = 'inflight'
@@ -1141,7 +1145,8 @@ impl Ledger {
     /// Writes in flight (after a crash: writes whose fate must be decided by re-reading).
     pub fn inflight(&self, shop: &str) -> Result<Vec<InFlight>, LedgerError> {
         let mut st = self.conn.prepare(
-            "SELECT sku, delta, before, mark, upto FROM inflight WHERE shop = ?1 ORDER BY sku",
+            "SELECT sku, delta, before, mark, upto, sent_ms FROM inflight WHERE shop = ?1
+             ORDER BY sku",
         )?;
         let rows = st.query_map([shop], |r| {
             Ok(InFlight {
@@ -1150,6 +1155,7 @@ impl Ledger {
                 before: r.get(2)?,
                 mark: r.get(3)?,
                 upto: r.get(4)?,
+                sent_ms: r.get(5)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -8,6 +8,12 @@
 //! the rows become *uncertain* and reconciliation settles them by comparing levels. A crash
 //! between recording and answering leaves the write in flight; the next run decides it the same
 //! way.
+//!
+//! "Not applied" is decided only once the write can no longer land: a request the shop is still
+//! processing (PHP runs on after the client gave up or died) applies its change later, and a
+//! write re-sent meanwhile would be applied twice. Until [`SyncConfig::write_deadline`] has
+//! passed since it was sent, a write read at its old level stays in flight, and its product is
+//! not written again.
 
 use crate::clock::Clock;
 use crate::connector::{ChangeOutcome, Connector, ConnectorError, OrderCursor, StockChange};
@@ -33,6 +39,9 @@ pub struct SyncConfig {
     pub reconcile_every: Duration,
     /// The longest wait after repeated failures.
     pub max_backoff: Duration,
+    /// How long after it was sent a write may still land: at least the shop's longest request
+    /// (PHP's `max_execution_time`, 30 s by default, or the web server's timeout if longer).
+    pub write_deadline: Duration,
 }
 
 impl Default for SyncConfig {
@@ -42,6 +51,7 @@ impl Default for SyncConfig {
             poll_every: Duration::from_secs(60),
             reconcile_every: Duration::from_secs(3600),
             max_backoff: Duration::from_secs(900),
+            write_deadline: Duration::from_secs(120),
         }
     }
 }
@@ -78,6 +88,8 @@ pub struct RunReport {
     pub resolved_by_reading: usize,
     /// Writes left to reconciliation.
     pub uncertain: usize,
+    /// Writes read at their old level but too recent to be called not applied: left in flight.
+    pub awaiting_deadline: usize,
     /// Drift found by a reconciliation in this run.
     pub drift: Vec<Drift>,
 }
@@ -361,13 +373,22 @@ impl<C: Connector> Syncer<C> {
         self.poll_orders(rep).await?;
         let skus: Vec<String> = pending.iter().map(|w| w.sku.clone()).collect();
         let now = self.read_levels(&skus).await?;
+        let now_ms = self.clock.now_ms();
+        let deadline = i64::try_from(self.cfg.write_deadline.as_millis()).unwrap_or(i64::MAX);
         let mut l = lock(&self.ledger);
         for w in &pending {
             let level = now.get(&w.sku).and_then(|i| i.level);
             let moved = l.shop_moved_since(&name, &w.sku, w.mark)?;
             let decision = match level {
                 Some(n) if !moved && n == w.before + w.delta => Some(true),
-                Some(n) if !moved && n == w.before => Some(false),
+                Some(n) if !moved && n == w.before => {
+                    if now_ms.saturating_sub(w.sent_ms) < deadline {
+                        // It may still land: decided by a later run.
+                        rep.awaiting_deadline += 1;
+                        continue;
+                    }
+                    Some(false)
+                }
                 _ => None,
             };
             rep.resolved_by_reading += 1;
@@ -424,6 +445,7 @@ impl<C: Connector> Syncer<C> {
                         before,
                         mark,
                         upto: p.upto,
+                        sent_ms: self.clock.now_ms(),
                     });
                     changes.push(StockChange {
                         item: item.clone(),

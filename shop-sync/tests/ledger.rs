@@ -1,7 +1,7 @@
 //! The stock ledger on its own: exactly-once keys, the projection, policies, and the outbox.
 
 use shop_sync::connector::{OnlineOrder, OrderLine, StockEffect};
-use shop_sync::ledger::{Ledger, LedgerError, OrderItem, ZeroStockPolicy};
+use shop_sync::ledger::{InFlight, Ledger, LedgerError, OrderItem, ZeroStockPolicy};
 
 fn ledger(policy: ZeroStockPolicy) -> (tempfile::TempDir, Ledger) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -394,6 +394,53 @@ fn an_older_stock_db_gets_the_items_column_and_keeps_its_orders() {
         ),
         ("Article A", Some(500), Some(500))
     );
+}
+
+/// The `inflight` table of a `stock.db` written before writes kept their sending time, with
+/// a write left in flight by a crash.
+const OLD_INFLIGHT: &str = "
+CREATE TABLE inflight(shop TEXT NOT NULL, sku TEXT NOT NULL,
+  delta INTEGER NOT NULL, before INTEGER NOT NULL, mark INTEGER NOT NULL, upto INTEGER NOT NULL,
+  PRIMARY KEY(shop, sku));
+INSERT INTO inflight VALUES ('woo', 'A', -3, 20, 0, 1);
+";
+
+#[test]
+fn an_older_stock_db_keeps_its_writes_in_flight_with_no_sending_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("stock.db");
+    {
+        let c = rusqlite::Connection::open(&path).expect("old db");
+        c.execute_batch(OLD_INFLIGHT).expect("old schema");
+    }
+    for _ in 0..2 {
+        let mut l = Ledger::open(&path, ZeroStockPolicy::Warn).expect("open");
+        let w = l.inflight("woo").expect("inflight");
+        // Sent at time 0: long past any deadline, so decided at the next re-read as before.
+        assert_eq!(
+            w.iter()
+                .map(|w| (w.sku.as_str(), w.delta, w.sent_ms))
+                .collect::<Vec<_>>(),
+            vec![("A", -3, 0)]
+        );
+        // New writes keep their sending time.
+        l.track("B", None).expect("track");
+        l.begin_writes(
+            "woo",
+            &[InFlight {
+                sku: "B".into(),
+                delta: 2,
+                before: 5,
+                mark: 0,
+                upto: 0,
+                sent_ms: 1_736_150_400_000,
+            }],
+        )
+        .expect("begin");
+        let w = l.inflight("woo").expect("inflight");
+        assert_eq!(w[1].sent_ms, 1_736_150_400_000);
+        l.end_write("woo", "B", Some(true)).expect("end");
+    }
 }
 
 /// A pickup of goods whose stock the till does not track moves nothing; replaying its ticket

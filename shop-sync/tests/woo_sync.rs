@@ -24,6 +24,8 @@ struct H {
     dir: tempfile::TempDir,
     ledger: Arc<Mutex<Ledger>>,
     syncer: Syncer<WooConnector>,
+    /// The syncer's settings (kept across `reopen`).
+    sync: SyncConfig,
     seq: u64,
 }
 
@@ -42,13 +44,14 @@ fn open(
     dir: &std::path::Path,
     clock: &Arc<SimClock>,
     url: &str,
+    sync: &SyncConfig,
 ) -> (Arc<Mutex<Ledger>>, Syncer<WooConnector>) {
     let ledger = Arc::new(Mutex::new(
         Ledger::open(&dir.join("stock.db"), ZeroStockPolicy::Warn).expect("ledger"),
     ));
     let c: Arc<dyn Clock> = clock.clone();
     let conn = WooConnector::new(config(url), c.clone()).expect("connector");
-    let syncer = Syncer::new(ledger.clone(), conn, c, SyncConfig::default());
+    let syncer = Syncer::new(ledger.clone(), conn, c, sync.clone());
     (ledger, syncer)
 }
 
@@ -59,7 +62,8 @@ impl H {
         let fake: Fake = Arc::new(Mutex::new(Shop::new(clock.clone(), seed)));
         let url = fake_woo::start(fake.clone()).await;
         let dir = tempfile::tempdir().expect("tempdir");
-        let (ledger, syncer) = open(dir.path(), &clock, &url);
+        let sync = SyncConfig::default();
+        let (ledger, syncer) = open(dir.path(), &clock, &url, &sync);
         {
             let mut f = lock(&fake);
             let mut l = ledger.lock().expect("ledger");
@@ -86,6 +90,7 @@ impl H {
             dir,
             ledger,
             syncer,
+            sync,
             seq: 0,
         }
     }
@@ -105,7 +110,7 @@ impl H {
     }
 
     fn reopen(&mut self) {
-        let (ledger, syncer) = open(self.dir.path(), &self.clock, &self.url);
+        let (ledger, syncer) = open(self.dir.path(), &self.clock, &self.url, &self.sync);
         self.ledger = ledger;
         self.syncer = syncer;
     }
@@ -378,6 +383,60 @@ async fn killed_mid_write_the_restart_decides_by_rereading() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_that_lands_after_the_restart_read_it_is_not_applied_twice() {
+    let mut h = H::new(13, &["A"], 20).await;
+    h.syncer.run_once().await.expect("run");
+    h.sale(&[("A", 3)]);
+    // The shop is still processing the write when the syncer dies.
+    lock(&h.fake).hold_next_write = true;
+    let kill = lock(&h.fake).kill.clone();
+    tokio::select! {
+        r = h.syncer.run_once() => panic!("the run should have been killed: {r:?}"),
+        _ = kill.notified() => {}
+    }
+    assert_eq!(h.online("A"), 20, "not applied yet");
+    h.reopen();
+    // The restart reads the old level, but the write is too recent to be called lost: it
+    // stays in flight and nothing is re-sent.
+    let r = h.syncer.run_once().await.expect("run");
+    assert_eq!(r.awaiting_deadline, 1, "{r:?}");
+    assert_eq!(lock(&h.fake).faults_injected.get("hold"), Some(&1));
+    assert_eq!(
+        h.online("A"),
+        20,
+        "re-sent while the first write could still land"
+    );
+    // The shop finishes the first request.
+    assert!(fake_woo::land_held_write(&h.fake).await);
+    assert_eq!(h.online("A"), 17);
+    h.settle().await;
+    assert_eq!((h.online("A"), h.local("A")), (17, 17), "applied once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_that_never_lands_is_sent_again_after_the_deadline() {
+    let mut h = H::new(14, &["A"], 20).await;
+    h.syncer.run_once().await.expect("run");
+    h.sale(&[("A", 3)]);
+    lock(&h.fake).hold_next_write = true;
+    let kill = lock(&h.fake).kill.clone();
+    tokio::select! {
+        r = h.syncer.run_once() => panic!("the run should have been killed: {r:?}"),
+        _ = kill.notified() => {}
+    }
+    h.reopen();
+    let r = h.syncer.run_once().await.expect("run");
+    assert_eq!((r.awaiting_deadline, h.online("A")), (1, 20));
+    // The held write is never applied (its PHP process died too): once the deadline has
+    // passed, the write is called not applied and sent again.
+    h.clock.sleep(SyncConfig::default().write_deadline).await;
+    let r = h.syncer.run_once().await.expect("run");
+    assert_eq!(r.awaiting_deadline, 0, "{r:?}");
+    h.settle().await;
+    assert_eq!((h.online("A"), h.local("A")), (17, 17));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_product_synced_after_the_mapping_is_looked_up_and_pushed_by_the_next_run() {
     let mut h = H::new(12, &["A"], 10).await;
     h.syncer.run_once().await.expect("run");
@@ -498,6 +557,13 @@ async fn convergence_under_faults() {
     let skus: Vec<String> = (0..20).map(|i| format!("SKU-{i:02}")).collect();
     let sku_refs: Vec<&str> = skus.iter().map(String::as_str).collect();
     let mut h = H::new(42, &sku_refs, 120).await;
+    // The fake's cut writes are never applied later (writes that land late have their own
+    // tests above), so lost writes are decided at the first re-read, as by a shop whose
+    // requests cannot outlive their connection. With a deadline, a lost write whose product
+    // the shop sells meanwhile is left to reconciliation, and the check below that no
+    // correction was ever needed would count it.
+    h.sync.write_deadline = Duration::ZERO;
+    h.reopen();
     let mut rng = StdRng::seed_from_u64(42);
     let mut expected: BTreeMap<String, i64> = skus.iter().map(|s| (s.clone(), 120)).collect();
     let mut events: Vec<Ev> = Vec::new();
