@@ -65,25 +65,9 @@ struct Encoder {
 
 impl Encoder {
     fn integer(&mut self, negative: bool, magnitude: u64) -> Result<(), CanonicalError> {
-        if magnitude > MAX_JSON_INT as u64 {
-            return Err(CanonicalError::NotAnInteger);
-        }
-        if negative && magnitude != 0 {
-            self.out.push(b'-');
-        }
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        let mut m = magnitude;
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (m % 10) as u8;
-            m /= 10;
-            if m == 0 {
-                break;
-            }
-        }
-        self.out.extend_from_slice(&digits[at..]);
-        Ok(())
+        write_integer(negative, magnitude, &mut self.out)
+            .then_some(())
+            .ok_or(CanonicalError::NotAnInteger)
     }
 
     fn enter(&mut self) -> Result<(), CanonicalError> {
@@ -697,6 +681,30 @@ fn utf16_str_cmp(a: &str, b: &str) -> std::cmp::Ordering {
 
 /// Writes a string as RFC 8785 does: `"` and `\` escaped, control characters as short escapes
 /// or `\u00xx`, everything else as itself.
+/// Writes an integer in canonical form (no `-0`); `false`, writing nothing, outside
+/// +/-(2^53 - 1).
+pub(crate) fn write_integer(negative: bool, magnitude: u64, out: &mut Vec<u8>) -> bool {
+    if magnitude > MAX_JSON_INT as u64 {
+        return false;
+    }
+    if negative && magnitude != 0 {
+        out.push(b'-');
+    }
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut m = magnitude;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (m % 10) as u8;
+        m /= 10;
+        if m == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+    true
+}
+
 /// Writes `s` as a canonical JSON string (RFC 8785: only `"`, `\\` and control characters
 /// escaped).
 pub(crate) fn write_string(s: &str, out: &mut Vec<u8>) {

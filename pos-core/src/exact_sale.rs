@@ -177,26 +177,7 @@ impl Out {
 
     /// An integer in canonical form; `None` outside +/-(2^53 - 1).
     fn int(&mut self, value: i64) -> Option<()> {
-        let mut magnitude = value.unsigned_abs();
-        if magnitude > MAX_JSON_INT as u64 {
-            return None;
-        }
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (magnitude % 10) as u8;
-            magnitude /= 10;
-            if magnitude == 0 {
-                break;
-            }
-        }
-        if value < 0 {
-            at -= 1;
-            digits[at] = b'-';
-        }
-        self.raw(&digits[at..]);
-        Some(())
+        crate::canonical::write_integer(value < 0, value.unsigned_abs(), &mut self.0).then_some(())
     }
 
     fn text(&mut self, s: &str) {
