@@ -382,12 +382,13 @@ async fn killed_mid_write_the_restart_decides_by_rereading() {
     assert_eq!((h.online("B"), h.local("B")), (19, 19));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_write_that_lands_after_the_restart_read_it_is_not_applied_twice() {
-    let mut h = H::new(13, &["A"], 20).await;
+/// A sale of 3 A (of 20) whose write the shop is still processing when the syncer dies, and
+/// the first run after the restart: it reads the old level, but the write is too recent to be
+/// called lost, so it stays in flight and nothing is sent again.
+async fn restarted_while_the_shop_holds_a_write(seed: u64) -> H {
+    let mut h = H::new(seed, &["A"], 20).await;
     h.syncer.run_once().await.expect("run");
     h.sale(&[("A", 3)]);
-    // The shop is still processing the write when the syncer dies.
     lock(&h.fake).hold_next_write = true;
     let kill = lock(&h.fake).kill.clone();
     tokio::select! {
@@ -396,8 +397,6 @@ async fn a_write_that_lands_after_the_restart_read_it_is_not_applied_twice() {
     }
     assert_eq!(h.online("A"), 20, "not applied yet");
     h.reopen();
-    // The restart reads the old level, but the write is too recent to be called lost: it
-    // stays in flight and nothing is re-sent.
     let r = h.syncer.run_once().await.expect("run");
     assert_eq!(r.awaiting_deadline, 1, "{r:?}");
     assert_eq!(lock(&h.fake).faults_injected.get("hold"), Some(&1));
@@ -406,6 +405,12 @@ async fn a_write_that_lands_after_the_restart_read_it_is_not_applied_twice() {
         20,
         "re-sent while the first write could still land"
     );
+    h
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_that_lands_after_the_restart_read_it_is_not_applied_twice() {
+    let mut h = restarted_while_the_shop_holds_a_write(13).await;
     // The shop finishes the first request.
     assert!(fake_woo::land_held_write(&h.fake).await);
     assert_eq!(h.online("A"), 17);
@@ -415,18 +420,7 @@ async fn a_write_that_lands_after_the_restart_read_it_is_not_applied_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_that_never_lands_is_sent_again_after_the_deadline() {
-    let mut h = H::new(14, &["A"], 20).await;
-    h.syncer.run_once().await.expect("run");
-    h.sale(&[("A", 3)]);
-    lock(&h.fake).hold_next_write = true;
-    let kill = lock(&h.fake).kill.clone();
-    tokio::select! {
-        r = h.syncer.run_once() => panic!("the run should have been killed: {r:?}"),
-        _ = kill.notified() => {}
-    }
-    h.reopen();
-    let r = h.syncer.run_once().await.expect("run");
-    assert_eq!((r.awaiting_deadline, h.online("A")), (1, 20));
+    let mut h = restarted_while_the_shop_holds_a_write(14).await;
     // The held write is never applied (its PHP process died too): once the deadline has
     // passed, the write is called not applied and sent again.
     h.clock.sleep(SyncConfig::default().write_deadline).await;
