@@ -525,6 +525,7 @@ impl Journal {
         Ok(Payload::Sale { body, bytes })
     }
 
+    /// Appends a sale or training ticket computed from the caller's input, without a draft.
     fn append_computed(&self, kind: Kind, input: &SaleInput) -> Result<Appended, JournalError> {
         let payload = Box::new(self.computed(input)?);
         self.call(|reply| Request::Append {

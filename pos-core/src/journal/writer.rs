@@ -756,6 +756,9 @@ impl Writer {
             _ => batch.slots.iter_mut().for_each(sign),
         }
         if let [s] = &batch.slots[..] {
+            // One record is its own transaction: no BEGIN and COMMIT statements to run, and no
+            // statement journal (the copy of every page an INSERT changes that SQLite keeps for a
+            // statement inside a transaction, since the insert trigger could refuse the row).
             store::insert(&self.conn, &s.record, s.ref_seq)?;
         } else {
             let tx = self.conn.transaction()?;
