@@ -768,7 +768,6 @@ async fn list_products(
     after_apply(&shop, fault, body).await
 }
 
-/// A relative or absolute write of one product, not atomic: read, yield, write.
 /// Applies the write held by [`Shop::hold_next_write`] (the shop finishing a request whose
 /// client is gone); `false` if none is held.
 pub async fn land_held_write(shop: &Fake) -> bool {
@@ -781,6 +780,7 @@ pub async fn land_held_write(shop: &Fake) -> bool {
     true
 }
 
+/// A relative or absolute write of one product, not atomic: read, yield, write.
 async fn write_one(shop: &Fake, id: u64, item: &Value) -> Value {
     let read = {
         let mut s = lock(shop);
