@@ -99,16 +99,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (mut sign, mut group, mut cpu) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..args.rounds.max(1) {
             sign.push(sign_one_core(round));
-            let (rate, cpu_seconds) = group_commit(&args.dir, round)?;
+            let (rate, cpu_per_record) = group_commit(&args.dir, round)?;
             group.push(rate);
-            cpu.push(cpu_seconds);
+            cpu.push(cpu_per_record);
         }
-        let (sign, group, cpu) = (median(sign), median(group), median(cpu));
+        let (sign, group, cpu_per_record) = (median(sign), median(group), median(cpu));
         line("sign_1core_per_s", sign);
         line("group_commit_per_s", group);
         line("group_commit_ratio", ratio(group, sign));
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-        let cpu_per_record = cpu / (group * round.as_secs_f64());
         line("group_commit_cpu_us_per_record", cpu_per_record * 1e6);
         line("group_commit_cores_busy", group * cpu_per_record);
         line(
@@ -324,7 +323,7 @@ fn process_cpu_seconds() -> Option<f64> {
     Some((user + system) / 100.0)
 }
 
-/// Appends per second with 64 appenders, and the process's CPU seconds over the same time.
+/// Appends per second with 64 appenders, and the process's CPU seconds per append.
 fn group_commit(dir: &Path, round: Duration) -> Result<(f64, f64), Box<dyn std::error::Error>> {
     let path = fresh(dir, "group.db");
     let journal = new_journal(&path)?;
@@ -354,11 +353,10 @@ fn group_commit(dir: &Path, round: Duration) -> Result<(f64, f64), Box<dyn std::
     })?;
     let elapsed = start.elapsed().as_secs_f64();
     let cpu = process_cpu_seconds().unwrap_or(f64::NAN) - cpu_before;
-    let rate = done.load(Ordering::Relaxed) as f64 / elapsed;
+    let appended = done.load(Ordering::Relaxed) as f64;
     journal.close();
     fresh(dir, "group.db");
-    // CPU seconds per `round` of wall time.
-    Ok((rate, cpu * round.as_secs_f64() / elapsed))
+    Ok((appended / elapsed, cpu / appended))
 }
 
 /// The mean length of a record's hash preimage in the journal at `path` (body plus the

@@ -838,23 +838,13 @@ async fn batch(
         Gate::Stop(r) => return r,
         Gate::Go(f) => f,
     };
-    let kill_before = {
+    // Killed before the write is applied: never applied, or held to land later.
+    let stall = {
         let mut s = lock(&shop);
         if std::mem::take(&mut s.kill_before_next_write) {
             s.count("kill_before");
             Some(s.kill.clone())
-        } else {
-            None
-        }
-    };
-    if let Some(k) = kill_before {
-        k.notify_one();
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        return cut();
-    }
-    let held = {
-        let mut s = lock(&shop);
-        if std::mem::take(&mut s.hold_next_write) {
+        } else if std::mem::take(&mut s.hold_next_write) {
             s.count("hold");
             let items = serde_json::from_slice::<Value>(&body)
                 .ok()
@@ -866,7 +856,7 @@ async fn batch(
             None
         }
     };
-    if let Some(k) = held {
+    if let Some(k) = stall {
         k.notify_one();
         tokio::time::sleep(Duration::from_secs(5)).await;
         return cut();

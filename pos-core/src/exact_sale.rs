@@ -100,59 +100,42 @@ pub(crate) fn encode(body: &SaleBody) -> Option<Vec<u8>> {
             + 48 * body.payments.len()
             + 64 * body.vat.len(),
     ));
-    w.raw(b"{\"change\":");
-    w.int(body.change.0)?;
+    w.int(b"{\"change\":", body.change.0)?;
     w.raw(b",\"lines\":");
     w.array(&body.lines, |w, l| {
-        w.raw(b"{\"gross\":");
-        w.int(l.gross.0)?;
-        w.raw(b",\"label\":");
-        w.text(&l.label);
-        w.raw(b",\"line_discount\":");
-        w.int(l.line_discount.0)?;
-        w.raw(b",\"quantity\":");
-        w.int(l.quantity.0)?;
-        w.raw(b",\"sku\":");
-        w.text(&l.sku);
-        w.raw(b",\"ticket_discount\":");
-        w.int(l.ticket_discount.0)?;
-        w.raw(b",\"total\":");
-        w.int(l.total.0)?;
-        w.raw(match l.unit {
-            Unit::Piece => b",\"unit\":\"piece\",\"unit_price\":",
-            Unit::Kg => b",\"unit\":\"kg\",\"unit_price\":",
-        });
-        w.int(l.unit_price.0)?;
-        w.raw(b",\"vat_rate\":");
-        w.int(i64::from(l.vat_rate.0))?;
+        w.int(b"{\"gross\":", l.gross.0)?;
+        w.text(b",\"label\":", &l.label);
+        w.int(b",\"line_discount\":", l.line_discount.0)?;
+        w.int(b",\"quantity\":", l.quantity.0)?;
+        w.text(b",\"sku\":", &l.sku);
+        w.int(b",\"ticket_discount\":", l.ticket_discount.0)?;
+        w.int(b",\"total\":", l.total.0)?;
+        let unit = match l.unit {
+            Unit::Piece => "piece",
+            Unit::Kg => "kg",
+        };
+        w.text(b",\"unit\":", unit);
+        w.int(b",\"unit_price\":", l.unit_price.0)?;
+        w.int(b",\"vat_rate\":", i64::from(l.vat_rate.0))?;
         w.raw(b"}");
         Some(())
     })?;
-    w.raw(b",\"operator\":");
-    w.text(&body.operator);
+    w.text(b",\"operator\":", &body.operator);
     w.raw(b",\"payments\":");
     w.array(&body.payments, |w, p| {
-        w.raw(b"{\"amount\":");
-        w.int(p.amount.0)?;
-        w.raw(b",\"method\":");
-        w.text(p.method.as_str());
+        w.int(b"{\"amount\":", p.amount.0)?;
+        w.text(b",\"method\":", p.method.as_str());
         w.raw(b"}");
         Some(())
     })?;
-    w.raw(b",\"ticket_discount\":");
-    w.int(body.ticket_discount.0)?;
-    w.raw(b",\"total\":");
-    w.int(body.total.0)?;
+    w.int(b",\"ticket_discount\":", body.ticket_discount.0)?;
+    w.int(b",\"total\":", body.total.0)?;
     w.raw(b",\"vat\":");
     w.array(&body.vat, |w, v| {
-        w.raw(b"{\"gross\":");
-        w.int(v.gross.0)?;
-        w.raw(b",\"net\":");
-        w.int(v.net.0)?;
-        w.raw(b",\"rate\":");
-        w.int(i64::from(v.rate.0))?;
-        w.raw(b",\"vat\":");
-        w.int(v.vat.0)?;
+        w.int(b"{\"gross\":", v.gross.0)?;
+        w.int(b",\"net\":", v.net.0)?;
+        w.int(b",\"rate\":", i64::from(v.rate.0))?;
+        w.int(b",\"vat\":", v.vat.0)?;
         w.raw(b"}");
         Some(())
     })?;
@@ -175,12 +158,16 @@ impl Out {
         self.0.extend_from_slice(bytes);
     }
 
-    /// An integer in canonical form; `None` outside +/-(2^53 - 1).
-    fn int(&mut self, value: i64) -> Option<()> {
+    /// `key` (what comes before the value: `{` or `,`, the key and `:`), then an integer in
+    /// canonical form; `None` outside +/-(2^53 - 1).
+    fn int(&mut self, key: &[u8], value: i64) -> Option<()> {
+        self.raw(key);
         crate::canonical::write_integer(value < 0, value.unsigned_abs(), &mut self.0).then_some(())
     }
 
-    fn text(&mut self, s: &str) {
+    /// `key`, then a string in canonical form.
+    fn text(&mut self, key: &[u8], s: &str) {
+        self.raw(key);
         crate::canonical::write_string(s, &mut self.0);
     }
 

@@ -109,6 +109,16 @@ impl H {
         self.seq
     }
 
+    /// Runs the syncer until the fake asks for it to be killed (a kill hook is set), then drops
+    /// the run, as a crash would.
+    async fn run_until_killed(&mut self) {
+        let kill = lock(&self.fake).kill.clone();
+        tokio::select! {
+            r = self.syncer.run_once() => panic!("the run should have been killed: {r:?}"),
+            _ = kill.notified() => {}
+        }
+    }
+
     fn reopen(&mut self) {
         let (ledger, syncer) = open(self.dir.path(), &self.clock, &self.url, &self.sync);
         self.ledger = ledger;
@@ -363,11 +373,7 @@ async fn killed_mid_write_the_restart_decides_by_rereading() {
     h.syncer.run_once().await.expect("run");
     h.sale(&[("A", 3), ("B", 1)]);
     lock(&h.fake).kill_next_write = true;
-    let kill = lock(&h.fake).kill.clone();
-    tokio::select! {
-        r = h.syncer.run_once() => panic!("the run should have been killed: {r:?}"),
-        _ = kill.notified() => {}
-    }
+    h.run_until_killed().await;
     assert_eq!(h.online("A"), 17, "the write was applied before the kill");
     let inflight = h
         .ledger
@@ -390,11 +396,7 @@ async fn restarted_while_the_shop_holds_a_write(seed: u64) -> H {
     h.syncer.run_once().await.expect("run");
     h.sale(&[("A", 3)]);
     lock(&h.fake).hold_next_write = true;
-    let kill = lock(&h.fake).kill.clone();
-    tokio::select! {
-        r = h.syncer.run_once() => panic!("the run should have been killed: {r:?}"),
-        _ = kill.notified() => {}
-    }
+    h.run_until_killed().await;
     assert_eq!(h.online("A"), 20, "not applied yet");
     h.reopen();
     let r = h.syncer.run_once().await.expect("run");
