@@ -399,7 +399,7 @@ impl Journal {
                 reason: "no such file".into(),
             });
         }
-        let conn = store::open_write(path).map_err(|reason| JournalError::NotAJournal {
+        let mut conn = store::open_write(path).map_err(|reason| JournalError::NotAJournal {
             path: path.to_path_buf(),
             reason,
         })?;
@@ -411,6 +411,9 @@ impl Journal {
             });
         }
         recovery::tail_check(path, options.tail_check_records)?;
+        // Only once the file is known to be this key's intact journal: a refused open changes
+        // nothing.
+        store::update_indexes(&mut conn)?;
         let writer = Writer::resume(conn, key, &opening, options.clock.clone())?
             .with_anchor_path(options.anchor_path.clone());
         Ok(Journal::start(path, writer, opening, lock))

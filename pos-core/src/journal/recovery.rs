@@ -23,7 +23,7 @@ fn damaged(m: impl Into<String>) -> JournalError {
 pub(crate) fn load_identity(conn: &Connection) -> Result<(OpeningBody, KeyId), JournalError> {
     let opening_bytes: Vec<u8> = conn
         .query_row(
-            "SELECT body FROM records WHERE kind = 'opening' ORDER BY seq LIMIT 1",
+            "SELECT body FROM records WHERE kind = 'opening' AND kind <> 'sale' ORDER BY seq LIMIT 1",
             [],
             |r| r.get(0),
         )
@@ -36,8 +36,9 @@ pub(crate) fn load_identity(conn: &Connection) -> Result<(OpeningBody, KeyId), J
         .key
         .decode()
         .map_err(|e| damaged(format!("opening key: {e}")))?;
-    let mut stmt =
-        conn.prepare("SELECT body FROM records WHERE kind = 'key_change' ORDER BY seq")?;
+    let mut stmt = conn.prepare(
+        "SELECT body FROM records WHERE kind = 'key_change' AND kind <> 'sale' ORDER BY seq",
+    )?;
     let bodies = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
     for b in bodies {
         match Body::decode(Kind::KeyChange, &b?) {
@@ -62,7 +63,7 @@ pub(crate) fn load_rates(
 ) -> Result<Vec<VatRate>, JournalError> {
     let mut rates = opening.vat_rates.clone();
     let mut stmt = conn.prepare(
-        "SELECT body FROM records WHERE kind = 'event' \
+        "SELECT body FROM records WHERE kind = 'event' AND kind <> 'sale' \
          AND CAST(body AS TEXT) LIKE '%\"configuration_changed\"%' ORDER BY seq",
     )?;
     let bodies = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
@@ -114,9 +115,13 @@ pub(crate) fn load_head(conn: &Connection, key: KeyPair) -> Result<Head, Journal
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
     let mut kinds = HashMap::new();
+    // The last sale is found backwards from the end (sales are not in the kind index); the
+    // other kinds' last records through the kind index.
     let mut stmt = conn.prepare(
         "SELECT kind, kind_seq, hash FROM records WHERE seq IN \
-         (SELECT MAX(seq) FROM records GROUP BY kind)",
+         (SELECT MAX(seq) FROM records WHERE kind <> 'sale' GROUP BY kind) \
+         UNION ALL SELECT * FROM (SELECT kind, kind_seq, hash FROM records \
+         WHERE kind = 'sale' ORDER BY seq DESC LIMIT 1)",
     )?;
     let rows = stmt.query_map([], |r| {
         Ok((
@@ -148,13 +153,13 @@ pub(crate) fn load_closures(
 ) -> Result<ClosureState, JournalError> {
     let mut state = ClosureState::new(&opening.time_zone, opening.fiscal_year_start_month)?;
     let last_day_closure: i64 = conn.query_row(
-        "SELECT COALESCE(MAX(seq), 0) FROM records WHERE kind = 'closure' \
+        "SELECT COALESCE(MAX(seq), 0) FROM records WHERE kind = 'closure' AND kind <> 'sale' \
          AND CAST(body AS TEXT) LIKE '%\"period\":\"day\"%'",
         [],
         |r| r.get(0),
     )?;
     let mut stmt = conn.prepare(&format!(
-        "SELECT {RECORD_COLUMNS} FROM records WHERE kind = 'closure' AND seq <= ?1 \
+        "SELECT {RECORD_COLUMNS} FROM records WHERE kind = 'closure' AND kind <> 'sale' AND seq <= ?1 \
          UNION ALL SELECT {RECORD_COLUMNS} FROM records WHERE seq > ?1 ORDER BY 1"
     ))?;
     let mut rows = stmt.query([last_day_closure])?;
