@@ -167,7 +167,7 @@ pub struct WooShopConfig {
     pub timeout_secs: u64,
     /// Seconds after which a stock write whose answer was lost can no longer land: at least
     /// the shop's longest request (PHP's `max_execution_time`, 30 s by default). Until then a
-    /// write read at its old level is not sent again (it may still be applied).
+    /// write not seen applied is neither sent again nor reconciled (it may still be applied).
     #[serde(default = "default_write_deadline")]
     pub write_deadline_secs: u64,
 }

@@ -9,11 +9,12 @@
 //! between recording and answering leaves the write in flight; the next run decides it the same
 //! way.
 //!
-//! "Not applied" is decided only once the write can no longer land: a request the shop is still
-//! processing (PHP runs on after the client gave up or died) applies its change later, and a
-//! write re-sent meanwhile would be applied twice. Until [`SyncConfig::write_deadline`] has
-//! passed since it was sent, a write read at its old level stays in flight, and its product is
-//! not written again.
+//! Only "applied" is decided at once. "Not applied" and "uncertain" wait until the write can no
+//! longer land: a request the shop is still processing (PHP runs on after the client gave up
+//! or died) applies its change later, and a write re-sent meanwhile, or a correction queued by
+//! reconciliation, would be applied on top of it. Until [`SyncConfig::write_deadline`] has
+//! passed since it was sent, such a write stays in flight: its product is neither written again
+//! nor reconciled.
 
 use crate::clock::Clock;
 use crate::connector::{ChangeOutcome, Connector, ConnectorError, OrderCursor, StockChange};
@@ -379,16 +380,18 @@ impl<C: Connector> Syncer<C> {
         for w in &pending {
             let level = now.get(&w.sku).and_then(|i| i.level);
             let moved = l.shop_moved_since(&name, &w.sku, w.mark)?;
+            let applied = matches!(level, Some(n) if !moved && n == w.before + w.delta);
+            if !applied && now_ms.saturating_sub(w.sent_ms) < deadline {
+                // It may still land: decided by a later run. This holds for an undecidable
+                // write too (the shop moved the level meanwhile): as an uncertain row, its
+                // product would be compared by reconciliation, and a correction queued before
+                // the write lands would be applied on top of it.
+                rep.awaiting_deadline += 1;
+                continue;
+            }
             let decision = match level {
-                Some(n) if !moved && n == w.before + w.delta => Some(true),
-                Some(n) if !moved && n == w.before => {
-                    if now_ms.saturating_sub(w.sent_ms) < deadline {
-                        // It may still land: decided by a later run.
-                        rep.awaiting_deadline += 1;
-                        continue;
-                    }
-                    Some(false)
-                }
+                _ if applied => Some(true),
+                Some(n) if !moved && n == w.before => Some(false),
                 _ => None,
             };
             rep.resolved_by_reading += 1;

@@ -433,6 +433,39 @@ async fn a_write_that_never_lands_is_sent_again_after_the_deadline() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_write_whose_product_sells_online_meanwhile_is_not_corrected_before_it_lands() {
+    let mut h = H::new(15, &["A"], 20).await;
+    h.syncer.run_once().await.expect("run");
+    h.sale(&[("A", 3)]);
+    lock(&h.fake).hold_next_write = true;
+    h.run_until_killed().await;
+    h.reopen();
+    // A customer buys one online while the shop still runs the first request: the level
+    // moved, so the write's outcome cannot be read from it.
+    {
+        let mut f = lock(&h.fake);
+        let id = f.place_order(&[("A", 1)], false, false).expect("order");
+        f.set_status(id, "processing");
+    }
+    let r = h.syncer.run_once().await.expect("run");
+    assert_eq!((r.awaiting_deadline, r.uncertain), (1, 0), "{r:?}");
+    // Reconciliation leaves a product whose write may still land alone: a correction now
+    // would be applied on top of the late write.
+    let drift = h.syncer.reconcile().await.expect("reconcile");
+    assert!(drift.is_empty(), "{drift:?}");
+    assert!(fake_woo::land_held_write(&h.fake).await);
+    assert_eq!(h.online("A"), 16);
+    // Past the deadline the write is undecidable, and reconciliation settles it by levels.
+    h.clock.sleep(SyncConfig::default().write_deadline).await;
+    let r = h.syncer.run_once().await.expect("run");
+    assert_eq!((r.awaiting_deadline, r.uncertain), (0, 1), "{r:?}");
+    let drift = h.syncer.reconcile().await.expect("reconcile");
+    assert!(drift.is_empty(), "the levels agree: {drift:?}");
+    h.settle().await;
+    assert_eq!((h.online("A"), h.local("A")), (16, 16), "applied once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_product_synced_after_the_mapping_is_looked_up_and_pushed_by_the_next_run() {
     let mut h = H::new(12, &["A"], 10).await;
     h.syncer.run_once().await.expect("run");
