@@ -341,6 +341,8 @@ async fn till_and_woocommerce_converge_with_click_and_collect() {
         .ok("POST", "/v1/sync/reconcile", Some(manager(json!({}))))
         .await;
     assert_eq!(r["drift"][0]["correction"], 4);
+    // No write of the till explains it: an edit the till does not know of.
+    assert_eq!(r["drift"][0]["after_uncertain_write"], false);
     assert_eq!(run(&d).await["ok"], true);
     assert_eq!(lock(&fake).stock("BAGUETTE"), Some(94));
     assert_eq!(sync(&d).await["drift"][0]["online"], 90);

@@ -212,6 +212,11 @@ pub struct Drift {
     pub correction: i64,
     /// When (ms).
     pub at_ms: i64,
+    /// The comparison settled writes of this product whose outcome could not be read (the
+    /// shop moved its level while an answer was lost): the correction completes or undoes one
+    /// of them. `false`: the level changed by something the till does not know of, such as an
+    /// edit in the shop's back office.
+    pub after_uncertain_write: bool,
 }
 
 const SCHEMA: &str = "
@@ -245,7 +250,8 @@ CREATE TABLE IF NOT EXISTS orders(shop TEXT NOT NULL, order_id TEXT NOT NULL,
   PRIMARY KEY(shop, order_id));
 CREATE TABLE IF NOT EXISTS drift(id INTEGER PRIMARY KEY AUTOINCREMENT, run INTEGER NOT NULL,
   shop TEXT NOT NULL, sku TEXT NOT NULL, online INTEGER NOT NULL, expected INTEGER NOT NULL,
-  correction INTEGER NOT NULL, at_ms INTEGER NOT NULL);
+  correction INTEGER NOT NULL, at_ms INTEGER NOT NULL,
+  after_uncertain_write INTEGER NOT NULL DEFAULT 0);
 ";
 
 /// Columns added to existing tables since their creation: (table, column, definition). A
@@ -254,6 +260,11 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("orders", "items", "TEXT NOT NULL DEFAULT '[]'"),
     ("orders", "total_cents", "INTEGER"),
     ("inflight", "sent_ms", "INTEGER NOT NULL DEFAULT 0"),
+    (
+        "drift",
+        "after_uncertain_write",
+        "INTEGER NOT NULL DEFAULT 0",
+    ),
 ];
 
 /// Adds the columns of [`ADDED_COLUMNS`] that an older `stock.db` lacks.
@@ -1199,20 +1210,20 @@ impl Ledger {
         )?)
     }
 
-    /// Marks a product's uncertain rows as settled (reconciliation compared the levels).
-    pub fn settle_uncertain(&mut self, shop: &str, sku: &str) -> Result<(), LedgerError> {
-        self.conn.execute(
+    /// Marks a product's uncertain rows as settled (reconciliation compared the levels);
+    /// returns how many there were.
+    pub fn settle_uncertain(&mut self, shop: &str, sku: &str) -> Result<usize, LedgerError> {
+        Ok(self.conn.execute(
             "UPDATE outbox SET state = 'done' WHERE shop = ?1 AND sku = ?2 AND state = 'uncertain'",
             params![shop, sku],
-        )?;
-        Ok(())
+        )?)
     }
 
     /// Records a reconciliation finding.
     pub fn record_drift(&mut self, shop: &str, d: &Drift) -> Result<(), LedgerError> {
         self.conn.execute(
-            "INSERT INTO drift(run, shop, sku, online, expected, correction, at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO drift(run, shop, sku, online, expected, correction, at_ms,
+             after_uncertain_write) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 d.run,
                 shop,
@@ -1220,7 +1231,8 @@ impl Ledger {
                 d.online,
                 d.expected,
                 d.correction,
-                d.at_ms
+                d.at_ms,
+                d.after_uncertain_write
             ],
         )?;
         Ok(())
@@ -1229,7 +1241,7 @@ impl Ledger {
     /// The latest reconciliation findings (newest first, at most [`MAX_LISTED`]).
     pub fn drift(&self, shop: &str) -> Result<Vec<Drift>, LedgerError> {
         let mut st = self.conn.prepare(
-            "SELECT run, sku, online, expected, correction, at_ms FROM drift
+            "SELECT run, sku, online, expected, correction, at_ms, after_uncertain_write FROM drift
              WHERE shop = ?1 ORDER BY id DESC LIMIT ?2",
         )?;
         let rows = st.query_map(params![shop, MAX_LISTED as i64], |r| {
@@ -1240,6 +1252,7 @@ impl Ledger {
                 expected: r.get(3)?,
                 correction: r.get(4)?,
                 at_ms: r.get(5)?,
+                after_uncertain_write: r.get(6)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -545,7 +545,7 @@ impl<C: Connector> Syncer<C> {
             }
             let Some(level) = l.level(sku)? else { continue };
             let expected = units(level.available_milli()) - l.pending_delta(&name, sku)?;
-            l.settle_uncertain(&name, sku)?;
+            let after_uncertain_write = l.settle_uncertain(&name, sku)? > 0;
             if expected != o {
                 let d = Drift {
                     run,
@@ -554,6 +554,7 @@ impl<C: Connector> Syncer<C> {
                     expected,
                     correction: expected - o,
                     at_ms: now,
+                    after_uncertain_write,
                 };
                 tracing::warn!(shop = %name, sku, online = o, expected, "stock drift: correcting the shop");
                 l.queue_correction(&name, sku, d.correction, &format!("reconcile:{run}:{sku}"))?;

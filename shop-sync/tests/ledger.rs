@@ -1,7 +1,7 @@
 //! The stock ledger on its own: exactly-once keys, the projection, policies, and the outbox.
 
 use shop_sync::connector::{OnlineOrder, OrderLine, StockEffect};
-use shop_sync::ledger::{InFlight, Ledger, LedgerError, OrderItem, ZeroStockPolicy};
+use shop_sync::ledger::{Drift, InFlight, Ledger, LedgerError, OrderItem, ZeroStockPolicy};
 
 fn ledger(policy: ZeroStockPolicy) -> (tempfile::TempDir, Ledger) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -440,6 +440,46 @@ fn an_older_stock_db_keeps_its_writes_in_flight_with_no_sending_time() {
         let w = l.inflight("woo").expect("inflight");
         assert_eq!(w[1].sent_ms, 1_736_150_400_000);
         l.end_write("woo", "B", Some(true)).expect("end");
+    }
+}
+
+/// The `drift` table of a `stock.db` written before findings said whether they followed an
+/// uncertain write, with one finding.
+const OLD_DRIFT: &str = "
+CREATE TABLE drift(id INTEGER PRIMARY KEY AUTOINCREMENT, run INTEGER NOT NULL,
+  shop TEXT NOT NULL, sku TEXT NOT NULL, online INTEGER NOT NULL, expected INTEGER NOT NULL,
+  correction INTEGER NOT NULL, at_ms INTEGER NOT NULL);
+INSERT INTO drift(run, shop, sku, online, expected, correction, at_ms)
+  VALUES (3, 'woo', 'A', 12, 10, -2, 1736150400000);
+";
+
+#[test]
+fn an_older_stock_db_keeps_its_drift_findings_as_unexplained() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("stock.db");
+    {
+        let c = rusqlite::Connection::open(&path).expect("old db");
+        c.execute_batch(OLD_DRIFT).expect("old schema");
+    }
+    for _ in 0..2 {
+        let mut l = Ledger::open(&path, ZeroStockPolicy::Warn).expect("open");
+        let found = l.drift("woo").expect("drift");
+        let oldest = found.last().expect("the old finding");
+        assert_eq!(
+            (oldest.correction, oldest.after_uncertain_write),
+            (-2, false)
+        );
+        let d = Drift {
+            run: 4,
+            sku: "B".into(),
+            online: 5,
+            expected: 4,
+            correction: -1,
+            at_ms: 1_736_150_500_000,
+            after_uncertain_write: true,
+        };
+        l.record_drift("woo", &d).expect("record");
+        assert_eq!(l.drift("woo").expect("drift")[0], d);
     }
 }
 
