@@ -34,8 +34,8 @@
 //! that tell the test to drop the syncer (or SIGKILL the daemon running it) right after a write
 //! was applied (`kill_next_write`), at a write that is then never applied
 //! (`kill_before_next_write`) or applied only later, when the test calls [`land_held_write`]
-//! (`hold_next_write`: PHP finishing a request whose client is gone), or while a given page of
-//! orders is being answered (`kill_at_orders_page`).
+//! or at a shop time set by `land_held_after` (`hold_next_write`: PHP finishing a request whose
+//! client is gone), or while a given page of orders is being answered (`kill_at_orders_page`).
 
 #![allow(dead_code, clippy::result_large_err)]
 
@@ -225,8 +225,14 @@ pub struct Shop {
     /// until [`land_held_write`]: a request PHP is still processing when its client dies, and
     /// whose change lands afterwards.
     pub hold_next_write: bool,
+    /// With [`Shop::hold_next_write`]: the held write lands on its own this long (shop time)
+    /// after it was received, before the first request served from then on (a client sees the
+    /// shop only through requests, so it cannot tell). `None`: only [`land_held_write`] lands it.
+    pub land_held_after: Option<Duration>,
     /// The held write's items.
     held: Option<Vec<Value>>,
+    /// When the held write lands on its own (ms).
+    held_due_ms: Option<i64>,
     /// Build the next answer for this page of `GET /orders`, then ask the test to kill the
     /// syncer (the answer stalls, as with [`Fault::Kill`]): a poll cut between two pages.
     pub kill_at_orders_page: Option<u32>,
@@ -280,6 +286,8 @@ impl Shop {
             kill_before_next_write: false,
             hold_next_write: false,
             held: None,
+            land_held_after: None,
+            held_due_ms: None,
             kill_at_orders_page: None,
             write_fault: None,
         }
@@ -561,6 +569,26 @@ impl Shop {
     fn count(&mut self, what: &'static str) {
         *self.faults_injected.entry(what).or_default() += 1;
     }
+
+    /// Lands the held write if it is due (see [`Shop::land_held_after`]).
+    fn land_held_if_due(&mut self) {
+        let now = self.clock.now_ms();
+        if self.held_due_ms.is_none_or(|due| now < due) {
+            return;
+        }
+        self.held_due_ms = None;
+        for item in self.held.take().unwrap_or_default() {
+            let id = parse_id(item.get("id"));
+            if let Some(p) = self
+                .products
+                .get_mut(&id)
+                .filter(|p| p.manage != Some(false))
+            {
+                p.stock = written_level(p.stock, &item);
+            }
+        }
+        self.count("hold_landed");
+    }
 }
 
 pub fn sign(body: &[u8]) -> String {
@@ -586,6 +614,7 @@ enum Gate {
 fn gate(shop: &Fake, method: &Method, uri: &Uri, headers: &HeaderMap) -> Gate {
     let mut s = lock(shop);
     s.requests += 1;
+    s.land_held_if_due();
     if let Err(r) = check_oauth(&mut s, method, uri, headers) {
         return Gate::Stop(r);
     }
@@ -771,7 +800,11 @@ async fn list_products(
 /// Applies the write held by [`Shop::hold_next_write`] (the shop finishing a request whose
 /// client is gone); `false` if none is held.
 pub async fn land_held_write(shop: &Fake) -> bool {
-    let Some(items) = lock(shop).held.take() else {
+    let Some(items) = ({
+        let mut s = lock(shop);
+        s.held_due_ms = None;
+        s.held.take()
+    }) else {
         return false;
     };
     for it in &items {
@@ -803,13 +836,7 @@ async fn write_one(shop: &Fake, id: u64, item: &Value) -> Value {
     if let Some(n) = s.in_flight.get_mut(&id) {
         *n -= 1;
     }
-    let delta = item.get("inventory_delta").and_then(|d| d.as_i64());
-    let abs = item.get("stock_quantity").and_then(|d| d.as_i64());
-    let new = match (abs, delta) {
-        (Some(a), _) => a,
-        (None, Some(d)) => read + d,
-        _ => read,
-    };
+    let new = written_level(read, item);
     let out = match s.products.get_mut(&id) {
         Some(p) => {
             p.stock = new;
@@ -818,6 +845,18 @@ async fn write_one(shop: &Fake, id: u64, item: &Value) -> Value {
         None => return json!({"id": id_value(id)}),
     };
     s.product_json(&out)
+}
+
+/// The level a write of `item` leaves on a product at `read`: its absolute `stock_quantity`, or
+/// `read` moved by its `inventory_delta`.
+fn written_level(read: i64, item: &Value) -> i64 {
+    let delta = item.get("inventory_delta").and_then(|d| d.as_i64());
+    let abs = item.get("stock_quantity").and_then(|d| d.as_i64());
+    match (abs, delta) {
+        (Some(a), _) => a,
+        (None, Some(d)) => read + d,
+        _ => read,
+    }
 }
 
 fn parse_id(v: Option<&Value>) -> u64 {
@@ -851,6 +890,10 @@ async fn batch(
                 .and_then(|v| v.get("update").and_then(|u| u.as_array()).cloned())
                 .unwrap_or_default();
             s.held = Some(items);
+            let now = s.clock.now_ms();
+            s.held_due_ms = s
+                .land_held_after
+                .map(|d| now + i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
             Some(s.kill.clone())
         } else {
             None
