@@ -145,16 +145,9 @@ impl JournalReader {
             return Ok(None);
         };
         let storage = |e| self.storage(e);
-        // The query repeats the mark index's terms, so that SQLite can use it.
         let from: i64 = self
             .conn
-            .query_row(
-                "SELECT COALESCE((SELECT seq FROM records \
-                 WHERE kind = 'sale' AND kind_seq % 256 = 0 AND kind_seq <= ?1 \
-                 ORDER BY kind_seq DESC LIMIT 1), 0)",
-                [wanted],
-                |r| r.get(0),
-            )
+            .query_row(store::MARKED_SALE_AT_OR_BEFORE, [wanted], |r| r.get(0))
             .map_err(storage)?;
         let mut stmt = self
             .conn

@@ -58,6 +58,12 @@ pub const SALE_MARK_INDEX: &str = "CREATE INDEX sales_marked ON records (kind_se
 /// Every how many ticket numbers a sale is in [`SALE_MARK_INDEX`] (the `256` of its SQL).
 pub const SALE_MARK_INTERVAL: u64 = 256;
 
+/// The seq of the marked sale at or before ticket number `?1` (0 if none). It repeats the
+/// terms of [`SALE_MARK_INDEX`], so that SQLite can use that partial index.
+pub(crate) const MARKED_SALE_AT_OR_BEFORE: &str = "SELECT COALESCE((SELECT seq FROM records \
+     WHERE kind = 'sale' AND kind_seq % 256 = 0 AND kind_seq <= ?1 \
+     ORDER BY kind_seq DESC LIMIT 1), 0)";
+
 /// The columns of a record, in [`row_to_record`] order.
 pub const RECORD_COLUMNS: &str = "seq, format_version, kind, kind_seq, timestamp_ms, prev_hash, \
      prev_kind_hash, key_id, body, hash, signature";
@@ -290,5 +296,21 @@ pub fn record_by_seq(
     match rows.next()? {
         Some(row) => Ok(Some(row_to_record(row))),
         None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sale_mark_lookup_repeats_the_mark_index_terms() {
+        let term = format!("WHERE kind = 'sale' AND kind_seq % {SALE_MARK_INTERVAL} = 0");
+        assert!(SALE_MARK_INDEX.contains(&term), "{SALE_MARK_INDEX}");
+        assert!(
+            MARKED_SALE_AT_OR_BEFORE.contains(&term),
+            "{MARKED_SALE_AT_OR_BEFORE}"
+        );
+        assert!(KIND_INDEX.ends_with("WHERE kind <> 'sale'"), "{KIND_INDEX}");
     }
 }
