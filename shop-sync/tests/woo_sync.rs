@@ -590,9 +590,10 @@ async fn convergence_under_faults() {
     fault_mix(false).await;
 }
 
-/// The same, with the default write deadline, and writes that the shop lands up to 100 s after
-/// the syncer was killed waiting for them (PHP finishing requests whose client is gone), while
-/// online orders move the same products. No write lands twice: every correction that
+/// The same, with the default write deadline, reconciliations every five minutes, and, every
+/// fifty events, a write that the shop lands up to 100 s after the syncer was killed waiting
+/// for it (PHP finishing a request whose client is gone), while online orders move the same
+/// products. No write lands twice: every correction that
 /// reconciliation makes follows a write whose outcome could not be known.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn convergence_under_faults_with_writes_that_land_late() {
@@ -603,10 +604,13 @@ async fn fault_mix(late_writes: bool) {
     let skus: Vec<String> = (0..20).map(|i| format!("SKU-{i:02}")).collect();
     let sku_refs: Vec<&str> = skus.iter().map(String::as_str).collect();
     let mut h = H::new(42, &sku_refs, 120).await;
-    if !late_writes {
+    if late_writes {
+        // Reconciliations every five minutes: often enough to meet writes still in the air.
+        h.sync.reconcile_every = Duration::from_secs(300);
+    } else {
         h.sync.write_deadline = Duration::ZERO;
-        h.reopen();
     }
+    h.reopen();
     let holds_injected = |h: &H| {
         let f = lock(&h.fake);
         f.faults_injected.get("hold").copied().unwrap_or(0)
@@ -770,7 +774,7 @@ async fn fault_mix(late_writes: bool) {
                     kills += 1;
                     h.reopen();
                 }
-            } else if late_writes && n % 100 == 49 {
+            } else if late_writes && n % 50 == 49 {
                 // The shop holds the run's first write; the syncer is killed waiting for it.
                 // The write lands on its own within the deadline, in shop time (the syncer's
                 // runs wait out 429s and back-offs: events are no measure of it).
