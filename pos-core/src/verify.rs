@@ -39,8 +39,8 @@ pub const CHUNK_RECORDS: usize = 4096;
 const READERS: u64 = 2;
 /// Reader threads of a chain-only verification. The readers are then the whole cost (SQLite,
 /// and the hash of each record): a third one keeps both cores busy while another waits to hand
-/// its chunk over (on two cores, faster in 14 of 17 interleaved pairs, by 3.5 % at the median;
-/// 6 MB more). With bodies, the pool's signature checks are the bound, and a third chunk in
+/// its chunk over (alone on two cores, faster in 18 of 23 interleaved pairs, by about 3 % at
+/// the median; 6 MB more). With bodies, the pool's signature checks are the bound, and a third chunk in
 /// flight only costs memory (15 MB).
 const CHAIN_READERS: u64 = 3;
 /// Signatures verified in one batch. Larger batches cost less per signature (about 12 % less
