@@ -35,14 +35,11 @@ use std::ops::ControlFlow;
 
 /// Records fetched and checked together.
 pub const CHUNK_RECORDS: usize = 4096;
-/// Reader threads of a full verification, fetching alternate chunks.
+/// Reader threads, each fetching every other chunk. A third one for chain-only verifications
+/// (where the readers are the whole cost) was measured: faster alone in 18 of 23 interleaved
+/// pairs (about 3 % at the median), not inside the benchmark run (5 pairs, 2 % slower at the
+/// median), for 6 MB more. Within the noise, so two.
 const READERS: u64 = 2;
-/// Reader threads of a chain-only verification. The readers are then the whole cost (SQLite,
-/// and the hash of each record): a third one keeps both cores busy while another waits to hand
-/// its chunk over (alone on two cores, faster in 18 of 23 interleaved pairs, by about 3 % at
-/// the median; 6 MB more). With bodies, the pool's signature checks are the bound, and a third chunk in
-/// flight only costs memory (15 MB).
-const CHAIN_READERS: u64 = 3;
 /// Signatures verified in one batch. Larger batches cost less per signature (about 12 % less
 /// at 1024 than at 256; an archive's blocks of about 2,400 records, checked in two batches of
 /// 1,200 rather than four of 600, took 3 % less CPU). A failed batch is checked again one
@@ -1456,14 +1453,13 @@ fn verify_in_chunks(
     };
     let total = last.saturating_sub(start) + 1;
     let path = reader.path().to_path_buf();
-    // Reader threads (see `READERS` and `CHAIN_READERS`), each on its own connection and
+    // Reader threads (`READERS`), each on its own connection and
     // snapshot, read chunks (ranges of seqs) in turn: one SQLite reader cannot keep up with
     // the chain check. Records are never changed once written, so snapshots taken a moment
     // apart agree on every seq up to `last`; only the last range, read by one thread, reaches
     // past it. Chain only: the readers hash each record from SQLite's row buffer (beside the
     // SQLite work they do anyway) and keep no body.
     let hash_only = !options.bodies && !options.signatures;
-    let readers = if hash_only { CHAIN_READERS } else { READERS };
     let span = chunk_records.max(1) as u64;
     let ranges = total.div_ceil(span).max(1);
     let range = |k: u64| {
@@ -1474,14 +1470,14 @@ fn verify_in_chunks(
     std::thread::scope(|scope| -> Result<(), ReadError> {
         let mut receivers = Vec::new();
         let mut producers = Vec::new();
-        for parity in 0..readers {
+        for parity in 0..READERS {
             // A rendezvous channel: each reader holds at most the chunk it is building or
             // handing over.
             let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<Item>, Vec<Option<Hash>>)>(0);
             let path = &path;
             let producer = scope.spawn(move || -> Result<(), ReadError> {
                 let stream = JournalReader::open(path)?;
-                let mine = (parity..ranges).step_by(readers as usize).map(range);
+                let mine = (parity..ranges).step_by(READERS as usize).map(range);
                 let mut chunk = Vec::with_capacity(span as usize);
                 let mut hashes = Vec::new();
                 // One message per range, empty ones included, so that the consumer can take
@@ -1512,7 +1508,7 @@ fn verify_in_chunks(
         // Each reader's chunk is checked as it comes (not joined to the other's: that moved
         // every record once more).
         for k in 0..ranges {
-            let Ok((chunk, hashes)) = receivers[(k % readers) as usize].recv() else {
+            let Ok((chunk, hashes)) = receivers[(k % READERS) as usize].recv() else {
                 break;
             };
             if chunk.is_empty() {
@@ -1601,7 +1597,7 @@ mod chunk_tests {
 
     use crate::sample::sample_sale as sale;
 
-    /// Findings of a full check, or of a chain-only one (read by `CHAIN_READERS` threads).
+    /// Findings of a full check, or of a chain-only one.
     fn findings_in(
         path: &std::path::Path,
         tail: Option<u64>,
@@ -1621,9 +1617,9 @@ mod chunk_tests {
         (summary.records, found)
     }
 
-    /// The readers split the journal into ranges of seqs read by several connections in turn
-    /// (`READERS` for a full check, `CHAIN_READERS` chain only): any chunk size, gaps and
-    /// damage included, finds exactly what one chunk finds.
+    /// The readers split the journal into ranges of seqs read by several connections in turn:
+    /// any chunk size, gaps and damage included, finds exactly what one chunk finds, in a full
+    /// check and chain only (where the readers also hash the records).
     #[test]
     fn chunks_read_by_several_readers_find_the_same_as_one_chunk() {
         let dir = tempfile::tempdir().unwrap();
