@@ -119,6 +119,20 @@ impl H {
         }
     }
 
+    /// Runs the syncer once, or until the fake asks for it to be killed; a killed run is
+    /// dropped, as a crash would, and the syncer reopened. Returns whether it was killed.
+    async fn run_or_crash(&mut self) -> bool {
+        let kill = lock(&self.fake).kill.clone();
+        let killed = tokio::select! {
+            _ = self.syncer.run_once() => false,
+            _ = kill.notified() => true,
+        };
+        if killed {
+            self.reopen();
+        }
+        killed
+    }
+
     fn reopen(&mut self) {
         let (ledger, syncer) = open(self.dir.path(), &self.clock, &self.url, &self.sync);
         self.ledger = ledger;
@@ -764,15 +778,10 @@ async fn fault_mix(late_writes: bool) {
             }
             if n % 300 == 299 && kills < 3 {
                 lock(&h.fake).kill_next_write = true;
-                let kill = lock(&h.fake).kill.clone();
-                let killed = tokio::select! {
-                    _ = h.syncer.run_once() => false,
-                    _ = kill.notified() => true,
-                };
+                let killed = h.run_or_crash().await;
                 lock(&h.fake).kill_next_write = false;
                 if killed {
                     kills += 1;
-                    h.reopen();
                 }
             } else if late_writes && n % 50 == 49 {
                 // The shop holds the run's first write; the syncer is killed waiting for it.
@@ -783,16 +792,9 @@ async fn fault_mix(late_writes: bool) {
                 assert!(after < SyncConfig::default().write_deadline);
                 lock(&h.fake).land_held_after = Some(after);
                 lock(&h.fake).hold_next_write = true;
-                let kill = lock(&h.fake).kill.clone();
-                let killed = tokio::select! {
-                    _ = h.syncer.run_once() => false,
-                    _ = kill.notified() => true,
-                };
+                let killed = h.run_or_crash().await;
                 lock(&h.fake).hold_next_write = false;
-                if killed {
-                    assert_eq!(holds_injected(&h), before + 1);
-                    h.reopen();
-                }
+                assert_eq!(holds_injected(&h), before + u64::from(killed));
             } else {
                 let _ = h.syncer.run_once().await;
             }
