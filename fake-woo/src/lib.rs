@@ -573,11 +573,18 @@ impl Shop {
     /// Lands the held write if it is due (see [`Shop::land_held_after`]).
     fn land_held_if_due(&mut self) {
         let now = self.clock.now_ms();
-        if self.held_due_ms.is_none_or(|due| now < due) {
-            return;
+        if self.held_due_ms.is_some_and(|due| now >= due) {
+            self.land_held_now();
         }
+    }
+
+    /// Lands the held write, if any, now.
+    fn land_held_now(&mut self) {
+        let Some(items) = self.held.take() else {
+            return;
+        };
         self.held_due_ms = None;
-        for item in self.held.take().unwrap_or_default() {
+        for item in items {
             let id = parse_id(item.get("id"));
             if let Some(p) = self
                 .products
@@ -800,17 +807,10 @@ async fn list_products(
 /// Applies the write held by [`Shop::hold_next_write`] (the shop finishing a request whose
 /// client is gone); `false` if none is held.
 pub async fn land_held_write(shop: &Fake) -> bool {
-    let Some(items) = ({
-        let mut s = lock(shop);
-        s.held_due_ms = None;
-        s.held.take()
-    }) else {
-        return false;
-    };
-    for it in &items {
-        write_one(shop, parse_id(it.get("id")), it).await;
-    }
-    true
+    let mut s = lock(shop);
+    let held = s.held.is_some();
+    s.land_held_now();
+    held
 }
 
 /// A relative or absolute write of one product, not atomic: read, yield, write.
@@ -889,6 +889,8 @@ async fn batch(
                 .ok()
                 .and_then(|v| v.get("update").and_then(|u| u.as_array()).cloned())
                 .unwrap_or_default();
+            // One write held at a time: an earlier one lands first.
+            s.land_held_now();
             s.held = Some(items);
             let now = s.clock.now_ms();
             s.held_due_ms = s
