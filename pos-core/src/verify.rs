@@ -1453,12 +1453,12 @@ fn verify_in_chunks(
     };
     let total = last.saturating_sub(start) + 1;
     let path = reader.path().to_path_buf();
-    // Reader threads (`READERS`), each on its own connection and
-    // snapshot, read chunks (ranges of seqs) in turn: one SQLite reader cannot keep up with
-    // the chain check. Records are never changed once written, so snapshots taken a moment
-    // apart agree on every seq up to `last`; only the last range, read by one thread, reaches
-    // past it. Chain only: the readers hash each record from SQLite's row buffer (beside the
-    // SQLite work they do anyway) and keep no body.
+    // `READERS` reader threads, each on its own connection and snapshot, read chunks (ranges
+    // of seqs) in turn: one SQLite reader cannot keep up with the chain check. Records are
+    // never changed once written, so snapshots taken a moment apart agree on every seq up to
+    // `last`; only the last range, read by one thread, reaches past it. Chain only: the
+    // readers hash each record from SQLite's row buffer (beside the SQLite work they do
+    // anyway) and keep no body.
     let hash_only = !options.bodies && !options.signatures;
     let span = chunk_records.max(1) as u64;
     let ranges = total.div_ceil(span).max(1);
@@ -1617,7 +1617,7 @@ mod chunk_tests {
         (summary.records, found)
     }
 
-    /// The readers split the journal into ranges of seqs read by several connections in turn:
+    /// The readers split the journal into ranges of seqs read by their connections in turn:
     /// any chunk size, gaps and damage included, finds exactly what one chunk finds, in a full
     /// check and chain only (where the readers also hash the records).
     #[test]

@@ -329,14 +329,19 @@ INSERT INTO orders(shop, order_id, modified, status, held, holds, pickup, lines)
           '[{\"line_id\":\"1\",\"sku\":\"A\",\"quantity\":2}]');
 ";
 
-#[test]
-fn an_older_stock_db_gets_the_items_column_and_keeps_its_orders() {
+/// A `stock.db` made by an older version: `sql` run on a new file (in a directory kept alive
+/// with the returned guard).
+fn old_stock_db(sql: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("stock.db");
-    {
-        let c = rusqlite::Connection::open(&path).expect("old db");
-        c.execute_batch(OLD_ORDERS).expect("old schema");
-    }
+    let c = rusqlite::Connection::open(&path).expect("old db");
+    c.execute_batch(sql).expect("old schema");
+    (dir, path)
+}
+
+#[test]
+fn an_older_stock_db_gets_the_items_column_and_keeps_its_orders() {
+    let (_dir, path) = old_stock_db(OLD_ORDERS);
     for _ in 0..2 {
         // Opened twice: the migration runs once and leaves the data alone.
         let l = Ledger::open(&path, ZeroStockPolicy::Warn).expect("open");
@@ -407,12 +412,7 @@ INSERT INTO inflight VALUES ('woo', 'A', -3, 20, 0, 1);
 
 #[test]
 fn an_older_stock_db_keeps_its_writes_in_flight_with_no_sending_time() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("stock.db");
-    {
-        let c = rusqlite::Connection::open(&path).expect("old db");
-        c.execute_batch(OLD_INFLIGHT).expect("old schema");
-    }
+    let (_dir, path) = old_stock_db(OLD_INFLIGHT);
     for _ in 0..2 {
         let mut l = Ledger::open(&path, ZeroStockPolicy::Warn).expect("open");
         let w = l.inflight("woo").expect("inflight");
@@ -455,12 +455,7 @@ INSERT INTO drift(run, shop, sku, online, expected, correction, at_ms)
 
 #[test]
 fn an_older_stock_db_keeps_its_drift_findings_as_unexplained() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("stock.db");
-    {
-        let c = rusqlite::Connection::open(&path).expect("old db");
-        c.execute_batch(OLD_DRIFT).expect("old schema");
-    }
+    let (_dir, path) = old_stock_db(OLD_DRIFT);
     for _ in 0..2 {
         let mut l = Ledger::open(&path, ZeroStockPolicy::Warn).expect("open");
         let found = l.drift("woo").expect("drift");

@@ -607,8 +607,8 @@ async fn convergence_under_faults() {
 /// The same, with the default write deadline, reconciliations every five minutes, and, every
 /// fifty events, a write that the shop lands up to 100 s after the syncer was killed waiting
 /// for it (PHP finishing a request whose client is gone), while online orders move the same
-/// products. No write lands twice: every correction that
-/// reconciliation makes follows a write whose outcome could not be known.
+/// products. No write lands twice: every correction that reconciliation makes follows a write
+/// whose outcome could not be known.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn convergence_under_faults_with_writes_that_land_late() {
     fault_mix(true).await;
