@@ -126,7 +126,39 @@ pub enum JournalError {
 
 impl From<rusqlite::Error> for JournalError {
     fn from(e: rusqlite::Error) -> Self {
-        JournalError::Storage(e.to_string())
+        // SQLite's words for a failed write ("disk I/O error") do not say what a shopkeeper can
+        // do about it: the likely cause is added.
+        use rusqlite::ffi;
+        let cause = match e.sqlite_error().map(|f| f.extended_code) {
+            Some(ffi::SQLITE_IOERR_WRITE) => Some("a write was refused: is the disk full?"),
+            Some(ffi::SQLITE_IOERR_FSYNC | ffi::SQLITE_IOERR_DIR_FSYNC) => {
+                Some("flushing to disk failed: the disk may be failing")
+            }
+            Some(ffi::SQLITE_IOERR_READ | ffi::SQLITE_IOERR_SHORT_READ) => {
+                Some("a read failed: the disk may be failing")
+            }
+            _ => None,
+        };
+        JournalError::Storage(match cause {
+            Some(cause) => format!("{e} ({cause})"),
+            None => e.to_string(),
+        })
+    }
+}
+
+impl JournalError {
+    /// The same failure, told to another caller of a failed commit (an error is not `Clone`:
+    /// an I/O error's source is not).
+    pub(crate) fn for_another_caller(&self) -> JournalError {
+        JournalError::Storage(self.storage_message())
+    }
+
+    /// What failed, without the storage error's prefix.
+    pub(crate) fn storage_message(&self) -> String {
+        match self {
+            JournalError::Storage(message) => message.clone(),
+            other => other.to_string(),
+        }
     }
 }
 

@@ -114,6 +114,42 @@ pub(crate) struct Writer {
     /// Signs batches on threads of their own: callers may be workers of rayon's global pool,
     /// blocked on their reply, which would leave no worker to sign on that pool.
     signers: Option<rayon::ThreadPool>,
+    /// Commits refused by the storage since the last one that succeeded.
+    failed_writes: Option<FailedWrites>,
+}
+
+/// Commits the storage refused (a full or failing disk) since the last one that succeeded. The
+/// next commit opens with a `journal_write_failed` event that tells of them, so that the
+/// incident is in the journal once the disk takes writes again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FailedWrites {
+    /// When the first refused commit was attempted (UTC ms, from the clock).
+    first_ms: i64,
+    /// When the last one was.
+    last_ms: i64,
+    /// Commits refused.
+    commits: u64,
+    /// Records refused in them (the event telling of earlier failures not counted).
+    records: u64,
+    /// The last error.
+    error: String,
+}
+
+impl FailedWrites {
+    fn event(&self) -> EventBody {
+        let message = format!(
+            "{} records could not be written ({} commits refused by the storage): {}",
+            self.records, self.commits, self.error
+        );
+        let details = BTreeMap::from([
+            ("first_failure_ms".to_string(), self.first_ms.to_string()),
+            ("last_failure_ms".to_string(), self.last_ms.to_string()),
+            ("commits_refused".to_string(), self.commits.to_string()),
+            ("records_refused".to_string(), self.records.to_string()),
+            ("error".to_string(), self.error.clone()),
+        ]);
+        event_body(events::JOURNAL_WRITE_FAILED, message, details)
+    }
 }
 
 /// One record of a batch, sequenced, signed just before the commit.
@@ -139,6 +175,8 @@ struct Batch {
     pending_refunds: HashMap<u64, Vec<RefundBody>>,
     /// Duplicates accepted earlier in this batch, by original seq.
     pending_copies: HashMap<u64, u64>,
+    /// Whether the batch opens with the event telling of refused commits.
+    tells_failed_writes: bool,
 }
 
 fn event_body(code: &str, message: String, details: BTreeMap<String, String>) -> EventBody {
@@ -362,8 +400,9 @@ impl Writer {
             anchor_path: None,
             anchor_error: None,
             signers: None,
+            failed_writes: None,
         };
-        let mut batch = writer.batch();
+        let mut batch = writer.batch()?;
         let bytes = to_canonical(opening)?;
         batch.seal(
             Kind::Opening,
@@ -405,6 +444,7 @@ impl Writer {
             anchor_path: None,
             anchor_error: None,
             signers: None,
+            failed_writes: None,
         })
     }
 
@@ -446,8 +486,11 @@ impl Writer {
         &self.head.key
     }
 
-    fn batch(&self) -> Batch {
-        Batch {
+    /// A batch on top of the committed state. After refused commits it opens with the
+    /// `journal_write_failed` event (after the closures due, which come before any record of a
+    /// new day).
+    fn batch(&self) -> Result<Batch, JournalError> {
+        let mut batch = Batch {
             head: self.head.clone(),
             closures: self.closures.clone(),
             rates: self.rates.clone(),
@@ -456,6 +499,40 @@ impl Writer {
             slots: Vec::new(),
             pending_refunds: HashMap::new(),
             pending_copies: HashMap::new(),
+            tells_failed_writes: false,
+        };
+        if let Some(failed) = &self.failed_writes {
+            let due = batch
+                .closures
+                .due_before(batch.now_ms.max(batch.head.timestamp_ms));
+            batch.seal_closures(&due, true)?;
+            batch.seal_event(failed.event())?;
+            batch.tells_failed_writes = true;
+        }
+        Ok(batch)
+    }
+
+    /// Notes a commit the storage refused.
+    fn note_failed_commit(&mut self, batch: &Batch, error: &JournalError) {
+        let now = self.clock.now_ms();
+        let records = batch.slots.len() as u64 - u64::from(batch.tells_failed_writes);
+        let error = error.storage_message();
+        match &mut self.failed_writes {
+            Some(f) => {
+                f.last_ms = now;
+                f.commits += 1;
+                f.records += records;
+                f.error = error;
+            }
+            None => {
+                self.failed_writes = Some(FailedWrites {
+                    first_ms: now,
+                    last_ms: now,
+                    commits: 1,
+                    records,
+                    error,
+                })
+            }
         }
     }
 
@@ -534,7 +611,18 @@ impl Writer {
     }
 
     fn append_batch(&mut self, requests: Vec<Request>, shared: &Shared) {
-        let mut batch = self.batch();
+        let mut batch = match self.batch() {
+            Ok(b) => b,
+            Err(e) => {
+                // Only an internal limit (totals overflow) fails here: every caller is told.
+                for request in requests {
+                    if let Request::Append { reply, .. } = request {
+                        answer(&reply, Err(e.for_another_caller()));
+                    }
+                }
+                return;
+            }
+        };
         for request in requests {
             let Request::Append {
                 kind,
@@ -555,9 +643,8 @@ impl Writer {
             if let Err(e) = batch.apply(kind, ready, reply) {
                 // Sealing a validated record only fails on an internal limit (totals overflow):
                 // the whole batch fails loudly and nothing of it is written.
-                let msg = e.to_string();
                 for s in batch.slots.iter().filter_map(|s| s.reply.as_ref()) {
-                    answer(s, Err(JournalError::Storage(msg.clone())));
+                    answer(s, Err(e.for_another_caller()));
                 }
                 return;
             }
@@ -692,7 +779,7 @@ impl Writer {
 
     /// Closes on demand: the open day, then for a month or year the month, then the year.
     fn close_period(&mut self, period: Period) -> Result<Vec<Appended>, JournalError> {
-        let mut batch = self.batch();
+        let mut batch = self.batch()?;
         let today = batch
             .closures
             .local_date(batch.now_ms.max(batch.head.timestamp_ms));
@@ -755,17 +842,12 @@ impl Writer {
             }
             _ => batch.slots.iter_mut().for_each(sign),
         }
-        if let [s] = &batch.slots[..] {
-            // One record is its own transaction: no BEGIN and COMMIT statements to run, and no
-            // statement journal (the copy of every page an INSERT changes that SQLite keeps for a
-            // statement inside a transaction, since the insert trigger could refuse the row).
-            store::insert(&self.conn, &s.record, s.ref_seq)?;
-        } else {
-            let tx = self.conn.transaction()?;
-            for s in &batch.slots {
-                store::insert(&tx, &s.record, s.ref_seq)?;
-            }
-            tx.commit()?;
+        if let Err(e) = self.write(&batch.slots) {
+            self.note_failed_commit(&batch, &e);
+            return Err(e);
+        }
+        if batch.tells_failed_writes {
+            self.failed_writes = None;
         }
         let closed = batch.slots.iter().any(|s| s.kind == Kind::Closure);
         let head_record = batch.slots.last().map(|s| s.record.clone());
@@ -800,6 +882,23 @@ impl Writer {
             .collect())
     }
 
+    /// Inserts signed records in one commit; on an error nothing of them is in the file.
+    fn write(&mut self, slots: &[Slot]) -> Result<(), JournalError> {
+        if let [s] = slots {
+            // One record is its own transaction: no BEGIN and COMMIT statements to run, and no
+            // statement journal (the copy of every page an INSERT changes that SQLite keeps for a
+            // statement inside a transaction, since the insert trigger could refuse the row).
+            store::insert(&self.conn, &s.record, s.ref_seq)?;
+        } else {
+            let tx = self.conn.transaction()?;
+            for s in slots {
+                store::insert(&tx, &s.record, s.ref_seq)?;
+            }
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
     fn commit_and_reply(&mut self, batch: Batch, shared: &Shared) {
         let replies: Vec<Reply<Appended>> =
             batch.slots.iter().filter_map(|s| s.reply.clone()).collect();
@@ -814,9 +913,8 @@ impl Writer {
             }
             Err(e) => {
                 // Every caller of the batch is told; nothing of it is in the file.
-                let msg = e.to_string();
                 for reply in replies {
-                    answer(&reply, Err(JournalError::Storage(msg.clone())));
+                    answer(&reply, Err(e.for_another_caller()));
                 }
             }
         }
