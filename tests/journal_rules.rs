@@ -1,6 +1,6 @@
 //! The journal's rules seen from outside: bad input gets a typed error and changes nothing,
 //! refunds never take more than what remains (even when two race), key rotation, corrupt
-//! files and key files, and timestamps that never go backwards.
+//! files and key files, timestamps that never go backwards, and files moved while open.
 
 mod common;
 
@@ -480,4 +480,76 @@ fn timestamps_never_go_backwards() {
             std::ops::ControlFlow::Continue(())
         })
         .unwrap();
+}
+
+/// Appends after the writer's next check of its files is due.
+fn sale_after_check(journal: &Journal) -> Result<Appended, JournalError> {
+    std::thread::sleep(
+        pos_core::journal::FILE_CHECK_INTERVAL + std::time::Duration::from_millis(50),
+    );
+    journal.sale(&simple_sale("PAIN", 1, 120, 550))
+}
+
+fn moved(result: Result<Appended, JournalError>, path: &Path) {
+    match result {
+        Err(JournalError::FileMoved { path: p }) => assert_eq!(p, path),
+        other => panic!("expected FileMoved for {}: {other:?}", path.display()),
+    }
+}
+
+#[test]
+fn a_file_moved_replaced_or_deleted_while_open_stops_every_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let sibling = |path: &Path, suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+
+    // Renamed: refused (and from then on), nothing written; the file put back, the journal
+    // reopens with every record acknowledged.
+    let (path, journal) = new_journal(dir.path());
+    let first = journal.sale(&simple_sale("PAIN", 1, 120, 550)).unwrap();
+    let elsewhere = dir.path().join("elsewhere.db");
+    std::fs::rename(&path, &elsewhere).unwrap();
+    moved(sale_after_check(&journal), &path);
+    std::fs::rename(&elsewhere, &path).unwrap();
+    moved(sale_after_check(&journal), &path);
+    let message = journal
+        .sale(&simple_sale("PAIN", 1, 120, 550))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("moved, replaced or deleted") && message.contains("journal.db"),
+        "{message}"
+    );
+    assert_eq!(journal.write_failure(), Some(message));
+    journal.close();
+    let journal = Journal::open(&path, journal_key(), JournalOptions::default()).unwrap();
+    assert_eq!(last_seq(&path), first.seq);
+    let second = journal.sale(&simple_sale("PAIN", 1, 120, 550)).unwrap();
+    assert_eq!(second.seq, first.seq + 1);
+
+    // Replaced by a copy renamed over it, as sync and backup tools do.
+    let copy = dir.path().join("copy.db");
+    std::fs::copy(&path, &copy).unwrap();
+    std::fs::rename(&copy, &path).unwrap();
+    moved(sale_after_check(&journal), &path);
+    drop(journal);
+
+    // The WAL or the writer lock deleted.
+    for suffix in ["-wal", ".writer-lock"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, journal) = new_journal(dir.path());
+        journal.sale(&simple_sale("PAIN", 1, 120, 550)).unwrap();
+        let file = sibling(&path, suffix);
+        std::fs::remove_file(&file).unwrap();
+        moved(sale_after_check(&journal), &file);
+    }
+
+    // Untouched files: appends after a check go on.
+    let dir = tempfile::tempdir().unwrap();
+    let (_, journal) = new_journal(dir.path());
+    sale_after_check(&journal).unwrap();
+    sale_after_check(&journal).unwrap();
 }

@@ -124,6 +124,9 @@ fn a_refused_write_fails_its_callers_leaves_nothing_and_the_journal_goes_on_once
         );
     }
     let committed_while_full = committed.lock().unwrap().len();
+    assert!(journal
+        .write_failure()
+        .is_some_and(|f| f.contains("is the disk full?")));
 
     // Space returns the next morning: every append succeeds again.
     clock.set(T0_MS + 24 * 3600 * 1000);
@@ -135,6 +138,7 @@ fn a_refused_write_fails_its_callers_leaves_nothing_and_the_journal_goes_on_once
             refusals.lock().unwrap().last()
         );
     }
+    assert_eq!(journal.write_failure(), None);
     let committed = committed.into_inner().unwrap();
     assert!(committed.len() > committed_while_full);
 

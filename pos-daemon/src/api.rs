@@ -299,10 +299,20 @@ async fn require_token(State(app): AppState, req: Request, next: Next) -> Respon
 }
 
 async fn health(State(app): AppState) -> Json<Value> {
-    let ok = app.journal.is_some();
+    // An open journal whose last commit was refused (a full disk, a file moved) is failing
+    // until a commit goes through again.
+    let write_failure = app.journal.as_ref().and_then(|j| j.write_failure());
+    let status = match (&app.journal, &write_failure) {
+        (None, _) => "journal_unavailable",
+        (Some(_), Some(_)) => "journal_failing",
+        (Some(_), None) => "ok",
+    };
     Json(json!({
-        "status": if ok { "ok" } else { "journal_unavailable" },
-        "journal": { "ok": ok, "error": app.journal_error },
+        "status": status,
+        "journal": {
+            "ok": status == "ok",
+            "error": app.journal_error.clone().or(write_failure),
+        },
         "register_id": app.opening.register_id,
         "software": crate::software(),
         "training": app.training.load(Ordering::SeqCst),

@@ -123,6 +123,15 @@ fn a_full_disk_refuses_sales_clearly_and_every_journaled_sale_is_printed_once_th
         answered.len() > 3,
         "no sale was journaled while the disk filled"
     );
+    // The till can show why, until a sale goes through again.
+    let (_, health) = posd.call("GET", "/v1/health", None);
+    assert_eq!(health["status"], "journal_failing", "{health}");
+    assert!(
+        health["journal"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("is the disk full?")),
+        "{health}"
+    );
     // Nothing refused is in the journal.
     assert_eq!(journaled_sales(&posd), answered);
 
@@ -134,6 +143,9 @@ fn a_full_disk_refuses_sales_clearly_and_every_journaled_sale_is_printed_once_th
         answered.insert(v["seq"].as_u64().expect("seq"));
     }
     assert_eq!(journaled_sales(&posd), answered);
+    let (_, health) = posd.call("GET", "/v1/health", None);
+    assert_eq!(health["status"], "ok", "{health}");
+    assert_eq!(health["journal"]["error"], Value::Null, "{health}");
 
     // Every journaled sale gets its receipt, once; nothing else is printed (the journal has no
     // other record to print here).

@@ -18,11 +18,13 @@
 //! sale or refund dated in a closed period; when the clock goes backwards it keeps timestamps
 //! non-decreasing and writes a `clock_anomaly` event.
 
+mod files;
 pub(crate) mod recovery;
 #[cfg(test)]
 mod tests;
 mod writer;
 
+pub use files::FILE_CHECK_INTERVAL;
 pub use recovery::{format_rates, vat_rates_set_by};
 
 use crate::body::{Body, EventBody, OpeningBody, Software};
@@ -122,6 +124,16 @@ pub enum JournalError {
     /// The writer has stopped (after a panic).
     #[error("the journal writer has stopped")]
     Closed,
+    /// A file of the open journal was moved, replaced or deleted: commits would no longer reach
+    /// the journal's path, so none is made until the file is back and the journal reopened.
+    #[error(
+        "{path} was moved, replaced or deleted while the journal was open: nothing more is \
+         written; put the file back and open the journal again"
+    )]
+    FileMoved {
+        /// The file's path.
+        path: PathBuf,
+    },
 }
 
 impl From<rusqlite::Error> for JournalError {
@@ -150,7 +162,10 @@ impl JournalError {
     /// The same failure, told to another caller of a failed commit (an error is not `Clone`:
     /// an I/O error's source is not).
     pub(crate) fn for_another_caller(&self) -> JournalError {
-        JournalError::Storage(self.storage_message())
+        match self {
+            JournalError::FileMoved { path } => JournalError::FileMoved { path: path.clone() },
+            _ => JournalError::Storage(self.storage_message()),
+        }
     }
 
     /// What failed, without the storage error's prefix.
@@ -286,6 +301,8 @@ pub(crate) struct Shared {
     key: RwLock<KeyPair>,
     /// Why the last automatic anchor could not be written, if it could not.
     anchor_error: RwLock<Option<String>>,
+    /// Why the last commit was refused, while none has succeeded since.
+    write_failure: RwLock<Option<String>>,
 }
 
 /// An open journal, for writing. Share it behind an `Arc`: every method takes `&self` and may
@@ -456,9 +473,16 @@ impl Journal {
             rates: RwLock::new(writer.rates().to_vec()),
             key: RwLock::new(writer.key().clone()),
             anchor_error: RwLock::new(None),
+            write_failure: RwLock::new(None),
             opening,
         };
         writer.start_signers();
+        writer.watch_files(files::FileWatch::new(
+            path,
+            &sibling(path, "-wal"),
+            &lock,
+            &lock_path(path),
+        ));
         Journal {
             path: path.to_path_buf(),
             writer: Mutex::new(writer),
@@ -749,6 +773,16 @@ impl Journal {
     /// Why the last automatic anchor (after a closure) could not be written, if it could not.
     pub fn anchor_error(&self) -> Option<String> {
         match self.shared.anchor_error.read() {
+            Ok(e) => e.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Why the journal's last commit was refused (a full or failing disk, a file moved while
+    /// open), while none has succeeded since: for an application to show until sales go
+    /// through again.
+    pub fn write_failure(&self) -> Option<String> {
+        match self.shared.write_failure.read() {
             Ok(e) => e.clone(),
             Err(p) => p.into_inner().clone(),
         }

@@ -1,6 +1,7 @@
 //! The writer: sequencing, closures, parallel signing and one commit per batch. It runs on the
 //! thread of whichever caller leads (see [`super::Journal`]).
 
+use super::files::FileWatch;
 use super::recovery::{self, format_rates};
 use super::{Appended, Head, JournalError, Shared, MAX_BATCH_RECORDS};
 use crate::anchor::{append_anchor, Anchor};
@@ -116,6 +117,8 @@ pub(crate) struct Writer {
     signers: Option<rayon::ThreadPool>,
     /// Commits refused by the storage since the last one that succeeded.
     failed_writes: Option<FailedWrites>,
+    /// The journal's files, checked before commits (none while a journal is being created).
+    files: Option<FileWatch>,
 }
 
 /// Commits the storage refused (a full or failing disk) since the last one that succeeded. The
@@ -401,6 +404,7 @@ impl Writer {
             anchor_error: None,
             signers: None,
             failed_writes: None,
+            files: None,
         };
         let mut batch = writer.batch()?;
         let bytes = to_canonical(opening)?;
@@ -445,6 +449,7 @@ impl Writer {
             anchor_error: None,
             signers: None,
             failed_writes: None,
+            files: None,
         })
     }
 
@@ -454,6 +459,11 @@ impl Writer {
         self.conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         self.conn.close().map_err(|(_, e)| JournalError::from(e))
+    }
+
+    /// Checks `files` before every commit from now on.
+    pub(crate) fn watch_files(&mut self, files: FileWatch) {
+        self.files = Some(files);
     }
 
     /// Sets where anchors go.
@@ -510,6 +520,16 @@ impl Writer {
             batch.tells_failed_writes = true;
         }
         Ok(batch)
+    }
+
+    /// Why the last commit was refused, while none has succeeded since.
+    fn write_failure(&self) -> Option<String> {
+        if let Some(Err(moved)) = self.files.as_ref().map(FileWatch::state) {
+            return Some(moved.to_string());
+        }
+        self.failed_writes
+            .as_ref()
+            .map(|f| JournalError::Storage(f.error.clone()).to_string())
     }
 
     /// Notes a commit the storage refused.
@@ -601,6 +621,12 @@ impl Writer {
         if let Ok(mut e) = shared.anchor_error.write() {
             if *e != self.anchor_error {
                 e.clone_from(&self.anchor_error);
+            }
+        }
+        let failure = self.write_failure();
+        if let Ok(mut w) = shared.write_failure.write() {
+            if *w != failure {
+                *w = failure;
             }
         }
         if let Ok(mut k) = shared.key.write() {
@@ -818,6 +844,10 @@ impl Writer {
         if batch.slots.is_empty() {
             return Ok(Vec::new());
         }
+        if let Some(files) = &mut self.files {
+            // Before signing: nothing is worth signing that cannot be written.
+            files.check()?;
+        }
         fn sign(s: &mut Slot) {
             s.record.signature = s.signer.sign_hash(&s.record.hash);
         }
@@ -913,6 +943,7 @@ impl Writer {
             }
             Err(e) => {
                 // Every caller of the batch is told; nothing of it is in the file.
+                self.publish(shared);
                 for reply in replies {
                     answer(&reply, Err(e.for_another_caller()));
                 }
