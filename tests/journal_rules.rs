@@ -9,7 +9,6 @@ use pos_core::journal::JournalError;
 use pos_core::keys::KeyError;
 use pos_core::prelude::*;
 use pos_core::ticket::TicketError;
-use pos_workspace::ManualClock;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier};
@@ -421,15 +420,7 @@ fn a_key_file_readable_by_others_is_refused() {
 #[test]
 fn timestamps_never_go_backwards() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("journal.db");
-    let clock = Arc::new(ManualClock::new(T0_MS));
-    let journal = Journal::create(
-        &path,
-        journal_key(),
-        sample_opening(),
-        manual_options(&clock),
-    )
-    .unwrap();
+    let (path, clock, journal) = journal_on_manual_clock(dir.path());
     clock.set(T0_MS + 60_000);
     let a = journal.sale(&simple_sale("BAG", 1, 130, 550)).unwrap();
     assert!(!a.clock_went_back);

@@ -11,10 +11,9 @@ mod common;
 
 use common::*;
 use pos_core::prelude::*;
-use pos_workspace::ManualClock;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 /// Appending threads while writes are refused, so that whole group commits fail.
 const THREADS: usize = 6;
@@ -57,15 +56,7 @@ fn a_refused_write_fails_its_callers_leaves_nothing_and_the_journal_goes_on_once
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("journal.db");
-    let clock = Arc::new(ManualClock::new(T0_MS));
-    let journal = Journal::create(
-        &path,
-        journal_key(),
-        sample_opening(),
-        manual_options(&clock),
-    )
-    .unwrap();
+    let (path, clock, journal) = journal_on_manual_clock(dir.path());
 
     // Committed sales by seq, with their total; and every refusal's message.
     let committed: Mutex<BTreeMap<u64, (Appended, i64)>> = Mutex::new(BTreeMap::new());

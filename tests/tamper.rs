@@ -36,15 +36,7 @@ fn sample() -> &'static Sample {
     static SAMPLE: OnceLock<Sample> = OnceLock::new();
     SAMPLE.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("journal.db");
-        let clock = Arc::new(ManualClock::new(T0_MS));
-        let journal = Journal::create(
-            &path,
-            journal_key(),
-            sample_opening(),
-            manual_options(&clock),
-        )
-        .unwrap();
+        let (path, clock, journal) = journal_on_manual_clock(dir.path());
         // Index 0 is unused; seq 1 is the opening and seq 2 its `journal_opened` event.
         let mut kinds = vec![Kind::Opening, Kind::Opening, Kind::Event];
         let mut refunded = BTreeSet::new();

@@ -109,6 +109,20 @@ pub fn manual_options(clock: &Arc<ManualClock>) -> JournalOptions {
     }
 }
 
+/// A new journal `journal.db` in `dir` with the fixed key, on a manual clock at [`T0_MS`].
+pub fn journal_on_manual_clock(dir: &Path) -> (PathBuf, Arc<ManualClock>, Journal) {
+    let path = dir.join("journal.db");
+    let clock = Arc::new(ManualClock::new(T0_MS));
+    let journal = Journal::create(
+        &path,
+        journal_key(),
+        sample_opening(),
+        manual_options(&clock),
+    )
+    .expect("create the journal");
+    (path, clock, journal)
+}
+
 /// A one-line sale paid exactly in cash.
 pub fn simple_sale(sku: &str, pieces: i64, unit_price: i64, vat: u32) -> SaleInput {
     let total = pieces * unit_price;
