@@ -184,8 +184,17 @@ fn a_full_disk_refuses_sales_clearly_and_every_journaled_sale_is_printed_once_th
     let (code, out) = pos_journal_verify(&posd.journal_path());
     assert_eq!(code, 0, "{out}");
     let reader = pos_core::reader::JournalReader::open(&posd.journal_path()).expect("reader");
-    assert!(reader
+    let event = reader
         .last_event("journal_write_failed")
         .expect("read")
-        .is_some_and(|e| e.details["error"].contains("is the disk full?")));
+        .expect("the incident is journaled");
+    assert!(
+        event.details["error"].contains("is the disk full?"),
+        "{event:?}"
+    );
+    assert_eq!(
+        event.details["records_refused"],
+        refused.len().to_string(),
+        "one refused record per refused sale: {event:?}"
+    );
 }
