@@ -104,6 +104,12 @@ fn a_refused_write_fails_its_callers_leaves_nothing_and_the_journal_goes_on_once
             });
         }
     });
+    // The night passes with the disk still full: the next attempts must close the day first,
+    // and are refused with the closure.
+    clock.set(T0_MS + 24 * 3600 * 1000);
+    for n in 0..3 {
+        assert!(!keep(journal.sale(&sale_of(n)), 100 + n));
+    }
     let refused = refusals.lock().unwrap().clone();
     assert!(refused.len() >= FAILURES);
     for message in &refused {
@@ -120,7 +126,6 @@ fn a_refused_write_fails_its_callers_leaves_nothing_and_the_journal_goes_on_once
         .is_some_and(|f| f.contains("is the disk full?")));
 
     // Space returns the next morning: every append succeeds again.
-    clock.set(T0_MS + 24 * 3600 * 1000);
     limit_file_size(None);
     for n in 0..50 {
         assert!(
@@ -188,7 +193,7 @@ fn a_refused_write_fails_its_callers_leaves_nothing_and_the_journal_goes_on_once
     assert_eq!(
         event.details["records_refused"],
         refused.len().to_string(),
-        "every refused record is counted"
+        "every refused sale is counted, once (not the closures sealed again in each attempt)"
     );
     let commits: usize = event.details["commits_refused"].parse().unwrap();
     assert!((5..=refused.len()).contains(&commits), "{commits} commits");

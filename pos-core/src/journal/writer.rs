@@ -132,7 +132,8 @@ struct FailedWrites {
     last_ms: i64,
     /// Commits refused.
     commits: u64,
-    /// Records refused in them (the event telling of earlier failures not counted).
+    /// Callers' records refused in them (not the closures and events the journal adds
+    /// itself, sealed again in each attempt).
     records: u64,
     /// The last error.
     error: String,
@@ -535,7 +536,9 @@ impl Writer {
     /// Notes a commit the storage refused.
     fn note_failed_commit(&mut self, batch: &Batch, error: &JournalError) {
         let now = self.clock.now_ms();
-        let records = batch.slots.len() as u64 - u64::from(batch.tells_failed_writes);
+        // The callers' records: those the journal adds itself (closures, events) are sealed
+        // again in the next attempt and would be counted once per attempt.
+        let records = batch.slots.iter().filter(|s| s.reply.is_some()).count() as u64;
         let error = error.storage_message();
         match &mut self.failed_writes {
             Some(f) => {
