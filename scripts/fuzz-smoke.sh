@@ -15,7 +15,7 @@ fi
 
 cd fuzz
 cargo fuzz build --sanitizer none
-for target in status_parser barcode_parser sale_body; do
+for target in status_parser barcode_parser sale_body canonical_body; do
     echo "fuzzing $target for ${seconds}s"
     log=$(mktemp)
     # Seeds kept in git (real inputs to mutate from) join the generated corpus.
