@@ -24,6 +24,11 @@ cargo test --workspace --all-targets --locked
 step "doc tests"
 cargo test --workspace --doc --locked
 
+# pos-core is the crate vendors depend on: it must package and build on its own.
+# (--allow-dirty: a run on a working copy with uncommitted changes packages those too.)
+step "package pos-core"
+cargo package -p pos-core --locked --allow-dirty
+
 if [ -x scripts/fuzz-smoke.sh ]; then
     step "fuzz smoke"
     bash scripts/fuzz-smoke.sh
