@@ -317,7 +317,22 @@ async fn health(State(app): AppState) -> Json<Value> {
         "software": crate::software(),
         "training": app.training.load(Ordering::SeqCst),
         "printer": app.printer_state(),
+        "disk": disk_state(&app.config),
     }))
+}
+
+/// Free space on the data directory's file system, and whether it is below the warning level
+/// (`null` fields when it cannot be read).
+fn disk_state(config: &crate::config::Config) -> Value {
+    let low_bytes = config.storage.low_free_mib.saturating_mul(1024 * 1024);
+    match rustix::fs::statvfs(&config.data_dir) {
+        Ok(fs) => {
+            // What an unprivileged process may still write (not the root-reserved blocks).
+            let free = fs.f_bavail.saturating_mul(fs.f_frsize);
+            json!({ "free_bytes": free, "low": free < low_bytes })
+        }
+        Err(e) => json!({ "free_bytes": null, "low": null, "error": e.to_string() }),
+    }
 }
 
 async fn openapi() -> Response {

@@ -62,6 +62,32 @@ pub struct Config {
     /// Online shops synced with the till's stock.
     #[serde(default)]
     pub shops: ShopsConfig,
+    /// Warnings about the data directory's disk.
+    #[serde(default)]
+    pub storage: StorageConfig,
+}
+
+/// Warnings about the data directory's disk.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Below this much free space (MiB) on the data directory's file system, `GET /v1/health`
+    /// warns (`disk.low`), long before a full disk refuses sales.
+    #[serde(default = "default_low_free_mib")]
+    pub low_free_mib: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            low_free_mib: default_low_free_mib(),
+        }
+    }
+}
+
+/// A day of a busy till's journal, receipts and logs is a few MiB: 512 MiB leaves weeks.
+fn default_low_free_mib() -> u64 {
+    512
 }
 
 /// Stock at the till (`[stock]`).

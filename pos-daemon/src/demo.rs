@@ -195,6 +195,7 @@ pub fn run(opts: DemoOptions) -> Result<(), String> {
         anchor_path: None,
         stock: Default::default(),
         shops: Default::default(),
+        storage: Default::default(),
         api: ApiConfig {
             listen: opts.listen.clone(),
             tokens: vec![token.clone()],

@@ -1046,3 +1046,46 @@ async fn keyboard_wedge_scanners_are_opened_from_the_configuration() {
     .expect("write");
     assert!(Config::load(&path).is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_reports_the_free_space_of_the_data_disk_and_warns_below_the_level_set() {
+    // The real file system of the test's data directory, read with statvfs.
+    let d = daemon("").await;
+    let health = d.ok("GET", "/v1/health", None).await;
+    let free = health["disk"]["free_bytes"].as_u64().expect("free bytes");
+    assert!(free > 0, "{health}");
+    let fs = rustix::fs::statvfs(&d.app.config.data_dir).expect("statvfs");
+    let now = fs.f_bavail * fs.f_frsize;
+    // Other tests write meanwhile: the two readings are close, not equal.
+    assert!(free.abs_diff(now) < 1 << 30, "{free} against {now}");
+    assert_eq!(health["disk"]["low"], free < 512 * 1024 * 1024, "{health}");
+    assert_eq!(health["status"], "ok");
+
+    // A level above what is free: a warning, and the journal still fine.
+    let level_mib = free / (1024 * 1024) + 1024;
+    let d = daemon(&format!("\n[storage]\nlow_free_mib = {level_mib}\n")).await;
+    let health = d.ok("GET", "/v1/health", None).await;
+    assert_eq!(health["disk"]["low"], true, "{health}");
+    assert_eq!(health["status"], "ok", "a warning, not a failure: {health}");
+}
+
+#[test]
+fn the_example_configuration_loads_once_its_pin_hashes_are_filled_in() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("posd.example.toml");
+    let text = std::fs::read_to_string(example).expect("posd.example.toml");
+    // The example's PIN hashes are placeholders, refused as they are: a copy must get real
+    // ones from `posd hash-pin`.
+    let placeholder = "$argon2id$v=19$m=19456,t=2,p=1$...";
+    assert!(text.contains(placeholder));
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("posd.toml");
+    std::fs::write(&path, &text).expect("write");
+    assert!(
+        Config::load(&path).is_err(),
+        "a placeholder PIN hash is refused"
+    );
+    let hash = crate::auth::hash_pin("4821").expect("hash");
+    std::fs::write(&path, text.replace(placeholder, &hash)).expect("write");
+    let config = Config::load(&path).expect("the example loads");
+    assert_eq!(config.storage.low_free_mib, 512);
+}
