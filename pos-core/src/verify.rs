@@ -113,6 +113,40 @@ pub enum Problem {
 }
 
 impl Problem {
+    /// Every kind of finding, in the order of the enum (and of the documents' tables).
+    pub const ALL: [Problem; 30] = [
+        Problem::MalformedRecord,
+        Problem::UnknownFormatVersion,
+        Problem::UnknownKind,
+        Problem::HashMismatch,
+        Problem::BadSignature,
+        Problem::UnknownKey,
+        Problem::SequenceGap,
+        Problem::SequenceDuplicate,
+        Problem::KindSequenceGap,
+        Problem::BrokenLink,
+        Problem::BrokenKindLink,
+        Problem::TimestampBackwards,
+        Problem::NonCanonicalBody,
+        Problem::MalformedBody,
+        Problem::TicketInconsistent,
+        Problem::RefundInvalid,
+        Problem::RefundExceedsRemaining,
+        Problem::BadOpening,
+        Problem::UnknownEventCode,
+        Problem::MissingClosure,
+        Problem::ClosureMismatch,
+        Problem::RecordInClosedPeriod,
+        Problem::DuplicateInvalid,
+        Problem::ArchiveStructure,
+        Problem::ManifestSignature,
+        Problem::ArchiveFileHash,
+        Problem::ManifestMismatch,
+        Problem::ArchiveContinuity,
+        Problem::AnchorNotReached,
+        Problem::AnchorMismatch,
+    ];
+
     /// The name used in JSON output (`hash_mismatch`...).
     pub fn name(self) -> String {
         match serde_json::to_value(self) {
@@ -1564,6 +1598,58 @@ fn context_before(reader: &JournalReader, start: u64) -> Result<Vec<Record>, Rea
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod problem_tests {
+    use super::Problem;
+
+    /// The position of each kind in [`Problem::ALL`]: a match that stops compiling when a kind
+    /// is added, until it gets the next position (and `ALL` the kind).
+    fn position(p: Problem) -> usize {
+        use Problem::*;
+        match p {
+            MalformedRecord => 0,
+            UnknownFormatVersion => 1,
+            UnknownKind => 2,
+            HashMismatch => 3,
+            BadSignature => 4,
+            UnknownKey => 5,
+            SequenceGap => 6,
+            SequenceDuplicate => 7,
+            KindSequenceGap => 8,
+            BrokenLink => 9,
+            BrokenKindLink => 10,
+            TimestampBackwards => 11,
+            NonCanonicalBody => 12,
+            MalformedBody => 13,
+            TicketInconsistent => 14,
+            RefundInvalid => 15,
+            RefundExceedsRemaining => 16,
+            BadOpening => 17,
+            UnknownEventCode => 18,
+            MissingClosure => 19,
+            ClosureMismatch => 20,
+            RecordInClosedPeriod => 21,
+            DuplicateInvalid => 22,
+            ArchiveStructure => 23,
+            ManifestSignature => 24,
+            ArchiveFileHash => 25,
+            ManifestMismatch => 26,
+            ArchiveContinuity => 27,
+            AnchorNotReached => 28,
+            AnchorMismatch => 29,
+        }
+    }
+
+    #[test]
+    fn all_lists_every_kind_of_finding_once_in_order() {
+        for (i, p) in Problem::ALL.iter().enumerate() {
+            assert_eq!(position(*p), i, "{p:?}");
+        }
+        // The last position the match gives is the last of ALL: none is left out.
+        assert_eq!(position(Problem::AnchorMismatch), Problem::ALL.len() - 1);
+    }
 }
 
 #[cfg(test)]

@@ -13,79 +13,6 @@ fn doc(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Every finding kind, by a match that stops compiling when a kind is added.
-fn all_problems() -> Vec<Problem> {
-    use Problem::*;
-    let all = [
-        MalformedRecord,
-        UnknownFormatVersion,
-        UnknownKind,
-        HashMismatch,
-        BadSignature,
-        UnknownKey,
-        SequenceGap,
-        SequenceDuplicate,
-        KindSequenceGap,
-        BrokenLink,
-        BrokenKindLink,
-        TimestampBackwards,
-        NonCanonicalBody,
-        MalformedBody,
-        TicketInconsistent,
-        RefundInvalid,
-        RefundExceedsRemaining,
-        BadOpening,
-        UnknownEventCode,
-        MissingClosure,
-        ClosureMismatch,
-        RecordInClosedPeriod,
-        DuplicateInvalid,
-        ArchiveStructure,
-        ManifestSignature,
-        ArchiveFileHash,
-        ManifestMismatch,
-        ArchiveContinuity,
-        AnchorNotReached,
-        AnchorMismatch,
-    ];
-    for p in all {
-        // Exhaustive: a new variant must be added to `all` above and to both documents.
-        match p {
-            MalformedRecord
-            | UnknownFormatVersion
-            | UnknownKind
-            | HashMismatch
-            | BadSignature
-            | UnknownKey
-            | SequenceGap
-            | SequenceDuplicate
-            | KindSequenceGap
-            | BrokenLink
-            | BrokenKindLink
-            | TimestampBackwards
-            | NonCanonicalBody
-            | MalformedBody
-            | TicketInconsistent
-            | RefundInvalid
-            | RefundExceedsRemaining
-            | BadOpening
-            | UnknownEventCode
-            | MissingClosure
-            | ClosureMismatch
-            | RecordInClosedPeriod
-            | DuplicateInvalid
-            | ArchiveStructure
-            | ManifestSignature
-            | ArchiveFileHash
-            | ManifestMismatch
-            | ArchiveContinuity
-            | AnchorNotReached
-            | AnchorMismatch => {}
-        }
-    }
-    all.to_vec()
-}
-
 /// How many table rows of `text` start with the cell `` `name` ``.
 fn rows_naming(text: &str, name: &str) -> usize {
     let cell = format!("| `{name}` |");
@@ -113,7 +40,7 @@ fn section<'a>(text: &'a str, name: &str) -> &'a str {
 fn every_finding_is_in_both_finding_tables() {
     let format = doc("ARCHIVE-FORMAT.md");
     let auditor = doc("AUDITOR.md");
-    for p in all_problems() {
+    for p in Problem::ALL {
         let name = p.name();
         assert_eq!(
             rows_naming(&format, &name),

@@ -411,79 +411,6 @@ fn canonical_encoding_rules_of_the_document() {
     }
 }
 
-/// Every finding kind, by a match that stops compiling when a kind is added.
-fn all_problems() -> Vec<pos_core::verify::Problem> {
-    use pos_core::verify::Problem::*;
-    let all = [
-        MalformedRecord,
-        UnknownFormatVersion,
-        UnknownKind,
-        HashMismatch,
-        BadSignature,
-        UnknownKey,
-        SequenceGap,
-        SequenceDuplicate,
-        KindSequenceGap,
-        BrokenLink,
-        BrokenKindLink,
-        TimestampBackwards,
-        NonCanonicalBody,
-        MalformedBody,
-        TicketInconsistent,
-        RefundInvalid,
-        RefundExceedsRemaining,
-        BadOpening,
-        UnknownEventCode,
-        MissingClosure,
-        ClosureMismatch,
-        RecordInClosedPeriod,
-        DuplicateInvalid,
-        ArchiveStructure,
-        ManifestSignature,
-        ArchiveFileHash,
-        ManifestMismatch,
-        ArchiveContinuity,
-        AnchorNotReached,
-        AnchorMismatch,
-    ];
-    for p in all {
-        // Exhaustive: a new variant must be added to `all` above and to the document.
-        match p {
-            MalformedRecord
-            | UnknownFormatVersion
-            | UnknownKind
-            | HashMismatch
-            | BadSignature
-            | UnknownKey
-            | SequenceGap
-            | SequenceDuplicate
-            | KindSequenceGap
-            | BrokenLink
-            | BrokenKindLink
-            | TimestampBackwards
-            | NonCanonicalBody
-            | MalformedBody
-            | TicketInconsistent
-            | RefundInvalid
-            | RefundExceedsRemaining
-            | BadOpening
-            | UnknownEventCode
-            | MissingClosure
-            | ClosureMismatch
-            | RecordInClosedPeriod
-            | DuplicateInvalid
-            | ArchiveStructure
-            | ManifestSignature
-            | ArchiveFileHash
-            | ManifestMismatch
-            | ArchiveContinuity
-            | AnchorNotReached
-            | AnchorMismatch => {}
-        }
-    }
-    all.to_vec()
-}
-
 #[test]
 fn document_tables_match_the_code() {
     let doc = std::fs::read_to_string(doc_path()).unwrap();
@@ -491,7 +418,7 @@ fn document_tables_match_the_code() {
         let row = format!("| `{}` | {} |", e.code, e.meaning);
         assert!(doc.contains(&row), "event code row missing: {row}");
     }
-    for p in all_problems() {
+    for p in pos_core::verify::Problem::ALL {
         let name = serde_json::to_value(p).unwrap();
         let row = format!("| `{}` | {} |", name.as_str().unwrap(), p.explain());
         assert!(doc.contains(&row), "finding row missing: {row}");
