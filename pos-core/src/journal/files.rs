@@ -13,7 +13,9 @@
 //! included. It runs at most every [`FILE_CHECK_INTERVAL`] (a `stat` right after SQLite's writes
 //! measured up to 70 us on ext4, a third of a single append), so the commits of the interval
 //! before a move are the most that can go into a moved file. On systems other than Unix there
-//! is no check.
+//! is no check. A file system whose inode numbers are not stable (some network and FUSE file
+//! systems) would stop every commit here; SQLite's locking is not reliable on those either, and
+//! a journal must not live on one.
 
 use super::JournalError;
 use std::fs::File;
