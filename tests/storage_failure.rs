@@ -10,6 +10,7 @@
 mod common;
 
 use common::*;
+use pos_core::closure::Period;
 use pos_core::prelude::*;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -125,8 +126,29 @@ fn a_refused_write_fails_its_callers_leaves_nothing_and_the_journal_goes_on_once
         .write_failure()
         .is_some_and(|f| f.contains("is the disk full?")));
 
-    // Space returns the next morning: every append succeeds again.
+    // Space returns the next morning. The manager's Z closes the day of the outage: the event
+    // telling of it waits for the first sale (a day it opened would be the day the Z closed).
     limit_file_size(None);
+    let z = journal.close_period(Period::Day).unwrap();
+    let closures: Vec<_> = z
+        .iter()
+        .filter_map(|a| match pos_core::body::Body::decode(a.kind, &a.body) {
+            Ok(pos_core::body::Body::Closure(c)) => Some(c),
+            _ => None,
+        })
+        .collect();
+    let periods: Vec<_> = closures.iter().map(|c| (&c.start, c.automatic)).collect();
+    assert_eq!(
+        closures.len(),
+        1,
+        "closures (start, automatic): {periods:?}"
+    );
+    assert_eq!(
+        (closures[0].start.as_str(), closures[0].end.as_str()),
+        ("2026-03-02", "2026-03-02")
+    );
+    assert!(!closures[0].automatic);
+    assert_eq!(journal.write_failure(), None, "a commit went through");
     for n in 0..50 {
         assert!(
             keep(journal.sale(&sale_of(10_000 + n)), 10_100 + n),
@@ -134,7 +156,6 @@ fn a_refused_write_fails_its_callers_leaves_nothing_and_the_journal_goes_on_once
             refusals.lock().unwrap().last()
         );
     }
-    assert_eq!(journal.write_failure(), None);
     let committed = committed.into_inner().unwrap();
     assert!(committed.len() > committed_while_full);
 
@@ -163,8 +184,8 @@ fn a_refused_write_fails_its_callers_leaves_nothing_and_the_journal_goes_on_once
     let from_file = reader.x_report().unwrap();
     assert_eq!(from_file.day, report.day);
 
-    // The first commit after the writes returned closed the day of the outage, then told of the
-    // refused commits in an event, before the first sale it carried.
+    // The first sale after the writes returned came after the Z of the day of the outage and
+    // the event telling of the refused commits.
     let events = reader.records_of_kind(Kind::Event).unwrap();
     let told: Vec<_> = events
         .iter()
@@ -188,7 +209,7 @@ fn a_refused_write_fails_its_callers_leaves_nothing_and_the_journal_goes_on_once
     assert_eq!(
         [kind_at(record.seq - 2), kind_at(record.seq - 1)],
         ["closure", "event"],
-        "the day's closure and its closure_written event come first"
+        "the Z and its closure_written event come first"
     );
     assert_eq!(
         event.details["records_refused"],

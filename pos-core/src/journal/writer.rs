@@ -115,14 +115,16 @@ pub(crate) struct Writer {
     /// Signs batches on threads of their own: callers may be workers of rayon's global pool,
     /// blocked on their reply, which would leave no worker to sign on that pool.
     signers: Option<rayon::ThreadPool>,
-    /// Commits refused by the storage since the last one that succeeded.
+    /// Commits refused by the storage, until an event has told of them.
     failed_writes: Option<FailedWrites>,
+    /// Why the last commit was refused, if none has succeeded since.
+    last_refusal: Option<String>,
     /// The journal's files, checked before commits (none while a journal is being created).
     files: Option<FileWatch>,
 }
 
-/// Commits the storage refused (a full or failing disk) since the last one that succeeded. The
-/// next commit opens with a `journal_write_failed` event that tells of them, so that the
+/// Commits the storage refused (a full or failing disk), not told yet. The next commit of
+/// callers' records opens with a `journal_write_failed` event that tells of them, so that the
 /// incident is in the journal once the disk takes writes again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct FailedWrites {
@@ -405,9 +407,10 @@ impl Writer {
             anchor_error: None,
             signers: None,
             failed_writes: None,
+            last_refusal: None,
             files: None,
         };
-        let mut batch = writer.batch()?;
+        let mut batch = writer.batch();
         let bytes = to_canonical(opening)?;
         batch.seal(
             Kind::Opening,
@@ -450,6 +453,7 @@ impl Writer {
             anchor_error: None,
             signers: None,
             failed_writes: None,
+            last_refusal: None,
             files: None,
         })
     }
@@ -497,11 +501,9 @@ impl Writer {
         &self.head.key
     }
 
-    /// A batch on top of the committed state. After refused commits it opens with the
-    /// `journal_write_failed` event (after the closures due, which come before any record of a
-    /// new day).
-    fn batch(&self) -> Result<Batch, JournalError> {
-        let mut batch = Batch {
+    /// A batch on top of the committed state.
+    fn batch(&self) -> Batch {
+        Batch {
             head: self.head.clone(),
             closures: self.closures.clone(),
             rates: self.rates.clone(),
@@ -511,7 +513,15 @@ impl Writer {
             pending_refunds: HashMap::new(),
             pending_copies: HashMap::new(),
             tells_failed_writes: false,
-        };
+        }
+    }
+
+    /// A batch for callers' records. After refused commits it opens with the
+    /// `journal_write_failed` event (after the closures due, which come before any record of a
+    /// new day). Closures on demand do not carry it: a day opened by the event would be the day
+    /// a Z asked in the morning closes, instead of the day before.
+    fn batch_for_appends(&self) -> Result<Batch, JournalError> {
+        let mut batch = self.batch();
         if let Some(failed) = &self.failed_writes {
             let due = batch
                 .closures
@@ -528,9 +538,7 @@ impl Writer {
         if let Some(Err(moved)) = self.files.as_ref().map(FileWatch::state) {
             return Some(moved.to_string());
         }
-        self.failed_writes
-            .as_ref()
-            .map(|f| JournalError::Storage(f.error.clone()).to_string())
+        self.last_refusal.clone()
     }
 
     /// Notes a commit the storage refused.
@@ -539,6 +547,7 @@ impl Writer {
         // The callers' records: those the journal adds itself (closures, events) are sealed
         // again in the next attempt and would be counted once per attempt.
         let records = batch.slots.iter().filter(|s| s.reply.is_some()).count() as u64;
+        self.last_refusal = Some(error.to_string());
         let error = error.storage_message();
         match &mut self.failed_writes {
             Some(f) => {
@@ -640,7 +649,7 @@ impl Writer {
     }
 
     fn append_batch(&mut self, requests: Vec<Request>, shared: &Shared) {
-        let mut batch = match self.batch() {
+        let mut batch = match self.batch_for_appends() {
             Ok(b) => b,
             Err(e) => {
                 // Only an internal limit (totals overflow) fails here: every caller is told.
@@ -808,7 +817,7 @@ impl Writer {
 
     /// Closes on demand: the open day, then for a month or year the month, then the year.
     fn close_period(&mut self, period: Period) -> Result<Vec<Appended>, JournalError> {
-        let mut batch = self.batch()?;
+        let mut batch = self.batch();
         let today = batch
             .closures
             .local_date(batch.now_ms.max(batch.head.timestamp_ms));
@@ -879,6 +888,7 @@ impl Writer {
             self.note_failed_commit(&batch, &e);
             return Err(e);
         }
+        self.last_refusal = None;
         if batch.tells_failed_writes {
             self.failed_writes = None;
         }
