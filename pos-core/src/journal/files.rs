@@ -65,19 +65,22 @@ impl FileWatch {
     /// Watches the database at `db` (just opened by the writer's connection), its WAL, and the
     /// writer lock `lock` held at `lock_path`.
     pub(crate) fn new(db: &Path, wal: &Path, lock: &File, lock_path: &Path) -> FileWatch {
+        // Absolute, as SQLite keeps them: an application that changes its working directory
+        // must not make a relative path name another file.
+        let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
         let lock_identity = lock.metadata().ok().as_ref().and_then(identity_of);
         FileWatch {
             files: vec![
                 Watched {
-                    path: db.to_path_buf(),
+                    path: absolute(db),
                     identity: identity_at(db),
                 },
                 Watched {
-                    path: wal.to_path_buf(),
+                    path: absolute(wal),
                     identity: identity_at(wal),
                 },
                 Watched {
-                    path: lock_path.to_path_buf(),
+                    path: absolute(lock_path),
                     identity: lock_identity,
                 },
             ],
@@ -117,5 +120,54 @@ impl FileWatch {
             }
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_kept_absolute_and_an_untouched_file_is_not_moved() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("journal.db");
+        let lock_path = dir.path().join("journal.db.writer-lock");
+        std::fs::write(&db, b"x").unwrap();
+        let lock = File::create(&lock_path).unwrap();
+        // A relative path to the same file, from the working directory.
+        let cwd = std::env::current_dir().unwrap();
+        let relative = pathdiff(&db, &cwd);
+        assert!(relative.is_relative());
+        let mut watch = FileWatch::new(
+            &relative,
+            &dir.path().join("journal.db-wal"),
+            &lock,
+            &lock_path,
+        );
+        assert!(watch.files.iter().all(|f| f.path.is_absolute()));
+        let kept = watch.files[0].path.clone();
+        assert_eq!(kept.canonicalize().unwrap(), db.canonicalize().unwrap());
+        watch.last_check -= FILE_CHECK_INTERVAL;
+        assert!(watch.check().is_ok());
+        std::fs::remove_file(&db).unwrap();
+        watch.last_check -= FILE_CHECK_INTERVAL;
+        match watch.check() {
+            Err(JournalError::FileMoved { path }) => assert_eq!(path, kept),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// `path` relative to `base` (both absolute), through `..` as needed.
+    fn pathdiff(path: &Path, base: &Path) -> PathBuf {
+        let (p, b): (Vec<_>, Vec<_>) = (path.components().collect(), base.components().collect());
+        let common = p.iter().zip(&b).take_while(|(x, y)| x == y).count();
+        let mut out = PathBuf::new();
+        for _ in common..b.len() {
+            out.push("..");
+        }
+        for c in &p[common..] {
+            out.push(c);
+        }
+        out
     }
 }
