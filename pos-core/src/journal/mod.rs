@@ -8,8 +8,7 @@
 //! [`Appended`]. If the commit fails, every caller of the batch gets the error and nothing of
 //! the batch is in the file; the next appends that go through open with a `journal_write_failed`
 //! event telling of the refused ones, and [`Journal::write_failure`] says why while commits are
-//! refused. A
-//! file of the journal moved, replaced or deleted while open stops every commit
+//! refused. A file of the journal moved, replaced or deleted while open stops every commit
 //! ([`JournalError::FileMoved`]). The leader then hands over to the first caller that arrived
 //! meanwhile, which commits everything pending in its turn.
 //!

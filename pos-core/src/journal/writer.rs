@@ -126,7 +126,7 @@ pub(crate) struct Writer {
 /// Commits the storage refused (a full or failing disk), not told yet. The next commit of
 /// callers' records opens with a `journal_write_failed` event that tells of them, so that the
 /// incident is in the journal once the disk takes writes again.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 struct FailedWrites {
     /// When the first refused commit was attempted (UTC ms, from the clock).
     first_ms: i64,
