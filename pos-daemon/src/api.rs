@@ -159,6 +159,16 @@ fn journal_error(e: JournalError) -> ApiError {
             ApiError::new(StatusCode::CONFLICT, "closed_period", e.to_string())
         }
         E::Invalid(_) | E::Canonical(_) => ApiError::invalid("invalid_record", e.to_string()),
+        E::OutcomeUnknown { .. } => {
+            // Not a refusal: the sale may be in the journal after a restart (and its receipt
+            // then printed), so a front-end must not simply ring it up again.
+            tracing::error!(error = %e, "journal commit of unknown outcome");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "outcome_unknown",
+                e.to_string(),
+            )
+        }
         other => {
             tracing::error!(error = %other, "journal failure");
             ApiError::unavailable(other.to_string())
@@ -1998,6 +2008,25 @@ mod tests {
             ROUTES.len(),
             "openapi.json documents routes posd does not serve"
         );
+    }
+
+    /// A front-end must tell a sale the journal refused (ring it up again once the disk is
+    /// back) from one whose commit may be in the journal after a restart (do not).
+    #[test]
+    fn a_commit_of_unknown_outcome_is_told_apart_from_a_refused_one() {
+        let refused = journal_error(JournalError::Storage("disk I/O error".into()));
+        assert_eq!(
+            (refused.status, refused.code),
+            (StatusCode::SERVICE_UNAVAILABLE, "journal_unavailable")
+        );
+        let unknown = journal_error(JournalError::OutcomeUnknown {
+            cause: "disk I/O error".into(),
+        });
+        assert_eq!(
+            (unknown.status, unknown.code),
+            (StatusCode::SERVICE_UNAVAILABLE, "outcome_unknown")
+        );
+        assert!(unknown.message.contains("open the journal again"));
     }
 
     fn item(sku: &str, quantity: i64, paid: Option<i64>) -> shop_sync::ledger::OrderItem {

@@ -8,8 +8,11 @@
 //! [`Appended`]. If the commit fails, every caller of the batch gets the error and nothing of
 //! the batch is in the file; the next appends that go through open with a `journal_write_failed`
 //! event telling of the refused ones, and [`Journal::write_failure`] says why while commits are
-//! refused. A file of the journal moved, replaced or deleted while open stops every commit
-//! ([`JournalError::FileMoved`]). The leader then hands over to the first caller that arrived
+//! refused. A commit whose flush to disk failed is settled at once by a commit of that event
+//! over its frames (a crash would otherwise bring its records back); if that cannot be made
+//! durable either, the callers get [`JournalError::OutcomeUnknown`] and nothing more is written
+//! until the journal is reopened. A file of the journal moved, replaced or deleted while open
+//! stops every commit ([`JournalError::FileMoved`]). The leader then hands over to the first caller that arrived
 //! meanwhile, which commits everything pending in its turn.
 //!
 //! A lone caller leads at once and writes on its own thread: no other thread is woken, and a
@@ -137,6 +140,18 @@ pub enum JournalError {
         /// The file's path.
         path: PathBuf,
     },
+    /// A commit was written but could not be flushed to disk, and the journal could not settle
+    /// it with a durable commit of its own: its records may or may not be in the journal after
+    /// a crash. Nothing more is written until the journal is reopened; the file then says what
+    /// it holds (look for the records by their content or ticket number).
+    #[error(
+        "the journal could not make a commit durable ({cause}): whether its records are in the \
+         journal is unknown; nothing more is written: open the journal again, then look for them"
+    )]
+    OutcomeUnknown {
+        /// Why the flush failed.
+        cause: String,
+    },
 }
 
 impl From<rusqlite::Error> for JournalError {
@@ -167,6 +182,9 @@ impl JournalError {
     pub(crate) fn for_another_caller(&self) -> JournalError {
         match self {
             JournalError::FileMoved { path } => JournalError::FileMoved { path: path.clone() },
+            JournalError::OutcomeUnknown { cause } => JournalError::OutcomeUnknown {
+                cause: cause.clone(),
+            },
             _ => JournalError::Storage(self.storage_message()),
         }
     }

@@ -35,6 +35,16 @@ pub(crate) enum Answer<T> {
 pub(crate) type Reply<T> = SyncSender<Answer<T>>;
 
 /// Tells a caller its result (a caller that has gone away has nothing to be told).
+/// Whether SQLite failed to flush a commit it had written: the commit's frames are then in the
+/// WAL, unpublished, and a crash before the next commit would bring them back.
+fn is_failed_flush(e: &rusqlite::Error) -> bool {
+    use rusqlite::ffi;
+    matches!(
+        e.sqlite_error().map(|f| f.extended_code),
+        Some(ffi::SQLITE_IOERR_FSYNC | ffi::SQLITE_IOERR_DIR_FSYNC)
+    )
+}
+
 fn answer<T>(reply: &Reply<T>, result: Result<T, JournalError>) {
     let _ = reply.send(Answer::Done(result));
 }
@@ -121,6 +131,9 @@ pub(crate) struct Writer {
     last_refusal: Option<String>,
     /// The journal's files, checked before commits (none while a journal is being created).
     files: Option<FileWatch>,
+    /// Why a commit's outcome is unknown (a failed flush the writer could not settle): no
+    /// commit is attempted any more, until the journal is reopened.
+    outcome_unknown: Option<String>,
 }
 
 /// Commits the storage refused (a full or failing disk), not told yet. The next commit of
@@ -409,6 +422,7 @@ impl Writer {
             failed_writes: None,
             last_refusal: None,
             files: None,
+            outcome_unknown: None,
         };
         let mut batch = writer.batch();
         let bytes = to_canonical(opening)?;
@@ -455,6 +469,7 @@ impl Writer {
             failed_writes: None,
             last_refusal: None,
             files: None,
+            outcome_unknown: None,
         })
     }
 
@@ -535,6 +550,10 @@ impl Writer {
 
     /// Why the last commit was refused, while none has succeeded since.
     fn write_failure(&self) -> Option<String> {
+        if let Some(cause) = &self.outcome_unknown {
+            let cause = cause.clone();
+            return Some(JournalError::OutcomeUnknown { cause }.to_string());
+        }
         if let Some(Err(moved)) = self.files.as_ref().map(FileWatch::state) {
             return Some(moved.to_string());
         }
@@ -856,10 +875,64 @@ impl Writer {
         if batch.slots.is_empty() {
             return Ok(Vec::new());
         }
+        if let Some(cause) = &self.outcome_unknown {
+            let cause = cause.clone();
+            return Err(JournalError::OutcomeUnknown { cause });
+        }
         if let Some(files) = &mut self.files {
             // Before signing: nothing is worth signing that cannot be written.
             files.check()?;
         }
+        self.sign(&mut batch)?;
+        if let Err(e) = self.write(&batch.slots) {
+            let flush_failed = is_failed_flush(&e);
+            let e = JournalError::from(e);
+            self.note_failed_commit(&batch, &e);
+            return Err(if flush_failed {
+                self.settle_failed_flush(e)
+            } else {
+                e
+            });
+        }
+        Ok(self.apply(batch))
+    }
+
+    /// After a commit whose flush failed: its frames, commit mark included, are in the WAL,
+    /// unpublished, until a later commit overwrites them; a crash before that would bring them
+    /// back at the next open, although the callers were told that their records were refused.
+    /// So the incident is committed at once (the `journal_write_failed` event, after any
+    /// closures due), over those frames. Durable, it settles the refusal: `error` is what the
+    /// callers are told. If it fails too, nobody can tell what a crash would leave: the callers
+    /// are told that the outcome is unknown, and nothing more is attempted until the journal is
+    /// reopened.
+    fn settle_failed_flush(&mut self, error: JournalError) -> JournalError {
+        let settled = if self.head.seq == 0 {
+            // A journal being created: its first record must be the opening, not an event (and
+            // the file is not renamed into place after an error).
+            Err(JournalError::Storage("no opening record yet".into()))
+        } else {
+            self.batch_for_appends()
+        };
+        let settled = settled.and_then(|mut batch| {
+            self.sign(&mut batch)?;
+            self.write(&batch.slots)?;
+            Ok(batch)
+        });
+        match settled {
+            Ok(batch) => {
+                self.apply(batch);
+                error
+            }
+            Err(_) => {
+                let cause = error.storage_message();
+                self.outcome_unknown = Some(cause.clone());
+                JournalError::OutcomeUnknown { cause }
+            }
+        }
+    }
+
+    /// Signs every record of `batch`, in parallel when there are several.
+    fn sign(&self, batch: &mut Batch) -> Result<(), JournalError> {
         fn sign(s: &mut Slot) {
             s.record.signature = s.signer.sign_hash(&s.record.hash);
         }
@@ -884,10 +957,11 @@ impl Writer {
             }
             _ => batch.slots.iter_mut().for_each(sign),
         }
-        if let Err(e) = self.write(&batch.slots) {
-            self.note_failed_commit(&batch, &e);
-            return Err(e);
-        }
+        Ok(())
+    }
+
+    /// Takes a committed batch's state as the writer's; returns its records.
+    fn apply(&mut self, batch: Batch) -> Committed {
         self.last_refusal = None;
         if batch.tells_failed_writes {
             self.failed_writes = None;
@@ -903,7 +977,7 @@ impl Writer {
             // application to show (the records themselves are committed).
             self.anchor_error = self.write_anchor(&r).err().map(|e| e.to_string());
         }
-        Ok(batch
+        batch
             .slots
             .into_iter()
             .map(|s| {
@@ -922,11 +996,13 @@ impl Writer {
                     },
                 )
             })
-            .collect())
+            .collect()
     }
 
-    /// Inserts signed records in one commit; on an error nothing of them is in the file.
-    fn write(&mut self, slots: &[Slot]) -> Result<(), JournalError> {
+    /// Inserts signed records in one commit. On an error nothing of them is published; after a
+    /// failed flush ([`is_failed_flush`]) they are in the WAL until a later commit overwrites
+    /// them.
+    fn write(&mut self, slots: &[Slot]) -> rusqlite::Result<()> {
         if let [s] = slots {
             // One record is its own transaction: no BEGIN and COMMIT statements to run, and no
             // statement journal (the copy of every page an INSERT changes that SQLite keeps for a
