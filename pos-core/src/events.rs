@@ -37,7 +37,7 @@ codes! {
     INTEGRITY_CHECK_PASSED = "integrity_check_passed": "A verification found the journal intact.";
     INTEGRITY_CHECK_FAILED = "integrity_check_failed": "A verification found problems; details say which.";
     CLOCK_ANOMALY = "clock_anomaly": "The system clock went backwards; records kept non-decreasing timestamps.";
-    JOURNAL_WRITE_FAILED = "journal_write_failed": "The storage refused commits (a full or failing disk); written before the next records appended, details say when, how many records and the error.";
+    JOURNAL_WRITE_FAILED = "journal_write_failed": "The storage refused commits (a full or failing disk); written before the next records appended (at once after a failed flush), details say when, how many records and the error.";
     TRAINING_STARTED = "training_started": "Training mode started.";
     TRAINING_STOPPED = "training_stopped": "Training mode stopped.";
     PRINTER_FAILURE = "printer_failure": "The printer reported a fault or could not be reached.";
