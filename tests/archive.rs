@@ -704,20 +704,38 @@ fn the_archive_record_pins_the_archive_file() {
     journal_key().save(&key).unwrap();
     let first_out = shop.dir.path().join("first.zip");
     let last = shop.manifests[2].last_seq + 2;
-    let o = cli(&[
-        "archive",
-        "--db",
-        s(db),
-        "--out",
-        s(&first_out),
-        "--from",
-        "1",
-        "--to",
-        &last.to_string(),
-        "--key",
-        s(&key),
-    ]);
+    let archive_first = |confirm: &[&str]| {
+        let range = last.to_string();
+        let mut args = vec![
+            "archive",
+            "--db",
+            s(db),
+            "--out",
+            s(&first_out),
+            "--from",
+            "1",
+            "--to",
+            &range,
+            "--key",
+            s(&key),
+        ];
+        args.extend_from_slice(confirm);
+        cli(&args)
+    };
+    // The journal's last record is months old (the shop's fixture is dated in the spring):
+    // the archive is refused before it is written, unless the clock's reading is confirmed.
+    let o = archive_first(&[]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(text(&o).contains("--confirm-clock"), "{}", text(&o));
+    assert!(!first_out.exists());
+    let o = archive_first(&["--confirm-clock", "auditeur"]);
     assert_eq!(code(&o), 0, "{}", text(&o));
+    let confirmed = JournalReader::open(db)
+        .unwrap()
+        .last_event("clock_confirmed")
+        .unwrap()
+        .expect("the confirmation is journaled");
+    assert_eq!(confirmed.operator.as_deref(), Some("auditeur"));
     let sha = hex::encode(Sha256::digest(std::fs::read(&first_out).unwrap()));
     // The journal now holds the archive record and its event (after the closures that the
     // append, at the real time, may have made due).

@@ -156,7 +156,7 @@ fn a_failed_flush_is_settled_at_once_and_its_refused_record_never_comes_back() {
 fn when_a_failed_flush_cannot_be_settled_the_outcome_is_unknown_and_nothing_more_is_written() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
-    let (path, _clock, journal) = journal_on_manual_clock(dir.path());
+    let (path, clock, journal) = journal_on_manual_clock(dir.path());
     for n in 0..3 {
         journal.sale(&sale_of(n)).unwrap();
     }
@@ -201,14 +201,14 @@ fn when_a_failed_flush_cannot_be_settled_the_outcome_is_unknown_and_nothing_more
         after_crash == [100, 101, 102] || after_crash == [100, 101, 102, 103],
         "{after_crash:?}"
     );
-    let reopened = Journal::open(&copy, journal_key(), JournalOptions::default()).unwrap();
+    let reopened = Journal::open(&copy, journal_key(), manual_options(&clock)).unwrap();
     reopened.sale(&sale_of(6)).unwrap();
     reopened.close();
     assert_eq!(*stored_sale_totals(&copy).last().unwrap(), 106);
 
     // Reopened in place, the journal goes on from what the file holds.
     journal.close();
-    let journal = Journal::open(&path, journal_key(), JournalOptions::default()).unwrap();
+    let journal = Journal::open(&path, journal_key(), manual_options(&clock)).unwrap();
     let next = journal.sale(&sale_of(7)).unwrap();
     journal.close();
     let stored = stored_sale_totals(&path);

@@ -544,3 +544,109 @@ fn a_file_moved_replaced_or_deleted_while_open_stops_every_commit() {
     sale_after_check(&journal).unwrap();
     sale_after_check(&journal).unwrap();
 }
+
+/// Whether `result` is a refusal because the clock reads too far ahead.
+fn clock_ahead_refusal<T: std::fmt::Debug>(result: Result<T, JournalError>) -> bool {
+    match result {
+        Err(JournalError::ClockAhead(ahead)) => {
+            let message = JournalError::ClockAhead(ahead).to_string();
+            assert!(
+                message.contains("days after the journal's last record"),
+                "{message}"
+            );
+            true
+        }
+        other => panic!("not refused for the clock: {other:?}"),
+    }
+}
+
+#[test]
+fn a_clock_far_ahead_of_the_last_record_stops_records_until_corrected_or_confirmed() {
+    const DAY: i64 = 24 * 3600 * 1000;
+    let dir = tempfile::tempdir().unwrap();
+    let (path, clock, journal) = journal_on_manual_clock(dir.path());
+    let first = journal.sale(&simple_sale("BAG", 2, 130, 550)).unwrap();
+
+    // Back from a month's holiday: within the limit, sales go on (and close the days before).
+    clock.set(first.timestamp_ms + 40 * DAY);
+    assert_eq!(journal.clock_ahead(), None);
+    let back = journal.sale(&simple_sale("BAG", 1, 130, 550)).unwrap();
+
+    // Someone types the year wrong: ten years ahead. Nothing can be written, not even the
+    // closures that such a date would make due, and the application can tell before a sale.
+    clock.set(back.timestamp_ms + 3653 * DAY);
+    let ahead = journal.clock_ahead().expect("the clock is far ahead");
+    assert_eq!((ahead.last_ms, ahead.days()), (back.timestamp_ms, 3653));
+    let before = last_seq(&path);
+    let report = journal.x_report().unwrap();
+    assert!(clock_ahead_refusal(
+        journal.sale(&simple_sale("BAG", 1, 130, 550))
+    ));
+    assert!(clock_ahead_refusal(
+        journal.refund(first.seq, &simple_refund(0, 1, 130))
+    ));
+    assert!(clock_ahead_refusal(
+        journal.training(&simple_sale("BAG", 1, 130, 550))
+    ));
+    assert!(clock_ahead_refusal(journal.event("export", "an export")));
+    assert!(clock_ahead_refusal(
+        journal.close_period(pos_core::closure::Period::Day)
+    ));
+    assert_eq!(last_seq(&path), before, "a refused record wrote something");
+    assert_eq!(journal.x_report().unwrap(), report);
+
+    // The clock is corrected: sales go on, dated right, with nothing to confirm.
+    clock.set(back.timestamp_ms + 5 * 60_000);
+    assert_eq!(journal.clock_ahead(), None);
+    let corrected = journal.sale(&simple_sale("BAG", 1, 130, 550)).unwrap();
+    assert_eq!(corrected.timestamp_ms, back.timestamp_ms + 5 * 60_000);
+    let nothing = journal.confirm_clock("marie");
+    assert!(
+        matches!(nothing, Err(JournalError::Invalid(ref m)) if m.contains("nothing to confirm")),
+        "{nothing:?}"
+    );
+
+    // A seasonal shop reopens after two months: a manager confirms the date; the closures of
+    // the days and month before come first, then the confirmation, then the sales.
+    let reopening = corrected.timestamp_ms + 60 * DAY;
+    clock.set(reopening);
+    assert!(clock_ahead_refusal(
+        journal.sale(&simple_sale("BAG", 1, 130, 550))
+    ));
+    let confirmed = journal.confirm_clock("marie").unwrap();
+    assert_eq!(confirmed.timestamp_ms, reopening);
+    let event = match pos_core::body::Body::decode(Kind::Event, &confirmed.body).unwrap() {
+        pos_core::body::Body::Event(e) => e,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(event.code, "clock_confirmed");
+    assert_eq!(event.operator.as_deref(), Some("marie"));
+    assert_eq!(event.details["clock_ms"], reopening.to_string());
+    assert_eq!(event.details["last_ms"], corrected.timestamp_ms.to_string());
+    let reader = JournalReader::open(&path).unwrap();
+    let kind_at = |seq: u64| reader.record(seq).unwrap().unwrap().unwrap().kind;
+    assert_eq!(
+        kind_at(corrected.seq + 1),
+        "closure",
+        "the day closes first"
+    );
+    assert!((corrected.seq + 1..confirmed.seq)
+        .all(|seq| ["closure", "event"].contains(&kind_at(seq).as_str())));
+    let sale = journal.sale(&simple_sale("BAG", 1, 130, 550)).unwrap();
+    assert_eq!(sale.timestamp_ms, reopening);
+    journal.close();
+    let (_, findings) = verify_full(&path);
+    assert!(findings.is_empty(), "{findings:#?}");
+
+    // Without a limit, the journal takes any date.
+    let free_dir = tempfile::tempdir().unwrap();
+    let free_path = free_dir.path().join("journal.db");
+    let options = JournalOptions {
+        clock_ahead_limit_ms: None,
+        ..manual_options(&clock)
+    };
+    let free = Journal::create(&free_path, journal_key(), sample_opening(), options).unwrap();
+    clock.set(reopening + 3653 * DAY);
+    assert_eq!(free.clock_ahead(), None);
+    free.sale(&simple_sale("BAG", 1, 130, 550)).unwrap();
+}

@@ -224,6 +224,6 @@ fn a_refused_write_fails_its_callers_leaves_nothing_and_the_journal_goes_on_once
     assert!(event.details["error"].contains("is the disk full?"));
 
     // And it opens for writing again.
-    let journal = Journal::open(&path, journal_key(), JournalOptions::default()).unwrap();
+    let journal = Journal::open(&path, journal_key(), manual_options(&clock)).unwrap();
     journal.sale(&sale_of(99_999)).unwrap();
 }

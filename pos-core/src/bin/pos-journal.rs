@@ -117,6 +117,11 @@ enum Command {
         /// The journal's current secret key (default: DB.key).
         #[arg(long)]
         key: Option<PathBuf>,
+        /// When the clock reads far ahead of the journal's last record (a register unused for
+        /// months), confirm that the reading is right, as this operator (journaled as a
+        /// `clock_confirmed` event); without it such an archive is refused.
+        #[arg(long, value_name = "OPERATOR")]
+        confirm_clock: Option<String>,
     },
     /// Append the journal's head (seq, hash, signature, time) to an anchor file kept elsewhere.
     Anchor {
@@ -214,7 +219,8 @@ fn main() -> ExitCode {
             from,
             to,
             key,
-        } => archive(&db, &out, period, year, from.zip(to), key),
+            confirm_clock,
+        } => archive(&db, &out, period, year, from.zip(to), key, confirm_clock),
         Command::Anchor { db, out } => anchor(&db, &out),
         Command::PublicKey { db, out } => public_key(&db, out.as_deref()),
         Command::VerifyReceipt {
@@ -416,6 +422,7 @@ fn archive(
     year: Option<String>,
     range: Option<(u64, u64)>,
     key: Option<PathBuf>,
+    confirm_clock: Option<String>,
 ) -> ExitCode {
     let selection = match (period, year, range) {
         (Some(p), None, None) => ArchiveSelection::month(&p),
@@ -435,6 +442,17 @@ fn archive(
         Ok(j) => j,
         Err(e) => return unreadable(e),
     };
+    // Before the archive is written: it could not be journaled.
+    if let Some(ahead) = journal.clock_ahead() {
+        let Some(operator) = confirm_clock else {
+            return unreadable(format!(
+                "{ahead} (give --confirm-clock OPERATOR if the date is right)"
+            ));
+        };
+        if let Err(e) = journal.confirm_clock(&operator) {
+            return unreadable(e);
+        }
+    }
     let reader = match JournalReader::open(db) {
         Ok(r) => r,
         Err(e) => return unreadable(e),

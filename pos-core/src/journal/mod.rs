@@ -55,6 +55,49 @@ pub const MAX_BATCH_RECORDS: usize = 1024;
 pub const MAX_PENDING_APPENDS: usize = 4096;
 /// How many of the newest records are fully checked when a journal is opened for writing.
 pub const TAIL_CHECK_RECORDS: u64 = 256;
+/// How far ahead of the last record the clock may read, by default, before records need an
+/// operator's confirmation ([`Journal::confirm_clock`]): 45 days, longer than a shop's annual
+/// closure, far shorter than a year typed wrong.
+pub const DEFAULT_CLOCK_AHEAD_LIMIT_MS: i64 = 45 * 24 * 3600 * 1000;
+
+/// The clock reads further ahead of the journal's last record than
+/// [`JournalOptions::clock_ahead_limit_ms`] allows unconfirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClockAhead {
+    /// The clock's reading (UTC ms).
+    pub clock_ms: i64,
+    /// The last record's timestamp (UTC ms).
+    pub last_ms: i64,
+    /// The limit (ms).
+    pub limit_ms: i64,
+}
+
+impl ClockAhead {
+    /// Whole days between the last record and the clock's reading.
+    pub fn days(&self) -> i64 {
+        self.clock_ms.saturating_sub(self.last_ms) / (24 * 3600 * 1000)
+    }
+}
+
+impl std::fmt::Display for ClockAhead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let utc = |ms: i64| {
+            chrono::DateTime::from_timestamp_millis(ms).map_or_else(
+                || format!("{ms} ms"),
+                |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
+            )
+        };
+        write!(
+            f,
+            "the clock reads {}, {} days after the journal's last record ({}): if the date is \
+             right (after a long closure), a manager confirms it; otherwise correct the system \
+             clock",
+            utc(self.clock_ms),
+            self.days(),
+            utc(self.last_ms)
+        )
+    }
+}
 
 /// Why an append or an open failed. On any error nothing was written.
 #[derive(Debug, thiserror::Error)]
@@ -152,6 +195,11 @@ pub enum JournalError {
         /// Why the flush failed.
         cause: String,
     },
+    /// The clock reads too far ahead of the last record: nothing is written (a record dated
+    /// so would date every later one as far ahead) until the clock is corrected or an operator
+    /// confirms the reading ([`Journal::confirm_clock`]).
+    #[error("record refused: {0}")]
+    ClockAhead(ClockAhead),
 }
 
 impl From<rusqlite::Error> for JournalError {
@@ -185,6 +233,7 @@ impl JournalError {
             JournalError::OutcomeUnknown { cause } => JournalError::OutcomeUnknown {
                 cause: cause.clone(),
             },
+            JournalError::ClockAhead(ahead) => JournalError::ClockAhead(*ahead),
             _ => JournalError::Storage(self.storage_message()),
         }
     }
@@ -226,6 +275,10 @@ pub struct JournalOptions {
     /// An anchor file, on another medium than the journal: the head is appended to it after
     /// every closure and on [`Journal::write_anchor`] (see [`crate::anchor`]).
     pub anchor_path: Option<PathBuf>,
+    /// How far ahead of the last record the clock may read before records are refused with
+    /// [`JournalError::ClockAhead`] until an operator confirms the reading
+    /// ([`DEFAULT_CLOCK_AHEAD_LIMIT_MS`] by default; `None` never refuses).
+    pub clock_ahead_limit_ms: Option<i64>,
 }
 
 impl Default for JournalOptions {
@@ -234,6 +287,7 @@ impl Default for JournalOptions {
             clock: Arc::new(SystemClock),
             tail_check_records: TAIL_CHECK_RECORDS,
             anchor_path: None,
+            clock_ahead_limit_ms: Some(DEFAULT_CLOCK_AHEAD_LIMIT_MS),
         }
     }
 }
@@ -324,6 +378,8 @@ pub(crate) struct Shared {
     anchor_error: RwLock<Option<String>>,
     /// Why the last commit was refused, while none has succeeded since.
     write_failure: RwLock<Option<String>>,
+    /// The last record's timestamp.
+    head_timestamp_ms: std::sync::atomic::AtomicI64,
 }
 
 /// An open journal, for writing. Share it behind an `Arc`: every method takes `&self` and may
@@ -340,6 +396,9 @@ pub struct Journal {
     /// At most this many requests wait ([`MAX_PENDING_APPENDS`]; smaller in tests).
     max_pending: usize,
     shared: Shared,
+    /// The writer's clock and limit, for [`Journal::clock_ahead`].
+    clock: Arc<dyn Clock>,
+    clock_ahead_limit_ms: Option<i64>,
     _lock: File,
 }
 
@@ -451,8 +510,9 @@ impl Journal {
         }
         let conn = store::open_write(path).map_err(JournalError::Storage)?;
         let writer = Writer::resume(conn, key, &opening, options.clock.clone())?
-            .with_anchor_path(options.anchor_path.clone());
-        Ok(Journal::start(path, writer, opening, lock))
+            .with_anchor_path(options.anchor_path.clone())
+            .with_clock_ahead_limit(options.clock_ahead_limit_ms);
+        Ok(Journal::start(path, writer, opening, lock, &options))
     }
 
     /// Opens an existing journal for writing with its current signing key. Checks the newest
@@ -485,16 +545,24 @@ impl Journal {
         // nothing.
         store::update_indexes(&mut conn)?;
         let writer = Writer::resume(conn, key, &opening, options.clock.clone())?
-            .with_anchor_path(options.anchor_path.clone());
-        Ok(Journal::start(path, writer, opening, lock))
+            .with_anchor_path(options.anchor_path.clone())
+            .with_clock_ahead_limit(options.clock_ahead_limit_ms);
+        Ok(Journal::start(path, writer, opening, lock, &options))
     }
 
-    fn start(path: &Path, mut writer: Writer, opening: OpeningBody, lock: File) -> Journal {
+    fn start(
+        path: &Path,
+        mut writer: Writer,
+        opening: OpeningBody,
+        lock: File,
+        options: &JournalOptions,
+    ) -> Journal {
         let shared = Shared {
             rates: RwLock::new(writer.rates().to_vec()),
             key: RwLock::new(writer.key().clone()),
             anchor_error: RwLock::new(None),
             write_failure: RwLock::new(None),
+            head_timestamp_ms: writer.head_timestamp_ms().into(),
             opening,
         };
         writer.start_signers();
@@ -514,6 +582,8 @@ impl Journal {
             room: Condvar::new(),
             max_pending: MAX_PENDING_APPENDS,
             shared,
+            clock: options.clock.clone(),
+            clock_ahead_limit_ms: options.clock_ahead_limit_ms,
             _lock: lock,
         }
     }
@@ -797,6 +867,36 @@ impl Journal {
             Ok(e) => e.clone(),
             Err(p) => p.into_inner().clone(),
         }
+    }
+
+    /// Whether the clock now reads too far ahead of the last record for records to be written
+    /// unconfirmed: for an application to show before a sale is refused.
+    pub fn clock_ahead(&self) -> Option<ClockAhead> {
+        let limit_ms = self.clock_ahead_limit_ms?;
+        let clock_ms = self.clock.now_ms();
+        let last_ms = self
+            .shared
+            .head_timestamp_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        (clock_ms.saturating_sub(last_ms) > limit_ms).then_some(ClockAhead {
+            clock_ms,
+            last_ms,
+            limit_ms,
+        })
+    }
+
+    /// Confirms that the clock's reading, further ahead of the last record than the journal
+    /// accepts unconfirmed ([`JournalError::ClockAhead`]), is right (the shop was closed that
+    /// long): writes a `clock_confirmed` event by `operator` (after the closures due), and
+    /// records go on. Refused when the clock is not that far ahead.
+    pub fn confirm_clock(&self, operator: &str) -> Result<Appended, JournalError> {
+        self.call(|reply| Request::Append {
+            kind: Kind::Event,
+            payload: Box::new(Payload::ConfirmClock {
+                operator: operator.to_string(),
+            }),
+            reply,
+        })
     }
 
     /// Why the journal's last commit was refused (a full or failing disk, a file moved while

@@ -3,7 +3,7 @@
 
 use super::files::FileWatch;
 use super::recovery::{self, format_rates};
-use super::{Appended, Head, JournalError, Shared, MAX_BATCH_RECORDS};
+use super::{Appended, ClockAhead, Head, JournalError, Shared, MAX_BATCH_RECORDS};
 use crate::anchor::{append_anchor, Anchor};
 use crate::body::{Body, DuplicateBody, DuplicateOf, EventBody, OpeningBody, DUPLICABLE_KINDS};
 use crate::canonical::to_canonical;
@@ -108,6 +108,8 @@ pub(crate) enum Payload {
         rates: Vec<VatRate>,
         operator: String,
     },
+    /// An operator confirms a clock reading far ahead of the last record.
+    ConfirmClock { operator: String },
 }
 
 /// The writer's state. Only the leading caller touches it (behind the journal's lock).
@@ -134,6 +136,9 @@ pub(crate) struct Writer {
     /// Why a commit's outcome is unknown (a failed flush the writer could not settle): no
     /// commit is attempted any more, until the journal is reopened.
     outcome_unknown: Option<String>,
+    /// How far ahead of the last record the clock may read before records need a
+    /// confirmation ([`super::JournalOptions::clock_ahead_limit_ms`]).
+    clock_ahead_limit_ms: Option<i64>,
 }
 
 /// Commits the storage refused (a full or failing disk), not told yet. The next commit of
@@ -423,6 +428,7 @@ impl Writer {
             last_refusal: None,
             files: None,
             outcome_unknown: None,
+            clock_ahead_limit_ms: None,
         };
         let mut batch = writer.batch();
         let bytes = to_canonical(opening)?;
@@ -470,6 +476,7 @@ impl Writer {
             last_refusal: None,
             files: None,
             outcome_unknown: None,
+            clock_ahead_limit_ms: None,
         })
     }
 
@@ -490,6 +497,34 @@ impl Writer {
     pub(crate) fn with_anchor_path(mut self, path: Option<std::path::PathBuf>) -> Writer {
         self.anchor_path = path;
         self
+    }
+
+    /// Refuses records while the clock reads further ahead of the last record than `limit_ms`,
+    /// until an operator confirms the reading.
+    pub(crate) fn with_clock_ahead_limit(mut self, limit_ms: Option<i64>) -> Writer {
+        self.clock_ahead_limit_ms = limit_ms;
+        self
+    }
+
+    /// The last record's timestamp.
+    pub(crate) fn head_timestamp_ms(&self) -> i64 {
+        self.head.timestamp_ms
+    }
+
+    /// The clock read by a batch, if it is further ahead of the batch's last record than the
+    /// limit. A reading that far ahead is more often a wrong date (a year typed wrong, a bad
+    /// clock battery) than a shop closed that long; once a record carries it, every later
+    /// record must too (timestamps never go backwards) and the closures of the real days would
+    /// be wrong for as long.
+    fn clock_ahead(&self, batch: &Batch) -> Option<ClockAhead> {
+        let limit_ms = self.clock_ahead_limit_ms?;
+        let ahead =
+            batch.head.seq > 0 && batch.now_ms.saturating_sub(batch.head.timestamp_ms) > limit_ms;
+        ahead.then_some(ClockAhead {
+            clock_ms: batch.now_ms,
+            last_ms: batch.head.timestamp_ms,
+            limit_ms,
+        })
     }
 
     fn write_anchor(&self, r: &Record) -> Result<(), JournalError> {
@@ -660,6 +695,9 @@ impl Writer {
                 *w = failure;
             }
         }
+        shared
+            .head_timestamp_ms
+            .store(self.head.timestamp_ms, std::sync::atomic::Ordering::Relaxed);
         if let Ok(mut k) = shared.key.write() {
             if k.id() != self.head.key.id() {
                 *k = self.head.key.clone();
@@ -711,6 +749,19 @@ impl Writer {
 
     /// Validates a caller's record against the batch's state, without changing anything.
     fn prepare(&self, batch: &Batch, kind: Kind, payload: Payload) -> Result<Ready, JournalError> {
+        let ahead = self.clock_ahead(batch);
+        match (&payload, ahead) {
+            (Payload::ConfirmClock { .. }, None) => {
+                return Err(JournalError::Invalid(
+                    "nothing to confirm: the clock is not further ahead of the last record than \
+                     the journal accepts unconfirmed"
+                        .into(),
+                ))
+            }
+            (Payload::ConfirmClock { .. }, Some(_)) => {}
+            (_, Some(ahead)) => return Err(JournalError::ClockAhead(ahead)),
+            (_, None) => {}
+        }
         if matches!(kind, Kind::Sale | Kind::Refund) {
             batch
                 .closures
@@ -831,12 +882,34 @@ impl Writer {
                     ..Ready::new(to_canonical(&body)?, Some(Body::Event(body)))
                 }
             }
+            Payload::ConfirmClock { operator } => {
+                check_text_field("operator", &operator)?;
+                let ahead =
+                    ahead.ok_or_else(|| JournalError::Invalid("nothing to confirm".into()))?;
+                let details = BTreeMap::from([
+                    ("clock_ms".to_string(), ahead.clock_ms.to_string()),
+                    ("last_ms".to_string(), ahead.last_ms.to_string()),
+                ]);
+                let body = EventBody {
+                    code: events::CLOCK_CONFIRMED.to_string(),
+                    message: format!(
+                        "clock reading confirmed, {} days after the last record",
+                        ahead.days()
+                    ),
+                    operator: Some(operator),
+                    details,
+                };
+                Ready::new(to_canonical(&body)?, Some(Body::Event(body)))
+            }
         })
     }
 
     /// Closes on demand: the open day, then for a month or year the month, then the year.
     fn close_period(&mut self, period: Period) -> Result<Vec<Appended>, JournalError> {
         let mut batch = self.batch();
+        if let Some(ahead) = self.clock_ahead(&batch) {
+            return Err(JournalError::ClockAhead(ahead));
+        }
         let today = batch
             .closures
             .local_date(batch.now_ms.max(batch.head.timestamp_ms));
