@@ -48,6 +48,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/tickets/{seq}"),
     ("post", "/v1/tickets/{seq}/reprint"),
     ("post", "/v1/training"),
+    ("post", "/v1/clock/confirm"),
     ("get", "/v1/reports/x"),
     ("post", "/v1/reports/x/print"),
     ("post", "/v1/closures"),
@@ -159,6 +160,7 @@ fn journal_error(e: JournalError) -> ApiError {
             ApiError::new(StatusCode::CONFLICT, "closed_period", e.to_string())
         }
         E::Invalid(_) | E::Canonical(_) => ApiError::invalid("invalid_record", e.to_string()),
+        E::ClockAhead(_) => ApiError::new(StatusCode::CONFLICT, "clock_ahead", e.to_string()),
         E::OutcomeUnknown { .. } => {
             // Not a refusal: the sale may be in the journal after a restart (and its receipt
             // then printed), so a front-end must not simply ring it up again.
@@ -230,6 +232,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/tickets/{seq}", get(get_ticket))
         .route("/v1/tickets/{seq}/reprint", post(reprint))
         .route("/v1/training", post(training))
+        .route("/v1/clock/confirm", post(confirm_clock))
         .route("/v1/reports/x", get(x_report))
         .route("/v1/reports/x/print", post(print_x_report))
         .route("/v1/closures", post(closure))
@@ -312,10 +315,13 @@ async fn health(State(app): AppState) -> Json<Value> {
     // An open journal whose last commit was refused (a full disk, a file moved) is failing
     // until a commit goes through again.
     let write_failure = app.journal.as_ref().and_then(|j| j.write_failure());
-    let status = match (&app.journal, &write_failure) {
-        (None, _) => "journal_unavailable",
-        (Some(_), Some(_)) => "journal_failing",
-        (Some(_), None) => "ok",
+    // A clock too far ahead of the journal refuses every record until corrected or confirmed.
+    let clock_ahead = app.journal.as_ref().and_then(|j| j.clock_ahead());
+    let status = match (&app.journal, &write_failure, &clock_ahead) {
+        (None, _, _) => "journal_unavailable",
+        (Some(_), Some(_), _) => "journal_failing",
+        (Some(_), None, Some(_)) => "clock_ahead",
+        (Some(_), None, None) => "ok",
     };
     Json(json!({
         "status": status,
@@ -323,6 +329,12 @@ async fn health(State(app): AppState) -> Json<Value> {
             "ok": status == "ok",
             "error": app.journal_error.clone().or(write_failure),
         },
+        "clock_ahead": clock_ahead.map(|a| json!({
+            "clock_ms": a.clock_ms,
+            "last_record_ms": a.last_ms,
+            "days": a.days(),
+            "message": a.to_string(),
+        })),
         "register_id": app.opening.register_id,
         "software": crate::software(),
         "training": app.training.load(Ordering::SeqCst),
@@ -1044,6 +1056,37 @@ async fn training(State(app): AppState, ApiJson(req): ApiJson<TrainingRequest>) 
         app.bus.publish("training", json!({ "on": req.on }));
     }
     Ok(Json(json!({ "training": req.on })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockConfirmRequest {
+    operator: String,
+    pin: String,
+}
+
+/// A manager confirms that the clock's reading, too far ahead of the journal's last record for
+/// records to be written unconfirmed, is right (the shop reopens after a long closure).
+async fn confirm_clock(
+    State(app): AppState,
+    ApiJson(req): ApiJson<ClockConfirmRequest>,
+) -> ApiResult {
+    let journal = app.journal().map_err(ApiError::unavailable)?;
+    let op = authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
+    let app2 = app.clone();
+    let confirmed = blocking(move || {
+        let a = journal.confirm_clock(&op.id)?;
+        // The closures due came before it: the projector prints them.
+        app2.appended(a.seq);
+        app2.finish_start();
+        Ok::<_, JournalError>(a)
+    })
+    .await?
+    .map_err(journal_error)?;
+    Ok(Json(json!({
+        "seq": confirmed.seq,
+        "timestamp_ms": confirmed.timestamp_ms,
+    })))
 }
 
 async fn x_report(State(app): AppState) -> ApiResult {

@@ -56,6 +56,9 @@ pub struct App {
     pub training: AtomicBool,
     /// Each scanner's state for the API, by device path.
     pub scanners: Mutex<std::collections::BTreeMap<String, serde_json::Value>>,
+    /// The operators' sessions kept from the last run, while the start is not journaled yet:
+    /// the clock read too far ahead of the journal at start ([`App::finish_start`]).
+    pub start_pending: Mutex<Option<HashSet<String>>>,
     /// Last scans (for the API), newest last.
     pub scans: Mutex<std::collections::VecDeque<serde_json::Value>>,
     /// The stock ledger (`stock.db`): the only record of stock levels.
@@ -278,11 +281,24 @@ impl App {
             training: AtomicBool::new(training),
             scans: Mutex::new(Default::default()),
             scanners: Mutex::new(Default::default()),
+            start_pending: Mutex::new(None),
         };
         if let Some(j) = &app.journal {
-            j.software_started(&crate::software())
-                .map_err(|e| StartError::Ops(format!("cannot journal the start: {e}")))?;
-            app.resume_sessions(j, signed_in)?;
+            match j.clock_ahead() {
+                // posd starts, so that a manager can confirm the date through the API (or the
+                // clock be corrected); the start is journaled then.
+                Some(ahead) => {
+                    tracing::error!(
+                        %ahead,
+                        "nothing is journaled until the clock is corrected or a manager \
+                         confirms it (POST /v1/clock/confirm)"
+                    );
+                    if let Ok(mut p) = app.start_pending.lock() {
+                        *p = Some(signed_in);
+                    }
+                }
+                None => app.journal_start(j, signed_in)?,
+            }
             let p = app
                 .recover()
                 .map_err(|e| StartError::Ops(format!("recovery: {e}")))?;
@@ -291,6 +307,32 @@ impl App {
             }
         }
         Ok(app)
+    }
+
+    /// Journals the software's start and resumes the operators' sessions.
+    fn journal_start(&self, j: &Journal, signed_in: HashSet<String>) -> Result<(), StartError> {
+        j.software_started(&crate::software())
+            .map_err(|e| StartError::Ops(format!("cannot journal the start: {e}")))?;
+        self.resume_sessions(j, signed_in)
+    }
+
+    /// Journals a start that waited for the clock (see [`App::start_pending`]), once the clock
+    /// is no longer too far ahead of the journal. Returns whether a start is still pending.
+    pub fn finish_start(&self) -> bool {
+        let Some(j) = self.journal.as_ref() else {
+            return false;
+        };
+        let Ok(mut pending) = self.start_pending.lock() else {
+            return false;
+        };
+        if pending.is_none() || j.clock_ahead().is_some() {
+            return pending.is_some();
+        }
+        let signed_in = pending.take().unwrap_or_default();
+        if let Err(e) = self.journal_start(j, signed_in) {
+            tracing::error!(error = %e, "cannot journal the start");
+        }
+        false
     }
 
     /// Resumes the sessions kept in `ops.db`: operators no longer in the configuration are

@@ -204,6 +204,22 @@ async fn serve_async(
         .map_err(|e| e.to_string())?;
     let app = Arc::new(app);
     app::App::spawn_projector(&app)?;
+    if app.start_pending.lock().is_ok_and(|p| p.is_some()) {
+        // The clock read too far ahead of the journal: the start is journaled once a manager
+        // confirms the date (the API does it then) or the clock is corrected (seen here).
+        let app = app.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(10));
+            loop {
+                every.tick().await;
+                let app = app.clone();
+                match tokio::task::spawn_blocking(move || app.finish_start()).await {
+                    Ok(true) => {}
+                    _ => break,
+                }
+            }
+        });
+    }
     if let Some(shop) = &app.shop {
         tracing::info!(shop = %shop.name, "online shop sync started");
         tokio::spawn(shop.clone().run());

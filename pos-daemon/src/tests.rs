@@ -1089,3 +1089,125 @@ fn the_example_configuration_loads_once_its_pin_hashes_are_filled_in() {
     let config = Config::load(&path).expect("the example loads");
     assert_eq!(config.storage.low_free_mib, 512);
 }
+
+/// The codes of the journal's events, in order.
+fn event_codes(path: &std::path::Path) -> Vec<String> {
+    let reader = pos_core::reader::JournalReader::open(path).expect("reader");
+    reader
+        .records_of_kind(pos_core::record::Kind::Event)
+        .expect("events")
+        .iter()
+        .filter_map(|r| {
+            match pos_core::body::Body::decode(pos_core::record::Kind::Event, &r.body) {
+                Ok(pos_core::body::Body::Event(e)) => Some(e.code),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_far_ahead_refuses_sales_until_a_manager_confirms_the_date() {
+    let d = daemon("").await;
+    d.sale(1).await;
+    let health = d.ok("GET", "/v1/health", None).await;
+    assert_eq!(health["status"], "ok");
+    assert!(health["clock_ahead"].is_null());
+
+    // The year is typed wrong: health says so, and sales are refused with a clear conflict.
+    d.clock.advance(3653 * DAY_MS);
+    let health = d.ok("GET", "/v1/health", None).await;
+    assert_eq!(health["status"], "clock_ahead", "{health}");
+    assert_eq!(health["clock_ahead"]["days"], 3653);
+    let before = d.records().len();
+    let sale = json!({"operator":"alice","lines":[{"sku":"BAGUETTE","quantity":1}],
+                      "payments":[{"method":"cash","amount_cents":130}]});
+    let (status, body) = d.call("POST", "/v1/sales", Some(sale.clone())).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "clock_ahead");
+    assert!(body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("3653 days after")));
+    assert_eq!(d.records().len(), before, "nothing is journaled");
+
+    // A cashier cannot confirm; a manager can, and sales go on at the confirmed date.
+    let (status, body) = d
+        .call(
+            "POST",
+            "/v1/clock/confirm",
+            Some(json!({"operator":"alice","pin":CASHIER_PIN})),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    let confirmed = d
+        .ok(
+            "POST",
+            "/v1/clock/confirm",
+            Some(json!({"operator":"marie","pin":MANAGER_PIN})),
+        )
+        .await;
+    assert_eq!(
+        confirmed["timestamp_ms"],
+        d.clock.0.load(Ordering::SeqCst),
+        "{confirmed}"
+    );
+    let (status, body) = d.call("POST", "/v1/sales", Some(sale)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(d.ok("GET", "/v1/health", None).await["status"], "ok");
+    let codes = event_codes(&d.app.config.journal_path());
+    assert_eq!(codes.iter().filter(|c| *c == "clock_confirmed").count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posd_starts_with_a_clock_far_ahead_and_journals_its_start_once_the_date_is_confirmed() {
+    let (dir, config) = config("");
+    let now = chrono::Utc::now().timestamp_millis();
+    let start = |config: Config, at_ms: i64| {
+        let clock = Arc::new(TestClock(AtomicI64::new(at_ms)));
+        tokio::task::spawn_blocking(move || App::start_with_clock(config, clock))
+    };
+    let first = start(config.clone(), now)
+        .await
+        .expect("join")
+        .expect("start");
+    drop(first);
+    let journal = config.journal_path();
+    let starts = |codes: &[String]| codes.iter().filter(|c| *c == "software_started").count();
+    assert_eq!(starts(&event_codes(&journal)), 1);
+
+    // Started again with the clock ten years ahead: posd runs (a manager must be able to
+    // confirm the date), but its start is not journaled yet.
+    let app = start(config, now + 3653 * DAY_MS)
+        .await
+        .expect("join")
+        .expect("posd starts with the clock ahead");
+    let app = Arc::new(app);
+    assert!(
+        app.finish_start(),
+        "the start waits while the clock is ahead"
+    );
+    assert_eq!(starts(&event_codes(&journal)), 1);
+    let router = crate::api::router(app.clone());
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/v1/clock/confirm")
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(HttpBody::from(
+            json!({"operator":"marie","pin":MANAGER_PIN}).to_string(),
+        ))
+        .expect("request");
+    let resp = router.oneshot(req).await.expect("infallible");
+    assert_eq!(resp.status().as_u16(), 200);
+
+    // The start is journaled right after the confirmation.
+    let codes = event_codes(&journal);
+    assert_eq!(starts(&codes), 2);
+    let confirmed = codes
+        .iter()
+        .position(|c| c == "clock_confirmed")
+        .expect("confirmed");
+    assert_eq!(codes[confirmed + 1], "software_started", "{codes:?}");
+    assert!(app.start_pending.lock().unwrap().is_none());
+    drop(dir);
+}
