@@ -126,9 +126,24 @@ fn a_refused_write_fails_its_callers_leaves_nothing_and_the_journal_goes_on_once
         .write_failure()
         .is_some_and(|f| f.contains("is the disk full?")));
 
-    // Space returns the next morning. The manager's Z closes the day of the outage: the event
-    // telling of it waits for the first sale (a day it opened would be the day the Z closed).
+    // Space returns the next morning, but the clock is first found ten years ahead: the sale
+    // is refused for the clock, and the event telling of the outage is not written either (it
+    // would date the journal as far ahead).
     limit_file_size(None);
+    let wal_before = std::fs::read(&wal).unwrap();
+    let db_before = std::fs::read(&path).unwrap();
+    clock.set(T0_MS + 3654 * 24 * 3600 * 1000);
+    assert!(matches!(
+        journal.sale(&sale_of(7)),
+        Err(JournalError::ClockAhead(_))
+    ));
+    assert!(
+        std::fs::read(&wal).unwrap() == wal_before && std::fs::read(&path).unwrap() == db_before
+    );
+    clock.set(T0_MS + 24 * 3600 * 1000);
+
+    // The manager's Z closes the day of the outage: the event telling of it waits for the
+    // first sale (a day it opened would be the day the Z closed).
     let z = journal.close_period(Period::Day).unwrap();
     let closures: Vec<_> = z
         .iter()

@@ -569,9 +569,14 @@ impl Writer {
     /// A batch for callers' records. After refused commits it opens with the
     /// `journal_write_failed` event (after the closures due, which come before any record of a
     /// new day). Closures on demand do not carry it: a day opened by the event would be the day
-    /// a Z asked in the morning closes, instead of the day before.
+    /// a Z asked in the morning closes, instead of the day before. Nor does a batch whose clock
+    /// reads too far ahead: its callers' records are refused, and the event would date the
+    /// journal as far ahead.
     fn batch_for_appends(&self) -> Result<Batch, JournalError> {
         let mut batch = self.batch();
+        if self.clock_ahead(&batch).is_some() {
+            return Ok(batch);
+        }
         if let Some(failed) = &self.failed_writes {
             let due = batch
                 .closures
@@ -987,6 +992,10 @@ impl Writer {
             self.batch_for_appends()
         };
         let settled = settled.and_then(|mut batch| {
+            if batch.slots.is_empty() {
+                // Nothing to write over the frames (the clock jumped too far ahead meanwhile).
+                return Err(JournalError::Storage("nothing to settle with".into()));
+            }
             self.sign(&mut batch)?;
             self.write(&batch.slots)?;
             Ok(batch)
