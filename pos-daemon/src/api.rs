@@ -312,49 +312,7 @@ async fn require_token(State(app): AppState, req: Request, next: Next) -> Respon
 }
 
 async fn health(State(app): AppState) -> Json<Value> {
-    // An open journal whose last commit was refused (a full disk, a file moved) is failing
-    // until a commit goes through again.
-    let write_failure = app.journal.as_ref().and_then(|j| j.write_failure());
-    // A clock too far ahead of the journal refuses every record until corrected or confirmed.
-    let clock_ahead = app.journal.as_ref().and_then(|j| j.clock_ahead());
-    let status = match (&app.journal, &write_failure, &clock_ahead) {
-        (None, _, _) => "journal_unavailable",
-        (Some(_), Some(_), _) => "journal_failing",
-        (Some(_), None, Some(_)) => "clock_ahead",
-        (Some(_), None, None) => "ok",
-    };
-    Json(json!({
-        "status": status,
-        "journal": {
-            "ok": status == "ok",
-            "error": app.journal_error.clone().or(write_failure),
-        },
-        "clock_ahead": clock_ahead.map(|a| json!({
-            "clock_ms": a.clock_ms,
-            "last_record_ms": a.last_ms,
-            "days": a.days(),
-            "message": a.to_string(),
-        })),
-        "register_id": app.opening.register_id,
-        "software": crate::software(),
-        "training": app.training.load(Ordering::SeqCst),
-        "printer": app.printer_state(),
-        "disk": disk_state(&app.config),
-    }))
-}
-
-/// Free space on the data directory's file system, and whether it is below the warning level
-/// (`null` fields when it cannot be read).
-fn disk_state(config: &crate::config::Config) -> Value {
-    let low_bytes = config.storage.low_free_mib.saturating_mul(1024 * 1024);
-    match rustix::fs::statvfs(&config.data_dir) {
-        Ok(fs) => {
-            // What an unprivileged process may still write (not the root-reserved blocks).
-            let free = fs.f_bavail.saturating_mul(fs.f_frsize);
-            json!({ "free_bytes": free, "low": free < low_bytes })
-        }
-        Err(e) => json!({ "free_bytes": null, "low": null, "error": e.to_string() }),
-    }
+    Json(crate::health::state(&app))
 }
 
 async fn openapi() -> Response {

@@ -1,5 +1,5 @@
 //! The event stream pushed to front-ends (`GET /v1/events`): scans, printer status changes,
-//! print job outcomes, closures. A bounded broadcast: a slow subscriber misses events (and is
+//! print job outcomes, closures, health changes. A bounded broadcast: a slow subscriber misses events (and is
 //! told so), it never holds anything up.
 
 use serde::Serialize;
@@ -12,7 +12,7 @@ pub const EVENT_BUFFER: usize = 1024;
 #[derive(Debug, Clone, Serialize)]
 pub struct BusEvent {
     /// The SSE event name: `scan`, `printer`, `drawer`, `print_job`, `closure`, `sale`,
-    /// `training`.
+    /// `training`, `health`.
     pub name: &'static str,
     /// The payload.
     pub data: serde_json::Value,

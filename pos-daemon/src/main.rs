@@ -14,6 +14,7 @@ mod bus;
 mod catalog;
 mod config;
 mod demo;
+mod health;
 mod ops;
 mod print;
 mod printout;
@@ -229,6 +230,11 @@ async fn serve_async(
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(health::watch(
+        app.clone(),
+        health::WATCH_INTERVAL,
+        stop_rx.clone(),
+    ));
     let worker = match &app.config.printer {
         Some(p) => {
             let address = p

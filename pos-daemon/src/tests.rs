@@ -114,11 +114,16 @@ pub async fn start_on(dir: tempfile::TempDir, config: Config) -> Daemon {
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     if let Some(p) = &app.config.printer {
         let address = p.address.parse().expect("printer address");
-        tokio::spawn(crate::print::run(app.clone(), address, stop_rx));
+        tokio::spawn(crate::print::run(app.clone(), address, stop_rx.clone()));
     }
     for s in app.config.scanners.clone() {
         tokio::spawn(crate::scanners::run(app.clone(), s));
     }
+    tokio::spawn(crate::health::watch(
+        app.clone(),
+        Duration::from_millis(50),
+        stop_rx.clone(),
+    ));
     let router = crate::api::router(app.clone());
     Daemon {
         dir,
@@ -1210,4 +1215,27 @@ async fn posd_starts_with_a_clock_far_ahead_and_journals_its_start_once_the_date
     assert_eq!(codes[confirmed + 1], "software_started", "{codes:?}");
     assert!(app.start_pending.lock().unwrap().is_none());
     drop(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_pushes_health_when_sales_stop_and_resume_going_through() {
+    let d = daemon("").await;
+    let mut events = d.events().await;
+    // Let the watcher see the healthy state first.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    d.clock.advance(3653 * DAY_MS);
+    let pushed = events.next_named("health").await;
+    assert_eq!(pushed["status"], "clock_ahead", "{pushed}");
+    assert_eq!(pushed["clock_ahead"]["days"], 3653);
+
+    d.ok(
+        "POST",
+        "/v1/clock/confirm",
+        Some(json!({"operator":"marie","pin":MANAGER_PIN})),
+    )
+    .await;
+    let pushed = events.next_named("health").await;
+    assert_eq!(pushed["status"], "ok", "{pushed}");
+    assert!(pushed["clock_ahead"].is_null());
 }
