@@ -634,6 +634,7 @@ fn a_clock_far_ahead_of_the_last_record_stops_records_until_corrected_or_confirm
         .all(|seq| ["closure", "event"].contains(&kind_at(seq).as_str())));
     let sale = journal.sale(&simple_sale("BAG", 1, 130, 550)).unwrap();
     assert_eq!(sale.timestamp_ms, reopening);
+    assert_eq!(journal.last_seq(), sale.seq);
     journal.close();
     let (_, findings) = verify_full(&path);
     assert!(findings.is_empty(), "{findings:#?}");

@@ -380,6 +380,8 @@ pub(crate) struct Shared {
     write_failure: RwLock<Option<String>>,
     /// The last record's timestamp.
     head_timestamp_ms: std::sync::atomic::AtomicI64,
+    /// The last record's sequence number.
+    head_seq: std::sync::atomic::AtomicU64,
 }
 
 /// An open journal, for writing. Share it behind an `Arc`: every method takes `&self` and may
@@ -563,6 +565,7 @@ impl Journal {
             anchor_error: RwLock::new(None),
             write_failure: RwLock::new(None),
             head_timestamp_ms: writer.head_timestamp_ms().into(),
+            head_seq: writer.head_seq().into(),
             opening,
         };
         writer.start_signers();
@@ -867,6 +870,14 @@ impl Journal {
             Ok(e) => e.clone(),
             Err(p) => p.into_inner().clone(),
         }
+    }
+
+    /// The sequence number of the last record committed (of every record a caller has been
+    /// answered for, at least).
+    pub fn last_seq(&self) -> u64 {
+        self.shared
+            .head_seq
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Whether the clock now reads too far ahead of the last record for records to be written

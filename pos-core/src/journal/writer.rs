@@ -511,6 +511,11 @@ impl Writer {
         self.head.timestamp_ms
     }
 
+    /// The last record's sequence number.
+    pub(crate) fn head_seq(&self) -> u64 {
+        self.head.seq
+    }
+
     /// The clock read by a batch, if it is further ahead of the batch's last record than the
     /// limit. A reading that far ahead is more often a wrong date (a year typed wrong, a bad
     /// clock battery) than a shop closed that long; once a record carries it, every later
@@ -703,6 +708,9 @@ impl Writer {
         shared
             .head_timestamp_ms
             .store(self.head.timestamp_ms, std::sync::atomic::Ordering::Relaxed);
+        shared
+            .head_seq
+            .store(self.head.seq, std::sync::atomic::Ordering::Release);
         if let Ok(mut k) = shared.key.write() {
             if k.id() != self.head.key.id() {
                 *k = self.head.key.clone();
