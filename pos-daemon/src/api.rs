@@ -6,6 +6,7 @@ use crate::app::App;
 use crate::auth::same_secret;
 use crate::catalog::{CatalogError, LineRequest, Product};
 use crate::config::{OperatorConfig, Role};
+use crate::idempotency::{self, InFlight, Known, RequestKey};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
 use axum::http::{header, StatusCode};
@@ -18,7 +19,7 @@ use futures_util::Stream;
 use pos_core::body::Body;
 use pos_core::closure::{ClosureError, Period};
 use pos_core::events;
-use pos_core::journal::{Appended, JournalError};
+use pos_core::journal::{Appended, Journal, JournalError};
 use pos_core::money::Cents;
 use pos_core::ticket::{
     Payment, PaymentMethod, RefundInput, RefundLineInput, SaleInput, MAX_LINES_PER_TICKET,
@@ -100,11 +101,13 @@ impl ApiError {
         self
     }
 
-    fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+    /// A 422: the request is well-formed but refused.
+    pub(crate) fn invalid(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
     }
 
-    fn unavailable(message: impl Into<String>) -> Self {
+    /// A 503: the journal cannot be used.
+    pub(crate) fn unavailable(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "journal_unavailable",
@@ -112,7 +115,8 @@ impl ApiError {
         )
     }
 
-    fn internal(message: impl Into<String>) -> Self {
+    /// A 503 for a failure of the daemon itself.
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "internal", message)
     }
 }
@@ -186,25 +190,54 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    "the request body is larger than the configured limit",
-                )
-            } else {
-                ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", e.body_text())
-            }
-        })?;
-        serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| {
-            use serde_json::error::Category;
-            match e.classify() {
-                Category::Data => ApiError::invalid("invalid_request", e.to_string()),
-                _ => ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()),
-            }
+        parse_json(&body_bytes(req, state).await?).map(ApiJson)
+    }
+}
+
+/// A JSON body as [`ApiJson`] takes it, with the request's idempotency key, if any.
+pub struct KeyedJson<T> {
+    body: T,
+    key: Option<RequestKey>,
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for KeyedJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let headers = req.headers().clone();
+        let bytes = body_bytes(req, state).await?;
+        let key = RequestKey::of(&headers, &bytes)?;
+        Ok(KeyedJson {
+            body: parse_json(&bytes)?,
+            key,
         })
     }
+}
+
+/// A request's body, within the configured limit.
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "the request body is larger than the configured limit",
+            )
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", e.body_text())
+        }
+    })
+}
+
+/// Malformed JSON is a 400, well-formed JSON of the wrong shape a 422.
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Data => ApiError::invalid("invalid_request", e.to_string()),
+            _ => ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()),
+        }
+    })
 }
 
 type AppState = State<Arc<App>>;
@@ -672,8 +705,31 @@ fn ticket_answer(app: &App, a: &Appended, code: Option<String>, job: Option<i64>
     })
 }
 
-async fn post_sale(State(app): AppState, ApiJson(req): ApiJson<SaleRequest>) -> ApiResult {
+async fn post_sale(
+    State(app): AppState,
+    KeyedJson { body: req, key }: KeyedJson<SaleRequest>,
+) -> ApiResult {
     let journal = app.journal().map_err(ApiError::unavailable)?;
+    // A sale sent again under its idempotency key gets its first answer, not a second ticket.
+    let mut unsettled = None;
+    let _in_flight = match &key {
+        None => None,
+        Some(k) => {
+            match idempotency::known(&app, k)? {
+                Known::Done(seq) => return replay(&app, &journal, seq).await,
+                Known::Unsettled { after_seq } => unsettled = Some(after_seq),
+                Known::New => {}
+            }
+            Some(InFlight::take(&app, &k.key).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "idempotency_in_progress",
+                    "a request with this idempotency key is being served: send it again for \
+                     its answer",
+                )
+            })?)
+        }
+    };
     signed_in(&app, &req.operator)?;
     if req.lines.is_empty() || req.lines.len() > MAX_LINES_PER_TICKET {
         return Err(ApiError::invalid(
@@ -708,6 +764,25 @@ async fn post_sale(State(app): AppState, ApiJson(req): ApiJson<SaleRequest>) -> 
         ticket_discount: Cents(req.ticket_discount_cents),
         payments: payments(&req.payments)?,
     };
+    if let (Some(k), Some(after_seq)) = (&key, unsettled) {
+        // Remembered, but its answer was never recorded: the journal says whether the sale
+        // was written.
+        let expected = pos_core::ticket::compute_sale(&input, &journal.vat_rates()).ok();
+        let (app2, k2) = (app.clone(), k.key.clone());
+        let written = blocking(move || {
+            idempotency::settle(&app2, &k2, after_seq, |r| {
+                let body = match r.known_kind() {
+                    Some(kind @ (pos_core::record::Kind::Sale | pos_core::record::Kind::Training)) => Body::decode(kind, &r.body).ok(),
+                    _ => None,
+                };
+                matches!((body, &expected), (Some(Body::Sale(b) | Body::Training(b)), Some(e)) if b == *e)
+            })
+        })
+        .await??;
+        if let Some(seq) = written {
+            return replay(&app, &journal, seq).await;
+        }
+    }
     // The journal validates the ticket before writing anything: a refused ticket changes
     // nothing.
     let training = app.training.load(Ordering::SeqCst);
@@ -742,18 +817,41 @@ async fn post_sale(State(app): AppState, ApiJson(req): ApiJson<SaleRequest>) -> 
     };
     let app2 = app.clone();
     let (a, code, job) = blocking(move || {
-        let a = if training {
+        if let Some(k) = &key {
+            // Before the journal: whatever happens after its commit, the key is found again.
+            app2.ops
+                .begin_keyed(&k.key, &k.sha256, journal.last_seq())
+                .map_err(|e| ApiError::internal(format!("cannot remember the key: {e}")))?;
+        }
+        let appended = if training {
             journal.training(&input)
         } else {
             journal.sale(&input)
-        }?;
+        };
+        let a = match (appended, &key) {
+            (Ok(a), Some(k)) => {
+                // Lost (a full disk), the answer is found again from the journal.
+                if let Err(e) = app2.ops.finish_keyed(&k.key, a.seq) {
+                    tracing::warn!(error = %e, "the idempotency key's record is not noted");
+                }
+                a
+            }
+            (Ok(a), None) => a,
+            // A commit of unknown outcome stays unsettled: the journal will say.
+            (Err(e @ JournalError::OutcomeUnknown { .. }), _) => return Err(journal_error(e)),
+            (Err(e), key) => {
+                if let Some(k) = key {
+                    let _ = app2.ops.forget_keyed(&k.key);
+                }
+                return Err(journal_error(e));
+            }
+        };
         // Durable now: only from here on is anything printed or answered.
         let code = journal.receipt_code(&a).ok();
         let job = app2.project(a.seq);
-        Ok::<_, JournalError>((a, code, job))
+        Ok::<_, ApiError>((a, code, job))
     })
-    .await?
-    .map_err(journal_error)?;
+    .await??;
     let job = job.await.ok().flatten();
     let mut answer = ticket_answer(&app, &a, code, job);
     if !warnings.is_empty() {
@@ -765,6 +863,40 @@ async fn post_sale(State(app): AppState, ApiJson(req): ApiJson<SaleRequest>) -> 
         json!({ "seq": a.seq, "kind": a.kind.as_str(), "ticket_number": a.kind_seq }),
     );
     Ok(Json(answer))
+}
+
+/// The answer to a sale already journaled under the idempotency key sent again.
+async fn replay(app: &Arc<App>, journal: &Arc<Journal>, seq: u64) -> ApiResult {
+    let (app, journal) = (app.clone(), journal.clone());
+    blocking(move || {
+        let record = pos_core::reader::JournalReader::open(&app.config.journal_path())
+            .and_then(|r| r.record(seq))
+            .map_err(|e| ApiError::unavailable(e.to_string()))?;
+        let Some(Ok(r)) = record else {
+            return Err(ApiError::unavailable(format!(
+                "record {seq} cannot be read"
+            )));
+        };
+        let kind = r
+            .known_kind()
+            .ok_or_else(|| ApiError::unavailable(format!("record {seq} has an unknown kind")))?;
+        let a = Appended {
+            seq: r.seq,
+            kind,
+            kind_seq: r.kind_seq,
+            timestamp_ms: r.timestamp_ms,
+            hash: r.hash,
+            signature: r.signature,
+            body: r.body,
+            clock_went_back: false,
+        };
+        let code = journal.receipt_code(&a).ok();
+        let job = app.ops.job_of_seq(seq).ok().flatten().map(|j| j.id);
+        let mut answer = ticket_answer(&app, &a, code, job);
+        answer["idempotent_replay"] = json!(true);
+        Ok(Json(answer))
+    })
+    .await?
 }
 
 #[derive(Deserialize)]

@@ -59,6 +59,8 @@ pub struct App {
     /// The operators' sessions kept from the last run, while the start is not journaled yet:
     /// the clock read too far ahead of the journal at start ([`App::finish_start`]).
     pub start_pending: Mutex<Option<HashSet<String>>>,
+    /// The idempotency keys of the requests being served ([`crate::idempotency`]).
+    pub keys_in_flight: Mutex<HashSet<String>>,
     /// Last scans (for the API), newest last.
     pub scans: Mutex<std::collections::VecDeque<serde_json::Value>>,
     /// The stock ledger (`stock.db`): the only record of stock levels.
@@ -282,6 +284,7 @@ impl App {
             scans: Mutex::new(Default::default()),
             scanners: Mutex::new(Default::default()),
             start_pending: Mutex::new(None),
+            keys_in_flight: Mutex::new(HashSet::new()),
         };
         if let Some(j) = &app.journal {
             match j.clock_ahead() {

@@ -15,6 +15,7 @@ mod catalog;
 mod config;
 mod demo;
 mod health;
+mod idempotency;
 mod ops;
 mod print;
 mod printout;

@@ -137,7 +137,25 @@ CREATE TABLE IF NOT EXISTS print_jobs(
   state TEXT NOT NULL, drawer INTEGER NOT NULL, payload BLOB, error TEXT,
   updated_ms INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS print_jobs_state ON print_jobs(state, id);
+CREATE TABLE IF NOT EXISTS idempotency(
+  key TEXT PRIMARY KEY, request_sha256 BLOB NOT NULL, after_seq INTEGER NOT NULL,
+  seq INTEGER UNIQUE, created_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency(created_ms);
 ";
+
+/// How long an idempotency key is remembered.
+pub const IDEMPOTENCY_KEPT_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// A request with an idempotency key, as `ops.db` remembers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyedRequest {
+    /// The SHA-256 of the request's body.
+    pub request_sha256: Vec<u8>,
+    /// The journal's last seq before the request: its record, if any, comes after.
+    pub after_seq: u64,
+    /// The record the request wrote, once known.
+    pub seq: Option<u64>,
+}
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -244,6 +262,70 @@ impl Ops {
         )?;
         tx.commit()?;
         Ok(ids)
+    }
+
+    /// The request remembered under an idempotency key.
+    pub fn keyed_request(&self, key: &str) -> Result<Option<KeyedRequest>, rusqlite::Error> {
+        let conn = lock(&self.hot);
+        conn.query_row(
+            "SELECT request_sha256, after_seq, seq FROM idempotency WHERE key = ?1",
+            params![key],
+            |r| {
+                Ok(KeyedRequest {
+                    request_sha256: r.get(0)?,
+                    after_seq: r.get::<_, i64>(1)? as u64,
+                    seq: r.get::<_, Option<i64>>(2)?.map(|s| s as u64),
+                })
+            },
+        )
+        .optional()
+    }
+
+    /// Remembers a keyed request before its record is appended, durably (`synchronous=FULL`):
+    /// whatever happens to the process after the append, the key is found again. Forgets keys
+    /// older than [`IDEMPOTENCY_KEPT_MS`]. Fails if the key is already remembered.
+    pub fn begin_keyed(
+        &self,
+        key: &str,
+        request_sha256: &[u8],
+        after_seq: u64,
+    ) -> Result<(), rusqlite::Error> {
+        let conn = lock(&self.worker);
+        let now = now_ms();
+        conn.execute(
+            "DELETE FROM idempotency WHERE created_ms < ?1",
+            params![now - IDEMPOTENCY_KEPT_MS],
+        )?;
+        conn.execute(
+            "INSERT INTO idempotency(key, request_sha256, after_seq, seq, created_ms)
+             VALUES (?1, ?2, ?3, NULL, ?4)",
+            params![key, request_sha256, after_seq as i64, now],
+        )?;
+        Ok(())
+    }
+
+    /// Records the record a keyed request wrote. `false` if another key already names it.
+    pub fn finish_keyed(&self, key: &str, seq: u64) -> Result<bool, rusqlite::Error> {
+        let conn = lock(&self.hot);
+        match conn.execute(
+            "UPDATE idempotency SET seq = ?2 WHERE key = ?1",
+            params![key, seq as i64],
+        ) {
+            Ok(n) => Ok(n == 1),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Forgets a keyed request that wrote nothing (refused): the key may be used again.
+    pub fn forget_keyed(&self, key: &str) -> Result<(), rusqlite::Error> {
+        let conn = lock(&self.hot);
+        conn.execute("DELETE FROM idempotency WHERE key = ?1", params![key])?;
+        Ok(())
     }
 
     /// Queues pre-rendered bytes (an X report).

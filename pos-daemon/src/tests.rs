@@ -161,9 +161,24 @@ pub async fn daemon(extra: &str) -> Daemon {
 impl Daemon {
     /// Calls the API; returns (status, JSON body).
     pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let req = Request::builder()
+        self.call_with(method, path, body, &[]).await
+    }
+
+    /// Calls the API with more headers; returns (status, JSON body).
+    pub async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let mut req = Request::builder()
             .method(Method::from_bytes(method.as_bytes()).expect("method"))
-            .uri(path)
+            .uri(path);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let req = req
             .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
             .header(header::CONTENT_TYPE, "application/json")
             .body(HttpBody::from(
@@ -1238,4 +1253,186 @@ async fn the_event_stream_pushes_health_when_sales_stop_and_resume_going_through
     let pushed = events.next_named("health").await;
     assert_eq!(pushed["status"], "ok", "{pushed}");
     assert!(pushed["clock_ahead"].is_null());
+}
+
+/// A cash sale of `n` baguettes by alice, as a front-end sends it.
+fn baguettes(n: i64) -> Value {
+    json!({"operator":"alice","lines":[{"sku":"BAGUETTE","quantity":n}],
+           "payments":[{"method":"cash","amount_cents":130 * n}]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sale_sent_again_with_its_idempotency_key_gets_its_first_answer() {
+    let d = daemon("").await;
+    let key = [("Idempotency-Key", "till-1/ticket-0001")];
+    let stock_before = stock(&d, "BAGUETTE").await;
+    let (status, first) = d
+        .call_with("POST", "/v1/sales", Some(baguettes(2)), &key)
+        .await;
+    assert_eq!(status, 200, "{first}");
+    assert!(first["idempotent_replay"].is_null());
+
+    // The answer is lost; the till sends the sale again, twice.
+    for _ in 0..2 {
+        let (status, again) = d
+            .call_with("POST", "/v1/sales", Some(baguettes(2)), &key)
+            .await;
+        assert_eq!(status, 200, "{again}");
+        assert_eq!(again["idempotent_replay"], true);
+        for field in [
+            "seq",
+            "ticket_number",
+            "total_cents",
+            "receipt_code",
+            "timestamp_ms",
+        ] {
+            assert_eq!(again[field], first[field], "{field}");
+        }
+    }
+    assert_eq!(kinds(&d, "sale"), 1, "one ticket");
+    d.printed_text(first["seq"].as_u64().unwrap()).await;
+    assert_eq!(stock(&d, "BAGUETTE").await, stock_before - 2000);
+
+    // The same key with another sale is refused, and writes nothing.
+    let (status, body) = d
+        .call_with("POST", "/v1/sales", Some(baguettes(3)), &key)
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "idempotency_key_reused");
+    assert_eq!(kinds(&d, "sale"), 1);
+
+    // A refused sale writes nothing and keeps nothing: corrected, it goes through.
+    let short = json!({"operator":"alice","lines":[{"sku":"BAGUETTE","quantity":1}],
+                       "payments":[{"method":"cash","amount_cents":100}]});
+    let other = [("Idempotency-Key", "till-1/ticket-0002")];
+    let (status, body) = d.call_with("POST", "/v1/sales", Some(short), &other).await;
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = d
+        .call_with("POST", "/v1/sales", Some(baguettes(1)), &other)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(kinds(&d, "sale"), 2);
+
+    // Keys must be short visible text.
+    for bad in ["", "a b", &"k".repeat(129)] {
+        let (status, body) = d
+            .call_with(
+                "POST",
+                "/v1/sales",
+                Some(baguettes(1)),
+                &[("Idempotency-Key", bad)],
+            )
+            .await;
+        assert_eq!(status, 400, "{bad:?}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_idempotency_key");
+    }
+    assert_eq!(kinds(&d, "sale"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_sale_sent_many_times_at_once_is_journaled_once() {
+    let d = Arc::new(daemon("").await);
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let d = d.clone();
+        tasks.push(tokio::spawn(async move {
+            d.call_with(
+                "POST",
+                "/v1/sales",
+                Some(baguettes(1)),
+                &[("Idempotency-Key", "same-ticket")],
+            )
+            .await
+        }));
+    }
+    let mut seqs = std::collections::BTreeSet::new();
+    for t in tasks {
+        let (status, body) = t.await.expect("join");
+        match status {
+            200 => {
+                seqs.insert(body["seq"].as_u64().expect("seq"));
+            }
+            409 => assert_eq!(body["error"]["code"], "idempotency_in_progress"),
+            _ => panic!("{status}: {body}"),
+        }
+    }
+    assert_eq!(seqs.len(), 1, "every answer names the same ticket");
+    assert_eq!(kinds(&d, "sale"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_left_unsettled_is_settled_from_the_journal() {
+    let d = daemon("").await;
+    let journal = d.app.journal().expect("journal");
+    let body = baguettes(2);
+    let bytes = body.to_string();
+    let sha256: [u8; 32] = {
+        use sha2::Digest;
+        sha2::Sha256::digest(bytes.as_bytes()).into()
+    };
+    // The process died after the journal's commit, before the answer was noted: the key is
+    // remembered, the sale journaled, and an identical sale from another till came after it.
+    let input = pos_core::ticket::SaleInput {
+        operator: "alice".into(),
+        lines: vec![pos_core::ticket::LineInput {
+            sku: "BAGUETTE".into(),
+            label: "Baguette".into(),
+            quantity: pos_core::money::Qty(2000),
+            unit: pos_core::ticket::Unit::Piece,
+            unit_price: pos_core::money::Cents(130),
+            vat_rate: pos_core::money::VatRate(550),
+            discount: pos_core::money::Cents::ZERO,
+        }],
+        ticket_discount: pos_core::money::Cents::ZERO,
+        payments: vec![pos_core::ticket::Payment {
+            method: pos_core::ticket::PaymentMethod::Cash,
+            amount: pos_core::money::Cents(260),
+        }],
+    };
+    d.app
+        .ops
+        .begin_keyed("lost-answer", &sha256, journal.last_seq())
+        .expect("remember");
+    let journaled = journal.sale(&input).expect("journaled");
+    d.app
+        .ops
+        .begin_keyed("other-till", &[0; 32], journal.last_seq())
+        .expect("remember");
+    let other = journal.sale(&input).expect("journaled");
+    d.app
+        .ops
+        .finish_keyed("other-till", other.seq)
+        .expect("noted");
+
+    // Sent again, it is answered with the sale journaled then.
+    let (status, again) = d
+        .call_with(
+            "POST",
+            "/v1/sales",
+            Some(body.clone()),
+            &[("Idempotency-Key", "lost-answer")],
+        )
+        .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["idempotent_replay"], true);
+    assert_eq!(again["seq"], journaled.seq);
+    assert_eq!(kinds(&d, "sale"), 2);
+
+    // A key remembered whose sale never reached the journal: the sale is journaled now.
+    d.app
+        .ops
+        .begin_keyed("never-written", &sha256, journal.last_seq())
+        .expect("remember");
+    let (status, written) = d
+        .call_with(
+            "POST",
+            "/v1/sales",
+            Some(body),
+            &[("Idempotency-Key", "never-written")],
+        )
+        .await;
+    assert_eq!(status, 200, "{written}");
+    assert!(written["idempotent_replay"].is_null());
+    assert!(written["seq"].as_u64() > Some(other.seq));
+    assert_eq!(kinds(&d, "sale"), 3);
 }

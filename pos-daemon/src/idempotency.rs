@@ -1,0 +1,162 @@
+//! Idempotency keys for sales: a front-end that sends a sale again with the same
+//! `Idempotency-Key` header (after a timeout, a lost answer, a restart of either side) gets the
+//! first answer again, never a second ticket.
+//!
+//! A key is remembered in `ops.db`, durably, before the sale is journaled, with the journal's
+//! last seq and the SHA-256 of the request's body; the seq of the sale once it is journaled. A
+//! key whose seq was never recorded (the process died, or the client went away, between the
+//! journal's commit and that record) is settled from the journal itself: the first sale after
+//! the remembered seq that this request would have written, and that no other key names, is
+//! its record; if there is none, the sale was never journaled and is journaled now.
+
+use crate::api::ApiError;
+use crate::app::App;
+use axum::http::{HeaderMap, StatusCode};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// The request header carrying the key.
+pub const HEADER: &str = "idempotency-key";
+/// The longest key taken.
+pub const MAX_KEY_LEN: usize = 128;
+/// How many records past the remembered seq are searched for a key's record.
+pub const MAX_SEARCHED_RECORDS: u64 = 10_000;
+
+/// A request's idempotency key and the SHA-256 of its body.
+#[derive(Debug, Clone)]
+pub struct RequestKey {
+    /// The key as sent.
+    pub key: String,
+    /// The SHA-256 of the request's body: a key sent again with another body is refused.
+    pub sha256: [u8; 32],
+}
+
+impl RequestKey {
+    /// The key of a request, if it has one: 1 to [`MAX_KEY_LEN`] visible ASCII characters.
+    pub fn of(headers: &HeaderMap, body: &[u8]) -> Result<Option<RequestKey>, ApiError> {
+        let Some(value) = headers.get(HEADER) else {
+            return Ok(None);
+        };
+        let bad = || {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_idempotency_key",
+                format!("{HEADER} must be 1 to {MAX_KEY_LEN} visible ASCII characters"),
+            )
+        };
+        let key = value.to_str().map_err(|_| bad())?;
+        if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(bad());
+        }
+        Ok(Some(RequestKey {
+            key: key.to_string(),
+            sha256: Sha256::digest(body).into(),
+        }))
+    }
+}
+
+/// A key in use by a request being served: others with the same key wait for its answer
+/// instead of writing a second record. Released when dropped.
+#[derive(Debug)]
+pub struct InFlight {
+    app: Arc<App>,
+    key: String,
+}
+
+impl InFlight {
+    /// Takes `key` for this request; `None` if another request holds it.
+    pub fn take(app: &Arc<App>, key: &str) -> Option<InFlight> {
+        let mut keys = match app.keys_in_flight.lock() {
+            Ok(k) => k,
+            Err(p) => p.into_inner(),
+        };
+        keys.insert(key.to_string()).then(|| InFlight {
+            app: app.clone(),
+            key: key.to_string(),
+        })
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut keys = match self.app.keys_in_flight.lock() {
+            Ok(k) => k,
+            Err(p) => p.into_inner(),
+        };
+        keys.remove(&self.key);
+    }
+}
+
+/// What is known of a keyed request before it is served.
+#[derive(Debug)]
+pub enum Known {
+    /// Never seen (or refused before, which wrote nothing): serve it.
+    New,
+    /// Served: its record.
+    Done(u64),
+    /// Remembered, but whether its record was journaled is not: look in the journal after
+    /// this seq.
+    Unsettled {
+        /// The journal's last seq before the request.
+        after_seq: u64,
+    },
+}
+
+/// Looks the key up; refuses a key sent again with another body.
+pub fn known(app: &App, key: &RequestKey) -> Result<Known, ApiError> {
+    let row = app
+        .ops
+        .keyed_request(&key.key)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    match row {
+        None => Ok(Known::New),
+        Some(r) if r.request_sha256 != key.sha256 => Err(ApiError::invalid(
+            "idempotency_key_reused",
+            format!(
+                "{HEADER} {:?} was sent before with another request body",
+                key.key
+            ),
+        )),
+        Some(r) => Ok(match r.seq {
+            Some(seq) => Known::Done(seq),
+            None => Known::Unsettled {
+                after_seq: r.after_seq,
+            },
+        }),
+    }
+}
+
+/// Settles an unsettled key from the journal: the first record after `after_seq` (within
+/// [`MAX_SEARCHED_RECORDS`]) that `written` says this request would have written and no other
+/// key names becomes its record. `None` (and the key forgotten) when there is none: the request
+/// wrote nothing.
+pub fn settle(
+    app: &App,
+    key: &str,
+    after_seq: u64,
+    written: impl Fn(&pos_core::record::Record) -> bool,
+) -> Result<Option<u64>, ApiError> {
+    let reader = pos_core::reader::JournalReader::open(&app.config.journal_path())
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let mut candidates = Vec::new();
+    reader
+        .for_each_from(after_seq + 1, |r| {
+            match r {
+                Ok(r) if r.seq > after_seq + MAX_SEARCHED_RECORDS => {
+                    return std::ops::ControlFlow::Break(())
+                }
+                Ok(r) if written(&r) => candidates.push(r.seq),
+                _ => {}
+            }
+            std::ops::ControlFlow::Continue(())
+        })
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let internal = |e: rusqlite::Error| ApiError::internal(e.to_string());
+    for seq in candidates {
+        if app.ops.finish_keyed(key, seq).map_err(internal)? {
+            return Ok(Some(seq));
+        }
+    }
+    app.ops.forget_keyed(key).map_err(internal)?;
+    Ok(None)
+}
