@@ -6,7 +6,7 @@ use crate::app::App;
 use crate::auth::same_secret;
 use crate::catalog::{CatalogError, LineRequest, Product};
 use crate::config::{OperatorConfig, Role};
-use crate::idempotency::{self, InFlight, Known, RequestKey};
+use crate::idempotency::{self, RequestKey, Start};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
 use axum::http::{header, StatusCode};
@@ -144,7 +144,7 @@ impl From<CatalogError> for ApiError {
     }
 }
 
-fn journal_error(e: JournalError) -> ApiError {
+pub(crate) fn journal_error(e: JournalError) -> ApiError {
     use JournalError as E;
     match e {
         E::Ticket(t) => {
@@ -711,24 +711,11 @@ async fn post_sale(
 ) -> ApiResult {
     let journal = app.journal().map_err(ApiError::unavailable)?;
     // A sale sent again under its idempotency key gets its first answer, not a second ticket.
-    let mut unsettled = None;
-    let _in_flight = match &key {
-        None => None,
-        Some(k) => {
-            match idempotency::known(&app, k)? {
-                Known::Done(seq) => return replay(&app, &journal, seq).await,
-                Known::Unsettled { after_seq } => unsettled = Some(after_seq),
-                Known::New => {}
-            }
-            Some(InFlight::take(&app, &k.key).ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::CONFLICT,
-                    "idempotency_in_progress",
-                    "a request with this idempotency key is being served: send it again for \
-                     its answer",
-                )
-            })?)
-        }
+    let (_held, unsettled) = match key.as_ref().map(|k| idempotency::start(&app, k)) {
+        None => (None, None),
+        Some(Err(e)) => return Err(e),
+        Some(Ok(Start::Replay(seq))) => return replay(&app, &journal, seq).await,
+        Some(Ok(Start::Serve { held, unsettled })) => (Some(held), unsettled),
     };
     signed_in(&app, &req.operator)?;
     if req.lines.is_empty() || req.lines.len() > MAX_LINES_PER_TICKET {
@@ -817,35 +804,13 @@ async fn post_sale(
     };
     let app2 = app.clone();
     let (a, code, job) = blocking(move || {
-        if let Some(k) = &key {
-            // Before the journal: whatever happens after its commit, the key is found again.
-            app2.ops
-                .begin_keyed(&k.key, &k.sha256, journal.last_seq())
-                .map_err(|e| ApiError::internal(format!("cannot remember the key: {e}")))?;
-        }
-        let appended = if training {
-            journal.training(&input)
-        } else {
-            journal.sale(&input)
-        };
-        let a = match (appended, &key) {
-            (Ok(a), Some(k)) => {
-                // Lost (a full disk), the answer is found again from the journal.
-                if let Err(e) = app2.ops.finish_keyed(&k.key, a.seq) {
-                    tracing::warn!(error = %e, "the idempotency key's record is not noted");
-                }
-                a
+        let a = idempotency::append_keyed(&app2, &journal, key.as_ref(), || {
+            if training {
+                journal.training(&input)
+            } else {
+                journal.sale(&input)
             }
-            (Ok(a), None) => a,
-            // A commit of unknown outcome stays unsettled: the journal will say.
-            (Err(e @ JournalError::OutcomeUnknown { .. }), _) => return Err(journal_error(e)),
-            (Err(e), key) => {
-                if let Some(k) = key {
-                    let _ = app2.ops.forget_keyed(&k.key);
-                }
-                return Err(journal_error(e));
-            }
-        };
+        })?;
         // Durable now: only from here on is anything printed or answered.
         let code = journal.receipt_code(&a).ok();
         let job = app2.project(a.seq);
@@ -923,8 +888,18 @@ struct RefundRequest {
     manager_pin: Option<String>,
 }
 
-async fn post_refund(State(app): AppState, ApiJson(req): ApiJson<RefundRequest>) -> ApiResult {
+async fn post_refund(
+    State(app): AppState,
+    KeyedJson { body: req, key }: KeyedJson<RefundRequest>,
+) -> ApiResult {
     let journal = app.journal().map_err(ApiError::unavailable)?;
+    // A refund sent again under its idempotency key gets its first answer: money goes out once.
+    let (_held, unsettled) = match key.as_ref().map(|k| idempotency::start(&app, k)) {
+        None => (None, None),
+        Some(Err(e)) => return Err(e),
+        Some(Ok(Start::Replay(seq))) => return replay(&app, &journal, seq).await,
+        Some(Ok(Start::Serve { held, unsettled })) => (Some(held), unsettled),
+    };
     signed_in(&app, &req.operator)?;
     if req.lines.len() > MAX_LINES_PER_TICKET {
         return Err(ApiError::invalid("invalid_ticket", "too many lines"));
@@ -963,15 +938,36 @@ async fn post_refund(State(app): AppState, ApiJson(req): ApiJson<RefundRequest>)
         void: req.void,
     };
     let original = req.original_seq;
+    if let (Some(k), Some(after_seq)) = (&key, unsettled) {
+        // Remembered, but its answer was never recorded: the journal says whether the refund
+        // was written.
+        let (app2, k2, wanted) = (app.clone(), k.key.clone(), input.clone());
+        let written = blocking(move || {
+            idempotency::settle(&app2, &k2, after_seq, |r| {
+                let body = match r.known_kind() {
+                    Some(pos_core::record::Kind::Refund) => {
+                        Body::decode(pos_core::record::Kind::Refund, &r.body).ok()
+                    }
+                    _ => None,
+                };
+                matches!(body, Some(Body::Refund(b)) if refund_of(&b, original, &wanted))
+            })
+        })
+        .await??;
+        if let Some(seq) = written {
+            return replay(&app, &journal, seq).await;
+        }
+    }
     let app2 = app.clone();
     let (a, code, job) = blocking(move || {
-        let a = journal.refund(original, &input)?;
+        let a = idempotency::append_keyed(&app2, &journal, key.as_ref(), || {
+            journal.refund(original, &input)
+        })?;
         let code = journal.receipt_code(&a).ok();
         let job = app2.project(a.seq);
-        Ok::<_, JournalError>((a, code, job))
+        Ok::<_, ApiError>((a, code, job))
     })
-    .await?
-    .map_err(journal_error)?;
+    .await??;
     let job = job.await.ok().flatten();
     if let Some(m) = override_by {
         let what = if req.void {
@@ -987,6 +983,27 @@ async fn post_refund(State(app): AppState, ApiJson(req): ApiJson<RefundRequest>)
         .await;
     }
     Ok(Json(ticket_answer(&app, &a, code, job)))
+}
+
+/// Whether `body` is the refund `input` of the sale at `original` asked for (a refund body
+/// holds the quantities and payments negated).
+fn refund_of(body: &pos_core::ticket::RefundBody, original: u64, input: &RefundInput) -> bool {
+    let same_lines = body.lines.len() == input.lines.len()
+        && body.lines.iter().zip(&input.lines).all(|(b, i)| {
+            b.original_line == i.original_line && Some(b.quantity.0) == i.quantity.0.checked_neg()
+        });
+    let same_payments = body.payments.len() == input.payments.len()
+        && body
+            .payments
+            .iter()
+            .zip(&input.payments)
+            .all(|(b, i)| b.method == i.method && Some(b.amount.0) == i.amount.0.checked_neg());
+    body.original.seq == original
+        && body.operator == input.operator
+        && body.reason == input.reason
+        && body.void == input.void
+        && same_lines
+        && same_payments
 }
 
 fn parse_seq(s: &str) -> Result<u64, ApiError> {

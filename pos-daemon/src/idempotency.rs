@@ -1,4 +1,4 @@
-//! Idempotency keys for sales: a front-end that sends a sale again with the same
+//! Idempotency keys for sales and refunds: a front-end that sends one again with the same
 //! `Idempotency-Key` header (after a timeout, a lost answer, a restart of either side) gets the
 //! first answer again, never a second ticket.
 //!
@@ -12,6 +12,7 @@
 use crate::api::ApiError;
 use crate::app::App;
 use axum::http::{HeaderMap, StatusCode};
+use pos_core::journal::{Appended, JournalError};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
@@ -100,6 +101,72 @@ pub enum Known {
         /// The journal's last seq before the request.
         after_seq: u64,
     },
+}
+
+/// Where a keyed request starts.
+#[derive(Debug)]
+pub enum Start {
+    /// Served before: answer with this record.
+    Replay(u64),
+    /// To serve, holding its key; `unsettled` is the seq after which its record may already
+    /// be (see [`settle`]).
+    Serve {
+        /// The key, held while the request is served.
+        held: InFlight,
+        /// Set when the key was remembered but its record never noted.
+        unsettled: Option<u64>,
+    },
+}
+
+/// Looks a request's key up and holds it for this request. Refuses a key sent again with
+/// another body (422) or while another request with it is served (409).
+pub fn start(app: &Arc<App>, key: &RequestKey) -> Result<Start, ApiError> {
+    let unsettled = match known(app, key)? {
+        Known::Done(seq) => return Ok(Start::Replay(seq)),
+        Known::Unsettled { after_seq } => Some(after_seq),
+        Known::New => None,
+    };
+    let held = InFlight::take(app, &key.key).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "idempotency_in_progress",
+            "a request with this idempotency key is being served: send it again for its answer",
+        )
+    })?;
+    Ok(Start::Serve { held, unsettled })
+}
+
+/// Appends a keyed request's record with `append` (on a blocking thread): the key is noted
+/// durably before, and the record's seq after; a refused record frees the key. A commit of
+/// unknown outcome leaves it unsettled, for the journal to say.
+pub fn append_keyed(
+    app: &App,
+    journal: &pos_core::journal::Journal,
+    key: Option<&RequestKey>,
+    append: impl FnOnce() -> Result<Appended, JournalError>,
+) -> Result<Appended, ApiError> {
+    let Some(k) = key else {
+        return append().map_err(crate::api::journal_error);
+    };
+    app.ops
+        .begin_keyed(&k.key, &k.sha256, journal.last_seq())
+        .map_err(|e| ApiError::internal(format!("cannot remember the idempotency key: {e}")))?;
+    match append() {
+        Ok(a) => {
+            // Not noted (a full disk), the answer is found again from the journal.
+            if let Err(e) = app.ops.finish_keyed(&k.key, a.seq) {
+                tracing::warn!(error = %e, "the idempotency key's record is not noted");
+            }
+            Ok(a)
+        }
+        Err(e @ JournalError::OutcomeUnknown { .. }) => Err(crate::api::journal_error(e)),
+        Err(e) => {
+            if let Err(forget) = app.ops.forget_keyed(&k.key) {
+                tracing::warn!(error = %forget, "a refused request's idempotency key is kept");
+            }
+            Err(crate::api::journal_error(e))
+        }
+    }
 }
 
 /// Looks the key up; refuses a key sent again with another body.

@@ -1436,3 +1436,62 @@ async fn a_key_left_unsettled_is_settled_from_the_journal() {
     assert!(written["seq"].as_u64() > Some(other.seq));
     assert_eq!(kinds(&d, "sale"), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_sent_again_with_its_idempotency_key_pays_out_once() {
+    let d = daemon("").await;
+    let seq = d.sale(5).await["seq"].as_u64().expect("seq");
+    let refund = json!({"operator":"alice","original_seq":seq,"reason":"rassis",
+        "lines":[{"original_line":0,"quantity_milli":1000}],
+        "payments":[{"method":"cash","amount_cents":130}]});
+    let key = [("Idempotency-Key", "refund-7")];
+    let (status, first) = d
+        .call_with("POST", "/v1/refunds", Some(refund.clone()), &key)
+        .await;
+    assert_eq!(status, 200, "{first}");
+    let (status, again) = d
+        .call_with("POST", "/v1/refunds", Some(refund.clone()), &key)
+        .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["idempotent_replay"], true);
+    assert_eq!(again["seq"], first["seq"]);
+    assert_eq!(kinds(&d, "refund"), 1, "one baguette refunded, once");
+    assert_eq!(stock(&d, "BAGUETTE").await, 96_000);
+
+    // Left unsettled (the answer never noted), it is found in the journal, not paid again.
+    let journal = d.app.journal().expect("journal");
+    let bytes = refund.to_string();
+    let sha256: [u8; 32] = {
+        use sha2::Digest;
+        sha2::Sha256::digest(bytes.as_bytes()).into()
+    };
+    d.app
+        .ops
+        .begin_keyed("refund-8", &sha256, journal.last_seq())
+        .expect("remember");
+    let input = pos_core::ticket::RefundInput {
+        operator: "alice".into(),
+        reason: "rassis".into(),
+        lines: vec![pos_core::ticket::RefundLineInput {
+            original_line: 0,
+            quantity: pos_core::money::Qty(1000),
+        }],
+        payments: vec![pos_core::ticket::Payment {
+            method: pos_core::ticket::PaymentMethod::Cash,
+            amount: pos_core::money::Cents(130),
+        }],
+        void: false,
+    };
+    let journaled = journal.refund(seq, &input).expect("journaled");
+    let (status, settled) = d
+        .call_with(
+            "POST",
+            "/v1/refunds",
+            Some(refund),
+            &[("Idempotency-Key", "refund-8")],
+        )
+        .await;
+    assert_eq!(status, 200, "{settled}");
+    assert_eq!(settled["seq"], journaled.seq);
+    assert_eq!(kinds(&d, "refund"), 2);
+}
