@@ -173,6 +173,9 @@ impl App {
         let options = JournalOptions {
             anchor_path: Some(config.anchor_path()),
             clock,
+            clock_ahead_limit_ms: Some(
+                i64::from(config.policy.clock_ahead_limit_days) * 24 * 3600 * 1000,
+            ),
             ..JournalOptions::default()
         };
         let (journal, journal_error) =

@@ -365,6 +365,11 @@ pub struct Policy {
     /// How long a lock-out lasts, in seconds.
     #[serde(default = "default_pin_lockout")]
     pub pin_lockout_secs: u64,
+    /// A clock reading more than this many days after the journal's last record refuses sales
+    /// until a manager confirms the date (`POST /v1/clock/confirm`) or the clock is corrected:
+    /// longer than the shop's longest closure (1 to 366).
+    #[serde(default = "default_clock_ahead_limit_days")]
+    pub clock_ahead_limit_days: u32,
 }
 
 impl Default for Policy {
@@ -373,8 +378,14 @@ impl Default for Policy {
             cashier_refund_limit_cents: default_refund_limit(),
             pin_max_failures: default_pin_failures(),
             pin_lockout_secs: default_pin_lockout(),
+            clock_ahead_limit_days: default_clock_ahead_limit_days(),
         }
     }
+}
+
+/// pos-core's default: longer than an annual closure, far shorter than a year typed wrong.
+fn default_clock_ahead_limit_days() -> u32 {
+    (pos_core::journal::DEFAULT_CLOCK_AHEAD_LIMIT_MS / (24 * 3600 * 1000)) as u32
 }
 
 fn default_time_zone() -> String {
@@ -535,6 +546,9 @@ impl Config {
         }
         if self.policy.pin_max_failures == 0 {
             return bad("policy.pin_max_failures must be at least 1".into());
+        }
+        if !(1..=366).contains(&self.policy.clock_ahead_limit_days) {
+            return bad("policy.clock_ahead_limit_days must be between 1 and 366".into());
         }
         self.opening().validate().map_err(ConfigError::Invalid)?;
         Ok(())

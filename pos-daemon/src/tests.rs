@@ -1105,9 +1105,15 @@ fn the_example_configuration_loads_once_its_pin_hashes_are_filled_in() {
         "a placeholder PIN hash is refused"
     );
     let hash = crate::auth::hash_pin("4821").expect("hash");
-    std::fs::write(&path, text.replace(placeholder, &hash)).expect("write");
+    let text = text.replace(placeholder, &hash);
+    std::fs::write(&path, &text).expect("write");
     let config = Config::load(&path).expect("the example loads");
     assert_eq!(config.storage.low_free_mib, 512);
+    assert_eq!(config.policy.clock_ahead_limit_days, 45);
+    let line = "clock_ahead_limit_days = 45";
+    assert!(text.contains(line));
+    std::fs::write(&path, text.replace(line, "clock_ahead_limit_days = 0")).expect("write");
+    assert!(Config::load(&path).is_err(), "a limit of 0 days is refused");
 }
 
 /// The codes of the journal's events, in order.
@@ -1128,11 +1134,22 @@ fn event_codes(path: &std::path::Path) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clock_far_ahead_refuses_sales_until_a_manager_confirms_the_date() {
-    let d = daemon("").await;
+    let d = daemon("[policy]\nclock_ahead_limit_days = 10\n").await;
     d.sale(1).await;
     let health = d.ok("GET", "/v1/health", None).await;
     assert_eq!(health["status"], "ok");
     assert!(health["clock_ahead"].is_null());
+
+    // Within the configured limit, sales go on.
+    d.clock.advance(9 * DAY_MS);
+    d.sale(1).await;
+    d.clock.advance(11 * DAY_MS);
+    assert_eq!(
+        d.ok("GET", "/v1/health", None).await["status"],
+        "clock_ahead"
+    );
+    d.clock.advance(-11 * DAY_MS);
+    assert_eq!(d.ok("GET", "/v1/health", None).await["status"], "ok");
 
     // The year is typed wrong: health says so, and sales are refused with a clear conflict.
     d.clock.advance(3653 * DAY_MS);
