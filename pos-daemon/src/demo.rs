@@ -273,8 +273,10 @@ pub fn run(opts: DemoOptions) -> Result<(), String> {
             "  curl -s -H 'Authorization: Bearer {banner_token}' -H 'Content-Type: application/json' \
              -d '{{\"operator\":\"alice\",\"pin\":\"{CASHIER_PIN}\"}}' {url}/v1/operators/sign-in"
         );
+        // The front-end's own id for the ticket: sent again (a lost answer), it is not sold twice.
         println!(
             "  curl -s -H 'Authorization: Bearer {banner_token}' -H 'Content-Type: application/json' \
+             -H 'Idempotency-Key: demo-ticket-1' \
              -d '{{\"operator\":\"alice\",\"lines\":[{{\"sku\":\"BAGUETTE\",\"quantity\":2}},\
              {{\"barcode\":\"2123450012503\"}}],\"payments\":[{{\"method\":\"cash\",\"amount_cents\":5000}}]}}' \
              {url}/v1/sales"

@@ -22,14 +22,16 @@ impl Drop for Running {
     }
 }
 
-/// POSTs `body` to `http://addr{path}` with the token; returns (status, JSON).
-fn post(addr: &str, path: &str, body: &str) -> (u16, Value) {
+/// POSTs `body` to `http://addr{path}` with the token and `headers` (`Name: value` lines);
+/// returns (status, JSON).
+fn post(addr: &str, path: &str, headers: &[String], body: &str) -> (u16, Value) {
     let mut s = TcpStream::connect(addr).expect("posd listening");
     s.set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
+    let extra: String = headers.iter().map(|h| format!("{h}\r\n")).collect();
     write!(
         s,
-        "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+        "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n{extra}\
          Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
@@ -46,6 +48,15 @@ fn post(addr: &str, path: &str, body: &str) -> (u16, Value) {
         .and_then(|(_, b)| serde_json::from_str(b).ok())
         .unwrap_or(Value::Null);
     (status, json)
+}
+
+/// The headers of a `curl` line other than those [`post`] sends itself.
+fn curl_headers(line: &str) -> Vec<String> {
+    line.split("-H '")
+        .skip(1)
+        .filter_map(|rest| rest.split_once('\'').map(|(h, _)| h.to_string()))
+        .filter(|h| !h.starts_with("Authorization:") && !h.starts_with("Content-Type:"))
+        .collect()
 }
 
 /// The JSON body and the path of a `curl ... -d '{...}' http://host/path` line of the banner.
@@ -122,11 +133,21 @@ fn the_demo_starts_and_its_printed_first_sale_works() {
     // The two printed commands, as printed: sign in, then the first sale.
     let curls: Vec<&String> = banner.iter().filter(|l| l.contains("curl")).collect();
     let (body, path) = curl_request(curls[0]);
-    let (status, v) = post(&api, &path, &body);
+    let (status, v) = post(&api, &path, &curl_headers(curls[0]), &body);
     assert_eq!(status, 200, "sign-in: {v}");
     let (body, path) = curl_request(curls[1]);
-    let (status, sale) = post(&api, &path, &body);
+    let headers = curl_headers(curls[1]);
+    assert!(
+        headers.iter().any(|h| h.starts_with("Idempotency-Key:")),
+        "{headers:?}"
+    );
+    let (status, sale) = post(&api, &path, &headers, &body);
     assert_eq!(status, 200, "first sale: {sale}");
+    // Sent again as printed, it is answered as the first time, not sold twice.
+    let (status, again) = post(&api, &path, &headers, &body);
+    assert_eq!(status, 200, "the first sale again: {again}");
+    assert_eq!(again["idempotent_replay"], true, "{again}");
+    assert_eq!(again["seq"], sale["seq"], "{again}");
     assert_eq!(sale["kind"], "sale", "{sale}");
     assert_eq!(sale["ticket_number"], 1, "{sale}");
     let total = sale["total_cents"].as_i64().expect("a total");
