@@ -147,6 +147,7 @@ fn a_failed_flush_is_settled_at_once_and_its_refused_record_never_comes_back() {
     let next = journal.sale(&sale_of(4)).unwrap();
     assert_eq!(next.kind_seq, 4);
     assert_eq!(journal.write_failure(), None);
+    assert!(!journal.needs_reopen());
     journal.close();
     assert_eq!(stored_sale_totals(&path), [100, 101, 102, 104]);
     assert_eq!(write_failed_events(&path).len(), 1);
@@ -192,6 +193,7 @@ fn when_a_failed_flush_cannot_be_settled_the_outcome_is_unknown_and_nothing_more
     assert!(journal
         .write_failure()
         .is_some_and(|f| f.contains("open the journal again")));
+    assert!(journal.needs_reopen());
 
     // A crash now leaves an intact journal, with every acknowledged sale; whether the sale of
     // unknown outcome is in it is for the file to say.

@@ -61,6 +61,9 @@ pub struct App {
     pub start_pending: Mutex<Option<HashSet<String>>>,
     /// The idempotency keys of the requests being served ([`crate::idempotency`]).
     pub keys_in_flight: Mutex<HashSet<String>>,
+    /// Notified when the journal must be reopened (a commit of unknown outcome): `posd serve`
+    /// stops with an error, for its service manager to start it again.
+    pub journal_reopen: tokio::sync::Notify,
     /// Last scans (for the API), newest last.
     pub scans: Mutex<std::collections::VecDeque<serde_json::Value>>,
     /// The stock ledger (`stock.db`): the only record of stock levels.
@@ -288,6 +291,7 @@ impl App {
             scanners: Mutex::new(Default::default()),
             start_pending: Mutex::new(None),
             keys_in_flight: Mutex::new(HashSet::new()),
+            journal_reopen: tokio::sync::Notify::new(),
         };
         if let Some(j) = &app.journal {
             match j.clock_ahead() {

@@ -55,7 +55,8 @@ fn alert(health: &Value) -> Value {
 }
 
 /// Publishes a `health` event (the whole health) each time its alert part changes, looking
-/// every `every`, until `stop` turns true.
+/// every `every`, until `stop` turns true. Asks for the journal to be reopened
+/// ([`App::journal_reopen`]) when it writes nothing more until then.
 pub async fn watch(app: Arc<App>, every: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut last = Value::Null;
     let mut ticks = tokio::time::interval(every);
@@ -70,6 +71,9 @@ pub async fn watch(app: Arc<App>, every: Duration, mut stop: tokio::sync::watch:
         let Ok(health) = tokio::task::spawn_blocking(move || state(&app2)).await else {
             return;
         };
+        if app.journal.as_ref().is_some_and(|j| j.needs_reopen()) {
+            app.journal_reopen.notify_one();
+        }
         let now = alert(&health);
         if now != last {
             if !last.is_null() {

@@ -254,10 +254,22 @@ async fn serve_async(
         r(addr);
     }
     let router = api::router(app.clone());
+    let reopen = {
+        let app = app.clone();
+        async move { app.journal_reopen.notified().await }
+    };
     axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                _ = shutdown_signal() => {}
+                _ = reopen => {}
+            }
+        })
         .await
         .map_err(|e| e.to_string())?;
+    // A commit could be neither made durable nor settled: only a new start, which reopens the
+    // journal, tells what it holds (and prints what it holds).
+    let reopen = app.journal.as_ref().is_some_and(|j| j.needs_reopen());
     tracing::info!("stopping: finishing print jobs");
     let _ = stop_tx.send(true);
     if let Some(w) = worker {
@@ -267,6 +279,14 @@ async fn serve_async(
         {
             tracing::warn!("print jobs left in the queue (they print at the next start)");
         }
+    }
+    if reopen {
+        tracing::error!("stopped: the journal must be reopened");
+        return Err(
+            "a journal commit could not be made durable: posd stopped so that the \
+                    journal is reopened (start it again; a service manager does)"
+                .into(),
+        );
     }
     app.journal_event(pos_core::events::SOFTWARE_STOPPED, "posd stopped")
         .await;

@@ -382,6 +382,8 @@ pub(crate) struct Shared {
     head_timestamp_ms: std::sync::atomic::AtomicI64,
     /// The last record's sequence number.
     head_seq: std::sync::atomic::AtomicU64,
+    /// A commit's outcome is unknown: nothing more is written until the journal is reopened.
+    needs_reopen: std::sync::atomic::AtomicBool,
 }
 
 /// An open journal, for writing. Share it behind an `Arc`: every method takes `&self` and may
@@ -566,6 +568,7 @@ impl Journal {
             write_failure: RwLock::new(None),
             head_timestamp_ms: writer.head_timestamp_ms().into(),
             head_seq: writer.head_seq().into(),
+            needs_reopen: false.into(),
             opening,
         };
         writer.start_signers();
@@ -870,6 +873,15 @@ impl Journal {
             Ok(e) => e.clone(),
             Err(p) => p.into_inner().clone(),
         }
+    }
+
+    /// Whether the journal writes nothing more until it is reopened: a commit could not be made
+    /// durable nor settled ([`JournalError::OutcomeUnknown`]). Reopened, the file says what it
+    /// holds; an application may reopen it (or restart) as soon as this is seen.
+    pub fn needs_reopen(&self) -> bool {
+        self.shared
+            .needs_reopen
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The sequence number of the last record committed (of every record a caller has been

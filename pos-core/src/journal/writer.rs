@@ -711,6 +711,10 @@ impl Writer {
         shared
             .head_seq
             .store(self.head.seq, std::sync::atomic::Ordering::Release);
+        shared.needs_reopen.store(
+            self.outcome_unknown.is_some(),
+            std::sync::atomic::Ordering::Release,
+        );
         if let Ok(mut k) = shared.key.write() {
             if k.id() != self.head.key.id() {
                 *k = self.head.key.clone();

@@ -29,6 +29,8 @@ pub struct Posd {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
     pub port: u16,
+    /// Environment variables for the next [`Posd::spawn`].
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -84,6 +86,7 @@ pin_hash = "{}"
         dir,
         config,
         port,
+        env: Vec::new(),
         child: None,
     };
     posd.spawn();
@@ -101,6 +104,7 @@ impl Posd {
         let child = Command::new(env!("CARGO_BIN_EXE_posd"))
             .args(["serve", "--config"])
             .arg(&self.config)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
@@ -143,6 +147,22 @@ impl Posd {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+    }
+
+    /// Waits for the process to end on its own; `None` if it still runs after `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let c = self.child.as_mut()?;
+            if let Ok(Some(status)) = c.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
