@@ -34,7 +34,6 @@ pub(crate) enum Answer<T> {
 
 pub(crate) type Reply<T> = SyncSender<Answer<T>>;
 
-/// Tells a caller its result (a caller that has gone away has nothing to be told).
 /// Whether SQLite failed to flush a commit it had written: the commit's frames are then in the
 /// WAL, unpublished, and a crash before the next commit would bring them back.
 fn is_failed_flush(e: &rusqlite::Error) -> bool {
@@ -45,6 +44,7 @@ fn is_failed_flush(e: &rusqlite::Error) -> bool {
     )
 }
 
+/// Tells a caller its result (a caller that has gone away has nothing to be told).
 fn answer<T>(reply: &Reply<T>, result: Result<T, JournalError>) {
     let _ = reply.send(Answer::Done(result));
 }
