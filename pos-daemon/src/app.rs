@@ -64,6 +64,8 @@ pub struct App {
     /// Notified when the journal must be reopened (a commit of unknown outcome): `posd serve`
     /// stops with an error, for its service manager to start it again.
     pub journal_reopen: tokio::sync::Notify,
+    /// The journal's clock.
+    pub clock: Arc<dyn pos_core::journal::Clock>,
     /// Last scans (for the API), newest last.
     pub scans: Mutex<std::collections::VecDeque<serde_json::Value>>,
     /// The stock ledger (`stock.db`): the only record of stock levels.
@@ -120,6 +122,7 @@ pub fn side_effects(kind: Kind, body: &Body, seq: u64) -> NewRecordJob {
         drawer: false,
         stock: Vec::new(),
         paid_online: false,
+        not_printed: None,
     };
     match (kind, body) {
         (Kind::Sale, Body::Sale(s)) => {
@@ -175,7 +178,7 @@ impl App {
             .map_err(|e| StartError::Ops(e.to_string()))?;
         let options = JournalOptions {
             anchor_path: Some(config.anchor_path()),
-            clock,
+            clock: clock.clone(),
             clock_ahead_limit_ms: Some(
                 i64::from(config.policy.clock_ahead_limit_days) * 24 * 3600 * 1000,
             ),
@@ -292,6 +295,7 @@ impl App {
             start_pending: Mutex::new(None),
             keys_in_flight: Mutex::new(HashSet::new()),
             journal_reopen: tokio::sync::Notify::new(),
+            clock,
         };
         if let Some(j) = &app.journal {
             match j.clock_ahead() {

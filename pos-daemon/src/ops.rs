@@ -5,7 +5,8 @@
 //! most one job. The projector ([`crate::project`]) records the jobs and stock movements of
 //! journal records together with a cursor (the last seq projected) in one transaction; at the
 //! next start, and whenever it runs, it walks the journal past the cursor: nothing journaled is
-//! left unprinted, nothing is queued or counted twice.
+//! left without its job (printed, or `skipped` when journaled too long before:
+//! [`crate::project::PRINT_WINDOW_MS`]), nothing is queued or counted twice.
 //!
 //! Two connections: projections commit with `synchronous=NORMAL` (a crash of the process loses
 //! nothing; a power cut may lose the newest projections and their cursor together, which the
@@ -111,6 +112,9 @@ pub struct NewRecordJob {
     pub stock: Vec<(String, i64)>,
     /// Paid online: a click & collect pickup.
     pub paid_online: bool,
+    /// Why it is recorded without being printed (journaled too long before it was projected:
+    /// see [`crate::project::PRINT_WINDOW_MS`]).
+    pub not_printed: Option<String>,
 }
 
 /// The operational database.
@@ -239,15 +243,20 @@ impl Ops {
         let mut ids = Vec::with_capacity(jobs.len());
         {
             let mut insert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO print_jobs(seq, kind, state, drawer, updated_ms)
-                 VALUES (?1, 'record', ?2, ?3, ?4)",
+                "INSERT OR IGNORE INTO print_jobs(seq, kind, state, drawer, error, updated_ms)
+                 VALUES (?1, 'record', ?2, ?3, ?4, ?5)",
             )?;
             let now = now_ms();
             for job in jobs {
+                let state = match job.not_printed {
+                    Some(_) => "skipped",
+                    None => self.initial_state(),
+                };
                 let inserted = insert.execute(params![
                     job.seq as i64,
-                    self.initial_state(),
+                    state,
                     job.drawer as i64,
+                    job.not_printed,
                     now
                 ])?;
                 if inserted == 1 {

@@ -28,6 +28,12 @@ pub const MAX_BATCH: usize = 512;
 pub const IDLE_CHECK: Duration = Duration::from_secs(1);
 /// How many recent job ids are remembered for late notices.
 const RECENT: usize = 8192;
+/// A record projected more than this after it was journaled gets a job that is not printed
+/// (`skipped`). A receipt printed long after the sale would be a second original, and an
+/// `ops.db` lost and created again, or restored from an old backup, replays the whole journal:
+/// every receipt ever printed would come out again. Fifteen minutes covers a restart after a
+/// crash; an older record is reprinted on demand, as a duplicate.
+pub const PRINT_WINDOW_MS: i64 = 15 * 60 * 1000;
 
 /// An appended record to project; the reply gets its print job id (none for records that do
 /// not print, or when `ops.db` failed: the next batch or start retries from the cursor).
@@ -120,6 +126,7 @@ impl Projector {
         let mut jobs: Vec<NewRecordJob> = Vec::new();
         let mut closures = Vec::new();
         let mut last = self.cursor;
+        let now = app.clock.now_ms();
         let read = self.reader(app)?.for_each_from(from, |rec| {
             let Ok(rec) = rec else {
                 // A malformed row prints nothing; verification reports it.
@@ -142,7 +149,15 @@ impl Projector {
                     body: serde_json::from_slice(&rec.body).unwrap_or_default(),
                 });
             }
-            jobs.push(side_effects(kind, &body, rec.seq));
+            let mut job = side_effects(kind, &body, rec.seq);
+            if now.saturating_sub(rec.timestamp_ms) > PRINT_WINDOW_MS {
+                job.not_printed = Some(format!(
+                    "journaled at {}, too long before it was projected to print as an \
+                     original: reprint it as a duplicate if needed",
+                    crate::printout::local_time(rec.timestamp_ms, &app.opening.time_zone)
+                ));
+            }
+            jobs.push(job);
             ControlFlow::Continue(())
         });
         if let Err(e) = read {
@@ -159,6 +174,13 @@ impl Projector {
         }
         if last == self.cursor {
             return Ok(0);
+        }
+        let stale = jobs.iter().filter(|j| j.not_printed.is_some()).count();
+        if stale > 0 {
+            tracing::warn!(
+                count = stale,
+                "records journaled too long ago are not printed (reprint them as duplicates)"
+            );
         }
         crate::stock::record_jobs(&app.ledger, &jobs).map_err(|e| e.to_string())?;
         let ids = app

@@ -1512,3 +1512,42 @@ async fn a_refund_sent_again_with_its_idempotency_key_pays_out_once() {
     assert_eq!(settled["seq"], journaled.seq);
     assert_eq!(kinds(&d, "refund"), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ops_db_that_lost_its_projections_does_not_print_old_receipts_again() {
+    let d = daemon("").await;
+    let old = d.sale(2).await["seq"].as_u64().expect("seq");
+    d.printed_text(old).await;
+    let stock_after_sale = stock(&d, "BAGUETTE").await;
+
+    // An hour later ops.db has lost every job and its cursor (created again, or restored from
+    // an old backup): the journal is projected again from the start.
+    d.clock.advance(3600 * 1000);
+    {
+        let conn = rusqlite::Connection::open(d.app.config.ops_path()).expect("ops.db");
+        conn.execute("DELETE FROM print_jobs", []).expect("delete");
+    }
+    d.app.ops.set_meta("recovered_upto", "0").expect("cursor");
+    let mut p = crate::project::Projector::new(&d.app).expect("projector");
+    let head = p.head(&d.app).expect("head");
+    p.project_to(&d.app, head).expect("replay");
+
+    // The old sale's job is recorded, not printed; its stock moved once.
+    let job = d.app.ops.job_of_seq(old).expect("ops").expect("a job");
+    assert_eq!(job.state, crate::ops::JobState::Skipped, "{job:?}");
+    assert!(job
+        .error
+        .as_deref()
+        .is_some_and(|e| e.contains("reprint it as a duplicate")));
+    assert_eq!(stock(&d, "BAGUETTE").await, stock_after_sale);
+
+    // A sale now prints as usual.
+    let new = d.sale(1).await;
+    assert!(new["print_job"].is_i64(), "{new}");
+    d.printed_text(new["seq"].as_u64().expect("seq")).await;
+    let job = d.app.ops.job_of_seq(new["seq"].as_u64().expect("seq"));
+    assert_ne!(
+        job.expect("ops").expect("a job").state,
+        crate::ops::JobState::Skipped
+    );
+}
