@@ -469,23 +469,7 @@ async fn a_pickup_journaled_but_not_projected_ends_its_reservation_once() {
     crate::stock::set_intent(&mut crate::stock::lock(&d.app.ledger), Some(&intent))
         .expect("intent");
     let journal = d.app.journal().expect("journal");
-    let input = pos_core::ticket::SaleInput {
-        operator: "alice".into(),
-        lines: vec![pos_core::ticket::LineInput {
-            sku: "BAGUETTE".into(),
-            label: "Baguette".into(),
-            quantity: pos_core::money::Qty(2000),
-            unit: pos_core::ticket::Unit::Piece,
-            unit_price: pos_core::money::Cents(130),
-            vat_rate: pos_core::money::VatRate(550),
-            discount: pos_core::money::Cents(0),
-        }],
-        ticket_discount: pos_core::money::Cents(0),
-        payments: vec![pos_core::ticket::Payment {
-            method: pos_core::ticket::PaymentMethod::Online,
-            amount: pos_core::money::Cents(260),
-        }],
-    };
+    let input = crate::tests::two_baguettes(pos_core::ticket::PaymentMethod::Online);
     let a = tokio::task::spawn_blocking(move || journal.sale(&input))
         .await
         .expect("join")

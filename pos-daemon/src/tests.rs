@@ -1272,6 +1272,33 @@ async fn the_event_stream_pushes_health_when_sales_stop_and_resume_going_through
     assert!(pushed["clock_ahead"].is_null());
 }
 
+/// The SHA-256 of a request body, as an idempotency key remembers it.
+fn sha256_of(body: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(body.as_bytes()).into()
+}
+
+/// Two baguettes sold by alice, as the journal takes them (bypassing the API).
+pub fn two_baguettes(method: pos_core::ticket::PaymentMethod) -> pos_core::ticket::SaleInput {
+    pos_core::ticket::SaleInput {
+        operator: "alice".into(),
+        lines: vec![pos_core::ticket::LineInput {
+            sku: "BAGUETTE".into(),
+            label: "Baguette".into(),
+            quantity: pos_core::money::Qty(2000),
+            unit: pos_core::ticket::Unit::Piece,
+            unit_price: pos_core::money::Cents(130),
+            vat_rate: pos_core::money::VatRate(550),
+            discount: pos_core::money::Cents::ZERO,
+        }],
+        ticket_discount: pos_core::money::Cents::ZERO,
+        payments: vec![pos_core::ticket::Payment {
+            method,
+            amount: pos_core::money::Cents(260),
+        }],
+    }
+}
+
 /// A cash sale of `n` baguettes by alice, as a front-end sends it.
 fn baguettes(n: i64) -> Value {
     json!({"operator":"alice","lines":[{"sku":"BAGUETTE","quantity":n}],
@@ -1383,29 +1410,10 @@ async fn a_key_left_unsettled_is_settled_from_the_journal() {
     let journal = d.app.journal().expect("journal");
     let body = baguettes(2);
     let bytes = body.to_string();
-    let sha256: [u8; 32] = {
-        use sha2::Digest;
-        sha2::Sha256::digest(bytes.as_bytes()).into()
-    };
+    let sha256 = sha256_of(&bytes);
     // The process died after the journal's commit, before the answer was noted: the key is
     // remembered, the sale journaled, and an identical sale from another till came after it.
-    let input = pos_core::ticket::SaleInput {
-        operator: "alice".into(),
-        lines: vec![pos_core::ticket::LineInput {
-            sku: "BAGUETTE".into(),
-            label: "Baguette".into(),
-            quantity: pos_core::money::Qty(2000),
-            unit: pos_core::ticket::Unit::Piece,
-            unit_price: pos_core::money::Cents(130),
-            vat_rate: pos_core::money::VatRate(550),
-            discount: pos_core::money::Cents::ZERO,
-        }],
-        ticket_discount: pos_core::money::Cents::ZERO,
-        payments: vec![pos_core::ticket::Payment {
-            method: pos_core::ticket::PaymentMethod::Cash,
-            amount: pos_core::money::Cents(260),
-        }],
-    };
+    let input = two_baguettes(pos_core::ticket::PaymentMethod::Cash);
     d.app
         .ops
         .begin_keyed("lost-answer", &sha256, journal.last_seq())
@@ -1478,10 +1486,7 @@ async fn a_refund_sent_again_with_its_idempotency_key_pays_out_once() {
     // Left unsettled (the answer never noted), it is found in the journal, not paid again.
     let journal = d.app.journal().expect("journal");
     let bytes = refund.to_string();
-    let sha256: [u8; 32] = {
-        use sha2::Digest;
-        sha2::Sha256::digest(bytes.as_bytes()).into()
-    };
+    let sha256 = sha256_of(&bytes);
     d.app
         .ops
         .begin_keyed("refund-8", &sha256, journal.last_seq())
