@@ -23,11 +23,13 @@ use pos_core::body::Body;
 use pos_core::closure::Period;
 use pos_core::prelude::*;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Mutex;
 
-/// Flushes of a WAL still to fail; [`ALWAYS`] fails every one.
+/// Flushes of a WAL still to fail, never two in a row; [`ALWAYS`] fails every one.
 static WAL_FLUSHES_TO_FAIL: AtomicU32 = AtomicU32::new(0);
+/// Whether the last flush of a WAL failed.
+static LAST_FLUSH_FAILED: AtomicBool = AtomicBool::new(false);
 /// Flushes of a WAL asked for, failed or not.
 static WAL_FLUSHES: AtomicU32 = AtomicU32::new(0);
 /// Fails every flush of a WAL.
@@ -42,13 +44,18 @@ pub extern "C" fn fsync(fd: libc::c_int) -> libc::c_int {
         .is_ok_and(|p| p.to_string_lossy().ends_with("-wal"));
     if is_wal {
         WAL_FLUSHES.fetch_add(1, Ordering::SeqCst);
+        // Counted failures never hit two flushes in a row: the one after a failure is the
+        // journal's own commit that settles it, which a test of settling needs to succeed.
+        let after_failure = LAST_FLUSH_FAILED.load(Ordering::SeqCst);
         let fail = WAL_FLUSHES_TO_FAIL
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| match n {
                 0 => None,
                 ALWAYS => Some(ALWAYS),
+                _ if after_failure => None,
                 n => Some(n - 1),
             })
             .is_ok();
+        LAST_FLUSH_FAILED.store(fail, Ordering::SeqCst);
         if fail {
             // SAFETY: errno is this thread's own.
             unsafe { *libc::__errno_location() = libc::EIO };
@@ -217,4 +224,71 @@ fn when_a_failed_flush_cannot_be_settled_the_outcome_is_unknown_and_nothing_more
     assert_eq!(&stored[..3], [100, 101, 102]);
     assert_eq!(*stored.last().unwrap(), 107);
     assert_eq!(next.kind_seq, stored.len() as u64);
+}
+
+#[test]
+fn a_refused_group_commit_is_not_in_what_a_crash_right_after_the_refusal_leaves() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _clock, journal) = journal_on_manual_clock(dir.path());
+    journal.sale(&sale_of(0)).unwrap();
+    let refused: Mutex<Vec<(i64, PathBuf)>> = Mutex::new(Vec::new());
+    let committed: Mutex<Vec<i64>> = Mutex::new(Vec::new());
+
+    // Six tills at once, so that whole batches fail together, while a WAL flush fails now and
+    // then. A till told of a refusal stands for a crash at once: the files are copied then.
+    const THREADS: i64 = 6;
+    const SALES: i64 = 60;
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let (journal, refused, committed) = (&journal, &refused, &committed);
+            let (path, dir) = (&path, dir.path());
+            s.spawn(move || {
+                for n in 0..SALES {
+                    let total = 100 + 1000 * (t + 1) + n;
+                    match journal.sale(&sale_of(total - 100)) {
+                        Ok(_) => committed.lock().unwrap().push(total),
+                        Err(JournalError::Storage(m)) => {
+                            assert!(m.contains("flushing to disk failed"), "{m}");
+                            let copy = crash_copy(path, &dir.join(format!("crash-{total}")));
+                            refused.lock().unwrap().push((total, copy));
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            });
+        }
+        s.spawn(|| {
+            for _ in 0..12 {
+                WAL_FLUSHES_TO_FAIL.store(1, Ordering::SeqCst);
+                std::thread::sleep(std::time::Duration::from_millis(15));
+            }
+            WAL_FLUSHES_TO_FAIL.store(0, Ordering::SeqCst);
+        });
+    });
+    WAL_FLUSHES_TO_FAIL.store(0, Ordering::SeqCst);
+    assert!(!journal.needs_reopen(), "every failed flush was settled");
+    journal.close();
+
+    let refused = refused.into_inner().unwrap();
+    let committed = committed.into_inner().unwrap();
+    assert!(!refused.is_empty(), "some flushes failed");
+    for (total, copy) in &refused {
+        assert!(
+            !stored_sale_totals(copy).contains(total),
+            "{}: the sale of {total} came back after its till was told it was refused",
+            copy.display()
+        );
+    }
+    // The journal holds exactly the committed sales, and tells of every refused one.
+    let mut stored = stored_sale_totals(&path);
+    let mut expected: Vec<i64> = committed.iter().copied().chain([100]).collect();
+    stored.sort();
+    expected.sort();
+    assert_eq!(stored, expected);
+    let told: u64 = write_failed_events(&path)
+        .iter()
+        .map(|e| e.details["records_refused"].parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(told, refused.len() as u64);
 }
