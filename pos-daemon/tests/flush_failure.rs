@@ -109,7 +109,7 @@ fn a_failed_flush_stops_posd_for_a_reopen_and_the_keyed_retry_sells_exactly_once
     let exit = posd
         .wait_exit(Duration::from_secs(30))
         .unwrap_or_else(|| panic!("posd still runs:\n{}", posd.log()));
-    assert!(!exit.success(), "{exit:?}");
+    assert_eq!(exit.code(), Some(2), "{exit:?}");
     assert!(
         posd.log().contains("the journal must be reopened"),
         "{}",
