@@ -10,6 +10,8 @@ use std::time::Duration;
 
 /// How often the watcher looks at the health, in `posd serve`.
 pub const WATCH_INTERVAL: Duration = Duration::from_secs(2);
+/// A clock behind the journal by less than this is not reported (a clock stepped back a little).
+pub const CLOCK_BEHIND_SLACK_MS: i64 = 60_000;
 
 /// The health as `GET /v1/health` gives it.
 pub fn state(app: &App) -> Value {
@@ -18,6 +20,13 @@ pub fn state(app: &App) -> Value {
     let write_failure = app.journal.as_ref().and_then(|j| j.write_failure());
     // A clock too far ahead of the journal refuses every record until corrected or confirmed.
     let clock_ahead = app.journal.as_ref().and_then(|j| j.clock_ahead());
+    // A clock behind the journal's last record: sales go through, dated at that record's time,
+    // and no day closes until the clock catches up (a minute's slack for clock steps).
+    let clock_behind_ms = app
+        .journal
+        .as_ref()
+        .and_then(|j| j.clock_behind_ms())
+        .filter(|ms| *ms > CLOCK_BEHIND_SLACK_MS);
     let status = match (&app.journal, &write_failure, &clock_ahead) {
         (None, _, _) => "journal_unavailable",
         (Some(_), Some(_), _) => "journal_failing",
@@ -30,6 +39,7 @@ pub fn state(app: &App) -> Value {
             "ok": status == "ok",
             "error": app.journal_error.clone().or(write_failure),
         },
+        "clock_behind_ms": clock_behind_ms,
         "clock_ahead": clock_ahead.map(|a| json!({
             "clock_ms": a.clock_ms,
             "last_record_ms": a.last_ms,
@@ -44,12 +54,14 @@ pub fn state(app: &App) -> Value {
     })
 }
 
-/// What a front-end must react to: whether sales go through and why not, and whether the disk
-/// is low. (Not the free bytes or the clock's reading, which change all the time.)
+/// What a front-end must react to: whether sales go through and why not, whether the clock is
+/// behind the journal, and whether the disk is low. (Not the free bytes or the clock's reading,
+/// which change all the time.)
 fn alert(health: &Value) -> Value {
     json!([
         health["status"],
         health["journal"]["error"],
+        health["clock_behind_ms"].is_u64(),
         health["disk"]["low"]
     ])
 }

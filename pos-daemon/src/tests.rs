@@ -1270,6 +1270,20 @@ async fn the_event_stream_pushes_health_when_sales_stop_and_resume_going_through
     let pushed = events.next_named("health").await;
     assert_eq!(pushed["status"], "ok", "{pushed}");
     assert!(pushed["clock_ahead"].is_null());
+
+    // The clock is put back two hours behind the last record (a dead clock battery): sales go
+    // through, dated at the last record's time, and the front-end is told.
+    d.clock.advance(-2 * 3600 * 1000);
+    let pushed = events.next_named("health").await;
+    assert_eq!(pushed["status"], "ok", "{pushed}");
+    let behind = pushed["clock_behind_ms"].as_i64().expect("behind");
+    assert!(
+        (2 * 3600 * 1000..2 * 3600 * 1000 + 60_000).contains(&behind),
+        "{pushed}"
+    );
+    d.clock.advance(2 * 3600 * 1000 + 1000);
+    let pushed = events.next_named("health").await;
+    assert!(pushed["clock_behind_ms"].is_null(), "{pushed}");
 }
 
 /// The SHA-256 of a request body, as an idempotency key remembers it.

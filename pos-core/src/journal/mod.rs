@@ -908,6 +908,18 @@ impl Journal {
         })
     }
 
+    /// How far the clock now reads behind the last record, if it does (ms): records are then
+    /// given the last record's time ([`Appended::clock_went_back`], a `clock_anomaly` event),
+    /// and no day closes until the clock catches up. For an application to show.
+    pub fn clock_behind_ms(&self) -> Option<i64> {
+        let last_ms = self
+            .shared
+            .head_timestamp_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let behind = last_ms.saturating_sub(self.clock.now_ms());
+        (behind > 0).then_some(behind)
+    }
+
     /// Confirms that the clock's reading, further ahead of the last record than the journal
     /// accepts unconfirmed ([`JournalError::ClockAhead`]), is right (the shop was closed that
     /// long): writes a `clock_confirmed` event by `operator` (after the closures due), and
