@@ -427,7 +427,9 @@ fn timestamps_never_go_backwards() {
     assert_eq!(a.timestamp_ms, T0_MS + 60_000);
 
     // The clock is put back an hour (a bad NTP step, a dead RTC battery).
+    assert_eq!(journal.clock_behind_ms(), None);
     clock.set(T0_MS + 60_000 - 3_600_000);
+    assert_eq!(journal.clock_behind_ms(), Some(3_600_000));
     let b = journal.sale(&simple_sale("BAG", 1, 130, 550)).unwrap();
     assert!(b.clock_went_back);
     assert_eq!(b.timestamp_ms, a.timestamp_ms);
