@@ -758,11 +758,7 @@ async fn post_sale(
         let (app2, k2) = (app.clone(), k.key.clone());
         let written = blocking(move || {
             idempotency::settle(&app2, &k2, after_seq, |r| {
-                let body = match r.known_kind() {
-                    Some(kind @ (pos_core::record::Kind::Sale | pos_core::record::Kind::Training)) => Body::decode(kind, &r.body).ok(),
-                    _ => None,
-                };
-                matches!((body, &expected), (Some(Body::Sale(b) | Body::Training(b)), Some(e)) if b == *e)
+                expected.as_ref().is_some_and(|e| is_sale(r, e))
             })
         })
         .await??;
@@ -943,15 +939,7 @@ async fn post_refund(
         // was written.
         let (app2, k2, wanted) = (app.clone(), k.key.clone(), input.clone());
         let written = blocking(move || {
-            idempotency::settle(&app2, &k2, after_seq, |r| {
-                let body = match r.known_kind() {
-                    Some(pos_core::record::Kind::Refund) => {
-                        Body::decode(pos_core::record::Kind::Refund, &r.body).ok()
-                    }
-                    _ => None,
-                };
-                matches!(body, Some(Body::Refund(b)) if refund_of(&b, original, &wanted))
-            })
+            idempotency::settle(&app2, &k2, after_seq, |r| is_refund(r, original, &wanted))
         })
         .await??;
         if let Some(seq) = written {
@@ -983,6 +971,28 @@ async fn post_refund(
         .await;
     }
     Ok(Json(ticket_answer(&app, &a, code, job)))
+}
+
+/// Whether `record` is the sale (or training ticket) `expected`.
+fn is_sale(record: &pos_core::record::Record, expected: &pos_core::ticket::SaleBody) -> bool {
+    use pos_core::record::Kind;
+    let Some(kind @ (Kind::Sale | Kind::Training)) = record.known_kind() else {
+        return false;
+    };
+    matches!(
+        Body::decode(kind, &record.body),
+        Ok(Body::Sale(b) | Body::Training(b)) if b == *expected
+    )
+}
+
+/// Whether `record` is the refund `input` of the sale at `original`.
+fn is_refund(record: &pos_core::record::Record, original: u64, input: &RefundInput) -> bool {
+    use pos_core::record::Kind;
+    record.known_kind() == Some(Kind::Refund)
+        && matches!(
+            Body::decode(Kind::Refund, &record.body),
+            Ok(Body::Refund(b)) if refund_of(&b, original, input)
+        )
 }
 
 /// Whether `body` is the refund `input` of the sale at `original` asked for (a refund body

@@ -1,6 +1,6 @@
 //! The event stream pushed to front-ends (`GET /v1/events`): scans, printer status changes,
-//! print job outcomes, closures, health changes. A bounded broadcast: a slow subscriber misses events (and is
-//! told so), it never holds anything up.
+//! print job outcomes, closures, health changes. A bounded broadcast: a slow subscriber misses
+//! events (and is told so), it never holds anything up.
 
 use serde::Serialize;
 use tokio::sync::broadcast;
