@@ -121,11 +121,9 @@ pub enum Start {
 /// Looks a request's key up and holds it for this request. Refuses a key sent again with
 /// another body (422) or while another request with it is served (409).
 pub fn start(app: &Arc<App>, key: &RequestKey) -> Result<Start, ApiError> {
-    let unsettled = match known(app, key)? {
-        Known::Done(seq) => return Ok(Start::Replay(seq)),
-        Known::Unsettled { after_seq } => Some(after_seq),
-        Known::New => None,
-    };
+    if let Known::Done(seq) = known(app, key)? {
+        return Ok(Start::Replay(seq));
+    }
     let held = InFlight::take(app, &key.key).ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,
@@ -133,7 +131,18 @@ pub fn start(app: &Arc<App>, key: &RequestKey) -> Result<Start, ApiError> {
             "a request with this idempotency key is being served: send it again for its answer",
         )
     })?;
-    Ok(Start::Serve { held, unsettled })
+    // Looked up again under the hold: the request that held it may have finished in between.
+    Ok(match known(app, key)? {
+        Known::Done(seq) => Start::Replay(seq),
+        Known::Unsettled { after_seq } => Start::Serve {
+            held,
+            unsettled: Some(after_seq),
+        },
+        Known::New => Start::Serve {
+            held,
+            unsettled: None,
+        },
+    })
 }
 
 /// Appends a keyed request's record with `append` (on a blocking thread): the key is noted
