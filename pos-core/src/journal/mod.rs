@@ -12,8 +12,8 @@
 //! over its frames (a crash would otherwise bring its records back); if that cannot be made
 //! durable either, the callers get [`JournalError::OutcomeUnknown`] and nothing more is written
 //! until the journal is reopened. A file of the journal moved, replaced or deleted while open
-//! stops every commit ([`JournalError::FileMoved`]). The leader then hands over to the first caller that arrived
-//! meanwhile, which commits everything pending in its turn.
+//! stops every commit ([`JournalError::FileMoved`]). The leader then hands over to the first
+//! caller that arrived meanwhile, which commits everything pending in its turn.
 //!
 //! A lone caller leads at once and writes on its own thread: no other thread is woken, and a
 //! single till's append costs a signature and a commit. (A writer thread of its own cost two
@@ -22,7 +22,9 @@
 //! The writer also applies the closure rules ([`crate::closure`]): before a record dated on a
 //! later day it writes the due closures (and a `closure_written` event for each); it refuses a
 //! sale or refund dated in a closed period; when the clock goes backwards it keeps timestamps
-//! non-decreasing and writes a `clock_anomaly` event.
+//! non-decreasing and writes a `clock_anomaly` event; when the clock reads too far ahead of the
+//! last record it refuses every record until the reading is confirmed
+//! ([`Journal::confirm_clock`]) or the clock corrected.
 
 mod files;
 pub(crate) mod recovery;
