@@ -52,6 +52,9 @@ fn bad_requests_get_4xx_json_errors_and_journal_nothing() {
         ("cashier closes the day", "POST", "/v1/closures", json!({"period":"day","operator":"alice","pin":"1234"}).to_string(), Some(TOKEN), 403, "manager_required"),
         ("bad period", "POST", "/v1/closures", json!({"period":"week","operator":"marie","pin":"9999"}).to_string(), Some(TOKEN), 422, "invalid_request"),
         ("refund of nothing", "POST", "/v1/refunds", json!({"operator":"alice","original_seq":999,"reason":"x","lines":[{"original_line":0,"quantity_milli":1000}],"payments":[{"method":"cash","amount_cents":130}]}).to_string(), Some(TOKEN), 404, "not_found"),
+        ("cashier confirms the clock", "POST", "/v1/clock/confirm", json!({"operator":"alice","pin":"1234"}).to_string(), Some(TOKEN), 403, "manager_required"),
+        ("nothing to confirm", "POST", "/v1/clock/confirm", json!({"operator":"marie","pin":"9999"}).to_string(), Some(TOKEN), 422, "invalid_record"),
+        ("clock confirm, unknown field", "POST", "/v1/clock/confirm", json!({"operator":"marie","pin":"9999","days":3}).to_string(), Some(TOKEN), 422, "invalid_request"),
         ("bad seq", "GET", "/v1/tickets/-1", String::new(), Some(TOKEN), 422, "invalid_seq"),
         ("unknown route", "GET", "/v1/nothing", String::new(), Some(TOKEN), 404, "not_found"),
         ("wrong method", "DELETE", "/v1/sales", String::new(), Some(TOKEN), 405, "method_not_allowed"),
@@ -66,6 +69,23 @@ fn bad_requests_get_4xx_json_errors_and_journal_nothing() {
         assert_eq!(got, *status, "{name}: {v}");
         assert_eq!(v["error"]["code"], *code, "{name}: {v}");
         assert!(v["error"]["message"].is_string(), "{name}: {v}");
+    }
+    let long_key = "k".repeat(200);
+    for key in ["two words", "tab\there", long_key.as_str()] {
+        let (got, v) = posd
+            .try_call_with(
+                "POST",
+                "/v1/sales",
+                Some(&good),
+                Some(TOKEN),
+                &[("Idempotency-Key", key)],
+            )
+            .expect("posd reachable");
+        assert_eq!(
+            (got, v["error"]["code"].as_str()),
+            (400, Some("invalid_idempotency_key")),
+            "{key:?}: {v}"
+        );
     }
     let after = posd.records();
     let new: Vec<&String> = after[before..].iter().map(|(_, k)| k).collect();
