@@ -517,8 +517,8 @@ impl Writer {
     }
 
     /// The clock read by a batch, if it is further ahead of the batch's last record than the
-    /// limit. A reading that far ahead is more often a wrong date (a year typed wrong, a bad
-    /// clock battery) than a shop closed that long; once a record carries it, every later
+    /// limit. A reading that far ahead is more often a wrong date (a year typed wrong, a date
+    /// set by hand) than a shop closed that long; once a record carries it, every later
     /// record must too (timestamps never go backwards) and the closures of the real days would
     /// be wrong for as long.
     fn clock_ahead(&self, batch: &Batch) -> Option<ClockAhead> {
