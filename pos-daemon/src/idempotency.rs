@@ -90,7 +90,7 @@ impl Drop for InFlight {
 
 /// What is known of a keyed request before it is served.
 #[derive(Debug)]
-pub enum Known {
+enum Known {
     /// Never seen (or refused before, which wrote nothing): serve it.
     New,
     /// Served: its record.
@@ -179,7 +179,7 @@ pub fn append_keyed(
 }
 
 /// Looks the key up; refuses a key sent again with another body.
-pub fn known(app: &App, key: &RequestKey) -> Result<Known, ApiError> {
+fn known(app: &App, key: &RequestKey) -> Result<Known, ApiError> {
     let row = app
         .ops
         .keyed_request(&key.key)

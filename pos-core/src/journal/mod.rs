@@ -75,6 +75,16 @@ pub struct ClockAhead {
 }
 
 impl ClockAhead {
+    /// The clock reading `clock_ms`, if it is more than `limit_ms` after the last record's
+    /// `last_ms` (the one rule, for the writer and for [`Journal::clock_ahead`]).
+    pub(crate) fn check(clock_ms: i64, last_ms: i64, limit_ms: i64) -> Option<ClockAhead> {
+        (clock_ms.saturating_sub(last_ms) > limit_ms).then_some(ClockAhead {
+            clock_ms,
+            last_ms,
+            limit_ms,
+        })
+    }
+
     /// Whole days between the last record and the clock's reading.
     pub fn days(&self) -> i64 {
         self.clock_ms.saturating_sub(self.last_ms) / (24 * 3600 * 1000)
@@ -897,17 +907,11 @@ impl Journal {
     /// Whether the clock now reads too far ahead of the last record for records to be written
     /// unconfirmed: for an application to show before a sale is refused.
     pub fn clock_ahead(&self) -> Option<ClockAhead> {
-        let limit_ms = self.clock_ahead_limit_ms?;
-        let clock_ms = self.clock.now_ms();
         let last_ms = self
             .shared
             .head_timestamp_ms
             .load(std::sync::atomic::Ordering::Relaxed);
-        (clock_ms.saturating_sub(last_ms) > limit_ms).then_some(ClockAhead {
-            clock_ms,
-            last_ms,
-            limit_ms,
-        })
+        ClockAhead::check(self.clock.now_ms(), last_ms, self.clock_ahead_limit_ms?)
     }
 
     /// How far the clock now reads behind the last record, if it does (ms): records are then

@@ -523,13 +523,10 @@ impl Writer {
     /// be wrong for as long.
     fn clock_ahead(&self, batch: &Batch) -> Option<ClockAhead> {
         let limit_ms = self.clock_ahead_limit_ms?;
-        let ahead =
-            batch.head.seq > 0 && batch.now_ms.saturating_sub(batch.head.timestamp_ms) > limit_ms;
-        ahead.then_some(ClockAhead {
-            clock_ms: batch.now_ms,
-            last_ms: batch.head.timestamp_ms,
-            limit_ms,
-        })
+        if batch.head.seq == 0 {
+            return None;
+        }
+        ClockAhead::check(batch.now_ms, batch.head.timestamp_ms, limit_ms)
     }
 
     fn write_anchor(&self, r: &Record) -> Result<(), JournalError> {
@@ -766,16 +763,10 @@ impl Writer {
 
     /// Validates a caller's record against the batch's state, without changing anything.
     fn prepare(&self, batch: &Batch, kind: Kind, payload: Payload) -> Result<Ready, JournalError> {
+        // Nothing is written while the clock reads too far ahead, but its confirmation.
         let ahead = self.clock_ahead(batch);
         match (&payload, ahead) {
-            (Payload::ConfirmClock { .. }, None) => {
-                return Err(JournalError::Invalid(
-                    "nothing to confirm: the clock is not further ahead of the last record than \
-                     the journal accepts unconfirmed"
-                        .into(),
-                ))
-            }
-            (Payload::ConfirmClock { .. }, Some(_)) => {}
+            (Payload::ConfirmClock { .. }, _) => {}
             (_, Some(ahead)) => return Err(JournalError::ClockAhead(ahead)),
             (_, None) => {}
         }
@@ -901,8 +892,13 @@ impl Writer {
             }
             Payload::ConfirmClock { operator } => {
                 check_text_field("operator", &operator)?;
-                let ahead =
-                    ahead.ok_or_else(|| JournalError::Invalid("nothing to confirm".into()))?;
+                let ahead = ahead.ok_or_else(|| {
+                    JournalError::Invalid(
+                        "nothing to confirm: the clock is not further ahead of the last record \
+                         than the journal accepts unconfirmed"
+                            .into(),
+                    )
+                })?;
                 let details = BTreeMap::from([
                     ("clock_ms".to_string(), ahead.clock_ms.to_string()),
                     ("last_ms".to_string(), ahead.last_ms.to_string()),
