@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example fill_journal -- --db PATH --tickets N [--days D] [--print-acks]
+//!     [--algorithm ed25519|ecdsa-p256-sha256]
 //! ```
 //!
 //! The signing key lives beside the journal as `PATH.key` (mode 0600). With `--days D` the
@@ -17,6 +18,7 @@
 use clap::Parser;
 use pos_core::closure::Period;
 use pos_core::events;
+use pos_core::keys::Algorithm;
 use pos_core::prelude::*;
 use pos_core::ticket::SaleBody;
 use pos_workspace::{ManualClock, TicketGenerator};
@@ -42,6 +44,13 @@ struct Args {
     /// Random seed.
     #[arg(long, default_value_t = 2026)]
     seed: u64,
+    /// The new journal's key algorithm: `ed25519` or `ecdsa-p256-sha256`.
+    #[arg(long, default_value = "ed25519", value_parser = parse_algorithm)]
+    algorithm: Algorithm,
+}
+
+fn parse_algorithm(name: &str) -> Result<Algorithm, String> {
+    Algorithm::parse(name).ok_or_else(|| format!("unknown algorithm {name:?}"))
 }
 
 /// 2026-03-02 08:00 Europe/Paris (07:00 UTC), in UTC milliseconds.
@@ -76,7 +85,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let journal = if args.db.exists() {
         Journal::open(&args.db, KeyPair::load(&key_path)?, options)?
     } else {
-        let key = KeyPair::generate();
+        let key = KeyPair::generate_for(args.algorithm);
         if !key_path.exists() {
             key.save(&key_path)?;
         }

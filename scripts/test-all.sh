@@ -24,10 +24,11 @@ cargo test --workspace --all-targets --locked
 step "doc tests"
 cargo test --workspace --doc --locked
 
-# pos-core is the crate vendors depend on: it must package and build on its own.
+# pos-core is the crate vendors depend on: it must package and build on its own, with the pure
+# format crate it re-exports (packaged together: cargo builds each against the other's package).
 # (--allow-dirty: a run on a working copy with uncommitted changes packages those too.)
-step "package pos-core"
-cargo package -p pos-core --locked --allow-dirty
+step "package pos-format and pos-core"
+cargo package -p pos-format -p pos-core --locked --allow-dirty
 
 if [ -x scripts/fuzz-smoke.sh ]; then
     step "fuzz smoke"

@@ -11,7 +11,7 @@
 //! - EAN-13: the crate prints whatever 12/13 digits it gets; here the check digit is validated
 //!   (with `pos-core`'s barcode module) before anything is printed.
 
-use pos_core::barcode;
+use pos_format::barcode;
 use thiserror::Error;
 
 /// Largest QR payload accepted, in bytes: the byte-mode capacity of a version 40, level M,

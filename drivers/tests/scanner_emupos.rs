@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::Emupos;
 use drivers::scanner::serial::{ScannerEvent, SerialScanner, SerialScannerConfig};
-use pos_core::barcode::{self, Barcode, BarcodeConfig, Measure};
+use pos_format::barcode::{self, Barcode, BarcodeConfig, Measure};
 
 async fn next(scanner: &mut SerialScanner) -> ScannerEvent {
     tokio::time::timeout(Duration::from_secs(10), scanner.next_event())

@@ -2,12 +2,9 @@
 //! valid check digit.
 #![no_main]
 
-#[allow(dead_code)]
-#[path = "../../pos-core/src/barcode.rs"]
-mod barcode;
-
 use barcode::{Barcode, BarcodeConfig, MeasureKind, VariableLayout};
 use libfuzzer_sys::fuzz_target;
+use pos_format::barcode;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

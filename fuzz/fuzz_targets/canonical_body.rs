@@ -6,15 +6,8 @@
 //! must give the reference's verdict and error.
 #![no_main]
 
-#[allow(dead_code)]
-#[path = "../../pos-core/src/money.rs"]
-mod money;
-
-#[allow(dead_code)]
-#[path = "../../pos-core/src/canonical.rs"]
-mod canonical;
-
 use libfuzzer_sys::fuzz_target;
+use pos_format::canonical;
 
 fuzz_target!(|data: &[u8]| {
     let reference = canonical::check_canonical(data).map(|_| ());

@@ -4,23 +4,8 @@
 //! the sales it accepts, so accepting one byte more than they would is a hole in the checks.
 #![no_main]
 
-#[allow(dead_code)]
-#[path = "../../pos-core/src/money.rs"]
-mod money;
-
-#[allow(dead_code)]
-#[path = "../../pos-core/src/ticket.rs"]
-mod ticket;
-
-#[allow(dead_code)]
-#[path = "../../pos-core/src/canonical.rs"]
-mod canonical;
-
-#[allow(dead_code)]
-#[path = "../../pos-core/src/exact_sale.rs"]
-mod exact_sale;
-
 use libfuzzer_sys::fuzz_target;
+use pos_format::{canonical, exact_sale, ticket};
 
 fuzz_target!(|data: &[u8]| {
     if let Some(sale) = exact_sale::decode(data) {

@@ -2,10 +2,7 @@
 //! stream decoder accepts is one `from_asb` accepts on its own.
 #![no_main]
 
-#[allow(dead_code)]
-#[path = "../../drivers/src/status.rs"]
-mod status;
-
+use drivers::status;
 use libfuzzer_sys::fuzz_target;
 use status::{PrinterStatus, StatusDecoder, StatusEvent};
 

@@ -46,24 +46,19 @@
 //! ```
 #![deny(missing_docs)]
 
+pub use pos_format::{barcode, canonical, events, money, record, ticket};
+
 pub mod anchor;
 pub mod archive;
-pub mod barcode;
 pub mod batch;
 pub mod body;
-pub mod canonical;
 pub mod closure;
-pub mod events;
-mod exact_sale;
 pub mod journal;
 pub mod keys;
-pub mod money;
 pub mod reader;
 pub mod receipt;
-pub mod record;
 pub mod render;
 pub mod store;
-pub mod ticket;
 pub mod verify;
 
 /// The types most embedders need.
@@ -81,7 +76,7 @@ pub mod prelude {
     pub use crate::verify::{verify_journal, CollectFindings, Finding, Problem, VerifyOptions};
 }
 
-pub mod sample;
+pub use pos_format::sample;
 
 /// Compiles the README's example as a doctest.
 #[cfg(doctest)]

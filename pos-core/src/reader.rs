@@ -254,21 +254,23 @@ impl JournalReader {
     }
 
     /// The journal's current public key: the last key change's, or the opening's.
-    pub fn current_public_key(&self) -> Result<Option<ed25519_dalek::VerifyingKey>, ReadError> {
+    pub fn current_public_key(&self) -> Result<Option<crate::keys::PublicKey>, ReadError> {
         let changes = self.records_of_kind(Kind::KeyChange)?;
         let from_change =
             changes
                 .iter()
                 .rev()
                 .find_map(|r| match Body::decode(Kind::KeyChange, &r.body) {
-                    Ok(Body::KeyChange(k)) => k.new_key.decode().ok().map(|(_, vk)| vk),
+                    Ok(Body::KeyChange(k)) => {
+                        crate::keys::decode_key(&k.new_key).ok().map(|(_, vk)| vk)
+                    }
                     _ => None,
                 });
         Ok(match from_change {
             Some(k) => Some(k),
             None => self
                 .opening()?
-                .and_then(|o| o.key.decode().ok().map(|(_, vk)| vk)),
+                .and_then(|o| crate::keys::decode_key(&o.key).ok().map(|(_, vk)| vk)),
         })
     }
 

@@ -11,19 +11,19 @@
 //! - `total_cents`: the ticket total in cents (negative for refunds);
 //! - `hash16`: the first 16 hex digits of the record's hash, which ties the string to one
 //!   journal record;
-//! - `signature`: Ed25519 over the bytes `POS-RECEIPT-1` 0x00 followed by everything before `~`,
-//!   in unpadded base64url. The domain prefix keeps a receipt signature from ever being read as a
-//!   record signature (those sign 32-byte hashes).
+//! - `signature`: the register key's signature (Ed25519, or ECDSA P-256 as `r || s`; see
+//!   [`crate::keys`]) of the bytes `POS-RECEIPT-1` 0x00 followed by everything before `~`, 64
+//!   bytes in unpadded base64url. The domain prefix keeps a receipt signature from ever being
+//!   read as a record signature (those sign 32-byte hashes).
 //!
-//! Ed25519 signatures are deterministic: the same record always gives the same string, so a
+//! Both algorithms sign deterministically: the same record always gives the same string, so a
 //! reprint carries the same code. Anyone with the register's public key can check a receipt
 //! offline; an auditor holding the journal or an archive can also check that the record exists
 //! with that hash prefix, timestamp and total.
 
-use crate::keys::KeyPair;
+use crate::keys::{PublicKey, SignError, Signer};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use serde::Serialize;
 
 /// The string's version tag.
@@ -58,6 +58,9 @@ pub enum ReceiptError {
     /// Well-formed, but the signature does not verify with the key given.
     #[error("the signature does not verify with this public key")]
     BadSignature,
+    /// The signer could not sign.
+    #[error("{0}")]
+    Sign(#[from] SignError),
 }
 
 impl ReceiptFields {
@@ -75,20 +78,20 @@ impl ReceiptFields {
     }
 
     /// Signs the fields into a receipt string. Fails if the register id holds `*` or `~`.
-    pub fn sign(&self, key: &KeyPair) -> Result<String, ReceiptError> {
+    pub fn sign(&self, key: &dyn Signer) -> Result<String, ReceiptError> {
         if self.register.is_empty() || self.register.contains(['*', '~']) {
             return Err(ReceiptError::Malformed("register id"));
         }
         let payload = self.payload();
         let mut message = DOMAIN.to_vec();
         message.extend_from_slice(payload.as_bytes());
-        let signature = key.sign_message(&message);
+        let signature = key.sign(&message)?;
         Ok(format!("{payload}~{}", URL_SAFE_NO_PAD.encode(signature)))
     }
 }
 
 /// Parses a receipt string and checks its signature with `key`.
-pub fn verify_receipt(text: &str, key: &VerifyingKey) -> Result<ReceiptFields, ReceiptError> {
+pub fn verify_receipt(text: &str, key: &PublicKey) -> Result<ReceiptFields, ReceiptError> {
     let fields = parse_receipt(text)?;
     let (payload, sig) = text
         .trim()
@@ -103,8 +106,9 @@ pub fn verify_receipt(text: &str, key: &VerifyingKey) -> Result<ReceiptFields, R
         ))?;
     let mut message = DOMAIN.to_vec();
     message.extend_from_slice(payload.as_bytes());
-    key.verify(&message, &Signature::from_bytes(&sig_bytes))
-        .map_err(|_| ReceiptError::BadSignature)?;
+    if !key.verify(&message, &sig_bytes) {
+        return Err(ReceiptError::BadSignature);
+    }
     Ok(fields)
 }
 
@@ -151,6 +155,7 @@ pub fn parse_receipt(text: &str) -> Result<ReceiptFields, ReceiptError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::KeyPair;
 
     fn fields() -> ReceiptFields {
         ReceiptFields {

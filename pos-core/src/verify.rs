@@ -19,15 +19,15 @@ use crate::body::{Body, DuplicateBody, OpeningBody, DUPLICABLE_KINDS};
 use crate::canonical::validate_canonical;
 use crate::closure::{differences, ClosureState};
 use crate::events;
-use crate::exact_sale::Checked;
 use crate::journal::vat_rates_set_by;
 use crate::keys::KeyId;
+use crate::keys::PublicKey;
 use crate::money::{Cents, VatRate};
 use crate::reader::{JournalReader, ReadError};
 use crate::record::{Hash, Kind, Record, KNOWN_FORMAT_VERSIONS, ZERO_HASH};
 use crate::store::MalformedRow;
 use crate::ticket::{check_refund, check_sale_arithmetic, Remaining, SaleBody};
-use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
+use pos_format::exact_sale::Checked;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -272,7 +272,7 @@ pub struct VerifyOptions {
     /// Check only the newest `n` records (their links to what precedes them included).
     pub tail: Option<u64>,
     /// Public keys the auditor trusts: when not empty, the opening key must be one of them.
-    pub trusted_keys: Vec<VerifyingKey>,
+    pub trusted_keys: Vec<PublicKey>,
     /// Chain heads kept outside the journal that the records must reach.
     pub anchors: Vec<Anchor>,
 }
@@ -395,7 +395,7 @@ pub struct Verifier {
     options: VerifyOptions,
     prev: Option<(u64, Hash, i64)>,
     kinds: HashMap<String, (u64, Hash)>,
-    active_key: Option<(KeyId, VerifyingKey)>,
+    active_key: Option<(KeyId, PublicKey)>,
     rates: Option<Vec<VatRate>>,
     remaining: HashMap<u64, Remaining>,
     /// Copies printed so far, by original seq.
@@ -411,7 +411,7 @@ pub struct Verifier {
     /// Key ids introduced by the records (opening, key changes).
     keys_seen: Vec<String>,
     /// The journal's keys met so far (to check anchor signatures).
-    known_keys: Vec<(KeyId, VerifyingKey)>,
+    known_keys: Vec<(KeyId, PublicKey)>,
     /// Findings about the context records of a resumed stream, reported at the first push.
     pending: Vec<Finding>,
     /// Since the last [`Verifier::snapshot`]: the first record (seq, previous hash) and the
@@ -521,22 +521,19 @@ impl Verifier {
     pub fn resume_with_closures(options: VerifyOptions, context: &[Record]) -> Verifier {
         let mut v = Verifier::resume(options, context);
         // Check each context record on its own: hash, and signature by a key of the journal.
-        let mut keys: Vec<(KeyId, VerifyingKey)> = Vec::new();
+        let mut keys: Vec<(KeyId, PublicKey)> = Vec::new();
         for r in context {
             match r.known_kind().and_then(|k| Body::decode(k, &r.body).ok()) {
-                Some(Body::Opening(o)) => keys.extend(o.key.decode().ok()),
-                Some(Body::KeyChange(k)) => keys.extend(k.new_key.decode().ok()),
+                Some(Body::Opening(o)) => keys.extend(crate::keys::decode_key(&o.key).ok()),
+                Some(Body::KeyChange(k)) => keys.extend(crate::keys::decode_key(&k.new_key).ok()),
                 _ => {}
             }
         }
         for r in context {
             let hash_ok = r.computed_hash() == Some(r.hash);
-            let sig_ok = keys.iter().any(|(id, vk)| {
-                *id == r.key_id
-                    && vk
-                        .verify(&r.hash, &Signature::from_bytes(&r.signature))
-                        .is_ok()
-            });
+            let sig_ok = keys
+                .iter()
+                .any(|(id, vk)| *id == r.key_id && vk.verify(&r.hash, &r.signature));
             if !(hash_ok && sig_ok) {
                 v.pending.push(Finding {
                     seq: r.seq,
@@ -558,7 +555,7 @@ impl Verifier {
         // given, it must be one of them, as when the opening is in the stream itself.
         if let Some(o) = v.summary.opening.clone() {
             let trusted = &v.options.trusted_keys;
-            let ok = o.key.decode().is_ok_and(|(_, k)| trusted.contains(&k));
+            let ok = crate::keys::decode_key(&o.key).is_ok_and(|(_, k)| trusted.contains(&k));
             if !trusted.is_empty() && !ok {
                 if let Some(r) = context.iter().find(|r| r.kind == Kind::Opening.as_str()) {
                     v.pending.push(Finding {
@@ -621,15 +618,15 @@ impl Verifier {
         for r in before {
             if r.kind == Kind::Opening.as_str() {
                 if let Some(o) = decode_opening(r) {
-                    v.active_key = o.key.decode().ok();
-                    v.known_keys.extend(v.active_key);
+                    v.active_key = crate::keys::decode_key(&o.key).ok();
+                    v.known_keys.extend(v.active_key.clone());
                     v.rates = Some(o.vat_rates.clone());
                     v.summary.opening = Some(o);
                 }
             } else if r.kind == Kind::KeyChange.as_str() {
                 if let Ok(Body::KeyChange(k)) = Body::decode(Kind::KeyChange, &r.body) {
-                    v.active_key = k.new_key.decode().ok();
-                    v.known_keys.extend(v.active_key);
+                    v.active_key = crate::keys::decode_key(&k.new_key).ok();
+                    v.known_keys.extend(v.active_key.clone());
                 }
             }
             v.kinds.insert(r.kind.clone(), (r.kind_seq, r.hash));
@@ -685,12 +682,12 @@ impl Verifier {
             };
             if r.kind == Kind::Opening.as_str() && self.active_key.is_none() {
                 if let Some(o) = decode_opening(r) {
-                    self.active_key = o.key.decode().ok();
-                    self.known_keys.extend(self.active_key);
+                    self.active_key = crate::keys::decode_key(&o.key).ok();
+                    self.known_keys.extend(self.active_key.clone());
                 }
             }
-            match self.active_key {
-                Some((id, vk)) if id == r.key_id => keys.push(Some(vk)),
+            match &self.active_key {
+                Some((id, vk)) if *id == r.key_id => keys.push(Some(vk.clone())),
                 Some((id, _)) => {
                     problems.push((
                         i,
@@ -711,16 +708,15 @@ impl Verifier {
             if r.kind == Kind::KeyChange.as_str() {
                 // Switch only on a key change that the key in force really signed: a forged
                 // key change must not make the records signed by its key look valid.
-                let authentic = keys.last().copied().flatten().is_some_and(|vk| {
-                    r.computed_hash().is_some_and(|h| {
-                        h == r.hash && vk.verify(&h, &Signature::from_bytes(&r.signature)).is_ok()
-                    })
+                let authentic = keys.last().cloned().flatten().is_some_and(|vk| {
+                    r.computed_hash()
+                        .is_some_and(|h| h == r.hash && vk.verify(&h, &r.signature))
                 });
                 if let (true, Ok(Body::KeyChange(k))) =
                     (authentic, Body::decode(Kind::KeyChange, &r.body))
                 {
-                    if let Ok(new) = k.new_key.decode() {
-                        self.active_key = Some(new);
+                    if let Ok(new) = crate::keys::decode_key(&k.new_key) {
+                        self.active_key = Some(new.clone());
                         self.known_keys.push(new);
                     }
                 }
@@ -1010,13 +1006,11 @@ impl Verifier {
         }
         match body {
             Body::Opening(o) => {
-                if let Err(e) = o.validate() {
+                if let Err(e) = crate::body::validate_opening(&o) {
                     problems.push((Problem::BadOpening, e));
                 }
                 if !self.options.trusted_keys.is_empty() {
-                    let trusted = o
-                        .key
-                        .decode()
+                    let trusted = crate::keys::decode_key(&o.key)
                         .map(|(_, k)| self.options.trusted_keys.contains(&k))
                         .unwrap_or(false);
                     if !trusted {
@@ -1195,8 +1189,7 @@ impl Verifier {
                     .and_then(|s| <[u8; 64]>::try_from(s).ok());
                 match (hash, sig) {
                     (Some(h), Some(sig)) => self.known_keys.iter().any(|(id, vk)| {
-                        (a.key_id.is_empty() || a.key_id == id.to_hex())
-                            && vk.verify(&h, &Signature::from_bytes(&sig)).is_ok()
+                        (a.key_id.is_empty() || a.key_id == id.to_hex()) && vk.verify(&h, &sig)
                     }),
                     _ => false,
                 }
@@ -1246,7 +1239,7 @@ impl Verifier {
 /// and the records that name another key.
 #[derive(Default)]
 struct KeyAssignment {
-    keys: Option<Vec<Option<VerifyingKey>>>,
+    keys: Option<Vec<Option<PublicKey>>>,
     problems: Vec<(usize, Problem, String)>,
 }
 
@@ -1346,7 +1339,7 @@ fn pre_check(r: &Record, hashed: Option<Option<Hash>>, bodies: bool) -> Pre {
     // general path (canonical check, then serde).
     let exact = match known {
         Some(kind @ (Kind::Sale | Kind::Training)) => {
-            crate::exact_sale::decode_checked(&r.body).map(|checked| (kind, checked))
+            pos_format::exact_sale::decode_checked(&r.body).map(|checked| (kind, checked))
         }
         _ => None,
     };
@@ -1416,39 +1409,44 @@ fn balanced_batch(jobs: usize, threads: usize) -> usize {
     jobs.div_ceil(batches).max(1)
 }
 
-fn verify_signatures(chunk: &[Item], keys: &[Option<VerifyingKey>], pre: &mut [Pre]) {
+fn verify_signatures(chunk: &[Item], keys: &[Option<PublicKey>], pre: &mut [Pre]) {
     // Only records with a key and a computable hash take part; the signed message is the
     // recomputed hash, so an altered record cannot pass with its old signature.
-    let jobs: Vec<(usize, Hash, Signature, VerifyingKey)> = chunk
+    let jobs: Vec<(usize, Hash, &[u8; 64], &PublicKey)> = chunk
         .iter()
         .zip(keys)
         .zip(pre.iter())
         .enumerate()
         .filter_map(|(i, ((item, key), p))| {
             let r = item.as_ref().ok()?;
-            Some((
-                i,
-                p.computed_hash?,
-                Signature::from_bytes(&r.signature),
-                (*key)?,
-            ))
+            Some((i, p.computed_hash?, &r.signature, key.as_ref()?))
         })
         .collect();
     let results: Vec<(usize, bool)> = jobs
         .par_chunks(balanced_batch(jobs.len(), rayon::current_num_threads()))
         .flat_map_iter(|batch| {
             // Runs signed by one key (a journal changes keys rarely) are checked as one
-            // same-key batch; a failed run is checked signature by signature to name the bad
-            // ones.
+            // same-key batch where the algorithm allows it (Ed25519); a failed run is checked
+            // signature by signature to name the bad ones. ECDSA has no batch equation: its
+            // signatures are checked one by one, still in parallel across batches.
             let mut out = Vec::with_capacity(batch.len());
             for run in batch.chunk_by(|a, b| a.3 == b.3) {
-                let items: Vec<(&[u8], &Signature)> =
-                    run.iter().map(|j| (&j.1[..], &j.2)).collect();
-                let all_ok = crate::batch::verify_same_key(&run[0].3, &items);
-                out.extend(
-                    run.iter()
-                        .map(|j| (j.0, all_ok || j.3.verify(&j.1, &j.2).is_ok())),
-                );
+                let all_ok = match run[0].3.as_ed25519() {
+                    Some(key) => {
+                        let signatures: Vec<ed25519_dalek::Signature> = run
+                            .iter()
+                            .map(|j| ed25519_dalek::Signature::from_bytes(j.2))
+                            .collect();
+                        let items: Vec<(&[u8], &ed25519_dalek::Signature)> = run
+                            .iter()
+                            .zip(&signatures)
+                            .map(|(j, s)| (&j.1[..], s))
+                            .collect();
+                        crate::batch::verify_same_key(key, &items)
+                    }
+                    None => false,
+                };
+                out.extend(run.iter().map(|j| (j.0, all_ok || j.3.verify(&j.1, j.2))));
             }
             out
         })

@@ -212,7 +212,7 @@ fn expected_blocks(ex: &Example) -> BTreeMap<&'static str, String> {
         ("seed", line(hex::encode(SEED))),
         (
             "public-key",
-            line(hex::encode(key.verifying_key().as_bytes())),
+            line(hex::encode(key.verifying_key().to_bytes())),
         ),
         ("key-id", line(key.id().to_hex())),
         ("opening-body", line(text(&ex.opening.body))),

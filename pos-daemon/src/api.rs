@@ -1452,8 +1452,7 @@ async fn set_merchant(State(app): AppState, ApiJson(req): ApiJson<MerchantReques
     let journal = app.journal().map_err(ApiError::unavailable)?;
     let mut check = app.opening.clone();
     check.merchant = req.merchant.clone();
-    check
-        .validate()
+    pos_core::body::validate_opening(&check)
         .map_err(|e| ApiError::invalid("invalid_merchant", e))?;
     let op = authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
     let old = app.current_opening().merchant;

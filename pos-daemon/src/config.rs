@@ -550,7 +550,7 @@ impl Config {
         if !(1..=366).contains(&self.policy.clock_ahead_limit_days) {
             return bad("policy.clock_ahead_limit_days must be between 1 and 366".into());
         }
-        self.opening().validate().map_err(ConfigError::Invalid)?;
+        pos_core::body::validate_opening(&self.opening()).map_err(ConfigError::Invalid)?;
         Ok(())
     }
 

@@ -1,8 +1,8 @@
 //! `posd`, the cash-register daemon: a local HTTP/JSON API over the fiscal journal, the
 //! receipt printer, the cash drawer and the scanners.
 //!
-//! - `posd init --config FILE [--data DIR]`: creates the data directory, the signing key (0600)
-//!   and the journal with its opening record.
+//! - `posd init --config FILE [--data DIR] [--algorithm ed25519|ecdsa-p256-sha256]`: creates
+//!   the data directory, the signing key (0600) and the journal with its opening record.
 //! - `posd serve --config FILE`: runs the daemon.
 //! - `posd demo`: a ready-to-try bakery and grocery with a temporary data directory.
 //! - `posd hash-pin`: reads a PIN on standard input and prints its argon2 hash for the config.
@@ -28,6 +28,7 @@ mod stock_tests;
 mod tests;
 
 use clap::{Parser, Subcommand};
+use pos_core::keys::Algorithm;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -61,6 +62,11 @@ enum Command {
         /// Overrides the configuration's data directory.
         #[arg(long)]
         data: Option<PathBuf>,
+        /// The signing key's algorithm: `ed25519` (the default: the fastest to sign and to
+        /// verify) or `ecdsa-p256-sha256` (ECDSA P-256, where a certifier or a country asks for
+        /// ECDSA). A key change can switch a journal to the other later.
+        #[arg(long, default_value = "ed25519", value_parser = parse_algorithm)]
+        algorithm: Algorithm,
     },
     /// Run the daemon.
     Serve {
@@ -103,7 +109,11 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Init { config, data } => init_cmd(&config, data),
+        Command::Init {
+            config,
+            data,
+            algorithm,
+        } => init_cmd(&config, data, algorithm),
         Command::Serve { config } => config::Config::load(&config)
             .map_err(|e| e.to_string())
             .and_then(|c| serve(c, None)),
@@ -146,16 +156,28 @@ fn hash_pin_cmd() -> Result<(), String> {
     Ok(())
 }
 
-fn init_cmd(path: &Path, data: Option<PathBuf>) -> Result<(), String> {
+fn parse_algorithm(name: &str) -> Result<Algorithm, String> {
+    Algorithm::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = Algorithm::ALL.iter().map(|a| a.as_str()).collect();
+        format!("unknown algorithm {name:?}: one of {}", names.join(", "))
+    })
+}
+
+fn init_cmd(path: &Path, data: Option<PathBuf>, algorithm: Algorithm) -> Result<(), String> {
     let mut config = config::Config::load(path).map_err(|e| e.to_string())?;
     if let Some(d) = data {
         config.data_dir = d;
     }
-    init(&config)
+    init_with(&config, algorithm)
 }
 
-/// Creates the data directory, the key (0600) and the journal.
+/// Creates the data directory, an Ed25519 key (0600) and the journal.
 pub fn init(config: &config::Config) -> Result<(), String> {
+    init_with(config, Algorithm::Ed25519)
+}
+
+/// Creates the data directory, a key of `algorithm` (0600) and the journal.
+pub fn init_with(config: &config::Config, algorithm: Algorithm) -> Result<(), String> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
     let key_path = config.key_path();
@@ -165,7 +187,7 @@ pub fn init(config: &config::Config) -> Result<(), String> {
             key_path.display()
         ));
     }
-    let key = pos_core::keys::KeyPair::generate();
+    let key = pos_core::keys::KeyPair::generate_for(algorithm);
     key.save(&key_path).map_err(|e| e.to_string())?;
     let journal = pos_core::journal::Journal::create(
         &config.journal_path(),

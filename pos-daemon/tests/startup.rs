@@ -308,3 +308,34 @@ timeout_secs = 1
         assert!(!status.to_string().contains(secret), "{secret} in the API");
     }
 }
+
+#[test]
+fn a_till_initialised_with_ecdsa_p256_signs_its_journal_and_receipts_with_it() {
+    let mut posd = common::start_with("", &["--algorithm", "ecdsa-p256-sha256"]);
+    posd.sign_in("alice", common::CASHIER_PIN);
+    let answer = posd.ok(
+        "POST",
+        "/v1/sales",
+        Some(sale(json!({"sku":"BAGUETTE","quantity":2}), 260)),
+    );
+    assert!(posd.terminate().success());
+    let key = pos_core::keys::KeyPair::load(&posd.data().join("signing.key")).expect("key");
+    assert_eq!(key.algorithm(), pos_core::keys::Algorithm::EcdsaP256Sha256);
+    let reader = pos_core::reader::JournalReader::open(&posd.journal_path()).expect("journal");
+    let opening = reader.opening().expect("read").expect("opening");
+    assert_eq!(opening.key, key.public_info());
+    let mut sink = pos_core::verify::CollectFindings::default();
+    let summary = pos_core::verify::verify_journal(
+        &reader,
+        &pos_core::verify::VerifyOptions {
+            trusted_keys: vec![key.verifying_key()],
+            ..Default::default()
+        },
+        &mut sink,
+    )
+    .expect("verify");
+    assert_eq!(sink.findings, vec![]);
+    assert_eq!(summary.signatures_checked, summary.records);
+    let code = answer["receipt_code"].as_str().expect("a receipt code");
+    pos_core::receipt::verify_receipt(code, &key.verifying_key()).expect("the receipt verifies");
+}

@@ -80,7 +80,7 @@ pub fn pos_journal_bin() -> PathBuf {
     static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     PATH.get_or_init(|| {
         cargo_built(
-            &["-p", "pos-core", "--bin", "pos-journal"],
+            &["-p", "pos-journal", "--bin", "pos-journal"],
             profile_dir().join(format!("pos-journal{}", std::env::consts::EXE_SUFFIX)),
         )
     })

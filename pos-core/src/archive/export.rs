@@ -7,7 +7,7 @@ use super::{
 };
 use crate::body::{ArchiveBody, Body, Software};
 use crate::closure::{Period, Totals};
-use crate::keys::{KeyPair, PublicKeyInfo};
+use crate::keys::{PublicKeyInfo, Signer};
 use crate::reader::JournalReader;
 use crate::record::{Kind, Record, ZERO_HASH};
 use sha2::{Digest, Sha256};
@@ -223,7 +223,7 @@ struct Tally {
 /// chain.
 pub fn export_archive(
     reader: &JournalReader,
-    key: &KeyPair,
+    key: &dyn Signer,
     selection: &ArchiveSelection,
     out: &Path,
 ) -> Result<(Manifest, ArchiveBody), ArchiveError> {
@@ -248,10 +248,10 @@ pub fn export_archive(
             })?,
     };
     let key_infos = journal_keys(reader)?;
-    if !key_infos.contains_key(&key.id().to_hex()) {
+    if !key_infos.contains_key(&key.key_id().to_hex()) {
         return Err(ArchiveError::Selection(format!(
             "key {} is not one of this journal's keys",
-            key.id()
+            key.key_id()
         )));
     }
 
@@ -273,7 +273,7 @@ pub fn export_archive(
 #[allow(clippy::too_many_arguments)]
 fn write_zip(
     reader: &JournalReader,
-    key: &KeyPair,
+    key: &dyn Signer,
     opening: &crate::body::OpeningBody,
     label: &str,
     first: u64,
@@ -486,7 +486,7 @@ fn write_zip(
                 })
             })
             .collect(),
-        manifest_key: key.public_info(),
+        manifest_key: key.public_key().info(),
         files,
     };
     let mut manifest_bytes =
@@ -496,9 +496,16 @@ fn write_zip(
     zip.write_all(&manifest_bytes).map_err(io)?;
     let mut message = MANIFEST_SIGNATURE_DOMAIN.to_vec();
     message.extend_from_slice(&manifest_bytes);
-    let signature = key.sign_message(&message);
+    let signature = key
+        .sign(&message)
+        .map_err(|e| ArchiveError::Selection(format!("the manifest could not be signed: {e}")))?;
     zip.start_file("manifest.sig", options).map_err(zerr)?;
-    let sig_text = format!("ed25519 {} {}\n", key.id(), hex::encode(signature));
+    let sig_text = format!(
+        "{} {} {}\n",
+        key.public_key().algorithm(),
+        key.key_id(),
+        hex::encode(signature)
+    );
     zip.write_all(sig_text.as_bytes()).map_err(io)?;
     let buffered = zip.finish().map_err(zerr)?;
     let file = buffered
@@ -684,6 +691,7 @@ fn readme_text(o: &crate::body::OpeningBody, label: &str, first: u64, last: u64)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::KeyPair;
     use crate::prelude::*;
 
     use crate::sample::sample_sale as sale;

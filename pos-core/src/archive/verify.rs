@@ -12,7 +12,6 @@ use crate::record::{Kind, Record, ZERO_HASH};
 use crate::verify::{
     Finding, FindingSink, Item, Lookup, Overlapped, Problem, Summary, Verifier, VerifyOptions,
 };
-use ed25519_dalek::{Signature, Verifier as _};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -232,19 +231,22 @@ fn open_archive(
         Ok(text) => {
             let parts: Vec<&str> = text.split_whitespace().collect();
             let sig = match parts[..] {
-                ["ed25519", key_id, sig] if key_id == manifest.manifest_key.key_id => {
+                [algorithm, key_id, sig]
+                    if algorithm == manifest.manifest_key.algorithm.as_str()
+                        && key_id == manifest.manifest_key.key_id =>
+                {
                     hex::decode(sig)
                         .ok()
                         .and_then(|b| <[u8; 64]>::try_from(b).ok())
                 }
                 _ => None,
             };
-            let key = manifest.manifest_key.decode().ok();
+            let key = crate::keys::decode_key(&manifest.manifest_key).ok();
             let ok = match (sig, key) {
                 (Some(sig), Some((_, vk))) => {
                     let mut message = MANIFEST_SIGNATURE_DOMAIN.to_vec();
                     message.extend_from_slice(&manifest_bytes);
-                    vk.verify(&message, &Signature::from_bytes(&sig)).is_ok()
+                    vk.verify(&message, &sig)
                 }
                 _ => false,
             };
@@ -755,9 +757,7 @@ pub fn verify_archives(
             report(sink, 0, Problem::ManifestSignature, format!("{name}: the manifest is signed by key {}, which is not one of the journal's keys", m.manifest_key.key_id));
         }
         if !options.trusted_keys.is_empty() {
-            let trusted = m
-                .manifest_key
-                .decode()
+            let trusted = crate::keys::decode_key(&m.manifest_key)
                 .map(|(_, k)| options.trusted_keys.contains(&k))
                 .unwrap_or(false);
             if !trusted {

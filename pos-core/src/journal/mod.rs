@@ -39,7 +39,7 @@ use crate::body::{Body, EventBody, OpeningBody, Software};
 use crate::canonical::{to_canonical, CanonicalError};
 use crate::closure::{ClosureError, Period, XReport};
 use crate::events;
-use crate::keys::{KeyId, KeyPair};
+use crate::keys::{KeyId, SignError, Signer};
 use crate::money::VatRate;
 use crate::record::{Hash, Kind};
 use crate::store;
@@ -182,6 +182,11 @@ pub enum JournalError {
         /// The seq named.
         seq: u64,
     },
+    /// The signing key or device could not sign: the commit was refused and nothing of it is
+    /// written. Sales go on once it signs again; the next commit then opens with a
+    /// `signing_failed` event telling of the refused records.
+    #[error("record refused: {0}; nothing was written")]
+    Signer(SignError),
     /// The writer has stopped (after a panic).
     #[error("the journal writer has stopped")]
     Closed,
@@ -246,6 +251,7 @@ impl JournalError {
                 cause: cause.clone(),
             },
             JournalError::ClockAhead(ahead) => JournalError::ClockAhead(*ahead),
+            JournalError::Signer(e) => JournalError::Signer(e.clone()),
             _ => JournalError::Storage(self.storage_message()),
         }
     }
@@ -348,10 +354,11 @@ pub enum Draft {
     /// A technical event; its code must be in [`crate::events`].
     Event(EventBody),
     /// A change of signing key: this record is signed by the current key, the following ones by
-    /// `new_key`. Save `new_key` before calling: the journal cannot be reopened without it.
+    /// `new_key` (of the same algorithm or another). Save an in-process key before calling: the
+    /// journal cannot be reopened without it.
     KeyChange {
         /// The new key.
-        new_key: KeyPair,
+        new_key: Arc<dyn Signer>,
         /// Why.
         reason: String,
     },
@@ -385,7 +392,7 @@ pub(crate) struct Shared {
     /// The VAT rates in force (callers compute sales with them; the writer re-checks).
     rates: RwLock<Vec<VatRate>>,
     /// The current signing key (for receipt codes).
-    key: RwLock<KeyPair>,
+    key: RwLock<Arc<dyn Signer>>,
     /// Why the last automatic anchor could not be written, if it could not.
     anchor_error: RwLock<Option<String>>,
     /// Why the last commit was refused, while none has succeeded since.
@@ -494,14 +501,17 @@ fn take_lock(path: &Path) -> Result<File, JournalError> {
 impl Journal {
     /// Creates a new journal file at `path` with its opening record, signed by `key`, followed
     /// by a `journal_opened` event. `opening.key` is filled from `key`. Fails if the file exists.
+    /// `key` is any [`Signer`]: a [`crate::keys::KeyPair`] in memory (Ed25519 or P-256), or a
+    /// device.
     pub fn create(
         path: &Path,
-        key: KeyPair,
+        key: impl Signer + 'static,
         mut opening: OpeningBody,
         options: JournalOptions,
     ) -> Result<Journal, JournalError> {
-        opening.key = key.public_info();
-        opening.validate().map_err(JournalError::Invalid)?;
+        let key: Arc<dyn Signer> = Arc::new(key);
+        opening.key = key.public_key().info();
+        crate::body::validate_opening(&opening).map_err(JournalError::Invalid)?;
         let lock = take_lock(path)?;
         if path.exists() {
             return Err(JournalError::Exists {
@@ -535,7 +545,7 @@ impl Journal {
     /// records first and refuses a damaged journal.
     pub fn open(
         path: &Path,
-        key: KeyPair,
+        key: impl Signer + 'static,
         options: JournalOptions,
     ) -> Result<Journal, JournalError> {
         let lock = take_lock(path)?;
@@ -550,10 +560,11 @@ impl Journal {
             reason,
         })?;
         let (opening, current_key) = recovery::load_identity(&conn)?;
-        if current_key != key.id() {
+        let key: Arc<dyn Signer> = Arc::new(key);
+        if current_key != key.key_id() {
             return Err(JournalError::KeyMismatch {
                 expected: current_key,
-                given: key.id(),
+                given: key.key_id(),
             });
         }
         recovery::tail_check(path, options.tail_check_records)?;
@@ -650,7 +661,7 @@ impl Journal {
             }
             Draft::KeyChange { new_key, reason } => {
                 let body = crate::body::KeyChangeBody {
-                    new_key: new_key.public_info(),
+                    new_key: new_key.public_key().info(),
                     reason,
                 };
                 let bytes = to_canonical(&body)?;
@@ -672,7 +683,7 @@ impl Journal {
             Draft::SetVatRates { rates, operator } => {
                 let mut check = self.shared.opening.clone();
                 check.vat_rates = rates.clone();
-                check.validate().map_err(JournalError::Invalid)?;
+                crate::body::validate_opening(&check).map_err(JournalError::Invalid)?;
                 (Kind::Event, Payload::SetVatRates { rates, operator })
             }
         };
@@ -689,7 +700,7 @@ impl Journal {
             Ok(rates) => compute_sale(input, &rates),
             Err(poisoned) => compute_sale(input, &poisoned.into_inner()),
         }?;
-        let bytes = crate::exact_sale::canonical_bytes(&body)?;
+        let bytes = pos_format::exact_sale::canonical_bytes(&body)?;
         Ok(Payload::Sale { body, bytes })
     }
 
@@ -783,9 +794,10 @@ impl Journal {
             Ok(k) => k.clone(),
             Err(p) => p.into_inner().clone(),
         };
-        fields
-            .sign(&key)
-            .map_err(|e| JournalError::Invalid(e.to_string()))
+        fields.sign(&*key).map_err(|e| match e {
+            crate::receipt::ReceiptError::Sign(e) => JournalError::Signer(e),
+            e => JournalError::Invalid(e.to_string()),
+        })
     }
 
     /// Records a sale.
@@ -864,9 +876,13 @@ impl Journal {
     }
 
     /// Changes the signing key (see [`Draft::KeyChange`]); a `key_rotated` event follows.
-    pub fn rotate_key(&self, new_key: KeyPair, reason: &str) -> Result<Appended, JournalError> {
+    pub fn rotate_key(
+        &self,
+        new_key: impl Signer + 'static,
+        reason: &str,
+    ) -> Result<Appended, JournalError> {
         self.append(Draft::KeyChange {
-            new_key,
+            new_key: Arc::new(new_key),
             reason: reason.to_string(),
         })
     }
@@ -975,7 +991,7 @@ pub(crate) struct Head {
     pub(crate) hash: Hash,
     pub(crate) timestamp_ms: i64,
     pub(crate) kinds: std::collections::HashMap<Kind, (u64, Hash)>,
-    pub(crate) key: KeyPair,
+    pub(crate) key: Arc<dyn Signer>,
 }
 
 impl std::fmt::Debug for Head {

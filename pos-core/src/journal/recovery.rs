@@ -5,7 +5,7 @@ use super::{Head, JournalError};
 use crate::body::{Body, EventBody, OpeningBody};
 use crate::closure::ClosureState;
 use crate::events;
-use crate::keys::{KeyId, KeyPair};
+use crate::keys::{KeyId, Signer};
 use crate::money::VatRate;
 use crate::reader::JournalReader;
 use crate::record::{Hash, Kind};
@@ -32,10 +32,8 @@ pub(crate) fn load_identity(conn: &Connection) -> Result<(OpeningBody, KeyId), J
         Ok(Body::Opening(o)) => o,
         _ => return Err(damaged("the opening record's body is unreadable")),
     };
-    let (mut current, _) = opening
-        .key
-        .decode()
-        .map_err(|e| damaged(format!("opening key: {e}")))?;
+    let (mut current, _) =
+        crate::keys::decode_key(&opening.key).map_err(|e| damaged(format!("opening key: {e}")))?;
     let mut stmt = conn.prepare(
         "SELECT body FROM records WHERE kind = 'key_change' AND kind <> 'sale' ORDER BY seq",
     )?;
@@ -43,9 +41,7 @@ pub(crate) fn load_identity(conn: &Connection) -> Result<(OpeningBody, KeyId), J
     for b in bodies {
         match Body::decode(Kind::KeyChange, &b?) {
             Ok(Body::KeyChange(k)) => {
-                current = k
-                    .new_key
-                    .decode()
+                current = crate::keys::decode_key(&k.new_key)
                     .map_err(|e| damaged(format!("key change: {e}")))?
                     .0
             }
@@ -108,7 +104,10 @@ fn to_hash(v: Vec<u8>) -> Result<Hash, JournalError> {
 }
 
 /// The chain head: last record, last record of each kind.
-pub(crate) fn load_head(conn: &Connection, key: KeyPair) -> Result<Head, JournalError> {
+pub(crate) fn load_head(
+    conn: &Connection,
+    key: std::sync::Arc<dyn Signer>,
+) -> Result<Head, JournalError> {
     let (seq, hash, timestamp_ms): (i64, Vec<u8>, i64) = conn.query_row(
         "SELECT seq, hash, timestamp_ms FROM records ORDER BY seq DESC LIMIT 1",
         [],

@@ -229,7 +229,7 @@ fn lookups_by_kind_and_ticket_number_do_not_scan_the_sales() {
     bounded("identity", steps);
     assert_eq!(key_id, key.id());
     let (head, steps) = sqlite_steps(&mut reader, |r| {
-        recovery::load_head(r.connection_mut(), key.clone()).unwrap()
+        recovery::load_head(r.connection_mut(), std::sync::Arc::new(key.clone())).unwrap()
     });
     bounded("head", steps);
     let last_sale: (i64, Vec<u8>) = reader

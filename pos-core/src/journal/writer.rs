@@ -10,7 +10,7 @@ use crate::canonical::to_canonical;
 use crate::closure::{ClosureState, Period, XReport};
 use crate::events;
 use crate::journal::Clock;
-use crate::keys::KeyPair;
+use crate::keys::{SignError, Signer};
 use crate::money::VatRate;
 use crate::record::{record_hash, Header, Kind, Record, FORMAT_VERSION, ZERO_HASH};
 use crate::store;
@@ -96,7 +96,10 @@ pub(crate) enum Payload {
         input: RefundInput,
     },
     /// A key change and the new key.
-    KeyChange { new_key: KeyPair, bytes: Vec<u8> },
+    KeyChange {
+        new_key: Arc<dyn Signer>,
+        bytes: Vec<u8>,
+    },
     /// A reprint; the writer gives the copy number.
     Duplicate {
         original_seq: u64,
@@ -129,6 +132,8 @@ pub(crate) struct Writer {
     signers: Option<rayon::ThreadPool>,
     /// Commits refused by the storage, until an event has told of them.
     failed_writes: Option<FailedWrites>,
+    /// Commits refused because the signer could not sign, until an event has told of them.
+    failed_signing: Option<FailedWrites>,
     /// Why the last commit was refused, if none has succeeded since.
     last_refusal: Option<String>,
     /// The journal's files, checked before commits (none while a journal is being created).
@@ -141,11 +146,14 @@ pub(crate) struct Writer {
     clock_ahead_limit_ms: Option<i64>,
 }
 
-/// Commits the storage refused (a full or failing disk), not told yet. The next commit of
-/// callers' records opens with a `journal_write_failed` event that tells of them, so that the
-/// incident is in the journal once the disk takes writes again.
+/// Commits the storage refused (a full or failing disk), or that could not be signed (a signing
+/// device absent or failing), not told yet. The next commit of callers' records opens with a
+/// `journal_write_failed` or `signing_failed` event that tells of them, so that the incident is
+/// in the journal once the disk takes writes, or the device signs, again.
 #[derive(Debug)]
 struct FailedWrites {
+    /// The event code that tells of them.
+    code: &'static str,
     /// When the first refused commit was attempted (UTC ms, from the clock).
     first_ms: i64,
     /// When the last one was.
@@ -161,8 +169,13 @@ struct FailedWrites {
 
 impl FailedWrites {
     fn event(&self) -> EventBody {
+        let by = if self.code == events::SIGNING_FAILED {
+            "the signer"
+        } else {
+            "the storage"
+        };
         let message = format!(
-            "{} records could not be written ({} commits refused by the storage): {}",
+            "{} records could not be written ({} commits refused by {by}): {}",
             self.records, self.commits, self.error
         );
         let details = BTreeMap::from([
@@ -172,7 +185,7 @@ impl FailedWrites {
             ("records_refused".to_string(), self.records.to_string()),
             ("error".to_string(), self.error.clone()),
         ]);
-        event_body(events::JOURNAL_WRITE_FAILED, message, details)
+        event_body(self.code, message, details)
     }
 }
 
@@ -182,7 +195,7 @@ struct Slot {
     kind: Kind,
     ref_seq: Option<u64>,
     clock_went_back: bool,
-    signer: KeyPair,
+    signer: Arc<dyn Signer>,
     reply: Option<Reply<Appended>>,
 }
 
@@ -223,7 +236,7 @@ struct Ready {
 /// What changes in the batch's state once a record is sealed.
 enum Then {
     Nothing,
-    NewKey(KeyPair),
+    NewKey(Arc<dyn Signer>),
     Rates(Vec<VatRate>),
     Refunded(u64, RefundBody),
     Copied(u64),
@@ -264,7 +277,7 @@ impl Batch {
         match ready.then {
             Then::Nothing => {}
             Then::NewKey(new_key) => {
-                let id = new_key.id();
+                let id = new_key.key_id();
                 self.head.key = new_key;
                 self.seal_event(event_body(
                     events::KEY_ROTATED,
@@ -297,7 +310,7 @@ impl Batch {
             Some((n, h)) => (n + 1, *h),
             None => (1, ZERO_HASH),
         };
-        let key_id = self.head.key.id();
+        let key_id = self.head.key.key_id();
         let header = Header {
             format_version: FORMAT_VERSION,
             seq: self.head.seq + 1,
@@ -403,7 +416,7 @@ impl Writer {
     /// Writes the opening record and the `journal_opened` event of a new journal.
     pub(crate) fn genesis(
         conn: Connection,
-        key: KeyPair,
+        key: Arc<dyn Signer>,
         opening: &OpeningBody,
         clock: Arc<dyn Clock>,
     ) -> Result<Writer, JournalError> {
@@ -425,6 +438,7 @@ impl Writer {
             anchor_error: None,
             signers: None,
             failed_writes: None,
+            failed_signing: None,
             last_refusal: None,
             files: None,
             outcome_unknown: None,
@@ -454,7 +468,7 @@ impl Writer {
     /// Resumes an existing journal.
     pub(crate) fn resume(
         conn: Connection,
-        key: KeyPair,
+        key: Arc<dyn Signer>,
         opening: &OpeningBody,
         clock: Arc<dyn Clock>,
     ) -> Result<Writer, JournalError> {
@@ -473,6 +487,7 @@ impl Writer {
             anchor_error: None,
             signers: None,
             failed_writes: None,
+            failed_signing: None,
             last_refusal: None,
             files: None,
             outcome_unknown: None,
@@ -549,7 +564,7 @@ impl Writer {
     }
 
     /// The current signing key.
-    pub(crate) fn key(&self) -> &KeyPair {
+    pub(crate) fn key(&self) -> &Arc<dyn Signer> {
         &self.head.key
     }
 
@@ -579,12 +594,17 @@ impl Writer {
         if self.clock_ahead(&batch).is_some() {
             return Ok(batch);
         }
-        if let Some(failed) = &self.failed_writes {
+        if self.failed_writes.is_some() || self.failed_signing.is_some() {
             let due = batch
                 .closures
                 .due_before(batch.now_ms.max(batch.head.timestamp_ms));
             batch.seal_closures(&due, true)?;
-            batch.seal_event(failed.event())?;
+            for failed in [&self.failed_signing, &self.failed_writes]
+                .into_iter()
+                .flatten()
+            {
+                batch.seal_event(failed.event())?;
+            }
             batch.tells_failed_writes = true;
         }
         Ok(batch)
@@ -602,15 +622,19 @@ impl Writer {
         self.last_refusal.clone()
     }
 
-    /// Notes a commit the storage refused.
+    /// Notes a commit the storage or the signer refused.
     fn note_failed_commit(&mut self, batch: &Batch, error: &JournalError) {
         let now = self.clock.now_ms();
         // The callers' records: those the journal adds itself (closures, events) are sealed
         // again in the next attempt and would be counted once per attempt.
         let records = batch.slots.iter().filter(|s| s.reply.is_some()).count() as u64;
         self.last_refusal = Some(error.to_string());
+        let (failed, code) = match error {
+            JournalError::Signer(_) => (&mut self.failed_signing, events::SIGNING_FAILED),
+            _ => (&mut self.failed_writes, events::JOURNAL_WRITE_FAILED),
+        };
         let error = error.storage_message();
-        match &mut self.failed_writes {
+        match failed {
             Some(f) => {
                 f.last_ms = now;
                 f.commits += 1;
@@ -618,7 +642,8 @@ impl Writer {
                 f.error = error;
             }
             None => {
-                self.failed_writes = Some(FailedWrites {
+                *failed = Some(FailedWrites {
+                    code,
                     first_ms: now,
                     last_ms: now,
                     commits: 1,
@@ -713,7 +738,7 @@ impl Writer {
             std::sync::atomic::Ordering::Release,
         );
         if let Ok(mut k) = shared.key.write() {
-            if k.id() != self.head.key.id() {
+            if k.key_id() != self.head.key.key_id() {
                 *k = self.head.key.clone();
             }
         }
@@ -969,7 +994,12 @@ impl Writer {
             // Before signing: nothing is worth signing that cannot be written.
             files.check()?;
         }
-        self.sign(&mut batch)?;
+        if let Err(e) = self.sign(&mut batch) {
+            // Nothing was written: the batch is dropped, and the next commit that can be
+            // signed tells of it.
+            self.note_failed_commit(&batch, &e);
+            return Err(e);
+        }
         if let Err(e) = self.write(&batch.slots) {
             let flush_failed = is_failed_flush(&e);
             let e = JournalError::from(e);
@@ -1021,13 +1051,17 @@ impl Writer {
         }
     }
 
-    /// Signs every record of `batch`, in parallel when there are several.
+    /// Signs every record of `batch`: in parallel when there are several and every signer of
+    /// the batch may sign on several threads (a key in memory); one by one otherwise (a device
+    /// signs one message at a time). The first signature that fails fails the batch.
     fn sign(&self, batch: &mut Batch) -> Result<(), JournalError> {
-        fn sign(s: &mut Slot) {
-            s.record.signature = s.signer.sign_hash(&s.record.hash);
+        fn sign(s: &mut Slot) -> Result<(), SignError> {
+            s.record.signature = s.signer.sign(&s.record.hash)?;
+            Ok(())
         }
+        let parallel = batch.slots.len() > 1 && batch.slots.iter().all(|s| s.signer.parallel());
         match &self.signers {
-            Some(pool) if batch.slots.len() > 1 => {
+            Some(pool) if parallel => {
                 // Signed on the pool's threads while this thread waits on a plain channel. The
                 // leading caller may be a worker of another rayon pool, and `install` would let
                 // it run that pool's tasks meanwhile: one of them may be an append that waits for
@@ -1036,18 +1070,23 @@ impl Writer {
                 let (done, signed) = std::sync::mpsc::sync_channel(1);
                 pool.spawn(move || {
                     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        slots.par_iter_mut().for_each(sign)
+                        slots.par_iter_mut().try_for_each(sign)
                     }));
-                    let _ = done.send(result.ok().map(|()| slots));
+                    let _ = done.send(result.ok().map(|signed| (slots, signed)));
                 });
-                batch.slots =
+                let (slots, signed) =
                     signed.recv().ok().flatten().ok_or_else(|| {
                         JournalError::Storage("the batch could not be signed".into())
                     })?;
+                batch.slots = slots;
+                signed.map_err(JournalError::Signer)
             }
-            _ => batch.slots.iter_mut().for_each(sign),
+            _ => batch
+                .slots
+                .iter_mut()
+                .try_for_each(sign)
+                .map_err(JournalError::Signer),
         }
-        Ok(())
     }
 
     /// Takes a committed batch's state as the writer's; returns its records.
@@ -1055,6 +1094,7 @@ impl Writer {
         self.last_refusal = None;
         if batch.tells_failed_writes {
             self.failed_writes = None;
+            self.failed_signing = None;
         }
         let closed = batch.slots.iter().any(|s| s.kind == Kind::Closure);
         let head_record = batch.slots.last().map(|s| s.record.clone());

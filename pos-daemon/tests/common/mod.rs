@@ -36,6 +36,11 @@ pub struct Posd {
 
 /// Extra TOML appended to the configuration (printer, drawer, scanners).
 pub fn start(extra: &str) -> Posd {
+    start_with(extra, &[])
+}
+
+/// [`start`] with more arguments for `posd init` (`--algorithm ...`).
+pub fn start_with(extra: &str, init_args: &[&str]) -> Posd {
     let dir = tempfile::tempdir().expect("temp dir");
     let port = emupos::free_port();
     let config = dir.path().join("posd.toml");
@@ -79,6 +84,7 @@ pin_hash = "{}"
     let status = Command::new(env!("CARGO_BIN_EXE_posd"))
         .args(["init", "--config"])
         .arg(&config)
+        .args(init_args)
         .status()
         .expect("posd init");
     assert!(status.success(), "posd init failed");
@@ -315,7 +321,7 @@ pub fn pos_journal_verify(journal: &Path) -> (i32, String) {
         .join("pos-journal");
     if !bin.exists() {
         let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "pos-core", "--bin", "pos-journal"])
+            .args(["build", "-p", "pos-journal", "--bin", "pos-journal"])
             .status()
             .expect("cargo build pos-journal");
         assert!(status.success());

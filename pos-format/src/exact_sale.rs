@@ -16,7 +16,7 @@ use crate::ticket::{
 };
 
 /// Decodes `bytes` if they are a sale body in the exact canonical layout (see the module).
-pub(crate) fn decode(bytes: &[u8]) -> Option<SaleBody> {
+pub fn decode(bytes: &[u8]) -> Option<SaleBody> {
     let (operator, lines, mut body) = decode_borrowed(bytes)?;
     body.operator = operator.to_owned();
     body.lines = lines.into_iter().map(Into::into).collect();
@@ -25,7 +25,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<SaleBody> {
 
 /// A sale in the exact layout, decoded and checked by [`decode_checked`].
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Checked {
+pub enum Checked {
     /// Its arithmetic is consistent: the body without its lines and operator (what the
     /// verifier's checks in order need is its totals).
     Consistent(SaleBody),
@@ -36,7 +36,7 @@ pub(crate) enum Checked {
 /// [`decode`] and the sale's arithmetic check for the verifier, in one pass: the text of a
 /// consistent sale is never copied out of `bytes` (two strings per line and the operator were
 /// most of a sale's allocations). `None` for anything but the exact layout.
-pub(crate) fn decode_checked(bytes: &[u8]) -> Option<Checked> {
+pub fn decode_checked(bytes: &[u8]) -> Option<Checked> {
     let (operator, lines, mut body) = decode_borrowed(bytes)?;
     Some(
         match check_stored_sale(operator, lines.iter().copied(), &body, |_| true) {
@@ -91,7 +91,7 @@ fn decode_borrowed(bytes: &[u8]) -> Option<(&str, Vec<LineView<'_>>, SaleBody)> 
 /// pass without serde: the generic encoder collects and sorts every object's keys, a tenth of a
 /// group-committed append's CPU. `None` when an integer is outside JSON's exact range; the
 /// caller then takes the generic encoder, which words the error.
-pub(crate) fn encode(body: &SaleBody) -> Option<Vec<u8>> {
+pub fn encode(body: &SaleBody) -> Option<Vec<u8>> {
     let text: usize = body.lines.iter().map(|l| l.sku.len() + l.label.len()).sum();
     let mut w = Out(Vec::with_capacity(
         160 + body.operator.len()
@@ -144,9 +144,7 @@ pub(crate) fn encode(body: &SaleBody) -> Option<Vec<u8>> {
 }
 
 /// A sale body's canonical bytes: [`encode`], or the generic encoder for what it declines.
-pub(crate) fn canonical_bytes(
-    body: &SaleBody,
-) -> Result<Vec<u8>, crate::canonical::CanonicalError> {
+pub fn canonical_bytes(body: &SaleBody) -> Result<Vec<u8>, crate::canonical::CanonicalError> {
     encode(body).map_or_else(|| crate::canonical::to_canonical(body), Ok)
 }
 

@@ -858,7 +858,7 @@ pub fn check_sale(body: &SaleBody, rates: &[VatRate]) -> Result<(), TicketError>
 
 /// [`check_sale`] with the rates the sale itself names taken as known: the verifier checks
 /// rates in force separately, in order (they can change from one record to the next).
-pub(crate) fn check_sale_arithmetic(body: &SaleBody) -> Result<(), TicketError> {
+pub fn check_sale_arithmetic(body: &SaleBody) -> Result<(), TicketError> {
     check_sale_against(body, |_| true)
 }
 

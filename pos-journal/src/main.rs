@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use pos_core::anchor::{append_anchor, read_anchors, Anchor};
 use pos_core::archive::{export_archive, verify_archives, ArchiveInput, ArchiveSelection};
 use pos_core::journal::{Draft, Journal, JournalOptions};
-use pos_core::keys::{load_public_key, KeyPair};
+use pos_core::keys::{load_public_key, public_key_from_hex, KeyPair, PublicKey};
 use pos_core::reader::JournalReader;
 use pos_core::receipt::verify_receipt;
 use pos_core::render::{format_time, record_text, summary_text, x_report_text};
@@ -69,7 +69,8 @@ enum Command {
         /// Check only the newest N records (journal files only).
         #[arg(long, value_name = "N")]
         tail: Option<u64>,
-        /// A public key file (or 64 hex digits) the journal's opening key must match.
+        /// A public key file (or its hex: 64 digits for Ed25519, 130 for P-256) the journal's
+        /// opening key must match.
         #[arg(long, value_name = "KEY")]
         public_key: Vec<PathBuf>,
         /// An anchor file: every anchor in it must be reached by the records.
@@ -145,7 +146,7 @@ enum Command {
     VerifyReceipt {
         /// The string (or `-` to read it from standard input).
         text: String,
-        /// The register's public key file (or 64 hex digits).
+        /// The register's public key file (or its hex: 64 digits for Ed25519, 130 for P-256).
         #[arg(long)]
         public_key: PathBuf,
         /// Also check that this journal file or archive holds that record (same hash prefix,
@@ -236,17 +237,12 @@ fn unreadable(msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// A `--public-key` argument: a public key file, or the key itself as 64 hex digits.
-fn public_key_arg(arg: &Path) -> Result<ed25519_dalek::VerifyingKey, pos_core::keys::KeyError> {
+/// A `--public-key` argument: a public key file, or the key itself in hex (64 digits for an
+/// Ed25519 key, 130 for a P-256 point).
+fn public_key_arg(arg: &Path) -> Result<PublicKey, pos_core::keys::KeyError> {
     let text = arg.to_string_lossy();
-    if !arg.exists() && text.len() == 64 {
-        if let Some(bytes) = hex::decode(text.as_bytes())
-            .ok()
-            .and_then(|b| <[u8; 32]>::try_from(b).ok())
-        {
-            return ed25519_dalek::VerifyingKey::from_bytes(&bytes)
-                .map_err(|_| pos_core::keys::KeyError::Malformed("not an Ed25519 public key"));
-        }
+    if !arg.exists() && matches!(text.len(), 64 | 130) {
+        return public_key_from_hex(None, &text);
     }
     load_public_key(arg)
 }
@@ -515,11 +511,7 @@ fn public_key(db: &Path, out: Option<&Path>) -> ExitCode {
     match out {
         Some(path) => match std::fs::write(path, &text) {
             Ok(()) => {
-                emitln!(
-                    "{}: public key {}",
-                    path.display(),
-                    pos_core::keys::KeyId::of_ed25519(&key)
-                );
+                emitln!("{}: public key {}", path.display(), key.id());
                 ExitCode::SUCCESS
             }
             Err(e) => unreadable(format!("{}: {e}", path.display())),
@@ -554,7 +546,7 @@ fn receipt(text: &str, key: &Path, journal: Option<&Path>) -> ExitCode {
     };
     emitln!(
         "Receipt    VALID signature by key {}",
-        hex::encode(&key.as_bytes()[..8])
+        hex::encode(&key.to_bytes()[..8])
     );
     emitln!("Register   {}", fields.register);
     emitln!(

@@ -772,7 +772,7 @@ pub fn validate_canonical(bytes: &[u8]) -> Result<(), CanonicalError> {
 /// Whether `bytes` are, beyond doubt, an object in canonical form with integers in range: the
 /// parse-and-re-encode check accepts every input this accepts. It may refuse more (it does not
 /// try to tell why an input is wrong): callers fall back to that check when it says no.
-pub(crate) fn is_surely_canonical(bytes: &[u8]) -> bool {
+pub fn is_surely_canonical(bytes: &[u8]) -> bool {
     // Checking UTF-8 up front lets the scanner take every non-ASCII byte of a string as part of
     // a valid character, written as itself as canonical form wants.
     if std::str::from_utf8(bytes).is_err() || bytes.first() != Some(&b'{') {

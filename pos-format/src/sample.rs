@@ -1,7 +1,7 @@
 //! A sample merchant identity for examples, tests and demos.
 
 use crate::body::{Merchant, OpeningBody, Software};
-use crate::keys::PublicKeyInfo;
+use crate::key::{Algorithm, PublicKeyInfo};
 use crate::money::{Cents, Qty, VatRate};
 use crate::ticket::{
     LineInput, Payment, PaymentMethod, RefundInput, RefundLineInput, SaleInput, Unit,
@@ -32,7 +32,7 @@ pub fn sample_opening() -> OpeningBody {
         vat_rates: FRENCH_VAT_RATES.to_vec(),
         fiscal_year_start_month: 1,
         key: PublicKeyInfo {
-            algorithm: crate::keys::Algorithm::Ed25519,
+            algorithm: Algorithm::Ed25519,
             public_key: String::new(),
             key_id: String::new(),
         },

@@ -19,7 +19,7 @@
 //!
 //! `hash = SHA-256(preimage)`; `signature = Ed25519(signing key, hash)` over the 32 hash bytes.
 
-use crate::keys::KeyId;
+use crate::key::KeyId;
 use sha2::{Digest, Sha256};
 
 /// The record format this code writes.

@@ -39,6 +39,7 @@ codes! {
     CLOCK_ANOMALY = "clock_anomaly": "The system clock went backwards; records kept non-decreasing timestamps.";
     CLOCK_CONFIRMED = "clock_confirmed": "An operator confirmed a clock reading further ahead of the last record than the journal accepts unconfirmed (after a long closure); details carry both readings.";
     JOURNAL_WRITE_FAILED = "journal_write_failed": "The storage refused commits (a full or failing disk); written before the next records appended (at once after a failed flush), details say when, how many records and the error.";
+    SIGNING_FAILED = "signing_failed": "The signing key or device could not sign: commits were refused; written before the next records appended once it signs again, details say when, how many records and the error.";
     TRAINING_STARTED = "training_started": "Training mode started.";
     TRAINING_STOPPED = "training_stopped": "Training mode stopped.";
     PRINTER_FAILURE = "printer_failure": "The printer reported a fault or could not be reached.";
