@@ -1,7 +1,8 @@
 //! Signed archives seen from outside: intact archives verify and chain; every byte of an
 //! archive matters; records, manifests and archives that were dropped, duplicated, reordered,
-//! swapped or left out are reported precisely; keys, anchors, archive records and receipt codes
-//! are checked; an archive verifies with nothing but `pos-journal`.
+//! swapped or left out are reported precisely, and so are a damaged entry and an altered
+//! reference; keys, anchors, archive records and receipt codes are checked; an archive verifies
+//! with nothing but `pos-journal`.
 
 mod common;
 
@@ -529,6 +530,95 @@ fn archives_out_of_order_or_with_one_missing_are_reported() {
             .iter()
             .any(|f| f.problem == Problem::ArchiveContinuity && f.detail.contains("overlaps")),
         "{findings:#?}"
+    );
+}
+
+/// A copy of `src` at `out` with one byte of the data of entry `name` changed, its headers
+/// (and so its CRC-32) left as they were.
+fn with_entry_byte_flipped(src: &Path, out: &Path, name: &str) {
+    let structure = pos_core::archive::zipcheck::check_file(src).unwrap();
+    assert!(structure.problems.is_empty(), "{:?}", structure.problems);
+    let entry = structure.entries.iter().find(|e| e.name == name).unwrap();
+    let mut bytes = std::fs::read(src).unwrap();
+    bytes[(entry.data_offset + entry.uncompressed_size / 2) as usize] ^= 0x01;
+    std::fs::write(out, bytes).unwrap();
+}
+
+#[test]
+fn a_crc_failure_of_the_records_is_one_structure_finding() {
+    let shop = shop();
+    let [march, april, may] = &shop.months;
+    let damaged = shop.dir.path().join("damaged-04.zip");
+    with_entry_byte_flipped(april, &damaged, "records.jsonl");
+    // Nothing else about the archive: its records are not checked at all.
+    let findings = verify(&[damaged.as_path()]);
+    assert_findings(&findings, &[(0, Problem::ArchiveStructure)]);
+    assert!(
+        detail_of(&findings, Problem::ArchiveStructure).ends_with(
+            "records.jsonl unreadable: Invalid checksum: its CRC-32 does not match its headers"
+        ),
+        "{findings:#?}"
+    );
+    // The next archive is checked as if the damaged one had not been given.
+    assert_findings(
+        &verify(&[march.as_path(), damaged.as_path(), may.as_path()]),
+        &[
+            (0, Problem::ArchiveStructure),
+            (shop.manifests[2].first_seq, Problem::ArchiveContinuity),
+        ],
+    );
+    assert_findings(
+        &verify(&[damaged.as_path(), may.as_path()]),
+        &[(0, Problem::ArchiveStructure)],
+    );
+    let o = cli(&["verify", s(&damaged)]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+}
+
+#[test]
+fn an_altered_reference_is_reported_with_what_it_causes() {
+    let shop = shop();
+    let [march, april, _] = &shop.months;
+    let m = &shop.manifests[1];
+    // April's last reference is the March month closure just before its range; its perpetual
+    // total is changed (one digit, the body stays canonical) and the ZIP rebuilt.
+    let mut e = entries(april);
+    let references = content(&mut e, "references.jsonl");
+    let text = String::from_utf8(references.clone()).unwrap();
+    let last = text.lines().last().unwrap();
+    assert_eq!(record_seqs(last.as_bytes()), [m.first_seq - 1]);
+    let at = last.find("perpetual_total\\\":").unwrap() + "perpetual_total\\\":".len();
+    let mut altered = last.as_bytes().to_vec();
+    altered[at] = if altered[at] == b'9' {
+        b'8'
+    } else {
+        altered[at] + 1
+    };
+    *references = text
+        .replace(last, std::str::from_utf8(&altered).unwrap())
+        .into_bytes();
+    let out = shop.dir.path().join("altered-04.zip");
+    rezip(&out, &e);
+    // On its own, April starts from the altered closure: the reference is reported, and so are
+    // April's day and month closures, whose perpetual totals no longer follow.
+    let findings = verify(&[out.as_path()]);
+    assert_findings(
+        &findings,
+        &[
+            (m.first_seq - 1, Problem::HashMismatch),
+            (m.last_seq - 1, Problem::ClosureMismatch),
+            (m.last_seq, Problem::ClosureMismatch),
+            (0, Problem::ArchiveFileHash),
+        ],
+    );
+    assert_eq!(
+        detail_of(&findings, Problem::HashMismatch),
+        "a reference record (before the archive's range) does not verify"
+    );
+    // After March, the stream goes on from March's records: only the file's hash is wrong.
+    assert_findings(
+        &verify(&[march.as_path(), out.as_path()]),
+        &[(0, Problem::ArchiveFileHash)],
     );
 }
 

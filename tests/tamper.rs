@@ -686,6 +686,64 @@ fn a_forged_record_appended() {
 }
 
 #[test]
+fn a_refund_placed_before_its_sale() {
+    // After the last record: a refund that names the sale written after it (a copy of a sale
+    // the sample refunded, with its refund's lines), both sealed with the journal key.
+    let s = sample();
+    let last_seq = s.last_seq();
+    let original = *s.refunded.first().unwrap();
+    let last_refund = (1..=last_seq)
+        .rev()
+        .find(|&seq| s.kinds[seq as usize] == Kind::Refund)
+        .unwrap();
+    let (refund_seq, sale_seq) = (last_seq + 1, last_seq + 2);
+    let (_dir, path) = case(
+        "refund placed before its sale",
+        |c| {
+            let last = c.record(last_seq);
+            assert_eq!(last.kind, "sale");
+            let sale = c.record(original);
+            let mut refund = c.record(original + 1);
+            assert_eq!(refund.kind, "refund");
+            let named = format!(
+                "\"original\":{{\"seq\":{original},\"ticket\":{}}}",
+                sale.kind_seq
+            );
+            let later = format!(
+                "\"original\":{{\"seq\":{sale_seq},\"ticket\":{}}}",
+                last.kind_seq + 1
+            );
+            let body = String::from_utf8(refund.body.clone()).unwrap();
+            assert!(body.contains(&named), "{body}");
+            refund.body = body.replace(&named, &later).into_bytes();
+            let previous_refund = c.record(last_refund);
+            refund.seq = refund_seq;
+            refund.kind_seq = previous_refund.kind_seq + 1;
+            refund.timestamp_ms = last.timestamp_ms + 1_000;
+            refund.prev_hash = last.hash;
+            refund.prev_kind_hash = previous_refund.hash;
+            reseal(&mut refund, &journal_key());
+            let mut later_sale = sale;
+            later_sale.seq = sale_seq;
+            later_sale.kind_seq = last.kind_seq + 1;
+            later_sale.timestamp_ms = refund.timestamp_ms + 1_000;
+            later_sale.prev_hash = refund.hash;
+            later_sale.prev_kind_hash = last.hash;
+            reseal(&mut later_sale, &journal_key());
+            pos_core::store::insert(&c.conn, &refund, Some(sale_seq)).unwrap();
+            pos_core::store::insert(&c.conn, &later_sale, None).unwrap();
+        },
+        // One finding: the refund is checked no further (nor taken from the sale).
+        &[(refund_seq, Problem::RefundInvalid)],
+    );
+    let (_, findings) = verify_full(&path);
+    assert_eq!(
+        findings[0].detail,
+        format!("original seq {sale_seq} is not earlier")
+    );
+}
+
+#[test]
 fn a_forged_record_inserted_in_the_middle() {
     // Renumber every record after t to make room, then insert a well-linked forged sale at t+1.
     let s = sample();
