@@ -26,6 +26,13 @@
 //! - `verify_chain_per_s`, `verify_full_per_s`: verification of an N-record journal (built once
 //!   in `--dir` and reused), each in a child process that also reports its peak memory
 //!   (`VmHWM`), so that the memory used to build the journal does not count.
+//! - `--parts p256`: the same figures for a journal signed with ECDSA P-256, each against
+//!   P-256's own limits measured in the same rounds: `p256_sign_1core_per_s` (RustCrypto
+//!   `p256`, RFC 6979 nonces) and `p256_verify_all_cores_per_s` (one signature at a time on
+//!   every core: ECDSA has no batch verification); `p256_append_single_ratio` (to the raw
+//!   SQLite commit), `p256_group_commit_ratio` (to one core's P-256 signing) and
+//!   `p256_verify_full_ratio` (to P-256 verification on every core), on a journal of a tenth of
+//!   `--records`.
 
 use clap::Parser;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
@@ -53,8 +60,9 @@ struct Args {
     /// Seconds per timed round of the append and signing measurements.
     #[arg(long, default_value_t = 1.5)]
     seconds: f64,
-    /// Which measurements to run, comma-separated: `append`, `group`, `verify`, `archive`.
-    #[arg(long, default_value = "append,group,verify,archive")]
+    /// Which measurements to run, comma-separated: `append`, `group`, `verify`, `archive`,
+    /// `p256`.
+    #[arg(long, default_value = "append,group,verify,archive,p256")]
     parts: String,
     /// Internal: verify the journal at this path and print the child's figures.
     #[arg(long, hide = true)]
@@ -114,6 +122,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "group_commit_ratio_all_cores_busy",
             ratio(cores / cpu_per_record, sign),
         );
+    }
+
+    if part("p256") {
+        p256_figures(&args, round)?;
     }
 
     // Verification of the big journal, each mode in a fresh child process.
@@ -265,13 +277,14 @@ fn raw_sqlite_commits(dir: &Path, round: Duration) -> rusqlite::Result<f64> {
 /// The benchmark journals' key (fixed, so that a kept journal can be archived in a later run).
 const BENCH_SEED: [u8; 32] = [7; 32];
 
-fn new_journal(path: &Path) -> Result<Journal, JournalError> {
-    Journal::create(
-        path,
-        KeyPair::from_seed(BENCH_SEED),
-        sample_opening(),
-        JournalOptions::default(),
-    )
+fn new_journal_with(path: &Path, key: KeyPair) -> Result<Journal, JournalError> {
+    Journal::create(path, key, sample_opening(), JournalOptions::default())
+}
+
+/// The P-256 benchmark journals' key (fixed, as [`BENCH_SEED`]).
+fn p256_key() -> KeyPair {
+    KeyPair::from_secret(pos_core::keys::Algorithm::EcdsaP256Sha256, [7; 32])
+        .expect("a valid P-256 scalar")
 }
 
 /// Pre-generated sales, so that only the append is timed.
@@ -281,8 +294,16 @@ fn sales(seed: u64, n: usize) -> Vec<SaleInput> {
 }
 
 fn append_single(dir: &Path, round: Duration) -> Result<f64, Box<dyn std::error::Error>> {
+    append_single_with(dir, round, KeyPair::from_seed(BENCH_SEED))
+}
+
+fn append_single_with(
+    dir: &Path,
+    round: Duration,
+    key: KeyPair,
+) -> Result<f64, Box<dyn std::error::Error>> {
     let path = fresh(dir, "single.db");
-    let journal = new_journal(&path)?;
+    let journal = new_journal_with(&path, key)?;
     let inputs = sales(1, 4096);
     let start = Instant::now();
     let mut n = 0usize;
@@ -325,8 +346,16 @@ fn process_cpu_seconds() -> Option<f64> {
 
 /// Appends per second with 64 appenders, and the process's CPU seconds per append.
 fn group_commit(dir: &Path, round: Duration) -> Result<(f64, f64), Box<dyn std::error::Error>> {
+    group_commit_with(dir, round, KeyPair::from_seed(BENCH_SEED))
+}
+
+fn group_commit_with(
+    dir: &Path,
+    round: Duration,
+    key: KeyPair,
+) -> Result<(f64, f64), Box<dyn std::error::Error>> {
     let path = fresh(dir, "group.db");
-    let journal = new_journal(&path)?;
+    let journal = new_journal_with(&path, key)?;
     let inputs = Arc::new(sales(2, 4096));
     let done = AtomicU64::new(0);
     let cpu_before = process_cpu_seconds().unwrap_or(f64::NAN);
@@ -461,6 +490,14 @@ impl BatchVerifyBench {
 /// Builds an N-record journal (sales and some refunds, from several threads), unless one with
 /// at least N records is already there.
 fn build_journal(path: &Path, records: u64) -> Result<(), Box<dyn std::error::Error>> {
+    build_journal_with(path, records, KeyPair::from_seed(BENCH_SEED))
+}
+
+fn build_journal_with(
+    path: &Path,
+    records: u64,
+    key: KeyPair,
+) -> Result<(), Box<dyn std::error::Error>> {
     if path.exists() {
         if let Ok(r) = JournalReader::open(path) {
             if r.last_seq()? >= records {
@@ -475,7 +512,7 @@ fn build_journal(path: &Path, records: u64) -> Result<(), Box<dyn std::error::Er
         .to_string();
     let path = fresh(path.parent().unwrap_or(Path::new(".")), &name);
     let started = Instant::now();
-    let journal = new_journal(&path)?;
+    let journal = new_journal_with(&path, key)?;
     // The opening is record 1; the threads claim the remaining slots.
     let left = AtomicU64::new(records.saturating_sub(1));
     // Many appenders, so that each fsync carries a large batch even on a slow disk.
@@ -603,4 +640,93 @@ fn print_child(records: u64, secs: f64) -> Result<(), Box<dyn std::error::Error>
     println!("per_s {}", records as f64 / secs);
     println!("vmhwm_kb {hwm}");
     Ok(())
+}
+
+/// The P-256 figures (see the module documentation), each journal figure against P-256's own
+/// limit measured in the same rounds.
+fn p256_figures(args: &Args, round: Duration) -> Result<(), Box<dyn std::error::Error>> {
+    let key = p256_key();
+    let records = (args.records / 10).max(1000);
+    let path = args.dir.join(format!("journal-p256-{records}.db"));
+    build_journal_with(&path, records, key.clone())?;
+    let prepared = P256Bench::new(&key);
+    let (mut sign, mut verify, mut raw, mut single) = (vec![], vec![], vec![], vec![]);
+    let (mut group, mut cpu, mut full) = (vec![], vec![], vec![]);
+    for _ in 0..args.rounds.max(1) {
+        sign.push(prepared.sign_one_core(round));
+        verify.push(prepared.verify_all_cores(round));
+        raw.push(raw_sqlite_commits(&args.dir, round)?);
+        single.push(append_single_with(&args.dir, round, key.clone())?);
+        let (rate, cpu_per_record) = group_commit_with(&args.dir, round, key.clone())?;
+        group.push(rate);
+        cpu.push(cpu_per_record);
+        full.push(run_child(&path, "full")?.per_s);
+    }
+    let (sign, verify, raw, single) = (median(sign), median(verify), median(raw), median(single));
+    let (group, cpu, full) = (median(group), median(cpu), median(full));
+    line("p256_sign_1core_per_s", sign);
+    line("p256_verify_all_cores_per_s", verify);
+    line("p256_raw_sqlite_commit_per_s", raw);
+    line("p256_append_single_per_s", single);
+    line("p256_append_single_ratio", ratio(single, raw));
+    line("p256_group_commit_per_s", group);
+    line("p256_group_commit_ratio", ratio(group, sign));
+    line("p256_group_commit_cpu_us_per_record", cpu * 1e6);
+    line("p256_verify_records", records as f64);
+    line("p256_verify_full_per_s", full);
+    line("p256_verify_full_ratio", ratio(full, verify));
+    Ok(())
+}
+
+/// P-256 signatures of 32-byte hashes, prepared once.
+struct P256Bench {
+    key: KeyPair,
+    msgs: Vec<[u8; 32]>,
+    sigs: Vec<[u8; 64]>,
+}
+
+impl P256Bench {
+    fn new(key: &KeyPair) -> P256Bench {
+        let msgs: Vec<[u8; 32]> = (0..4096u64)
+            .map(|i| {
+                let mut m = [0u8; 32];
+                m[..8].copy_from_slice(&i.to_le_bytes());
+                m
+            })
+            .collect();
+        let sigs = msgs.par_iter().map(|m| key.sign_hash(m)).collect();
+        P256Bench {
+            key: key.clone(),
+            msgs,
+            sigs,
+        }
+    }
+
+    fn sign_one_core(&self, round: Duration) -> f64 {
+        let start = Instant::now();
+        let mut n = 0usize;
+        while start.elapsed() < round {
+            for m in self.msgs.iter().cycle().skip(n % self.msgs.len()).take(16) {
+                std::hint::black_box(self.key.sign_hash(m));
+                n += 1;
+            }
+        }
+        n as f64 / start.elapsed().as_secs_f64()
+    }
+
+    fn verify_all_cores(&self, round: Duration) -> f64 {
+        let public = self.key.verifying_key();
+        let start = Instant::now();
+        let mut n = 0usize;
+        while start.elapsed() < round {
+            let ok = self
+                .msgs
+                .par_iter()
+                .zip(&self.sigs)
+                .all(|(m, s)| public.verify(m, s));
+            assert!(ok, "P-256 verification failed");
+            n += self.msgs.len();
+        }
+        n as f64 / start.elapsed().as_secs_f64()
+    }
 }

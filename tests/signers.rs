@@ -408,4 +408,21 @@ fn the_command_verifies_a_p256_journal_and_its_receipts() {
     assert_eq!(status, Some(1), "{text}");
     let (status, text) = run(&["verify", db, "--public-key", &other]);
     assert_eq!(status, Some(1), "{text}");
+    // `show --key` prints a ticket's receipt string: the same as the journal gave at the sale.
+    let key_file = dir.path().join("register.key");
+    key.save(&key_file).unwrap();
+    let seq = sale.seq.to_string();
+    let (status, text) = run(&[
+        "show",
+        db,
+        "--seq",
+        &seq,
+        "--key",
+        key_file.to_str().unwrap(),
+    ]);
+    assert_eq!(status, Some(0), "{text}");
+    assert!(
+        text.contains(&format!("receipt verification string: {code}")),
+        "{text}"
+    );
 }

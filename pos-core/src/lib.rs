@@ -1,14 +1,14 @@
 //! # pos-core
 //!
-//! The fiscal core of a point-of-sale system: an append-only, SHA-256 hash-chained,
-//! Ed25519-signed journal on SQLite, built for the French ISCA conditions (inalterability,
-//! securing, conservation, archiving), with money and VAT rules in integers and a streaming
-//! verifier.
+//! The fiscal core of a point-of-sale system: an append-only, SHA-256 hash-chained journal on
+//! SQLite, signed with Ed25519 or ECDSA P-256 keys through the [`keys::Signer`] seam, built for
+//! the French ISCA conditions (inalterability, securing, conservation, archiving), with money
+//! and VAT rules in integers and a streaming verifier.
 //!
-//! - [`money`] and [`ticket`]: cents, quantities, VAT rates; sale and refund computation and
-//!   validation (pure functions).
-//! - [`record`], [`canonical`], [`keys`]: the record format, its hash preimage, canonical JSON
-//!   bodies, signing keys.
+//! - [`money`], [`ticket`], [`record`], [`canonical`], [`body`]: the signed format, from the
+//!   pure `pos-format` crate (re-exported): cents, quantities, VAT rates; sale and refund
+//!   computation; the record, its hash preimage, canonical JSON bodies.
+//! - [`keys`]: public keys, the `Signer` seam, in-process key pairs and key files.
 //! - [`journal::Journal`]: the single writer of a journal file; appends are durable and
 //!   group-committed.
 //! - [`closure`]: day, month and fiscal-year closures, grand totals, the X report.
@@ -53,8 +53,10 @@ pub mod archive;
 pub mod batch;
 pub mod body;
 pub mod closure;
+pub mod datetime;
 pub mod journal;
 pub mod keys;
+pub mod rates;
 pub mod reader;
 pub mod receipt;
 pub mod render;

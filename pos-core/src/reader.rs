@@ -3,7 +3,7 @@
 
 use crate::body::{Body, OpeningBody};
 use crate::record::{Hash, Kind, Record};
-use crate::store::{self, MalformedRow, RECORD_COLUMNS};
+use crate::store::{self, MalformedRow};
 use rusqlite::Connection;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -27,6 +27,48 @@ pub enum ReadError {
         /// Why.
         reason: String,
     },
+}
+
+/// Why the closure state could not be rebuilt (its words are the journal's).
+#[derive(Debug, thiserror::Error)]
+pub enum ClosureStateError {
+    /// SQLite failed.
+    #[error("journal storage error: {0}")]
+    Storage(#[from] rusqlite::Error),
+    /// A record needed is unreadable.
+    #[error("journal is damaged: {0}")]
+    Damaged(String),
+    /// The closures do not add up (totals overflow) or the time zone is unknown.
+    #[error("{0}")]
+    Closure(#[from] crate::closure::ClosureError),
+}
+
+/// Rebuilds the closure state at the journal's end without rescanning it: every closure
+/// record, then the records written since the last day closure (about one business day).
+pub(crate) fn closure_state(
+    conn: &Connection,
+    opening: &OpeningBody,
+) -> Result<crate::closure::ClosureState, ClosureStateError> {
+    let mut state =
+        crate::closure::ClosureState::new(&opening.time_zone, opening.fiscal_year_start_month)?;
+    let (last_day_closure, records) = store::closure_context(conn)?;
+    let damaged = ClosureStateError::Damaged;
+    for r in records {
+        let r = r.map_err(|m| damaged(format!("seq {}: {}", m.seq, m.problem)))?;
+        let Some(kind) = r.known_kind() else {
+            return Err(damaged(format!("seq {}: unknown kind {:?}", r.seq, r.kind)));
+        };
+        let body =
+            Body::decode(kind, &r.body).map_err(|e| damaged(format!("seq {}: {e}", r.seq)))?;
+        match &body {
+            Body::Closure(c) => state.apply_closure(r.seq, r.hash, c)?,
+            _ if r.seq > last_day_closure => {
+                state.observe(r.seq, r.hash, kind, r.timestamp_ms, Some(&body))?
+            }
+            _ => {}
+        }
+    }
+    Ok(state)
 }
 
 /// A read-only handle on a journal file.
@@ -102,29 +144,13 @@ impl JournalReader {
         let opening = self
             .opening()?
             .ok_or_else(|| damaged("no readable opening record".into()))?;
-        let state = crate::journal::recovery::load_closures(&self.conn, &opening)
-            .map_err(|e| damaged(e.to_string()))?;
+        let state = closure_state(&self.conn, &opening).map_err(|e| damaged(e.to_string()))?;
         state.x_report().map_err(|e| damaged(e.to_string()))
     }
 
     /// The body of the newest event with `code`, if any.
     pub fn last_event(&self, code: &str) -> Result<Option<crate::body::EventBody>, ReadError> {
-        let pattern = format!("%\"code\":\"{code}\"%");
-        let body: Option<Vec<u8>> = self
-            .conn
-            .query_row(
-                "SELECT body FROM records WHERE kind = 'event' AND kind <> 'sale' \
-                 AND CAST(body AS TEXT) LIKE ?1 \
-                 ORDER BY seq DESC LIMIT 1",
-                [pattern],
-                |r| r.get(0),
-            )
-            .map(Some)
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                e => Err(e),
-            })
-            .map_err(|e| self.storage(e))?;
+        let body = store::last_event_body(&self.conn, code).map_err(|e| self.storage(e))?;
         Ok(body.and_then(|b| match Body::decode(Kind::Event, &b) {
             Ok(Body::Event(e)) if e.code == code => Some(e),
             _ => None,
@@ -144,113 +170,35 @@ impl JournalReader {
         let Ok(wanted) = i64::try_from(ticket_no) else {
             return Ok(None);
         };
-        let storage = |e| self.storage(e);
-        let from: i64 = self
-            .conn
-            .query_row(store::MARKED_SALE_AT_OR_BEFORE, [wanted], |r| r.get(0))
-            .map_err(storage)?;
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT seq, kind_seq FROM records WHERE seq >= ?1 AND kind = 'sale' ORDER BY seq",
-            )
-            .map_err(storage)?;
-        let mut rows = stmt.query([from]).map_err(storage)?;
-        while let Some(row) = rows.next().map_err(storage)? {
-            let number: i64 = row.get(1).map_err(storage)?;
-            if number == wanted {
-                let seq: i64 = row.get(0).map_err(storage)?;
-                return Ok(self.record(seq as u64)?.and_then(Result::ok));
-            }
-            if number > wanted {
-                break;
-            }
+        match store::sale_seq_by_number(&self.conn, wanted).map_err(|e| self.storage(e))? {
+            Some(seq) => Ok(self.record(seq)?.and_then(Result::ok)),
+            None => Ok(None),
         }
-        Ok(None)
     }
 
     /// The highest sequence number stored (0 for an empty file).
     pub fn last_seq(&self) -> Result<u64, ReadError> {
-        self.conn
-            .query_row("SELECT COALESCE(MAX(seq), 0) FROM records", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .map(|s| s.max(0) as u64)
-            .map_err(|e| self.storage(e))
+        store::last_seq(&self.conn).map_err(|e| self.storage(e))
     }
 
     /// Refund records of the sale at `original_seq` written before `before_seq`, in order.
     /// (Uses the unhashed `ref_seq` lookup column; callers check what they get.)
     pub fn refunds_of(&self, original_seq: u64, before_seq: u64) -> Result<Vec<Record>, ReadError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {RECORD_COLUMNS} FROM records \
-                 WHERE ref_seq = ?1 AND kind = 'refund' AND seq < ?2 ORDER BY seq"
-            ))
-            .map_err(|e| self.storage(e))?;
-        let rows = stmt
-            .query_map([original_seq as i64, before_seq as i64], |row| {
-                Ok(store::row_to_record(row))
-            })
-            .map_err(|e| self.storage(e))?;
-        let mut out = Vec::new();
-        for r in rows {
-            if let Ok(rec) = r.map_err(|e| self.storage(e))? {
-                out.push(rec);
-            }
-        }
-        Ok(out)
+        let rows =
+            store::refunds_of(&self.conn, original_seq, before_seq).map_err(|e| self.storage(e))?;
+        Ok(rows.into_iter().filter_map(Result::ok).collect())
     }
 
     /// Sequence numbers a verification starting at `start` needs from before it: the opening,
     /// the key changes, and the last record of each kind.
     pub fn context_seqs(&self, start: u64) -> Result<Vec<u64>, ReadError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT seq FROM records WHERE seq < ?1 AND kind IN ('opening', 'key_change') \
-                 AND kind <> 'sale' \
-                 UNION SELECT MAX(seq) FROM records WHERE seq < ?1 AND kind <> 'sale' GROUP BY kind \
-                 UNION SELECT * FROM (SELECT seq FROM records WHERE seq < ?1 AND kind = 'sale' \
-                 ORDER BY seq DESC LIMIT 1)",
-            )
-            .map_err(|e| self.storage(e))?;
-        let rows = stmt
-            .query_map([start as i64], |r| r.get::<_, i64>(0))
-            .map_err(|e| self.storage(e))?;
-        let mut out = Vec::new();
-        for r in rows {
-            out.push(r.map_err(|e| self.storage(e))?.max(0) as u64);
-        }
-        Ok(out)
+        store::context_seqs(&self.conn, start).map_err(|e| self.storage(e))
     }
 
     /// Every record of `kind`, in order (for kinds with few records: key changes, closures).
     pub fn records_of_kind(&self, kind: crate::record::Kind) -> Result<Vec<Record>, ReadError> {
-        // Sales are not in the kind index; the other kinds' query repeats its term.
-        let sql = if kind == Kind::Sale {
-            format!("SELECT {RECORD_COLUMNS} FROM records WHERE kind = ?1 ORDER BY seq")
-        } else {
-            format!(
-                "SELECT {RECORD_COLUMNS} FROM records WHERE kind = ?1 AND kind <> 'sale' \
-                 ORDER BY seq"
-            )
-        };
-        let mut stmt = self
-            .conn
-            .prepare_cached(&sql)
-            .map_err(|e| self.storage(e))?;
-        let rows = stmt
-            .query_map([kind.as_str()], |row| Ok(store::row_to_record(row)))
-            .map_err(|e| self.storage(e))?;
-        let mut out = Vec::new();
-        for r in rows {
-            if let Ok(rec) = r.map_err(|e| self.storage(e))? {
-                out.push(rec);
-            }
-        }
-        Ok(out)
+        let rows = store::records_of_kind(&self.conn, kind).map_err(|e| self.storage(e))?;
+        Ok(rows.into_iter().filter_map(Result::ok).collect())
     }
 
     /// The journal's current public key: the last key change's, or the opening's.
@@ -314,65 +262,20 @@ impl JournalReader {
         &self,
         ranges: impl IntoIterator<Item = (u64, Option<u64>)>,
         hash_only: bool,
-        mut f: F,
+        f: F,
     ) -> Result<(), ReadError>
     where
         F: FnMut(Option<(Result<Record, MalformedRow>, Option<Hash>)>) -> ControlFlow<()>,
     {
-        let bound = |seq: u64| seq.min(i64::MAX as u64) as i64;
-        self.conn
-            .execute_batch("BEGIN")
-            .map_err(|e| self.storage(e))?;
-        let result = (|| {
-            let mut stmt = self
-                .conn
-                .prepare(&format!(
-                    "SELECT {RECORD_COLUMNS} FROM records WHERE seq >= ?1 AND seq < ?2 \
-                     ORDER BY seq"
-                ))
-                .map_err(|e| self.storage(e))?;
-            for (from, to) in ranges {
-                let to = to.map_or(i64::MAX, bound);
-                let mut rows = stmt.query([bound(from), to]).map_err(|e| self.storage(e))?;
-                while let Some(row) = rows.next().map_err(|e| self.storage(e))? {
-                    let item = match store::row_to_record_with(row, hash_only) {
-                        Ok((record, hash)) => (Ok(record), hash),
-                        Err(m) => (Err(m), None),
-                    };
-                    if f(Some(item)).is_break() {
-                        return Ok(());
-                    }
-                }
-                if f(None).is_break() {
-                    return Ok(());
-                }
-            }
-            Ok(())
-        })();
-        let _ = self.conn.execute_batch("COMMIT");
-        result
+        store::for_each_in_ranges(&self.conn, ranges, hash_only, f).map_err(|e| self.storage(e))
     }
 
     /// Records with `seq >= from_seq` in sequence order, one at a time, within one read
     /// transaction (a consistent snapshot). Stops early when `f` breaks.
-    pub fn for_each_from<F>(&self, from_seq: u64, mut f: F) -> Result<(), ReadError>
+    pub fn for_each_from<F>(&self, from_seq: u64, f: F) -> Result<(), ReadError>
     where
         F: FnMut(Result<Record, MalformedRow>) -> ControlFlow<()>,
     {
-        let mut stmt = self
-            .conn
-            .prepare(&format!(
-                "SELECT {RECORD_COLUMNS} FROM records WHERE seq >= ?1 ORDER BY seq"
-            ))
-            .map_err(|e| self.storage(e))?;
-        let mut rows = stmt
-            .query([from_seq.min(i64::MAX as u64) as i64])
-            .map_err(|e| self.storage(e))?;
-        while let Some(row) = rows.next().map_err(|e| self.storage(e))? {
-            if f(store::row_to_record(row)).is_break() {
-                break;
-            }
-        }
-        Ok(())
+        store::for_each_from(&self.conn, from_seq, f).map_err(|e| self.storage(e))
     }
 }

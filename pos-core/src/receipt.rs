@@ -64,6 +64,26 @@ pub enum ReceiptError {
 }
 
 impl ReceiptFields {
+    /// The fields of a ticket record (`sale`, `refund` or `training`) of the register
+    /// `register`; `None` for any other record or an unreadable body.
+    pub fn of_record(register: &str, r: &crate::record::Record) -> Option<ReceiptFields> {
+        use crate::body::Body;
+        let total = match Body::decode(r.known_kind()?, &r.body).ok()? {
+            Body::Sale(s) | Body::Training(s) => s.total,
+            Body::Refund(rf) => rf.total,
+            _ => return None,
+        };
+        Some(ReceiptFields {
+            register: register.to_string(),
+            seq: r.seq,
+            kind: r.kind.clone(),
+            number: r.kind_seq,
+            timestamp_ms: r.timestamp_ms,
+            total_cents: total.0,
+            hash_prefix: hex::encode(&r.hash[..8]),
+        })
+    }
+
     fn payload(&self) -> String {
         format!(
             "{TAG}*{}*{}*{}*{}*{}*{}*{}",

@@ -1,8 +1,9 @@
 //! The SQLite file: schema, pragmas, append-only triggers, and row <-> [`Record`] mapping.
 
 use crate::keys::KeyId;
-use crate::record::{Kind, Record};
+use crate::record::{Hash, Kind, Record};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
+use std::ops::ControlFlow;
 use std::path::Path;
 
 /// `PRAGMA application_id` of a journal file: the ASCII bytes `POSJ`.
@@ -60,7 +61,7 @@ pub const SALE_MARK_INTERVAL: u64 = 256;
 
 /// The seq of the marked sale at or before ticket number `?1` (0 if none). It repeats the
 /// terms of [`SALE_MARK_INDEX`], so that SQLite can use that partial index.
-pub(crate) const MARKED_SALE_AT_OR_BEFORE: &str = "SELECT COALESCE((SELECT seq FROM records \
+pub const MARKED_SALE_AT_OR_BEFORE: &str = "SELECT COALESCE((SELECT seq FROM records \
      WHERE kind = 'sale' AND kind_seq % 256 = 0 AND kind_seq <= ?1 \
      ORDER BY kind_seq DESC LIMIT 1), 0)";
 
@@ -209,10 +210,10 @@ pub fn row_to_record(row: &Row<'_>) -> Result<Record, MalformedRow> {
 /// row buffer, and the body itself kept only for the kinds that introduce keys (opening, key
 /// change). A chain-only verification needs nothing else of a body, and copying each one out
 /// cost more than hashing it.
-pub(crate) fn row_to_record_with(
+pub fn row_to_record_with(
     row: &Row<'_>,
     hash_only: bool,
-) -> Result<(Record, Option<crate::record::Hash>), MalformedRow> {
+) -> Result<(Record, Option<Hash>), MalformedRow> {
     let seq: i64 = row.get(0).unwrap_or(-1);
     let bad = |problem: String| MalformedRow { seq, problem };
     let int = |idx: usize, name: &str| -> Result<i64, MalformedRow> {
@@ -298,6 +299,259 @@ pub fn record_by_seq(
         Some(row) => Ok(Some(row_to_record(row))),
         None => Ok(None),
     }
+}
+
+/// Moves the WAL's content into the main file and closes the connection (so that a file
+/// being created can be renamed complete).
+pub fn checkpoint_and_close(conn: Connection) -> rusqlite::Result<()> {
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    conn.close().map_err(|(_, e)| e)
+}
+
+/// The body of the journal's first opening record.
+pub fn opening_body(conn: &Connection) -> rusqlite::Result<Vec<u8>> {
+    conn.query_row(
+        "SELECT body FROM records WHERE kind = 'opening' AND kind <> 'sale' ORDER BY seq LIMIT 1",
+        [],
+        |r| r.get(0),
+    )
+}
+
+/// The bodies of every key change, in order.
+pub fn key_change_bodies(conn: &Connection) -> rusqlite::Result<Vec<Vec<u8>>> {
+    let mut stmt = conn.prepare(
+        "SELECT body FROM records WHERE kind = 'key_change' AND kind <> 'sale' ORDER BY seq",
+    )?;
+    let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+    rows.collect()
+}
+
+/// The bodies of the events that may change a setting (`configuration_changed`), in order.
+pub fn configuration_event_bodies(conn: &Connection) -> rusqlite::Result<Vec<Vec<u8>>> {
+    let mut stmt = conn.prepare(
+        "SELECT body FROM records WHERE kind = 'event' AND kind <> 'sale' \
+         AND CAST(body AS TEXT) LIKE '%\"configuration_changed\"%' ORDER BY seq",
+    )?;
+    let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+    rows.collect()
+}
+
+/// The last record's seq, hash and timestamp.
+pub fn last_record_head(conn: &Connection) -> rusqlite::Result<(i64, Vec<u8>, i64)> {
+    conn.query_row(
+        "SELECT seq, hash, timestamp_ms FROM records ORDER BY seq DESC LIMIT 1",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
+}
+
+/// The last record of each kind: kind, number within the kind, hash.
+pub fn last_of_each_kind(conn: &Connection) -> rusqlite::Result<Vec<(String, i64, Vec<u8>)>> {
+    // The last sale is found backwards from the end (sales are not in the kind index); the
+    // other kinds' last records through the kind index.
+    let mut stmt = conn.prepare(
+        "SELECT kind, kind_seq, hash FROM records WHERE seq IN \
+         (SELECT MAX(seq) FROM records WHERE kind <> 'sale' GROUP BY kind) \
+         UNION ALL SELECT * FROM (SELECT kind, kind_seq, hash FROM records \
+         WHERE kind = 'sale' ORDER BY seq DESC LIMIT 1)",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    rows.collect()
+}
+
+/// The records that rebuild the closure state at the journal's end without rescanning it:
+/// every closure, then every record after the last day closure (about one business day),
+/// in order; with the seq of that last day closure (0 if none).
+pub fn closure_context(
+    conn: &Connection,
+) -> rusqlite::Result<(u64, Vec<Result<Record, MalformedRow>>)> {
+    let last_day_closure: i64 = conn.query_row(
+        "SELECT COALESCE(MAX(seq), 0) FROM records WHERE kind = 'closure' AND kind <> 'sale' \
+         AND CAST(body AS TEXT) LIKE '%\"period\":\"day\"%'",
+        [],
+        |r| r.get(0),
+    )?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {RECORD_COLUMNS} FROM records WHERE kind = 'closure' AND kind <> 'sale' \
+         AND seq <= ?1 UNION ALL SELECT {RECORD_COLUMNS} FROM records WHERE seq > ?1 ORDER BY 1"
+    ))?;
+    let rows = stmt.query_map([last_day_closure], |row| Ok(row_to_record(row)))?;
+    let records = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok((last_day_closure.max(0) as u64, records))
+}
+
+/// The body of the newest event whose code is `code`, if any (the caller checks the code: the
+/// lookup matches the body's text).
+pub fn last_event_body(conn: &Connection, code: &str) -> rusqlite::Result<Option<Vec<u8>>> {
+    let pattern = format!("%\"code\":\"{code}\"%");
+    conn.query_row(
+        "SELECT body FROM records WHERE kind = 'event' AND kind <> 'sale' \
+         AND CAST(body AS TEXT) LIKE ?1 \
+         ORDER BY seq DESC LIMIT 1",
+        [pattern],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// The seq of the sale with ticket number `wanted`, if any. Sales are indexed one number in
+/// [`SALE_MARK_INTERVAL`]: the lookup reads forward from the marked sale at or before
+/// `wanted`, so at most that many sales. It relies on ticket numbers rising with `seq`, which
+/// the verifier checks; in a journal where they do not, it may miss a sale.
+pub fn sale_seq_by_number(conn: &Connection, wanted: i64) -> rusqlite::Result<Option<u64>> {
+    let from: i64 = conn.query_row(MARKED_SALE_AT_OR_BEFORE, [wanted], |r| r.get(0))?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, kind_seq FROM records WHERE seq >= ?1 AND kind = 'sale' ORDER BY seq",
+    )?;
+    let mut rows = stmt.query([from])?;
+    while let Some(row) = rows.next()? {
+        let number: i64 = row.get(1)?;
+        if number == wanted {
+            let seq: i64 = row.get(0)?;
+            return Ok(Some(seq.max(0) as u64));
+        }
+        if number > wanted {
+            break;
+        }
+    }
+    Ok(None)
+}
+
+/// The highest sequence number stored (0 for an empty file).
+pub fn last_seq(conn: &Connection) -> rusqlite::Result<u64> {
+    conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM records", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map(|s| s.max(0) as u64)
+}
+
+/// Refund records of the sale at `original_seq` written before `before_seq`, in order (through
+/// the unhashed `ref_seq` lookup column: callers check what they get).
+pub fn refunds_of(
+    conn: &Connection,
+    original_seq: u64,
+    before_seq: u64,
+) -> rusqlite::Result<Vec<Result<Record, MalformedRow>>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {RECORD_COLUMNS} FROM records \
+         WHERE ref_seq = ?1 AND kind = 'refund' AND seq < ?2 ORDER BY seq"
+    ))?;
+    let rows = stmt.query_map([original_seq as i64, before_seq as i64], |row| {
+        Ok(row_to_record(row))
+    })?;
+    rows.collect()
+}
+
+/// The bodies of every refund of the sale at `original_seq`, in order.
+pub fn refund_bodies_of(conn: &Connection, original_seq: u64) -> rusqlite::Result<Vec<Vec<u8>>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT body FROM records WHERE ref_seq = ?1 AND kind = 'refund' ORDER BY seq",
+    )?;
+    let rows = stmt.query_map([original_seq as i64], |r| r.get::<_, Vec<u8>>(0))?;
+    rows.collect()
+}
+
+/// How many duplicates of the record at `original_seq` are stored.
+pub fn duplicate_count(conn: &Connection, original_seq: u64) -> rusqlite::Result<u64> {
+    let stored: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM records WHERE ref_seq = ?1 AND kind = 'duplicate'",
+        [original_seq as i64],
+        |r| r.get(0),
+    )?;
+    Ok(stored.max(0) as u64)
+}
+
+/// Sequence numbers a verification starting at `start` needs from before it: the opening,
+/// the key changes, and the last record of each kind.
+pub fn context_seqs(conn: &Connection, start: u64) -> rusqlite::Result<Vec<u64>> {
+    let mut stmt = conn.prepare(
+        "SELECT seq FROM records WHERE seq < ?1 AND kind IN ('opening', 'key_change') \
+         AND kind <> 'sale' \
+         UNION SELECT MAX(seq) FROM records WHERE seq < ?1 AND kind <> 'sale' GROUP BY kind \
+         UNION SELECT * FROM (SELECT seq FROM records WHERE seq < ?1 AND kind = 'sale' \
+         ORDER BY seq DESC LIMIT 1)",
+    )?;
+    let rows = stmt.query_map([start as i64], |r| r.get::<_, i64>(0))?;
+    rows.map(|r| r.map(|s| s.max(0) as u64)).collect()
+}
+
+/// Every record of `kind`, in order (for kinds with few records: key changes, closures).
+pub fn records_of_kind(
+    conn: &Connection,
+    kind: Kind,
+) -> rusqlite::Result<Vec<Result<Record, MalformedRow>>> {
+    // Sales are not in the kind index; the other kinds' query repeats its term.
+    let sql = if kind == Kind::Sale {
+        format!("SELECT {RECORD_COLUMNS} FROM records WHERE kind = ?1 ORDER BY seq")
+    } else {
+        format!(
+            "SELECT {RECORD_COLUMNS} FROM records WHERE kind = ?1 AND kind <> 'sale' \
+             ORDER BY seq"
+        )
+    };
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([kind.as_str()], |row| Ok(row_to_record(row)))?;
+    rows.collect()
+}
+
+/// Records of each range `[from, to)` of seqs in turn, in sequence order, one at a time
+/// (`Some`), then `None` at the end of each range; all within one read transaction (a
+/// consistent snapshot). `to` of `None` reads to the end. Stops early when `f` breaks. With
+/// `hash_only`, each record comes with its computed hash and without its body (see
+/// [`row_to_record_with`]); otherwise with its body and no hash.
+pub fn for_each_in_ranges<F>(
+    conn: &Connection,
+    ranges: impl IntoIterator<Item = (u64, Option<u64>)>,
+    hash_only: bool,
+    mut f: F,
+) -> rusqlite::Result<()>
+where
+    F: FnMut(Option<(Result<Record, MalformedRow>, Option<Hash>)>) -> ControlFlow<()>,
+{
+    let bound = |seq: u64| seq.min(i64::MAX as u64) as i64;
+    conn.execute_batch("BEGIN")?;
+    let result = (|| {
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {RECORD_COLUMNS} FROM records WHERE seq >= ?1 AND seq < ?2 ORDER BY seq"
+        ))?;
+        for (from, to) in ranges {
+            let to = to.map_or(i64::MAX, bound);
+            let mut rows = stmt.query([bound(from), to])?;
+            while let Some(row) = rows.next()? {
+                let item = match row_to_record_with(row, hash_only) {
+                    Ok((record, hash)) => (Ok(record), hash),
+                    Err(m) => (Err(m), None),
+                };
+                if f(Some(item)).is_break() {
+                    return Ok(());
+                }
+            }
+            if f(None).is_break() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    })();
+    let _ = conn.execute_batch("COMMIT");
+    result
+}
+
+/// Records with `seq >= from_seq` in sequence order, one at a time, within one statement (a
+/// consistent snapshot). Stops early when `f` breaks.
+pub fn for_each_from<F>(conn: &Connection, from_seq: u64, mut f: F) -> rusqlite::Result<()>
+where
+    F: FnMut(Result<Record, MalformedRow>) -> ControlFlow<()>,
+{
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {RECORD_COLUMNS} FROM records WHERE seq >= ?1 ORDER BY seq"
+    ))?;
+    let mut rows = stmt.query([from_seq.min(i64::MAX as u64) as i64])?;
+    while let Some(row) = rows.next()? {
+        if f(row_to_record(row)).is_break() {
+            break;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -104,6 +104,23 @@ struct Example {
 }
 
 fn generate() -> Example {
+    generate_with(KeyPair::from_seed(SEED))
+}
+
+/// The secret scalar of the P-256 example: RFC 6979's key of appendix A.2.5, so that its
+/// published signatures check the deterministic nonce and the `r || s` encoding.
+const P256_SECRET: &str = "c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721";
+/// RFC 6979 A.2.5, ECDSA P-256 with SHA-256, message "sample": r then s.
+const RFC6979_SAMPLE: &str = "efd48b2aacb6a8fd1140dd9cd45e81d69d2c877b56aaf991c34d0ea84eaf3716\
+                              f7cb1c942d657c41d436c7a1b6e29f65f3e900dbb9aff4064dc4ab2f843acda8";
+
+fn p256_key() -> KeyPair {
+    let secret: [u8; 32] = hex::decode(P256_SECRET).unwrap().try_into().unwrap();
+    KeyPair::from_secret(pos_core::keys::Algorithm::EcdsaP256Sha256, secret).unwrap()
+}
+
+/// The example journal (same opening, clock and sale) signed with `key`.
+fn generate_with(key: KeyPair) -> Example {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal.db");
     let options = JournalOptions {
@@ -113,8 +130,7 @@ fn generate() -> Example {
         }),
         ..JournalOptions::default()
     };
-    let journal =
-        Journal::create(&path, KeyPair::from_seed(SEED), example_opening(), options).unwrap();
+    let journal = Journal::create(&path, key, example_opening(), options).unwrap();
     let appended = journal.sale(&example_sale()).unwrap();
     journal.close();
 
@@ -227,6 +243,31 @@ fn expected_blocks(ex: &Example) -> BTreeMap<&'static str, String> {
     ])
 }
 
+/// The P-256 blocks: the key, RFC 6979's "sample" signature, and the example's sale signed
+/// with that key.
+fn expected_p256_blocks() -> BTreeMap<&'static str, String> {
+    let key = p256_key();
+    let ex = generate_with(key.clone());
+    let line = |s: String| s + "\n";
+    BTreeMap::from([
+        ("p256-secret", line(P256_SECRET.to_string())),
+        (
+            "p256-public-key",
+            line(hex::encode(key.verifying_key().to_bytes())),
+        ),
+        ("p256-key-id", line(key.id().to_hex())),
+        (
+            "p256-sample-signature",
+            line(hex::encode(
+                pos_core::keys::Signer::sign(&key, b"sample").unwrap(),
+            )),
+        ),
+        ("p256-sale-header", header_block(&ex.sale)),
+        ("p256-sale-hash", line(hex::encode(ex.sale.hash))),
+        ("p256-sale-signature", line(hex::encode(ex.sale.signature))),
+    ])
+}
+
 fn doc_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/JOURNAL-FORMAT.md")
 }
@@ -270,7 +311,8 @@ fn document_example_matches_the_code() {
     let ex = generate();
     let doc = std::fs::read_to_string(doc_path()).expect("docs/JOURNAL-FORMAT.md is readable");
     let found = doc_blocks(&doc);
-    let expected = expected_blocks(&ex);
+    let mut expected = expected_blocks(&ex);
+    expected.extend(expected_p256_blocks());
     let found_names: Vec<&str> = found.keys().map(String::as_str).collect();
     let expected_names: Vec<&str> = expected.keys().copied().collect();
     assert_eq!(
@@ -364,7 +406,10 @@ fn hash_signature_and_key_id_recomputed_independently() {
 #[ignore]
 fn print_example_blocks() {
     let ex = generate();
-    for (name, block) in expected_blocks(&ex) {
+    for (name, block) in expected_blocks(&ex)
+        .into_iter()
+        .chain(expected_p256_blocks())
+    {
         println!("<!-- example:{name} -->\n```text\n{block}```\n");
     }
 }
@@ -476,4 +521,37 @@ fn document_tables_match_the_code() {
     assert_eq!(pos_core::ticket::MAX_PAYMENTS_PER_TICKET, 16);
     assert_eq!(pos_core::ticket::MAX_SKU_LEN, 64);
     assert_eq!(pos_core::ticket::MAX_TEXT_LEN, 256);
+}
+
+#[test]
+fn p256_signatures_recomputed_independently() {
+    use p256::ecdsa::signature::{Signer as _, Verifier as _};
+    let secret = hex::decode(P256_SECRET).unwrap();
+    let signing = p256::ecdsa::SigningKey::from_slice(&secret).unwrap();
+    let public = signing.verifying_key();
+    // RFC 6979's published signature of "sample": the nonce is deterministic and the signature
+    // is r || s, big-endian.
+    let sample: p256::ecdsa::Signature = signing.sign(b"sample");
+    assert_eq!(hex::encode(sample.to_bytes()), RFC6979_SAMPLE);
+    // The key id: the first 16 bytes of SHA-256("ecdsa-p256-sha256" || 0x00 || 04 || x || y).
+    let point = public.to_encoded_point(false);
+    assert_eq!(point.as_bytes().len(), 65);
+    let mut d = Sha256::new();
+    d.update(b"ecdsa-p256-sha256\0");
+    d.update(point.as_bytes());
+    let key_id: [u8; 32] = d.finalize().into();
+    let ex = generate_with(p256_key());
+    assert_eq!(&key_id[..16], &ex.sale.key_id.0[..]);
+    let opening: serde_json::Value = serde_json::from_slice(&ex.opening.body).unwrap();
+    assert_eq!(opening["key"]["algorithm"], "ecdsa-p256-sha256");
+    assert_eq!(opening["key"]["public_key"], hex::encode(point.as_bytes()));
+    for r in [&ex.opening, &ex.event, &ex.sale] {
+        let hash: [u8; 32] = Sha256::digest(documented_preimage(r)).into();
+        assert_eq!(hash, r.hash);
+        // ECDSA over the 32 hash bytes as the message (its digest is SHA-256 of the hash).
+        let sig = p256::ecdsa::Signature::from_slice(&r.signature).unwrap();
+        public.verify(&hash, &sig).unwrap();
+        let again: p256::ecdsa::Signature = signing.sign(&hash);
+        assert_eq!(again.to_bytes().as_slice(), &r.signature[..]);
+    }
 }

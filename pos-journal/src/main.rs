@@ -10,7 +10,7 @@ use pos_core::archive::{export_archive, verify_archives, ArchiveInput, ArchiveSe
 use pos_core::journal::{Draft, Journal, JournalOptions};
 use pos_core::keys::{load_public_key, public_key_from_hex, KeyPair, PublicKey};
 use pos_core::reader::JournalReader;
-use pos_core::receipt::verify_receipt;
+use pos_core::receipt::{verify_receipt, ReceiptFields};
 use pos_core::render::{format_time, record_text, summary_text, x_report_text};
 use pos_core::verify::{verify_journal, Finding, FindingSink, Summary, VerifyOptions};
 use std::io::{IsTerminal, Read};
@@ -93,6 +93,10 @@ enum Command {
         /// Print the X report (running totals of the open day, month and year) instead.
         #[arg(long)]
         x_report: bool,
+        /// The register's secret key file: each ticket is followed by its receipt's
+        /// verification string (the QR code's content), signed with that key.
+        #[arg(long)]
+        key: Option<PathBuf>,
     },
     /// Write a signed archive of a closed month, a closed fiscal year or a range of records,
     /// and journal it.
@@ -211,7 +215,8 @@ fn main() -> ExitCode {
             from,
             limit,
             x_report,
-        } => show(&path, seq, from, limit, x_report),
+            key,
+        } => show(&path, seq, from, limit, x_report, key.as_deref()),
         Command::Archive {
             db,
             out,
@@ -365,9 +370,20 @@ fn print_human(
     emit!("{}", summary_text(source, summary, shown, chain_only));
 }
 
-fn show(path: &Path, seq: Option<u64>, from: u64, limit: u64, x_report: bool) -> ExitCode {
+fn show(
+    path: &Path,
+    seq: Option<u64>,
+    from: u64,
+    limit: u64,
+    x_report: bool,
+    key: Option<&Path>,
+) -> ExitCode {
     let reader = match JournalReader::open(path) {
         Ok(r) => r,
+        Err(e) => return unreadable(e),
+    };
+    let key = match key.map(KeyPair::load).transpose() {
+        Ok(k) => k,
         Err(e) => return unreadable(e),
     };
     let opening = reader.opening().ok().flatten();
@@ -391,7 +407,17 @@ fn show(path: &Path, seq: Option<u64>, from: u64, limit: u64, x_report: bool) ->
         }
         printed += 1;
         match item {
-            Ok(r) => emit!("{}", record_text(&r, opening.as_ref())),
+            Ok(r) => {
+                emit!("{}", record_text(&r, opening.as_ref()));
+                let register = opening.as_ref().map_or("", |o| o.register_id.as_str());
+                let fields = ReceiptFields::of_record(register, &r);
+                if let (Some(key), Some(fields)) = (&key, fields) {
+                    match fields.sign(key) {
+                        Ok(code) => emitln!("   receipt verification string: {code}"),
+                        Err(e) => emitln!("   receipt verification string: {e}"),
+                    }
+                }
+            }
             Err(m) => emitln!("── seq {}: unreadable row: {}", m.seq, m.problem),
         }
         ControlFlow::Continue(())

@@ -2,8 +2,8 @@
 //! streamed (to temporary files, so memory does not grow with the archive).
 
 use crate::body::Body;
+use crate::datetime::format_time;
 use crate::record::Record;
-use crate::render::format_time;
 use crate::ticket::{Payment, VatTotal};
 use std::fs::File;
 use std::io::BufWriter;

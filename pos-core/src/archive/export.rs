@@ -1,7 +1,7 @@
 //! Writing an archive from a journal file, streaming.
 
 use super::csv_views::CsvViews;
-use super::{
+use super::format::{
     ArchiveError, FileEntry, JournalIdentity, KeyUse, Manifest, RecordLine, CONTENT_FILES, FORMAT,
     FORMAT_VERSION, MANIFEST_SIGNATURE_DOMAIN,
 };

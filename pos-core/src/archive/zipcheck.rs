@@ -582,7 +582,7 @@ mod tests {
 
     #[test]
     fn names_are_the_content_files_then_the_manifest() {
-        let mut expected: Vec<&str> = super::super::CONTENT_FILES.to_vec();
+        let mut expected: Vec<&str> = super::super::format::CONTENT_FILES.to_vec();
         expected.extend(["manifest.json", "manifest.sig"]);
         assert_eq!(ENTRY_NAMES.to_vec(), expected);
     }

@@ -17,7 +17,7 @@
 //! systems) would stop every commit here; SQLite's locking is not reliable on those either, and
 //! a journal must not live on one.
 
-use super::JournalError;
+use super::error::JournalError;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -26,384 +26,45 @@
 //! last record it refuses every record until the reading is confirmed
 //! ([`Journal::confirm_clock`]) or the clock corrected.
 
+mod batch;
+mod draft;
+mod error;
 mod files;
-pub(crate) mod recovery;
+mod options;
+mod recovery;
+mod request;
+mod state;
 #[cfg(test)]
 mod tests;
+mod validate;
 mod writer;
 
+pub use crate::rates::{format_rates, vat_rates_set_by};
+pub use draft::{Appended, Draft};
+pub use error::{ClockAhead, JournalError};
 pub use files::FILE_CHECK_INTERVAL;
-pub use recovery::{format_rates, vat_rates_set_by};
+pub use options::{
+    Clock, JournalOptions, SystemClock, DEFAULT_CLOCK_AHEAD_LIMIT_MS, MAX_BATCH_RECORDS,
+    MAX_PENDING_APPENDS, TAIL_CHECK_RECORDS,
+};
+use state::Shared;
 
 use crate::body::{Body, EventBody, OpeningBody, Software};
-use crate::canonical::{to_canonical, CanonicalError};
-use crate::closure::{ClosureError, Period, XReport};
+use crate::canonical::to_canonical;
+use crate::closure::{Period, XReport};
 use crate::events;
-use crate::keys::{KeyId, SignError, Signer};
+use crate::keys::{KeyId, Signer};
 use crate::money::VatRate;
-use crate::record::{Hash, Kind};
+use crate::record::Kind;
 use crate::store;
-use crate::ticket::{compute_sale, RefundInput, SaleInput, TicketError};
+use crate::ticket::{compute_sale, RefundInput, SaleInput};
+use request::{Answer, Payload, Reply, Request};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
-use writer::{Answer, Payload, Reply, Request, Writer};
-
-/// At most this many records go into one commit.
-pub const MAX_BATCH_RECORDS: usize = 1024;
-/// At most this many requests wait for the writer; more callers block until there is room.
-pub const MAX_PENDING_APPENDS: usize = 4096;
-/// How many of the newest records are fully checked when a journal is opened for writing.
-pub const TAIL_CHECK_RECORDS: u64 = 256;
-/// How far ahead of the last record the clock may read, by default, before records need an
-/// operator's confirmation ([`Journal::confirm_clock`]): 45 days, longer than a shop's annual
-/// closure, far shorter than a year typed wrong.
-pub const DEFAULT_CLOCK_AHEAD_LIMIT_MS: i64 = 45 * 24 * 3600 * 1000;
-
-/// The clock reads further ahead of the journal's last record than
-/// [`JournalOptions::clock_ahead_limit_ms`] allows unconfirmed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClockAhead {
-    /// The clock's reading (UTC ms).
-    pub clock_ms: i64,
-    /// The last record's timestamp (UTC ms).
-    pub last_ms: i64,
-    /// The limit (ms).
-    pub limit_ms: i64,
-}
-
-impl ClockAhead {
-    /// The clock reading `clock_ms`, if it is more than `limit_ms` after the last record's
-    /// `last_ms` (the one rule, for the writer and for [`Journal::clock_ahead`]).
-    pub(crate) fn check(clock_ms: i64, last_ms: i64, limit_ms: i64) -> Option<ClockAhead> {
-        (clock_ms.saturating_sub(last_ms) > limit_ms).then_some(ClockAhead {
-            clock_ms,
-            last_ms,
-            limit_ms,
-        })
-    }
-
-    /// Whole days between the last record and the clock's reading.
-    pub fn days(&self) -> i64 {
-        self.clock_ms.saturating_sub(self.last_ms) / (24 * 3600 * 1000)
-    }
-}
-
-impl std::fmt::Display for ClockAhead {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let utc = |ms: i64| {
-            chrono::DateTime::from_timestamp_millis(ms).map_or_else(
-                || format!("{ms} ms"),
-                |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
-            )
-        };
-        write!(
-            f,
-            "the clock reads {}, {} days after the journal's last record ({}): if the date is \
-             right (after a long closure), a manager confirms it; otherwise correct the system \
-             clock",
-            utc(self.clock_ms),
-            self.days(),
-            utc(self.last_ms)
-        )
-    }
-}
-
-/// Why an append or an open failed. On any error nothing was written.
-#[derive(Debug, thiserror::Error)]
-pub enum JournalError {
-    /// Another process (or handle) holds the file's writer lock.
-    #[error("journal {path} is locked by another writer (lock file {lock})")]
-    Locked {
-        /// The journal file.
-        path: PathBuf,
-        /// The lock file.
-        lock: PathBuf,
-    },
-    /// The file is not a journal this build can open.
-    #[error("{path}: {reason}")]
-    NotAJournal {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        reason: String,
-    },
-    /// A journal already exists there.
-    #[error("{path} already exists; refusing to create a journal over it")]
-    Exists {
-        /// The file.
-        path: PathBuf,
-    },
-    /// A file-system error.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// SQLite failed.
-    #[error("journal storage error: {0}")]
-    Storage(String),
-    /// The tail check found problems: the journal must not take new records.
-    #[error("journal is damaged: {}", .0.join("; "))]
-    Damaged(Vec<String>),
-    /// The signing key given is not the journal's current key.
-    #[error("signing key {given} is not the journal's current key {expected}")]
-    KeyMismatch {
-        /// The journal's current key id.
-        expected: KeyId,
-        /// The key id given.
-        given: KeyId,
-    },
-    /// The ticket was refused.
-    #[error("ticket refused: {0}")]
-    Ticket(#[from] TicketError),
-    /// A refund names a record that is not a sale of this journal.
-    #[error("refund refused: record {seq} is not a sale of this journal")]
-    OriginalNotFound {
-        /// The seq named.
-        seq: u64,
-    },
-    /// Any other invalid draft (bad opening identity, unknown event code...).
-    #[error("record refused: {0}")]
-    Invalid(String),
-    /// The body could not be encoded canonically.
-    #[error("record refused: {0}")]
-    Canonical(#[from] CanonicalError),
-    /// The closure rules refuse the record, or there is nothing to close.
-    #[error("{0}")]
-    Closure(#[from] ClosureError),
-    /// A duplicate names a record that cannot be reprinted.
-    #[error("duplicate refused: record {seq} is not a ticket or closure of this journal")]
-    NotDuplicable {
-        /// The seq named.
-        seq: u64,
-    },
-    /// The signing key or device could not sign: the commit was refused and nothing of it is
-    /// written. Sales go on once it signs again; the next commit then opens with a
-    /// `signing_failed` event telling of the refused records.
-    #[error("record refused: {0}; nothing was written")]
-    Signer(SignError),
-    /// The writer has stopped (after a panic).
-    #[error("the journal writer has stopped")]
-    Closed,
-    /// A file of the open journal was moved, replaced or deleted: commits would no longer reach
-    /// the journal's path, so none is made until the file is back and the journal reopened.
-    #[error(
-        "{path} was moved, replaced or deleted while the journal was open: nothing more is \
-         written; put the file back and open the journal again"
-    )]
-    FileMoved {
-        /// The file's path.
-        path: PathBuf,
-    },
-    /// A commit was written but could not be flushed to disk, and the journal could not settle
-    /// it with a durable commit of its own: its records may or may not be in the journal after
-    /// a crash. Nothing more is written until the journal is reopened; the file then says what
-    /// it holds (look for the records by their content or ticket number).
-    #[error(
-        "the journal could not make a commit durable ({cause}): whether its records are in the \
-         journal is unknown; nothing more is written: open the journal again, then look for them"
-    )]
-    OutcomeUnknown {
-        /// Why the flush failed.
-        cause: String,
-    },
-    /// The clock reads too far ahead of the last record: nothing is written (a record dated
-    /// so would date every later one as far ahead) until the clock is corrected or an operator
-    /// confirms the reading ([`Journal::confirm_clock`]).
-    #[error("record refused: {0}")]
-    ClockAhead(ClockAhead),
-}
-
-impl From<rusqlite::Error> for JournalError {
-    fn from(e: rusqlite::Error) -> Self {
-        // SQLite's words for a failed write ("disk I/O error") do not say what a shopkeeper can
-        // do about it: the likely cause is added.
-        use rusqlite::ffi;
-        let cause = match e.sqlite_error().map(|f| f.extended_code) {
-            Some(ffi::SQLITE_IOERR_WRITE) => Some("a write was refused: is the disk full?"),
-            Some(ffi::SQLITE_IOERR_FSYNC | ffi::SQLITE_IOERR_DIR_FSYNC) => {
-                Some("flushing to disk failed: the disk may be failing")
-            }
-            Some(ffi::SQLITE_IOERR_READ | ffi::SQLITE_IOERR_SHORT_READ) => {
-                Some("a read failed: the disk may be failing")
-            }
-            _ => None,
-        };
-        JournalError::Storage(match cause {
-            Some(cause) => format!("{e} ({cause})"),
-            None => e.to_string(),
-        })
-    }
-}
-
-impl JournalError {
-    /// The same failure, told to another caller of a failed commit (an error is not `Clone`:
-    /// an I/O error's source is not).
-    pub(crate) fn for_another_caller(&self) -> JournalError {
-        match self {
-            JournalError::FileMoved { path } => JournalError::FileMoved { path: path.clone() },
-            JournalError::OutcomeUnknown { cause } => JournalError::OutcomeUnknown {
-                cause: cause.clone(),
-            },
-            JournalError::ClockAhead(ahead) => JournalError::ClockAhead(*ahead),
-            JournalError::Signer(e) => JournalError::Signer(e.clone()),
-            _ => JournalError::Storage(self.storage_message()),
-        }
-    }
-
-    /// What failed, without the storage error's prefix.
-    pub(crate) fn storage_message(&self) -> String {
-        match self {
-            JournalError::Storage(message) => message.clone(),
-            other => other.to_string(),
-        }
-    }
-}
-
-/// Where timestamps come from. The journal never lets them go backwards: when the clock is
-/// behind the last record, the record takes the last timestamp and [`Appended::clock_went_back`]
-/// says so.
-pub trait Clock: Send + Sync {
-    /// UTC milliseconds since the Unix epoch.
-    fn now_ms(&self) -> i64;
-}
-
-/// The system clock.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> i64 {
-        chrono::Utc::now().timestamp_millis()
-    }
-}
-
-/// Options for opening or creating a journal.
-#[derive(Clone)]
-pub struct JournalOptions {
-    /// The clock (the system clock by default).
-    pub clock: Arc<dyn Clock>,
-    /// How many of the newest records to check on open ([`TAIL_CHECK_RECORDS`] by default).
-    pub tail_check_records: u64,
-    /// An anchor file, on another medium than the journal: the head is appended to it after
-    /// every closure and on [`Journal::write_anchor`] (see [`crate::anchor`]).
-    pub anchor_path: Option<PathBuf>,
-    /// How far ahead of the last record the clock may read before records are refused with
-    /// [`JournalError::ClockAhead`] until an operator confirms the reading
-    /// ([`DEFAULT_CLOCK_AHEAD_LIMIT_MS`] by default; `None` never refuses).
-    pub clock_ahead_limit_ms: Option<i64>,
-}
-
-impl Default for JournalOptions {
-    fn default() -> Self {
-        JournalOptions {
-            clock: Arc::new(SystemClock),
-            tail_check_records: TAIL_CHECK_RECORDS,
-            anchor_path: None,
-            clock_ahead_limit_ms: Some(DEFAULT_CLOCK_AHEAD_LIMIT_MS),
-        }
-    }
-}
-
-impl std::fmt::Debug for JournalOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JournalOptions")
-            .field("tail_check_records", &self.tail_check_records)
-            .finish_non_exhaustive()
-    }
-}
-
-/// What an append produced. The record is durable when this is returned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Appended {
-    /// Global sequence number.
-    pub seq: u64,
-    /// The record's kind.
-    pub kind: Kind,
-    /// Number within the kind (the ticket number for sales).
-    pub kind_seq: u64,
-    /// Timestamp given to the record.
-    pub timestamp_ms: i64,
-    /// The record's hash.
-    pub hash: Hash,
-    /// The record's signature.
-    pub signature: [u8; 64],
-    /// The canonical body as stored.
-    pub body: Vec<u8>,
-    /// The clock was behind the previous record's timestamp.
-    pub clock_went_back: bool,
-}
-
-/// What to append.
-#[derive(Debug, Clone)]
-pub enum Draft {
-    /// A sale, computed and validated against the journal's VAT rates.
-    Sale(SaleInput),
-    /// A refund of the sale recorded at `original_seq`.
-    Refund {
-        /// The sale's global sequence number.
-        original_seq: u64,
-        /// What is returned.
-        input: RefundInput,
-    },
-    /// A technical event; its code must be in [`crate::events`].
-    Event(EventBody),
-    /// A change of signing key: this record is signed by the current key, the following ones by
-    /// `new_key` (of the same algorithm or another). Save an in-process key before calling: the
-    /// journal cannot be reopened without it.
-    KeyChange {
-        /// The new key.
-        new_key: Arc<dyn Signer>,
-        /// Why.
-        reason: String,
-    },
-    /// A training-mode ticket: computed like a sale, numbered on its own, never counted.
-    Training(SaleInput),
-    /// A reprint of the ticket, refund, training ticket or closure at `original_seq`; its copy
-    /// number is given by the journal.
-    Duplicate {
-        /// The original's global sequence number.
-        original_seq: u64,
-        /// Who asks for the copy.
-        operator: String,
-        /// Why.
-        reason: String,
-    },
-    /// An archive was written (see [`crate::archive`]); an `archive_written` event follows.
-    Archive(crate::body::ArchiveBody),
-    /// New VAT rates, journaled as a `configuration_changed` event with the old and new values.
-    SetVatRates {
-        /// The new rates.
-        rates: Vec<VatRate>,
-        /// Who changed them.
-        operator: String,
-    },
-}
-
-/// What the journal says about itself, shared with callers.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    opening: OpeningBody,
-    /// The VAT rates in force (callers compute sales with them; the writer re-checks).
-    rates: RwLock<Vec<VatRate>>,
-    /// The current signing key (for receipt codes).
-    key: RwLock<Arc<dyn Signer>>,
-    /// Why the last automatic anchor could not be written, if it could not.
-    anchor_error: RwLock<Option<String>>,
-    /// Why the last commit was refused, while none has succeeded since.
-    write_failure: RwLock<Option<String>>,
-    /// The last record's timestamp.
-    head_timestamp_ms: std::sync::atomic::AtomicI64,
-    /// The last record's sequence number.
-    head_seq: std::sync::atomic::AtomicU64,
-    /// A commit's outcome is unknown: nothing more is written until the journal is reopened.
-    needs_reopen: std::sync::atomic::AtomicBool,
-}
+use writer::Writer;
 
 /// An open journal, for writing. Share it behind an `Arc`: every method takes `&self` and may
 /// be called from many threads at once.
@@ -981,24 +642,6 @@ impl Journal {
     /// has been answered: each call returns only then.)
     pub fn close(self) {
         drop(self);
-    }
-}
-
-/// The head of the chain as the writer sees it: what the next record links to.
-#[derive(Clone)]
-pub(crate) struct Head {
-    pub(crate) seq: u64,
-    pub(crate) hash: Hash,
-    pub(crate) timestamp_ms: i64,
-    pub(crate) kinds: std::collections::HashMap<Kind, (u64, Hash)>,
-    pub(crate) key: Arc<dyn Signer>,
-}
-
-impl std::fmt::Debug for Head {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Head")
-            .field("seq", &self.seq)
-            .finish_non_exhaustive()
     }
 }
 

@@ -1,38 +1,27 @@
 //! The writer: sequencing, closures, parallel signing and one commit per batch. It runs on the
 //! thread of whichever caller leads (see [`super::Journal`]).
 
+use super::batch::{event_body, Batch, Committed, FailedWrites, Slot};
+use super::draft::Appended;
+use super::error::{ClockAhead, JournalError};
 use super::files::FileWatch;
-use super::recovery::{self, format_rates};
-use super::{Appended, ClockAhead, Head, JournalError, Shared, MAX_BATCH_RECORDS};
+use super::options::{Clock, MAX_BATCH_RECORDS};
+use super::recovery;
+use super::request::{answer, Reply, Request};
+use super::state::{Head, Shared};
 use crate::anchor::{append_anchor, Anchor};
-use crate::body::{Body, DuplicateBody, DuplicateOf, EventBody, OpeningBody, DUPLICABLE_KINDS};
+use crate::body::{Body, OpeningBody};
 use crate::canonical::to_canonical;
-use crate::closure::{ClosureState, Period, XReport};
+use crate::closure::{ClosureState, Period};
 use crate::events;
-use crate::journal::Clock;
 use crate::keys::{SignError, Signer};
 use crate::money::VatRate;
-use crate::record::{record_hash, Header, Kind, Record, FORMAT_VERSION, ZERO_HASH};
+use crate::record::{Kind, Record, ZERO_HASH};
 use crate::store;
-use crate::ticket::{
-    check_text_field, compute_refund, OriginalRef, RefundBody, RefundInput, Remaining, SaleBody,
-    TicketError,
-};
 use rayon::prelude::*;
 use rusqlite::Connection;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
-
-/// What a waiting caller is told: its result, or that it leads the next round.
-pub(crate) enum Answer<T> {
-    /// The request was served.
-    Done(Result<T, JournalError>),
-    /// The caller now serves everything pending, its own request included.
-    Lead,
-}
-
-pub(crate) type Reply<T> = SyncSender<Answer<T>>;
 
 /// Whether SQLite failed to flush a commit it had written: the commit's frames are then in the
 /// WAL, unpublished, and a crash before the next commit would bring them back.
@@ -44,80 +33,9 @@ fn is_failed_flush(e: &rusqlite::Error) -> bool {
     )
 }
 
-/// Tells a caller its result (a caller that has gone away has nothing to be told).
-fn answer<T>(reply: &Reply<T>, result: Result<T, JournalError>) {
-    let _ = reply.send(Answer::Done(result));
-}
-
-/// Committed records with the caller to tell, if any.
-type Committed = Vec<(Option<Reply<Appended>>, Appended)>;
-
-/// A request to the writer.
-pub(crate) enum Request {
-    /// Append one record.
-    Append {
-        kind: Kind,
-        payload: Box<Payload>,
-        reply: Reply<Appended>,
-    },
-    /// Write closures on demand.
-    Close {
-        period: Period,
-        reply: Reply<Vec<Appended>>,
-    },
-    /// Report running totals.
-    XReport { reply: Reply<XReport> },
-    /// Write the head to the anchor file (if configured) and return it.
-    Anchor { reply: Reply<Anchor> },
-}
-
-impl Request {
-    /// Tells the caller waiting for this request that it leads the next round; `false` if it
-    /// has gone away (a waiting caller keeps its receiver until it is answered, so it has not).
-    pub(crate) fn hand_lead(&self) -> bool {
-        match self {
-            Request::Append { reply, .. } => reply.send(Answer::Lead).is_ok(),
-            Request::Close { reply, .. } => reply.send(Answer::Lead).is_ok(),
-            Request::XReport { reply } => reply.send(Answer::Lead).is_ok(),
-            Request::Anchor { reply } => reply.send(Answer::Lead).is_ok(),
-        }
-    }
-}
-
-/// A record made ready on the caller's thread, where encoding work can run in parallel.
-pub(crate) enum Payload {
-    /// A computed sale or training ticket and its canonical bytes.
-    Sale { body: SaleBody, bytes: Vec<u8> },
-    /// Canonical bytes of a technical event.
-    Body(Vec<u8>),
-    /// A refund, computed by the writer against what remains of its original.
-    Refund {
-        original_seq: u64,
-        input: RefundInput,
-    },
-    /// A key change and the new key.
-    KeyChange {
-        new_key: Arc<dyn Signer>,
-        bytes: Vec<u8>,
-    },
-    /// A reprint; the writer gives the copy number.
-    Duplicate {
-        original_seq: u64,
-        operator: String,
-        reason: String,
-    },
-    /// New VAT rates.
-    SetVatRates {
-        rates: Vec<VatRate>,
-        operator: String,
-    },
-    /// An operator confirms a clock reading far ahead of the last record.
-    ConfirmClock { operator: String },
-}
-
 /// The writer's state. Only the leading caller touches it (behind the journal's lock).
 pub(crate) struct Writer {
-    conn: Connection,
+    pub(super) conn: Connection,
     head: Head,
     closures: ClosureState,
     rates: Vec<VatRate>,
@@ -144,272 +62,6 @@ pub(crate) struct Writer {
     /// How far ahead of the last record the clock may read before records need a
     /// confirmation ([`super::JournalOptions::clock_ahead_limit_ms`]).
     clock_ahead_limit_ms: Option<i64>,
-}
-
-/// Commits the storage refused (a full or failing disk), or that could not be signed (a signing
-/// device absent or failing), not told yet. The next commit of callers' records opens with a
-/// `journal_write_failed` or `signing_failed` event that tells of them, so that the incident is
-/// in the journal once the disk takes writes, or the device signs, again.
-#[derive(Debug)]
-struct FailedWrites {
-    /// The event code that tells of them.
-    code: &'static str,
-    /// When the first refused commit was attempted (UTC ms, from the clock).
-    first_ms: i64,
-    /// When the last one was.
-    last_ms: i64,
-    /// Commits refused.
-    commits: u64,
-    /// Callers' records refused in them (not the closures and events the journal adds
-    /// itself, sealed again in each attempt).
-    records: u64,
-    /// The last error.
-    error: String,
-}
-
-impl FailedWrites {
-    fn event(&self) -> EventBody {
-        let by = if self.code == events::SIGNING_FAILED {
-            "the signer"
-        } else {
-            "the storage"
-        };
-        let message = format!(
-            "{} records could not be written ({} commits refused by {by}): {}",
-            self.records, self.commits, self.error
-        );
-        let details = BTreeMap::from([
-            ("first_failure_ms".to_string(), self.first_ms.to_string()),
-            ("last_failure_ms".to_string(), self.last_ms.to_string()),
-            ("commits_refused".to_string(), self.commits.to_string()),
-            ("records_refused".to_string(), self.records.to_string()),
-            ("error".to_string(), self.error.clone()),
-        ]);
-        event_body(self.code, message, details)
-    }
-}
-
-/// One record of a batch, sequenced, signed just before the commit.
-struct Slot {
-    record: Record,
-    kind: Kind,
-    ref_seq: Option<u64>,
-    clock_went_back: bool,
-    signer: Arc<dyn Signer>,
-    reply: Option<Reply<Appended>>,
-}
-
-/// A batch in progress: copies of the writer's state, advanced record by record, that replace
-/// the writer's state only once the batch is committed.
-struct Batch {
-    head: Head,
-    closures: ClosureState,
-    rates: Vec<VatRate>,
-    in_clock_anomaly: bool,
-    now_ms: i64,
-    slots: Vec<Slot>,
-    /// Refunds accepted earlier in this batch, by original seq.
-    pending_refunds: HashMap<u64, Vec<RefundBody>>,
-    /// Duplicates accepted earlier in this batch, by original seq.
-    pending_copies: HashMap<u64, u64>,
-    /// Whether the batch opens with the event telling of refused commits.
-    tells_failed_writes: bool,
-}
-
-fn event_body(code: &str, message: String, details: BTreeMap<String, String>) -> EventBody {
-    EventBody {
-        code: code.to_string(),
-        message,
-        operator: None,
-        details,
-    }
-}
-
-/// A validated caller's record, ready to seal.
-struct Ready {
-    bytes: Vec<u8>,
-    body: Option<Body>,
-    ref_seq: Option<u64>,
-    then: Then,
-}
-
-/// What changes in the batch's state once a record is sealed.
-enum Then {
-    Nothing,
-    NewKey(Arc<dyn Signer>),
-    Rates(Vec<VatRate>),
-    Refunded(u64, RefundBody),
-    Copied(u64),
-    Event(EventBody),
-}
-
-impl Ready {
-    fn new(bytes: Vec<u8>, body: Option<Body>) -> Ready {
-        Ready {
-            bytes,
-            body,
-            ref_seq: None,
-            then: Then::Nothing,
-        }
-    }
-}
-
-impl Batch {
-    /// Seals a validated caller's record with the closures due before it and the events that
-    /// follow it.
-    fn apply(
-        &mut self,
-        kind: Kind,
-        ready: Ready,
-        reply: Reply<Appended>,
-    ) -> Result<(), JournalError> {
-        let due = self
-            .closures
-            .due_before(self.now_ms.max(self.head.timestamp_ms));
-        self.seal_closures(&due, true)?;
-        self.seal(
-            kind,
-            ready.bytes,
-            ready.body.as_ref(),
-            ready.ref_seq,
-            Some(reply),
-        )?;
-        match ready.then {
-            Then::Nothing => {}
-            Then::NewKey(new_key) => {
-                let id = new_key.key_id();
-                self.head.key = new_key;
-                self.seal_event(event_body(
-                    events::KEY_ROTATED,
-                    format!("signing key changed to {id}"),
-                    BTreeMap::from([("new_key_id".to_string(), id.to_hex())]),
-                ))?;
-            }
-            Then::Rates(rates) => self.rates = rates,
-            Then::Refunded(original, body) => {
-                self.pending_refunds.entry(original).or_default().push(body)
-            }
-            Then::Copied(original) => *self.pending_copies.entry(original).or_default() += 1,
-            Then::Event(body) => self.seal_event(body)?,
-        }
-        self.after_record()
-    }
-
-    /// Seals a record on top of the batch's head; signs later.
-    fn seal(
-        &mut self,
-        kind: Kind,
-        bytes: Vec<u8>,
-        body: Option<&Body>,
-        ref_seq: Option<u64>,
-        reply: Option<Reply<Appended>>,
-    ) -> Result<(), JournalError> {
-        let clock_went_back = self.now_ms < self.head.timestamp_ms;
-        let timestamp_ms = self.now_ms.max(self.head.timestamp_ms);
-        let (kind_seq, prev_kind_hash) = match self.head.kinds.get(&kind) {
-            Some((n, h)) => (n + 1, *h),
-            None => (1, ZERO_HASH),
-        };
-        let key_id = self.head.key.key_id();
-        let header = Header {
-            format_version: FORMAT_VERSION,
-            seq: self.head.seq + 1,
-            kind: kind.as_str(),
-            kind_seq,
-            timestamp_ms,
-            prev_hash: &self.head.hash,
-            prev_kind_hash: &prev_kind_hash,
-            key_id: &key_id,
-        };
-        let hash = record_hash(&header, &bytes).ok_or_else(|| {
-            JournalError::Invalid(format!("body of {} bytes is too large", bytes.len()))
-        })?;
-        let record = Record {
-            format_version: FORMAT_VERSION,
-            seq: self.head.seq + 1,
-            kind: kind.as_str().to_string(),
-            kind_seq,
-            timestamp_ms,
-            prev_hash: self.head.hash,
-            prev_kind_hash,
-            key_id,
-            body: bytes,
-            hash,
-            signature: [0; 64],
-        };
-        match body {
-            Some(Body::Closure(c)) => self.closures.apply_closure(record.seq, hash, c)?,
-            _ => self
-                .closures
-                .observe(record.seq, hash, kind, timestamp_ms, body)?,
-        }
-        self.head.seq = record.seq;
-        self.head.hash = hash;
-        self.head.timestamp_ms = timestamp_ms;
-        self.head.kinds.insert(kind, (kind_seq, hash));
-        self.slots.push(Slot {
-            record,
-            kind,
-            ref_seq,
-            clock_went_back,
-            signer: self.head.key.clone(),
-            reply,
-        });
-        Ok(())
-    }
-
-    fn seal_event(&mut self, body: EventBody) -> Result<(), JournalError> {
-        let bytes = to_canonical(&body)?;
-        self.seal(Kind::Event, bytes, Some(&Body::Event(body)), None, None)
-    }
-
-    /// Writes the closures of `periods`, in order, then one `closure_written` event for each
-    /// (events come last so that no record stands between closures that are due together).
-    fn seal_closures(&mut self, periods: &[Period], automatic: bool) -> Result<(), JournalError> {
-        let mut written = Vec::with_capacity(periods.len());
-        for &period in periods {
-            let closure = self.closures.build(period, automatic)?;
-            let bytes = to_canonical(&closure)?;
-            written.push((period, closure.start.clone(), closure.end.clone()));
-            self.seal(
-                Kind::Closure,
-                bytes,
-                Some(&Body::Closure(closure)),
-                None,
-                None,
-            )?;
-        }
-        for (period, start, end) in written {
-            let message = format!("{} closure {start} to {end}", period.as_str());
-            let details = BTreeMap::from([
-                ("period".to_string(), period.as_str().to_string()),
-                ("start".to_string(), start),
-                ("end".to_string(), end),
-                ("automatic".to_string(), automatic.to_string()),
-            ]);
-            self.seal_event(event_body(events::CLOSURE_WRITTEN, message, details))?;
-        }
-        Ok(())
-    }
-
-    /// After a caller's record: a `clock_anomaly` event the first time the clock is found
-    /// behind.
-    fn after_record(&mut self) -> Result<(), JournalError> {
-        let behind = self.now_ms < self.head.timestamp_ms;
-        if behind && !self.in_clock_anomaly {
-            let details = BTreeMap::from([
-                ("clock_ms".to_string(), self.now_ms.to_string()),
-                ("kept_ms".to_string(), self.head.timestamp_ms.to_string()),
-            ]);
-            let message = format!(
-                "system clock is {} ms behind the journal; timestamps kept non-decreasing",
-                self.head.timestamp_ms - self.now_ms
-            );
-            self.seal_event(event_body(events::CLOCK_ANOMALY, message, details))?;
-        }
-        self.in_clock_anomaly = behind;
-        Ok(())
-    }
 }
 
 impl Writer {
@@ -498,9 +150,7 @@ impl Writer {
     /// Moves the WAL's content into the main file and closes the connection (so that the file
     /// can be renamed complete).
     pub(crate) fn close(self) -> Result<(), JournalError> {
-        self.conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-        self.conn.close().map_err(|(_, e)| JournalError::from(e))
+        store::checkpoint_and_close(self.conn).map_err(JournalError::from)
     }
 
     /// Checks `files` before every commit from now on.
@@ -536,7 +186,7 @@ impl Writer {
     /// set by hand) than a shop closed that long; once a record carries it, every later
     /// record must too (timestamps never go backwards) and the closures of the real days would
     /// be wrong for as long.
-    fn clock_ahead(&self, batch: &Batch) -> Option<ClockAhead> {
+    pub(super) fn clock_ahead(&self, batch: &Batch) -> Option<ClockAhead> {
         let limit_ms = self.clock_ahead_limit_ms?;
         if batch.head.seq == 0 {
             return None;
@@ -786,162 +436,6 @@ impl Writer {
         self.commit_and_reply(batch, shared);
     }
 
-    /// Validates a caller's record against the batch's state, without changing anything.
-    fn prepare(&self, batch: &Batch, kind: Kind, payload: Payload) -> Result<Ready, JournalError> {
-        // Nothing is written while the clock reads too far ahead, but its confirmation.
-        let ahead = self.clock_ahead(batch);
-        match (&payload, ahead) {
-            (Payload::ConfirmClock { .. }, _) => {}
-            (_, Some(ahead)) => return Err(JournalError::ClockAhead(ahead)),
-            (_, None) => {}
-        }
-        if matches!(kind, Kind::Sale | Kind::Refund) {
-            batch
-                .closures
-                .check_open(batch.now_ms.max(batch.head.timestamp_ms))?;
-        }
-        Ok(match payload {
-            Payload::Sale { body, bytes } => {
-                if let Some((i, l)) = body
-                    .lines
-                    .iter()
-                    .enumerate()
-                    .find(|(_, l)| !batch.rates.contains(&l.vat_rate))
-                {
-                    return Err(TicketError::UnknownVatRate {
-                        line: i,
-                        rate: l.vat_rate.0,
-                    }
-                    .into());
-                }
-                let body = if kind == Kind::Training {
-                    Body::Training(body)
-                } else {
-                    Body::Sale(body)
-                };
-                Ready::new(bytes, Some(body))
-            }
-            Payload::Body(bytes) => {
-                let body = Body::decode(kind, &bytes).ok();
-                let then = match &body {
-                    Some(Body::Archive(a)) => Then::Event(event_body(
-                        events::ARCHIVE_WRITTEN,
-                        format!(
-                            "archive {} (seq {} to {}) written",
-                            a.label, a.first_seq, a.last_seq
-                        ),
-                        BTreeMap::from([
-                            ("file".to_string(), a.file_name.clone()),
-                            ("sha256".to_string(), a.file_sha256.clone()),
-                        ]),
-                    )),
-                    _ => Then::Nothing,
-                };
-                Ready {
-                    then,
-                    ..Ready::new(bytes, body)
-                }
-            }
-            Payload::Refund {
-                original_seq,
-                input,
-            } => {
-                let (ticket, original, remaining) =
-                    self.refund_state(original_seq, &batch.pending_refunds)?;
-                let original_ref = OriginalRef {
-                    seq: original_seq,
-                    ticket,
-                };
-                let body = compute_refund(original_ref, &original, &remaining, &input)?;
-                Ready {
-                    ref_seq: Some(original_seq),
-                    then: Then::Refunded(original_seq, body.clone()),
-                    ..Ready::new(to_canonical(&body)?, Some(Body::Refund(body)))
-                }
-            }
-            Payload::KeyChange { new_key, bytes } => Ready {
-                then: Then::NewKey(new_key),
-                ..Ready::new(bytes, None)
-            },
-            Payload::Duplicate {
-                original_seq,
-                operator,
-                reason,
-            } => {
-                check_text_field("operator", &operator)?;
-                check_text_field("reason", &reason)?;
-                let original = self.duplicable(original_seq)?;
-                let stored: i64 = self.conn.query_row(
-                    "SELECT COUNT(*) FROM records WHERE ref_seq = ?1 AND kind = 'duplicate'",
-                    [original_seq as i64],
-                    |r| r.get(0),
-                )?;
-                let pending = batch
-                    .pending_copies
-                    .get(&original_seq)
-                    .copied()
-                    .unwrap_or(0);
-                let body = DuplicateBody {
-                    original: DuplicateOf {
-                        seq: original_seq,
-                        kind: original.kind,
-                        number: original.kind_seq,
-                    },
-                    copy: stored.max(0) as u64 + pending + 1,
-                    operator,
-                    reason,
-                };
-                Ready {
-                    ref_seq: Some(original_seq),
-                    then: Then::Copied(original_seq),
-                    ..Ready::new(to_canonical(&body)?, Some(Body::Duplicate(body)))
-                }
-            }
-            Payload::SetVatRates { rates, operator } => {
-                check_text_field("operator", &operator)?;
-                let details = BTreeMap::from([
-                    ("setting".to_string(), "vat_rates".to_string()),
-                    ("old".to_string(), format_rates(&batch.rates)),
-                    ("new".to_string(), format_rates(&rates)),
-                ]);
-                let body = EventBody {
-                    code: events::CONFIGURATION_CHANGED.to_string(),
-                    message: "VAT rates changed".to_string(),
-                    operator: Some(operator),
-                    details,
-                };
-                Ready {
-                    then: Then::Rates(rates),
-                    ..Ready::new(to_canonical(&body)?, Some(Body::Event(body)))
-                }
-            }
-            Payload::ConfirmClock { operator } => {
-                check_text_field("operator", &operator)?;
-                let ahead = ahead.ok_or_else(|| {
-                    JournalError::Invalid(
-                        "nothing to confirm: the clock is not further ahead of the last record \
-                         than the journal accepts unconfirmed"
-                            .into(),
-                    )
-                })?;
-                let details = BTreeMap::from([
-                    ("clock_ms".to_string(), ahead.clock_ms.to_string()),
-                    ("last_ms".to_string(), ahead.last_ms.to_string()),
-                ]);
-                let body = EventBody {
-                    code: events::CLOCK_CONFIRMED.to_string(),
-                    message: format!(
-                        "clock reading confirmed, {} days after the last record",
-                        ahead.days()
-                    ),
-                    operator: Some(operator),
-                    details,
-                };
-                Ready::new(to_canonical(&body)?, Some(Body::Event(body)))
-            }
-        })
-    }
-
     /// Closes on demand: the open day, then for a month or year the month, then the year.
     fn close_period(&mut self, period: Period) -> Result<Vec<Appended>, JournalError> {
         let mut batch = self.batch();
@@ -1168,53 +662,5 @@ impl Writer {
                 }
             }
         }
-    }
-
-    /// The record at `seq` if it may be reprinted.
-    fn duplicable(&self, seq: u64) -> Result<Record, JournalError> {
-        match store::record_by_seq(&self.conn, seq)? {
-            Some(Ok(r))
-                if r.known_kind()
-                    .is_some_and(|k| DUPLICABLE_KINDS.contains(&k)) =>
-            {
-                Ok(r)
-            }
-            _ => Err(JournalError::NotDuplicable { seq }),
-        }
-    }
-
-    /// The original sale of a refund and what remains of it, counting refunds already stored and
-    /// those accepted earlier in the current batch.
-    fn refund_state(
-        &self,
-        original_seq: u64,
-        pending: &HashMap<u64, Vec<RefundBody>>,
-    ) -> Result<(u64, SaleBody, Remaining), JournalError> {
-        let not_found = || JournalError::OriginalNotFound { seq: original_seq };
-        let record = match store::record_by_seq(&self.conn, original_seq)? {
-            Some(Ok(r)) => r,
-            _ => return Err(not_found()),
-        };
-        if record.kind != Kind::Sale.as_str() {
-            return Err(not_found());
-        }
-        let sale = match Body::decode(Kind::Sale, &record.body) {
-            Ok(Body::Sale(s)) => s,
-            _ => return Err(not_found()),
-        };
-        let mut remaining = Remaining::of_sale(&sale);
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT body FROM records WHERE ref_seq = ?1 AND kind = 'refund' ORDER BY seq",
-        )?;
-        let rows = stmt.query_map([original_seq as i64], |r| r.get::<_, Vec<u8>>(0))?;
-        for row in rows {
-            if let Ok(Body::Refund(r)) = Body::decode(Kind::Refund, &row?) {
-                remaining.apply(&r)?;
-            }
-        }
-        for r in pending.get(&original_seq).into_iter().flatten() {
-            remaining.apply(r)?;
-        }
-        Ok((record.kind_seq, sale, remaining))
     }
 }

@@ -6,10 +6,10 @@
 //! for Ed25519, the 65-byte uncompressed point for P-256). Secret key files are created with
 //! mode 0600 and refused when group or others can read them.
 
-use super::{
-    Algorithm, KeyError, KeyId, PublicKey, PublicKeyInfo, SignError, SignatureBytes, Signer,
-};
+use super::public::{KeyError, PublicKey, SignatureBytes};
+use super::signer::{SignError, Signer};
 use pos_format::key::decode_lowercase_hex;
+use pos_format::key::{Algorithm, KeyId, PublicKeyInfo};
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};

@@ -3,7 +3,8 @@
 //! one signature at a time, and may fail; a failed signature refuses the commit (nothing is
 //! written) and the journal tells of it in an event once signing works again.
 
-use super::{KeyId, PublicKey, SignatureBytes};
+use super::public::{PublicKey, SignatureBytes};
+use pos_format::key::KeyId;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
