@@ -197,7 +197,8 @@ fn entries(path: &Path) -> Vec<(String, Vec<u8>)> {
 /// an export only where the contents differ.
 fn rezip(path: &Path, entries: &[(String, Vec<u8>)]) {
     let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored)
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(1))
         .large_file(true)
         .last_modified_time(zip::DateTime::default())
         .unix_permissions(0o644);
@@ -533,15 +534,70 @@ fn archives_out_of_order_or_with_one_missing_are_reported() {
     );
 }
 
-/// A copy of `src` at `out` with one byte of the data of entry `name` changed, its headers
-/// (and so its CRC-32) left as they were.
+/// A copy of `src` at `out` whose entry `name` fails its CRC-32: the CRC its local and central
+/// headers give is changed alike (so that the structure check passes), its data left as it
+/// was. (In a deflated entry, a byte of the data changed most often breaks the Deflate stream
+/// itself rather than the CRC: [`with_entry_data_byte_flipped`].)
 fn with_entry_byte_flipped(src: &Path, out: &Path, name: &str) {
     let structure = pos_core::archive::zipcheck::check_file(src).unwrap();
     assert!(structure.problems.is_empty(), "{:?}", structure.problems);
     let entry = structure.entries.iter().find(|e| e.name == name).unwrap();
     let mut bytes = std::fs::read(src).unwrap();
-    bytes[(entry.data_offset + entry.uncompressed_size / 2) as usize] ^= 0x01;
+    bytes[entry.header_offset as usize + 14] ^= 0x01;
+    let central = (0..bytes.len() - 46)
+        .find(|&i| {
+            bytes[i..i + 4] == *b"PK\x01\x02" && bytes[i + 46..].starts_with(name.as_bytes())
+        })
+        .unwrap();
+    bytes[central + 16] ^= 0x01;
     std::fs::write(out, bytes).unwrap();
+}
+
+/// A copy of `src` at `out` with one byte of the data of entry `name` changed, its headers
+/// left as they were.
+fn with_entry_data_byte_flipped(src: &Path, out: &Path, name: &str) {
+    let structure = pos_core::archive::zipcheck::check_file(src).unwrap();
+    let entry = structure.entries.iter().find(|e| e.name == name).unwrap();
+    let mut bytes = std::fs::read(src).unwrap();
+    bytes[(entry.data_offset + entry.compressed_size / 2) as usize] ^= 0x01;
+    std::fs::write(out, bytes).unwrap();
+}
+
+#[test]
+fn a_byte_of_deflated_records_changed_is_one_structure_finding() {
+    let shop = shop();
+    let april = &shop.months[1];
+    let damaged = shop.dir.path().join("damaged-data-04.zip");
+    with_entry_data_byte_flipped(april, &damaged, "records.jsonl");
+    let findings = verify(&[damaged.as_path()]);
+    assert_findings(&findings, &[(0, Problem::ArchiveStructure)]);
+    let detail = detail_of(&findings, Problem::ArchiveStructure);
+    assert!(detail.contains("records.jsonl unreadable: "), "{detail}");
+}
+
+#[test]
+fn new_archives_are_deflated_in_format_2_and_smaller() {
+    let shop = shop();
+    for (path, manifest) in shop.months.iter().zip(&shop.manifests) {
+        let structure = pos_core::archive::zipcheck::check_file(path).unwrap();
+        assert_eq!(
+            structure.compression,
+            pos_core::archive::zipcheck::Compression::Deflated
+        );
+        assert_eq!(manifest.format_version, 2);
+        let content: u64 = structure.entries.iter().map(|e| e.uncompressed_size).sum();
+        let data: u64 = structure.entries.iter().map(|e| e.compressed_size).sum();
+        assert!(
+            data * 2 < content,
+            "{data} bytes of data for {content} of content"
+        );
+        // Any ZIP reader inflates them to what the manifest hashes.
+        for (name, bytes) in entries(path) {
+            if let Some(f) = manifest.files.iter().find(|f| f.name == name) {
+                assert_eq!(f.sha256, hex::encode(Sha256::digest(&bytes)), "{name}");
+            }
+        }
+    }
 }
 
 #[test]

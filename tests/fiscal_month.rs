@@ -301,6 +301,7 @@ fn a_month_of_trading_closes_day_by_day_and_by_month() {
                 month = Expected::default();
             }
             Period::Year => panic!("no fiscal year ends in this month"),
+            Period::Week => panic!("the French rules close no week"),
         }
     }
     assert!(days >= 31, "one closure per trading day, got {days}");

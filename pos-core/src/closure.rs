@@ -21,11 +21,13 @@
 
 pub use pos_format::closure::{differences, rates_of, ClosureBody, PaymentTotal, Period, Totals};
 
-use chrono::{DateTime, Datelike, Months, NaiveDate, TimeZone, Utc};
+use crate::rules::calendar::{Calendar, MonthCalendar, PeriodKey};
+use chrono::NaiveDate;
 use pos_format::body::Body;
 use pos_format::money::{Cents, Overflow};
 use pos_format::record::Kind;
 use serde::Serialize;
+use std::sync::Arc;
 
 /// The running totals of the open periods, without writing anything.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -72,6 +74,10 @@ pub enum ClosureError {
     /// The register's time zone is not a known IANA zone.
     #[error("unknown time zone {0:?}")]
     TimeZone(String),
+    /// A closure of a period the register's calendar does not close (a week where months are
+    /// closed).
+    #[error("the register's rules do not close {0} periods")]
+    NotThisCalendar(&'static str),
 }
 
 impl From<Overflow> for ClosureError {
@@ -80,14 +86,11 @@ impl From<Overflow> for ClosureError {
     }
 }
 
-/// A (year, month) pair.
-type YearMonth = (i32, u32);
-
-/// The closure state machine (see the module documentation).
+/// The closure state machine (see the module documentation). The periods it closes are its
+/// calendar's: day, month and fiscal year for the French rules.
 #[derive(Debug, Clone)]
 pub struct ClosureState {
-    tz: chrono_tz::Tz,
-    fiscal_year_start_month: u32,
+    calendar: Arc<dyn Calendar>,
     last_seq: u64,
     last_hash: [u8; 32],
 
@@ -96,13 +99,13 @@ pub struct ClosureState {
     day: Totals,
     last_closed_day: Option<NaiveDate>,
 
-    /// Day closures since the last month closure.
+    /// Day closures since the last closure of the middle period (the month).
     month: Totals,
-    month_of: Option<YearMonth>,
+    month_of: Option<PeriodKey>,
     month_first_seq: Option<u64>,
     month_last_seq: u64,
     month_last_hash: String,
-    last_closed_month: Option<YearMonth>,
+    last_closed_month: Option<PeriodKey>,
 
     /// Month closures since the last year closure.
     year: Totals,
@@ -116,10 +119,6 @@ pub struct ClosureState {
     perpetual_absolute_total: Cents,
 }
 
-fn ym(d: NaiveDate) -> YearMonth {
-    (d.year(), d.month())
-}
-
 fn ymd(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
@@ -129,8 +128,8 @@ fn parse_date(s: &str) -> Option<NaiveDate> {
 }
 
 impl ClosureState {
-    /// A fresh state for a journal in `time_zone` whose fiscal year starts in month
-    /// `fiscal_year_start_month` (1 to 12).
+    /// A fresh state for a journal of the French calendar in `time_zone` whose fiscal year
+    /// starts in month `fiscal_year_start_month` (1 to 12).
     pub fn new(
         time_zone: &str,
         fiscal_year_start_month: u32,
@@ -138,9 +137,16 @@ impl ClosureState {
         let tz = time_zone
             .parse::<chrono_tz::Tz>()
             .map_err(|_| ClosureError::TimeZone(time_zone.to_string()))?;
-        Ok(ClosureState {
+        Ok(ClosureState::with_calendar(Arc::new(MonthCalendar {
             tz,
             fiscal_year_start_month: fiscal_year_start_month.clamp(1, 12),
+        })))
+    }
+
+    /// A fresh state for a journal whose periods are `calendar`'s.
+    pub fn with_calendar(calendar: Arc<dyn Calendar>) -> ClosureState {
+        ClosureState {
+            calendar,
             last_seq: 0,
             last_hash: [0; 32],
             open_day: None,
@@ -161,38 +167,38 @@ impl ClosureState {
             last_closed_year: None,
             perpetual_total: Cents::ZERO,
             perpetual_absolute_total: Cents::ZERO,
-        })
+        }
     }
 
-    /// The local date of a UTC timestamp in the register's zone.
+    /// The local (business) date of a UTC timestamp in the register's zone.
     pub fn local_date(&self, timestamp_ms: i64) -> NaiveDate {
-        let utc = DateTime::<Utc>::from_timestamp_millis(timestamp_ms).unwrap_or_default();
-        self.tz.from_utc_datetime(&utc.naive_utc()).date_naive()
+        self.calendar.business_date(timestamp_ms)
     }
 
     /// The fiscal year (named by the calendar year it starts in) of a date.
     pub fn fiscal_year(&self, d: NaiveDate) -> i32 {
-        if d.month() >= self.fiscal_year_start_month {
-            d.year()
-        } else {
-            d.year() - 1
-        }
+        self.calendar.year_of(d)
     }
 
     fn fiscal_year_bounds(&self, fy: i32) -> (NaiveDate, NaiveDate) {
-        let start =
-            NaiveDate::from_ymd_opt(fy, self.fiscal_year_start_month, 1).unwrap_or_default();
-        let next = start.checked_add_months(Months::new(12)).unwrap_or(start);
-        (start, next.pred_opt().unwrap_or(next))
+        self.calendar.year_bounds(fy)
+    }
+
+    /// The middle period of the calendar (the month, for the French rules).
+    pub fn middle_period(&self) -> Period {
+        self.calendar.middle_period()
+    }
+
+    fn ym(&self, d: NaiveDate) -> PeriodKey {
+        self.calendar.middle_of(d)
     }
 
     /// The first date that no closure covers yet.
     fn first_open_date(&self) -> NaiveDate {
         let after_day = self.last_closed_day.and_then(|c| c.succ_opt());
-        let after_month = self.last_closed_month.and_then(|(y, m)| {
-            NaiveDate::from_ymd_opt(y, m, 1)
-                .and_then(|first| first.checked_add_months(Months::new(1)))
-        });
+        let after_month = self
+            .last_closed_month
+            .and_then(|m| self.calendar.middle_bounds(m).1.succ_opt());
         let after_year = self
             .last_closed_year
             .map(|fy| self.fiscal_year_bounds(fy).1)
@@ -214,11 +220,11 @@ impl ClosureState {
                 closed: ymd(c),
             });
         }
-        if let Some(m) = self.last_closed_month.filter(|m| ym(d) <= *m) {
+        if let Some(m) = self.last_closed_month.filter(|m| self.ym(d) <= *m) {
             return Err(ClosureError::ClosedPeriod {
                 date: ymd(d),
-                period: "month",
-                closed: format!("{}-{:02}", m.0, m.1),
+                period: self.middle_period().as_str(),
+                closed: self.calendar.middle_label(m),
             });
         }
         if let Some(y) = self.last_closed_year.filter(|y| self.fiscal_year(d) <= *y) {
@@ -240,12 +246,12 @@ impl ClosureState {
         let mut month = self.month_of;
         if let Some(open) = self.open_day.filter(|open| d > *open) {
             due.push(Period::Day);
-            month = Some(ym(open));
+            month = Some(self.ym(open));
         }
         let mut year = self.year_of;
-        if let Some((y, m)) = month.filter(|m| *m < ym(d)) {
-            due.push(Period::Month);
-            year = NaiveDate::from_ymd_opt(y, m, 1).map(|first| self.fiscal_year(first));
+        if let Some(m) = month.filter(|m| *m < self.ym(d)) {
+            due.push(self.middle_period());
+            year = Some(self.fiscal_year(self.calendar.middle_bounds(m).0));
         }
         if year.is_some_and(|y| y < self.fiscal_year(d)) {
             due.push(Period::Year);
@@ -307,15 +313,11 @@ impl ClosureState {
                     self.day.clone(),
                 )
             }
-            Period::Month => {
-                let (Some((y, m)), Some(first)) = (self.month_of, self.month_first_seq) else {
-                    return Err(ClosureError::NothingToClose("month"));
+            p if p == self.middle_period() => {
+                let (Some(m), Some(first)) = (self.month_of, self.month_first_seq) else {
+                    return Err(ClosureError::NothingToClose(p.as_str()));
                 };
-                let start = NaiveDate::from_ymd_opt(y, m, 1).unwrap_or_default();
-                let end = start
-                    .checked_add_months(Months::new(1))
-                    .and_then(|n| n.pred_opt())
-                    .unwrap_or(start);
+                let (start, end) = self.calendar.middle_bounds(m);
                 (
                     start,
                     end,
@@ -339,6 +341,7 @@ impl ClosureState {
                     self.year.clone(),
                 )
             }
+            other => return Err(ClosureError::NotThisCalendar(other.as_str())),
         };
         Ok(ClosureBody {
             period,
@@ -365,7 +368,7 @@ impl ClosureState {
         match c.period {
             Period::Day => {
                 self.month.add(&c.totals)?;
-                self.month_of = Some(ym(end));
+                self.month_of = Some(self.ym(end));
                 self.month_first_seq.get_or_insert(c.first_seq);
                 self.month_last_seq = c.last_seq;
                 self.month_last_hash = c.last_hash.clone();
@@ -374,7 +377,7 @@ impl ClosureState {
                 self.day_first_seq = None;
                 self.last_closed_day = Some(end);
             }
-            Period::Month => {
+            p if p == self.middle_period() => {
                 self.year.add(&c.totals)?;
                 self.year_of = Some(self.fiscal_year(end));
                 self.year_first_seq.get_or_insert(c.first_seq);
@@ -383,7 +386,7 @@ impl ClosureState {
                 self.month = Totals::default();
                 self.month_of = None;
                 self.month_first_seq = None;
-                self.last_closed_month = Some(ym(end));
+                self.last_closed_month = Some(self.ym(end));
             }
             Period::Year => {
                 self.year = Totals::default();
@@ -391,6 +394,7 @@ impl ClosureState {
                 self.year_first_seq = None;
                 self.last_closed_year = Some(self.fiscal_year(end));
             }
+            other => return Err(ClosureError::NotThisCalendar(other.as_str())),
         }
         self.perpetual_total = c.perpetual_total;
         self.perpetual_absolute_total = c.perpetual_absolute_total;

@@ -60,6 +60,7 @@ pub mod rates;
 pub mod reader;
 pub mod receipt;
 pub mod render;
+pub mod rules;
 pub mod store;
 pub mod verify;
 

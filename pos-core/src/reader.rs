@@ -47,10 +47,9 @@ pub enum ClosureStateError {
 /// record, then the records written since the last day closure (about one business day).
 pub(crate) fn closure_state(
     conn: &Connection,
-    opening: &OpeningBody,
+    calendar: std::sync::Arc<dyn crate::rules::calendar::Calendar>,
 ) -> Result<crate::closure::ClosureState, ClosureStateError> {
-    let mut state =
-        crate::closure::ClosureState::new(&opening.time_zone, opening.fiscal_year_start_month)?;
+    let mut state = crate::closure::ClosureState::with_calendar(calendar);
     let (last_day_closure, records) = store::closure_context(conn)?;
     let damaged = ClosureStateError::Damaged;
     for r in records {
@@ -137,6 +136,14 @@ impl JournalReader {
     /// The X report at the journal's current end: running totals of the open day, month and
     /// fiscal year, rebuilt from the closures and the records since the last day closure.
     pub fn x_report(&self) -> Result<crate::closure::XReport, ReadError> {
+        self.x_report_with(&crate::rules::RuleBook::default())
+    }
+
+    /// [`JournalReader::x_report`] of a journal whose fiscal rules are among `rules`.
+    pub fn x_report_with(
+        &self,
+        rules: &crate::rules::RuleBook,
+    ) -> Result<crate::closure::XReport, ReadError> {
         let damaged = |e: String| ReadError::Storage {
             path: self.path.clone(),
             reason: e,
@@ -144,7 +151,12 @@ impl JournalReader {
         let opening = self
             .opening()?
             .ok_or_else(|| damaged("no readable opening record".into()))?;
-        let state = closure_state(&self.conn, &opening).map_err(|e| damaged(e.to_string()))?;
+        let calendar = rules
+            .for_opening(&opening)
+            .map_err(damaged)?
+            .calendar(&opening)
+            .map_err(|e| damaged(e.to_string()))?;
+        let state = closure_state(&self.conn, calendar).map_err(|e| damaged(e.to_string()))?;
         state.x_report().map_err(|e| damaged(e.to_string()))
     }
 

@@ -190,6 +190,7 @@ fn closure_text(out: &mut String, r: &Record, c: &ClosureBody) {
         Period::Day => "Z — DAY CLOSURE",
         Period::Month => "MONTH CLOSURE",
         Period::Year => "FISCAL-YEAR CLOSURE",
+        Period::Week => "WEEK CLOSURE",
     };
     let _ = writeln!(
         out,

@@ -64,6 +64,21 @@ pub struct OpeningBody {
     pub fiscal_year_start_month: u32,
     /// The signing key of the journal's first records.
     pub key: PublicKeyInfo,
+    /// The fiscal rules the register follows for its whole life (closures, event codes, what
+    /// an opening must carry): absent for the French rules ([`DEFAULT_FISCAL_RULES`]), which
+    /// every journal opened before this field follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fiscal_rules: Option<String>,
+}
+
+/// The fiscal rules of an opening that names none: the French rules (NF525).
+pub const DEFAULT_FISCAL_RULES: &str = "fr";
+
+impl OpeningBody {
+    /// The id of the fiscal rules the register follows.
+    pub fn fiscal_rules_id(&self) -> &str {
+        self.fiscal_rules.as_deref().unwrap_or(DEFAULT_FISCAL_RULES)
+    }
 }
 
 /// The body of an `event` record (technical event journal).

@@ -17,6 +17,9 @@ pub enum Period {
     Month,
     /// One fiscal year.
     Year,
+    /// One week: the period between the day and the year of rules that close weeks instead
+    /// of months (the French rules never write it).
+    Week,
 }
 
 impl Period {
@@ -26,6 +29,7 @@ impl Period {
             Period::Day => "day",
             Period::Month => "month",
             Period::Year => "year",
+            Period::Week => "week",
         }
     }
 }

@@ -36,6 +36,7 @@ pub fn sample_opening() -> OpeningBody {
             public_key: String::new(),
             key_id: String::new(),
         },
+        fiscal_rules: None,
     }
 }
 

@@ -288,6 +288,7 @@ fn verify(
         tail,
         trusted_keys,
         anchors,
+        ..VerifyOptions::default()
     };
     let mut report = Report::new(!json);
     let archives = paths.iter().any(|p| is_zip(p));

@@ -10,8 +10,9 @@ use std::path::PathBuf;
 
 /// The archive format's name in manifests.
 pub const FORMAT: &str = "pos-archive";
-/// The archive format version this code writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The archive format version this code writes: 2, entries deflated (it reads format 1, whose
+/// entries are stored, as well).
+pub const FORMAT_VERSION: u32 = 2;
 /// The domain prefix of the manifest signature.
 pub const MANIFEST_SIGNATURE_DOMAIN: &[u8] = b"POS-ARCHIVE-MANIFEST-1\0";
 /// The files every archive holds, besides `manifest.json` and `manifest.sig`.

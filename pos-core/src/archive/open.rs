@@ -1,10 +1,11 @@
 //! Opening an archive: its strict structure, its manifest and signature, and the hashes of
 //! its files, before its records are checked.
 
-use super::blocks::{entry_line_blocks, StoredEntry, BLOCK};
+use super::blocks::{entry_line_blocks, DeflatedEntry, Place, StoredEntry, BLOCK};
 use super::format::{
     ArchiveError, FileEntry, Manifest, CONTENT_FILES, FORMAT, MANIFEST_SIGNATURE_DOMAIN,
 };
+use super::zipcheck::Compression;
 use crate::verify::{Finding, FindingSink, Problem};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
@@ -29,7 +30,7 @@ pub(super) struct Opened {
     /// The size of `records.jsonl` by its ZIP headers.
     pub(super) records_size: Option<u64>,
     /// Where `records.jsonl` lies in the file, when the archive has the exact structure.
-    pub(super) records_stored: Option<StoredEntry>,
+    pub(super) records_stored: Option<Place>,
     /// What is wrong with the hashes and sizes of the other files, found on a thread of its own.
     pub(super) views: Option<std::thread::JoinHandle<Vec<(Problem, String)>>>,
 }
@@ -38,7 +39,7 @@ pub(super) struct Opened {
 /// when the archive has the exact structure) and says what does not match the manifest.
 pub(super) fn hash_views(
     path: &Path,
-    views: Vec<(FileEntry, Option<u64>, Option<StoredEntry>)>,
+    views: Vec<(FileEntry, Option<u64>, Option<Place>)>,
 ) -> Vec<(Problem, String)> {
     let mut problems = Vec::new();
     for (entry, header_size, stored) in views {
@@ -120,17 +121,25 @@ pub(super) fn open_archive(
     for p in &structure.problems {
         report(Problem::ArchiveStructure, p.clone());
     }
-    // Entries are mapped from the file only where the structure is exactly the exporter's:
-    // then each lies, stored, where its headers say.
+    // Entries are read straight from the file only where the structure is exactly the
+    // exporter's: then each lies, stored or deflated, where its headers say.
     let stored = |name: &str| {
         structure
             .entries
             .iter()
             .find(|e| e.name == name && structure.problems.is_empty())
-            .map(|e| StoredEntry {
-                offset: e.data_offset,
-                len: e.uncompressed_size,
-                crc32: e.crc32,
+            .map(|e| match structure.compression {
+                Compression::Stored => Place::Stored(StoredEntry {
+                    offset: e.data_offset,
+                    len: e.uncompressed_size,
+                    crc32: e.crc32,
+                }),
+                Compression::Deflated => Place::Deflated(DeflatedEntry {
+                    offset: e.data_offset,
+                    data_len: e.compressed_size,
+                    len: e.uncompressed_size,
+                    crc32: e.crc32,
+                }),
             })
     };
     let entry_size = |name: &str| {
@@ -190,7 +199,12 @@ pub(super) fn open_archive(
             return Ok(None);
         }
     };
-    if manifest.format != FORMAT || manifest.format_version != super::format::FORMAT_VERSION {
+    // Format 1 archives hold their entries stored, format 2 ones deflated.
+    let version = match structure.compression {
+        Compression::Stored => 1,
+        Compression::Deflated => 2,
+    };
+    if manifest.format != FORMAT || manifest.format_version != version {
         report(
             Problem::ArchiveStructure,
             format!(
@@ -261,7 +275,7 @@ pub(super) fn open_archive(
     }
     // The other files (the spreadsheet views are a third of an archive) are hashed on a thread
     // of their own while the records are checked; their findings come after the records'.
-    let views: Vec<(FileEntry, Option<u64>, Option<StoredEntry>)> = manifest
+    let views: Vec<(FileEntry, Option<u64>, Option<Place>)> = manifest
         .files
         .iter()
         .filter(|entry| entry.name != "records.jsonl")

@@ -21,8 +21,13 @@
 //!    end-of-central-directory record (56 bytes) and its locator (20 bytes);
 //! 4. the end-of-central-directory record (22 bytes), without comment, as the file's last bytes.
 //!
+//! Every entry has the same compression method: 0 (stored: the data is the content, its
+//! compressed and uncompressed sizes equal) in archives of format 1, 8 (Deflate: the data is one
+//! raw Deflate stream that ends exactly at the data's last byte, which the reader checks as it
+//! inflates) in archives of format 2.
+//!
 //! Local header (30 bytes, then the name and the extra field): signature `50 4b 03 04`; version
-//! needed 45; flags 0 (no encryption, no data descriptor, ASCII name); method 0 (stored);
+//! needed 45; flags 0 (no encryption, no data descriptor, ASCII name); the method;
 //! modification time 0 and date 0x0021 (1980-01-01 00:00:00, fixed); the CRC-32 of the data
 //! (as in the central directory); compressed and uncompressed sizes 0xFFFFFFFF (the real sizes
 //! are in the ZIP64 extra field); the name's length; the extra field's length (20, or 28 when
@@ -33,7 +38,7 @@
 //! local header's offset is 0xFFFFFFFF or more, that offset (u64).
 //!
 //! Central directory header (46 bytes, then name and extra field, no comment): signature
-//! `50 4b 01 02`; version made by 0x032D (Unix, 4.5); version needed 45; flags 0; method 0;
+//! `50 4b 01 02`; version made by 0x032D (Unix, 4.5); version needed 45; flags 0; the method;
 //! time 0, date 0x0021; CRC-32; sizes 0xFFFFFFFF; name length; extra length (as in the local
 //! header); comment length 0; disk 0; internal attributes 0; external attributes 0x81A40000
 //! (a regular file, mode 0644); the local header's offset, or 0xFFFFFFFF when it is
@@ -81,6 +86,7 @@ const MAX32: u64 = 0xFFFF_FFFF;
 const VERSION: u64 = 45;
 const VERSION_MADE_BY: u64 = 0x0300 | VERSION;
 const METHOD_STORED: u64 = 0;
+const METHOD_DEFLATED: u64 = 8;
 const DOS_TIME: u64 = 0;
 const DOS_DATE: u64 = 0x0021;
 const EXTERNAL_ATTRIBUTES: u64 = 0o100644 << 16;
@@ -88,17 +94,35 @@ const ZIP64_TAG: u16 = 0x0001;
 /// Far more than 11 central headers with the expected names need.
 const MAX_CENTRAL_DIRECTORY: u64 = 64 << 10;
 
-/// The options of every entry the exporter writes: stored (no compression), ZIP64 sizes, a
-/// fixed time and fixed permissions, so that the structure does not depend on when or where it
-/// was written. Stored, because a deflate stream may carry bits its decoder ignores (padding of
-/// the last byte): with stored entries every byte of the file is either a checked header field
-/// or content covered by the manifest's SHA-256, and reading needs no decompression.
+/// The options of every entry the exporter writes: Deflate, ZIP64 sizes, a fixed time and fixed
+/// permissions, so that the structure does not depend on when or where it was written.
+/// Deflate, because archives are kept for years and sent to auditors: record lines and CSV
+/// views shrink about sevenfold (BENCHMARKS.md), and every ZIP tool inflates them. A Deflate
+/// stream leaves its encoder some freedom (block boundaries, the unused bits of its last byte)
+/// that the content's hashes do not cover; the reader checks that each stream ends exactly at
+/// its data's last byte, and the journal's `archive` record holds the whole file's SHA-256.
 pub(crate) fn entry_options() -> SimpleFileOptions {
     SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored)
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(ENTRY_COMPRESSION_LEVEL))
         .large_file(true)
         .last_modified_time(zip::DateTime::default())
         .unix_permissions(0o644)
+}
+
+/// The Deflate level of the entries written (1 fastest to 9 smallest): level 1 made the
+/// 1,000,000-record benchmark archive in about the time a stored one took, a few percent larger
+/// than level 6 (BENCHMARKS.md).
+const ENTRY_COMPRESSION_LEVEL: i64 = 1;
+
+/// How the entries' data is held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// As is (archive format 1).
+    #[default]
+    Stored,
+    /// One raw Deflate stream per entry (archive format 2).
+    Deflated,
 }
 
 /// An entry as the headers describe it.
@@ -126,6 +150,8 @@ pub struct ZipStructure {
     pub entries: Vec<ZipEntry>,
     /// Each difference, in plain words.
     pub problems: Vec<String>,
+    /// The entries' compression method (the first entry's, which every other must share).
+    pub compression: Compression,
 }
 
 /// Checks the archive file at `path`. Fails only when the file cannot be read.
@@ -197,6 +223,14 @@ struct Central {
 }
 
 impl<R: Read + Seek> Checker<'_, R> {
+    /// The method every entry must have: the first entry's, stored or Deflate.
+    fn method(&self) -> u64 {
+        match self.out.compression {
+            Compression::Stored => METHOD_STORED,
+            Compression::Deflated => METHOD_DEFLATED,
+        }
+    }
+
     fn problem(&mut self, p: String) {
         self.out.problems.push(p);
     }
@@ -379,12 +413,16 @@ impl<R: Read + Seek> Checker<'_, R> {
             let (crc32, size32, usize32, offset32) =
                 (le(h, 16, 4), le(h, 20, 4), le(h, 24, 4), le(h, 42, 4));
             let what = format!("central directory header of entry {} ({shown})", i + 1);
+            if i == 0 && le(h, 10, 2) == METHOD_DEFLATED {
+                self.out.compression = Compression::Deflated;
+            }
+            let method = self.method();
             {
                 let mut b = self.block(h, what.clone());
                 b.expect("version made by", 4, 2, VERSION_MADE_BY);
                 b.expect("version needed", 6, 2, VERSION);
                 b.expect("flags", 8, 2, 0);
-                b.expect("compression method", 10, 2, METHOD_STORED);
+                b.expect("compression method", 10, 2, method);
                 b.expect("modification time", 12, 2, DOS_TIME);
                 b.expect("modification date", 14, 2, DOS_DATE);
                 b.expect("compressed size", 20, 4, MAX32);
@@ -474,7 +512,7 @@ impl<R: Read + Seek> Checker<'_, R> {
                     )
                 });
             }
-            if c.compressed != c.uncompressed {
+            if c.compressed != c.uncompressed && self.out.compression == Compression::Stored {
                 // Stored entries: the data is the content itself.
                 self.problem(format!(
                     "entry {} ({shown}): {} bytes of data for {} bytes of content in a stored entry",
@@ -500,6 +538,7 @@ impl<R: Read + Seek> Checker<'_, R> {
             };
             let local = self.read_at(c.offset, header_len)?;
             let what = format!("local header of entry {} ({shown})", i + 1);
+            let method = self.method();
             {
                 let mut b = self.block(&local, what.clone());
                 if !b.expect("signature", 0, 4, u64::from(LOCAL_SIG)) {
@@ -509,7 +548,7 @@ impl<R: Read + Seek> Checker<'_, R> {
                 }
                 b.expect("version needed", 4, 2, VERSION);
                 b.expect("flags", 6, 2, 0);
-                b.expect("compression method", 8, 2, METHOD_STORED);
+                b.expect("compression method", 8, 2, method);
                 b.expect("modification time", 10, 2, DOS_TIME);
                 b.expect("modification date", 12, 2, DOS_DATE);
                 b.expect(
@@ -574,6 +613,13 @@ mod tests {
 
     fn exporter_archive() -> Vec<u8> {
         small_archive(|_| entry_options(), &ENTRY_NAMES)
+    }
+
+    /// The options of every entry of a format 1 archive (stored), which are still read.
+    fn format1_options() -> SimpleFileOptions {
+        entry_options()
+            .compression_method(zip::CompressionMethod::Stored)
+            .compression_level(None)
     }
 
     fn problems(bytes: &[u8]) -> Vec<String> {
@@ -645,8 +691,8 @@ mod tests {
     }
 
     #[test]
-    fn additions_removals_and_other_options_are_reported() {
-        let bytes = exporter_archive();
+    fn additions_removals_and_other_options_are_reported_in_format_1() {
+        let bytes = small_archive(|_| format1_options(), &ENTRY_NAMES);
         let has = |bytes: &[u8], words: &str| {
             let p = problems(bytes);
             assert!(
@@ -667,31 +713,31 @@ mod tests {
         let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
         zip.set_comment("a comment");
         for name in ENTRY_NAMES {
-            zip.start_file(name, entry_options()).unwrap();
+            zip.start_file(name, format1_options()).unwrap();
         }
         has(&zip.finish().unwrap().into_inner(), "9 bytes follow");
 
         let mut names = ENTRY_NAMES.to_vec();
         names.swap(1, 2);
         has(
-            &small_archive(|_| entry_options(), &names),
+            &small_archive(|_| format1_options(), &names),
             "entry 2 is named \"references.jsonl\", expected \"records.jsonl\"",
         );
         has(
-            &small_archive(|_| entry_options(), &ENTRY_NAMES[..10]),
+            &small_archive(|_| format1_options(), &ENTRY_NAMES[..10]),
             "missing manifest.sig",
         );
         let mut names = ENTRY_NAMES.to_vec();
         names.push("extra.txt");
         has(
-            &small_archive(|_| entry_options(), &names),
+            &small_archive(|_| format1_options(), &names),
             "unexpected entry 12 named \"extra.txt\"",
         );
         let with = |f: fn(SimpleFileOptions) -> SimpleFileOptions| {
             small_archive(
                 move |name| match name {
-                    "vat.csv" => f(entry_options()),
-                    _ => entry_options(),
+                    "vat.csv" => f(format1_options()),
+                    _ => format1_options(),
                 },
                 &ENTRY_NAMES,
             )
@@ -724,6 +770,38 @@ mod tests {
             "no end-of-central-directory record",
         );
         has(&[], "the file is 0 bytes long");
+    }
+
+    #[test]
+    fn entries_of_a_format_2_archive_are_all_deflated() {
+        let bytes = exporter_archive();
+        let s = check(&mut Cursor::new(&bytes)).unwrap();
+        assert_eq!(
+            (s.problems.clone(), s.compression),
+            (vec![], Compression::Deflated)
+        );
+        assert!(s
+            .entries
+            .iter()
+            .all(|e| e.compressed_size != e.uncompressed_size));
+        let stored_one = small_archive(
+            |name| match name {
+                "vat.csv" => format1_options(),
+                _ => entry_options(),
+            },
+            &ENTRY_NAMES,
+        );
+        let found = problems(&stored_one);
+        assert!(
+            found
+                .iter()
+                .any(|p| p
+                    .contains("entry 7 (vat.csv): compression method is 0x0000, expected 0x0008")),
+            "{found:#?}"
+        );
+        let format1 = small_archive(|_| format1_options(), &ENTRY_NAMES);
+        let s = check(&mut Cursor::new(&format1)).unwrap();
+        assert_eq!((s.problems, s.compression), (vec![], Compression::Stored));
     }
 
     /// A file of `len` bytes, zero but for a few written ranges: a very large archive's

@@ -56,6 +56,7 @@ use crate::events;
 use crate::keys::{KeyId, Signer};
 use crate::money::VatRate;
 use crate::record::Kind;
+use crate::rules::FiscalRules;
 use crate::store;
 use crate::ticket::{compute_sale, RefundInput, SaleInput};
 use request::{Answer, Payload, Reply, Request};
@@ -172,7 +173,13 @@ impl Journal {
     ) -> Result<Journal, JournalError> {
         let key: Arc<dyn Signer> = Arc::new(key);
         opening.key = key.public_key().info();
-        crate::body::validate_opening(&opening).map_err(JournalError::Invalid)?;
+        let rules = options
+            .rules
+            .for_opening(&opening)
+            .map_err(JournalError::Invalid)?;
+        rules
+            .validate_opening(&opening)
+            .map_err(JournalError::Invalid)?;
         let lock = take_lock(path)?;
         if path.exists() {
             return Err(JournalError::Exists {
@@ -185,7 +192,14 @@ impl Journal {
         let building = sibling(path, ".creating");
         remove_sqlite_files(&building)?;
         let conn = store::create(&building)?;
-        Writer::genesis(conn, key.clone(), &opening, options.clock.clone())?.close()?;
+        Writer::genesis(
+            conn,
+            key.clone(),
+            &opening,
+            rules.as_ref(),
+            options.clock.clone(),
+        )?
+        .close()?;
         let io = |source| JournalError::Io {
             path: path.to_path_buf(),
             source,
@@ -196,10 +210,10 @@ impl Journal {
             File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
         }
         let conn = store::open_write(path).map_err(JournalError::Storage)?;
-        let writer = Writer::resume(conn, key, &opening, options.clock.clone())?
+        let writer = Writer::resume(conn, key, &opening, rules.as_ref(), options.clock.clone())?
             .with_anchor_path(options.anchor_path.clone())
             .with_clock_ahead_limit(options.clock_ahead_limit_ms);
-        Ok(Journal::start(path, writer, opening, lock, &options))
+        Ok(Journal::start(path, writer, opening, rules, lock, &options))
     }
 
     /// Opens an existing journal for writing with its current signing key. Checks the newest
@@ -228,20 +242,29 @@ impl Journal {
                 given: key.key_id(),
             });
         }
-        recovery::tail_check(path, options.tail_check_records)?;
+        let rules =
+            options
+                .rules
+                .for_opening(&opening)
+                .map_err(|reason| JournalError::NotAJournal {
+                    path: path.to_path_buf(),
+                    reason,
+                })?;
+        recovery::tail_check(path, options.tail_check_records, &options.rules)?;
         // Only once the file is known to be this key's intact journal: a refused open changes
         // nothing.
         store::update_indexes(&mut conn)?;
-        let writer = Writer::resume(conn, key, &opening, options.clock.clone())?
+        let writer = Writer::resume(conn, key, &opening, rules.as_ref(), options.clock.clone())?
             .with_anchor_path(options.anchor_path.clone())
             .with_clock_ahead_limit(options.clock_ahead_limit_ms);
-        Ok(Journal::start(path, writer, opening, lock, &options))
+        Ok(Journal::start(path, writer, opening, rules, lock, &options))
     }
 
     fn start(
         path: &Path,
         mut writer: Writer,
         opening: OpeningBody,
+        rules: Arc<dyn FiscalRules>,
         lock: File,
         options: &JournalOptions,
     ) -> Journal {
@@ -254,6 +277,7 @@ impl Journal {
             head_seq: writer.head_seq().into(),
             needs_reopen: false.into(),
             opening,
+            rules,
         };
         writer.start_signers();
         writer.watch_files(files::FileWatch::new(
@@ -312,7 +336,7 @@ impl Journal {
                 },
             ),
             Draft::Event(body) => {
-                if !events::is_known(&body.code) {
+                if !self.shared.rules.is_known_event(&body.code) {
                     return Err(JournalError::Invalid(format!(
                         "unknown event code {:?}",
                         body.code
@@ -344,7 +368,10 @@ impl Journal {
             Draft::SetVatRates { rates, operator } => {
                 let mut check = self.shared.opening.clone();
                 check.vat_rates = rates.clone();
-                crate::body::validate_opening(&check).map_err(JournalError::Invalid)?;
+                self.shared
+                    .rules
+                    .validate_opening(&check)
+                    .map_err(JournalError::Invalid)?;
                 (Kind::Event, Payload::SetVatRates { rates, operator })
             }
         };

@@ -1,5 +1,6 @@
 //! The journal's limits, its clock and its options.
 
+use crate::rules::RuleBook;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -46,6 +47,9 @@ pub struct JournalOptions {
     /// [`JournalError::ClockAhead`] until an operator confirms the reading
     /// ([`DEFAULT_CLOCK_AHEAD_LIMIT_MS`] by default; `None` never refuses).
     pub clock_ahead_limit_ms: Option<i64>,
+    /// The fiscal rules the journal may follow (the opening names which): the French rules by
+    /// default; add others with [`RuleBook::with`].
+    pub rules: RuleBook,
 }
 
 impl Default for JournalOptions {
@@ -55,6 +59,7 @@ impl Default for JournalOptions {
             tail_check_records: TAIL_CHECK_RECORDS,
             anchor_path: None,
             clock_ahead_limit_ms: Some(DEFAULT_CLOCK_AHEAD_LIMIT_MS),
+            rules: RuleBook::default(),
         }
     }
 }

@@ -10,6 +10,7 @@ use crate::money::VatRate;
 use crate::rates::vat_rates_set_by;
 use crate::reader::{ClosureStateError, JournalReader};
 use crate::record::{Hash, Kind};
+use crate::rules::{FiscalRules, RuleBook};
 use crate::store;
 use crate::verify::{self, CollectFindings, VerifyOptions};
 use rusqlite::Connection;
@@ -91,8 +92,10 @@ pub(crate) fn load_head(
 pub(crate) fn load_closures(
     conn: &Connection,
     opening: &OpeningBody,
+    rules: &dyn FiscalRules,
 ) -> Result<ClosureState, JournalError> {
-    crate::reader::closure_state(conn, opening).map_err(|e| match e {
+    let calendar = rules.calendar(opening)?;
+    crate::reader::closure_state(conn, calendar).map_err(|e| match e {
         ClosureStateError::Storage(e) => JournalError::from(e),
         ClosureStateError::Damaged(m) => damaged(m),
         ClosureStateError::Closure(e) => JournalError::Closure(e),
@@ -100,11 +103,12 @@ pub(crate) fn load_closures(
 }
 
 /// Verifies the newest `count` records (links, hashes, signatures, bodies).
-pub(crate) fn tail_check(path: &Path, count: u64) -> Result<(), JournalError> {
+pub(crate) fn tail_check(path: &Path, count: u64, rules: &RuleBook) -> Result<(), JournalError> {
     let reader = JournalReader::open(path).map_err(|e| damaged(e.to_string()))?;
     let mut sink = CollectFindings::default();
     let options = VerifyOptions {
         tail: Some(count),
+        rules: rules.clone(),
         ..VerifyOptions::default()
     };
     verify::verify_journal(&reader, &options, &mut sink).map_err(|e| damaged(e.to_string()))?;

@@ -4,12 +4,15 @@ use crate::body::OpeningBody;
 use crate::keys::Signer;
 use crate::money::VatRate;
 use crate::record::{Hash, Kind};
+use crate::rules::FiscalRules;
 use std::sync::{Arc, RwLock};
 
 /// What the journal says about itself, shared with callers.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) opening: OpeningBody,
+    /// The fiscal rules the opening names.
+    pub(crate) rules: Arc<dyn FiscalRules>,
     /// The VAT rates in force (callers compute sales with them; the writer re-checks).
     pub(crate) rates: RwLock<Vec<VatRate>>,
     /// The current signing key (for receipt codes).

@@ -249,7 +249,7 @@ fn lookups_by_kind_and_ticket_number_do_not_scan_the_sales() {
     });
     bounded("rates", steps);
     let (_, steps) = sqlite_steps(&mut reader, |r| {
-        recovery::load_closures(r.connection_mut(), &opening).unwrap()
+        recovery::load_closures(r.connection_mut(), &opening, &crate::rules::France).unwrap()
     });
     bounded("closures", steps);
 

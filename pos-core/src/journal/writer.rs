@@ -17,6 +17,7 @@ use crate::events;
 use crate::keys::{SignError, Signer};
 use crate::money::VatRate;
 use crate::record::{Kind, Record, ZERO_HASH};
+use crate::rules::FiscalRules;
 use crate::store;
 use rayon::prelude::*;
 use rusqlite::Connection;
@@ -70,6 +71,7 @@ impl Writer {
         conn: Connection,
         key: Arc<dyn Signer>,
         opening: &OpeningBody,
+        rules: &dyn FiscalRules,
         clock: Arc<dyn Clock>,
     ) -> Result<Writer, JournalError> {
         let mut writer = Writer {
@@ -81,7 +83,7 @@ impl Writer {
                 kinds: HashMap::new(),
                 key,
             },
-            closures: ClosureState::new(&opening.time_zone, opening.fiscal_year_start_month)?,
+            closures: ClosureState::with_calendar(rules.calendar(opening)?),
             rates: opening.vat_rates.clone(),
             in_clock_anomaly: false,
             clock,
@@ -122,10 +124,11 @@ impl Writer {
         conn: Connection,
         key: Arc<dyn Signer>,
         opening: &OpeningBody,
+        rules: &dyn FiscalRules,
         clock: Arc<dyn Clock>,
     ) -> Result<Writer, JournalError> {
         let head = recovery::load_head(&conn, key)?;
-        let closures = recovery::load_closures(&conn, opening)?;
+        let closures = recovery::load_closures(&conn, opening, rules)?;
         let rates = recovery::load_rates(&conn, opening)?;
         Ok(Writer {
             conn,
@@ -452,12 +455,13 @@ impl Writer {
         if day_open {
             periods.push(Period::Day);
         }
+        // The period between the day and the year: the month for the French rules.
+        let middle = batch.closures.middle_period();
         match period {
             Period::Day if !day_open => {
                 return Err(crate::closure::ClosureError::NothingToClose("day").into())
             }
             Period::Day => {}
-            Period::Month => periods.push(Period::Month),
             Period::Year => {
                 // The month is closed first unless it already is (or has no closed day).
                 let mut probe = batch.closures.clone();
@@ -465,10 +469,14 @@ impl Writer {
                     let day = probe.build(Period::Day, false)?;
                     probe.apply_closure(0, [0; 32], &day)?;
                 }
-                if probe.build(Period::Month, false).is_ok() {
-                    periods.push(Period::Month);
+                if probe.build(middle, false).is_ok() {
+                    periods.push(middle);
                 }
                 periods.push(Period::Year);
+            }
+            p if p == middle => periods.push(middle),
+            other => {
+                return Err(crate::closure::ClosureError::NotThisCalendar(other.as_str()).into())
             }
         }
         batch.seal_closures(&periods, false)?;

@@ -7,6 +7,7 @@ use crate::keys::PublicKey;
 use crate::money::Cents;
 use crate::reader::JournalReader;
 use crate::record::Record;
+use crate::rules::RuleBook;
 use crate::store::MalformedRow;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -240,6 +241,9 @@ pub struct VerifyOptions {
     pub trusted_keys: Vec<PublicKey>,
     /// Chain heads kept outside the journal that the records must reach.
     pub anchors: Vec<Anchor>,
+    /// The fiscal rules a journal may name (the French rules by default): an opening naming
+    /// rules not among them is a `bad_opening` finding.
+    pub rules: RuleBook,
 }
 
 impl Default for VerifyOptions {
@@ -250,6 +254,7 @@ impl Default for VerifyOptions {
             tail: None,
             trusted_keys: Vec::new(),
             anchors: Vec::new(),
+            rules: RuleBook::default(),
         }
     }
 }

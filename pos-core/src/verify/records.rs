@@ -86,8 +86,14 @@ impl Verifier {
         }
         match body {
             Body::Opening(o) => {
-                if let Err(e) = crate::body::validate_opening(&o) {
-                    problems.push((Problem::BadOpening, e));
+                let rules = self.options.rules.for_opening(&o);
+                match &rules {
+                    Ok(rules) => {
+                        if let Err(e) = rules.validate_opening(&o) {
+                            problems.push((Problem::BadOpening, e));
+                        }
+                    }
+                    Err(e) => problems.push((Problem::BadOpening, e.clone())),
                 }
                 if !self.options.trusted_keys.is_empty() {
                     let trusted = crate::keys::decode_key(&o.key)
@@ -101,11 +107,16 @@ impl Verifier {
                     }
                 }
                 if self.closures.is_none() && !self.partial {
-                    self.closures = ClosureState::new(&o.time_zone, o.fiscal_year_start_month).ok();
+                    self.closures = rules
+                        .as_ref()
+                        .ok()
+                        .and_then(|r| r.calendar(&o).ok())
+                        .map(ClosureState::with_calendar);
                     if let Some(state) = self.closures.as_mut() {
                         let _ = state.observe(r.seq, r.hash, Kind::Opening, r.timestamp_ms, None);
                     }
                 }
+                self.rules = rules.ok();
                 self.rates = Some(o.vat_rates.clone());
                 self.keys_seen.push(o.key.key_id.clone());
                 if self.summary.opening.is_none() {
@@ -132,7 +143,11 @@ impl Verifier {
                 }
             }
             Body::Event(e) => {
-                if !events::is_known(&e.code) {
+                let known = match &self.rules {
+                    Some(rules) => rules.is_known_event(&e.code),
+                    None => events::is_known(&e.code),
+                };
+                if !known {
                     problems.push((Problem::UnknownEventCode, format!("code {:?}", e.code)));
                 }
                 if let Some(rates) = vat_rates_set_by(&e) {

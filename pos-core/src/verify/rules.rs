@@ -26,6 +26,8 @@ pub struct Verifier {
     pub(crate) copies: HashMap<u64, u64>,
     /// The closure state machine, replayed from the opening (absent when verifying a tail).
     pub(crate) closures: Option<ClosureState>,
+    /// The fiscal rules the opening names, once it is read and they are known.
+    pub(crate) rules: Option<std::sync::Arc<dyn crate::rules::FiscalRules>>,
     /// Refunds before the first record streamed must be fetched (tail verification).
     pub(crate) partial: bool,
     /// An opening record was seen.
@@ -94,6 +96,7 @@ impl Verifier {
             remaining: HashMap::new(),
             copies: HashMap::new(),
             closures: None,
+            rules: None,
             partial: false,
             seen_opening: false,
             anchors: BTreeMap::new(),
@@ -198,7 +201,13 @@ impl Verifier {
         }
         // The closure state at the start: closures, then the records after the last day closure.
         if let Some(o) = v.summary.opening.clone() {
-            if let Ok(mut state) = ClosureState::new(&o.time_zone, o.fiscal_year_start_month) {
+            let calendar = v
+                .options
+                .rules
+                .for_opening(&o)
+                .ok()
+                .and_then(|rules| rules.calendar(&o).ok());
+            if let Some(mut state) = calendar.map(ClosureState::with_calendar) {
                 let last_day = context
                     .iter()
                     .filter_map(|r| match Body::decode(Kind::Closure, &r.body) {
@@ -245,6 +254,7 @@ impl Verifier {
                     v.active_key = crate::keys::decode_key(&o.key).ok();
                     v.known_keys.extend(v.active_key.clone());
                     v.rates = Some(o.vat_rates.clone());
+                    v.rules = v.options.rules.for_opening(&o).ok();
                     v.summary.opening = Some(o);
                 }
             } else if r.kind == Kind::KeyChange.as_str() {
