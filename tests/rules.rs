@@ -10,7 +10,9 @@ use common::*;
 use pos_core::body::{Body, OpeningBody};
 use pos_core::closure::{ClosureError, Period};
 use pos_core::journal::JournalError;
+use pos_core::keys::Signer;
 use pos_core::prelude::*;
+use pos_core::receipt::{ReceiptError, ReceiptFields};
 use pos_core::rules::{
     local_date, validate_identity, validate_terms, Calendar, FiscalRules, PeriodKey, RuleBook,
 };
@@ -74,6 +76,14 @@ impl FiscalRules for Weekly {
             .map_err(|_| ClosureError::TimeZone(opening.time_zone.clone()))?;
         Ok(Arc::new(Weeks(tz)))
     }
+    fn receipt_code(
+        &self,
+        fields: &ReceiptFields,
+        signer: &dyn Signer,
+    ) -> Result<String, ReceiptError> {
+        // Its own string: the French one behind a tag of its own.
+        Ok(format!("WEEKLY1|{}", fields.sign(signer)?))
+    }
 }
 
 fn weekly_book() -> RuleBook {
@@ -130,10 +140,16 @@ fn a_journal_under_weekly_rules_closes_weeks_and_verifies_with_those_rules_only(
             continue;
         }
         clock.set(T0_MS + day * DAY_MS + HOUR_MS);
-        journal
+        let sale = journal
             .sale(&simple_sale("BAG", 1 + day, 130, 550))
             .unwrap();
         if day == 0 {
+            // The receipt's string is the rules'.
+            let code = journal.receipt_code(&sale).unwrap();
+            let french = code
+                .strip_prefix("WEEKLY1|")
+                .expect("the weekly rules' string");
+            pos_core::receipt::verify_receipt(french, &journal_key().verifying_key()).unwrap();
             // An event these rules do not know is refused; a French code they keep is taken.
             assert!(matches!(
                 journal.event(pos_core::events::SOFTWARE_STOPPED, "stop"),

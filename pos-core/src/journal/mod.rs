@@ -482,10 +482,13 @@ impl Journal {
             Ok(k) => k.clone(),
             Err(p) => p.into_inner().clone(),
         };
-        fields.sign(&*key).map_err(|e| match e {
-            crate::receipt::ReceiptError::Sign(e) => JournalError::Signer(e),
-            e => JournalError::Invalid(e.to_string()),
-        })
+        self.shared
+            .rules
+            .receipt_code(&fields, &*key)
+            .map_err(|e| match e {
+                crate::receipt::ReceiptError::Sign(e) => JournalError::Signer(e),
+                e => JournalError::Invalid(e.to_string()),
+            })
     }
 
     /// Records a sale.

@@ -3,6 +3,8 @@
 
 use super::calendar::Calendar;
 use crate::closure::ClosureError;
+use crate::keys::Signer;
+use crate::receipt::{ReceiptError, ReceiptFields};
 use pos_format::body::OpeningBody;
 use std::sync::Arc;
 
@@ -18,4 +20,13 @@ pub trait FiscalRules: Send + Sync + std::fmt::Debug {
     fn is_known_event(&self, code: &str) -> bool;
     /// The periods the register's closures close, and when each is due.
     fn calendar(&self, opening: &OpeningBody) -> Result<Arc<dyn Calendar>, ClosureError>;
+    /// The verification string a ticket's receipt carries (its QR code), signed by `signer`.
+    /// The French string (`POSR1`, [`crate::receipt`]) unless the rules define their own.
+    fn receipt_code(
+        &self,
+        fields: &ReceiptFields,
+        signer: &dyn Signer,
+    ) -> Result<String, ReceiptError> {
+        fields.sign(signer)
+    }
 }
