@@ -44,7 +44,8 @@ struct Args {
     /// Random seed.
     #[arg(long, default_value_t = 2026)]
     seed: u64,
-    /// The new journal's key algorithm: `ed25519` or `ecdsa-p256-sha256`.
+    /// The key algorithm of a journal created now: `ed25519` or `ecdsa-p256-sha256` (a journal
+    /// that exists keeps its key, `PATH.key`, whatever its algorithm).
     #[arg(long, default_value = "ed25519", value_parser = parse_algorithm)]
     algorithm: Algorithm,
 }

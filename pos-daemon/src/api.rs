@@ -1251,6 +1251,17 @@ struct ClosureRequest {
 
 async fn closure(State(app): AppState, ApiJson(req): ApiJson<ClosureRequest>) -> ApiResult {
     let journal = app.journal().map_err(ApiError::unavailable)?;
+    if !journal.closes(req.period) {
+        // Refused before the PIN is checked: nothing is journaled for a request that names
+        // a period this register never closes.
+        return Err(ApiError::invalid(
+            "invalid_request",
+            format!(
+                "period {:?}: this register's fiscal rules close day, month and year",
+                req.period.as_str()
+            ),
+        ));
+    }
     authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
     let app2 = app.clone();
     let (written, anchor_error) = blocking(move || {

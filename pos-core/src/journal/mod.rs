@@ -276,6 +276,7 @@ impl Journal {
             head_timestamp_ms: writer.head_timestamp_ms().into(),
             head_seq: writer.head_seq().into(),
             needs_reopen: false.into(),
+            middle_period: writer.middle_period(),
             opening,
             rules,
         };
@@ -584,6 +585,12 @@ impl Journal {
     /// already closed.
     pub fn close_period(&self, period: Period) -> Result<Vec<Appended>, JournalError> {
         self.call(|reply| Request::Close { period, reply })
+    }
+
+    /// Whether the journal's fiscal rules close `period`: the day, the fiscal year, and the
+    /// period between (the month, under the French rules).
+    pub fn closes(&self, period: Period) -> bool {
+        matches!(period, Period::Day | Period::Year) || period == self.shared.middle_period
     }
 
     /// Why the last automatic anchor (after a closure) could not be written, if it could not.

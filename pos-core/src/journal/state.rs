@@ -13,6 +13,8 @@ pub(crate) struct Shared {
     pub(crate) opening: OpeningBody,
     /// The fiscal rules the opening names.
     pub(crate) rules: Arc<dyn FiscalRules>,
+    /// The period the rules close between the day and the fiscal year (the month in France).
+    pub(crate) middle_period: pos_format::closure::Period,
     /// The VAT rates in force (callers compute sales with them; the writer re-checks).
     pub(crate) rates: RwLock<Vec<VatRate>>,
     /// The current signing key (for receipt codes).

@@ -179,6 +179,11 @@ impl Writer {
         self.head.timestamp_ms
     }
 
+    /// The period the closures close between the day and the fiscal year.
+    pub(crate) fn middle_period(&self) -> Period {
+        self.closures.middle_period()
+    }
+
     /// The last record's sequence number.
     pub(crate) fn head_seq(&self) -> u64 {
         self.head.seq
