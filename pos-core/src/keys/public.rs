@@ -93,9 +93,15 @@ impl PublicKey {
                 .verify(message, &ed25519_dalek::Signature::from_bytes(signature))
                 .is_ok(),
             PublicKey::EcdsaP256(k) => {
-                use p256::ecdsa::signature::Verifier as _;
-                p256::ecdsa::Signature::from_slice(signature)
-                    .is_ok_and(|sig| k.verify(message, &sig).is_ok())
+                // ring's fixed-width form is the stored `r || s`; it checks the same equation
+                // as p256 (whose signatures it accepts, and the tests compare the two).
+                let point = k.to_encoded_point(false);
+                ring::signature::UnparsedPublicKey::new(
+                    &ring::signature::ECDSA_P256_SHA256_FIXED,
+                    point.as_bytes(),
+                )
+                .verify(message, signature)
+                .is_ok()
             }
         }
     }
@@ -166,6 +172,40 @@ mod tests {
                 ..info
             };
             assert!(PublicKey::decode(&swapped).is_err());
+        }
+    }
+
+    /// The verifier (ring) and the signer's library (p256) agree on P-256 signatures, valid
+    /// and altered, and on both halves of the order for `s` (a signature and its mirror).
+    #[test]
+    fn p256_verification_agrees_with_the_p256_library() {
+        use p256::ecdsa::signature::Verifier as _;
+        for seed in 1u8..=20 {
+            let k = KeyPair::from_secret(Algorithm::EcdsaP256Sha256, [seed; 32]).unwrap();
+            let PublicKey::EcdsaP256(vk) = k.verifying_key() else {
+                panic!("a P-256 key")
+            };
+            let message = [seed ^ 0x5a; 32];
+            let sig = k.sign_hash(&message);
+            let parsed = p256::ecdsa::Signature::from_slice(&sig).unwrap();
+            // s and n - s verify alike (ECDSA accepts both).
+            let mirrored: [u8; 64] = parsed.normalize_s().map_or(sig, |n| {
+                let mut out = [0u8; 64];
+                out.copy_from_slice(&n.to_bytes());
+                out
+            });
+            for candidate in [sig, mirrored] {
+                let by_p256 = p256::ecdsa::Signature::from_slice(&candidate)
+                    .is_ok_and(|s| vk.verify(&message, &s).is_ok());
+                assert!(by_p256);
+                assert_eq!(k.verifying_key().verify(&message, &candidate), by_p256);
+            }
+            let mut bent = sig;
+            bent[(seed as usize) % 64] ^= 0x10;
+            let by_p256 = p256::ecdsa::Signature::from_slice(&bent)
+                .is_ok_and(|s| vk.verify(&message, &s).is_ok());
+            assert_eq!(k.verifying_key().verify(&message, &bent), by_p256);
+            assert!(!by_p256);
         }
     }
 
