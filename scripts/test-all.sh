@@ -28,6 +28,12 @@ cargo test --workspace --doc --locked
 # format crate it re-exports (packaged together: cargo builds each against the other's package).
 # (--allow-dirty: a run on a working copy with uncommitted changes packages those too.)
 step "package pos-format and pos-core"
+# cargo verifies pos-core against pos-format from a temporary local registry, whose crates it
+# extracts under CARGO_HOME by name and version (the directories named `-<hash>`): a crate
+# changed since an earlier run, under the same version, would be read from that earlier
+# extraction. They are removed first (crates.io's own directory is left alone).
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/pos-format-* \
+    "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/pos-core-*
 cargo package -p pos-format -p pos-core --locked --allow-dirty
 
 if [ -x scripts/fuzz-smoke.sh ]; then
