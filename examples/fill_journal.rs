@@ -46,12 +46,8 @@ struct Args {
     seed: u64,
     /// The key algorithm of a journal created now: `ed25519` or `ecdsa-p256-sha256` (a journal
     /// that exists keeps its key, `PATH.key`, whatever its algorithm).
-    #[arg(long, default_value = "ed25519", value_parser = parse_algorithm)]
+    #[arg(long, default_value = "ed25519")]
     algorithm: Algorithm,
-}
-
-fn parse_algorithm(name: &str) -> Result<Algorithm, String> {
-    Algorithm::parse(name).ok_or_else(|| format!("unknown algorithm {name:?}"))
 }
 
 /// 2026-03-02 08:00 Europe/Paris (07:00 UTC), in UTC milliseconds.

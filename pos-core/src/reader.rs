@@ -31,7 +31,7 @@ pub enum ReadError {
 
 /// Why the closure state could not be rebuilt (its words are the journal's).
 #[derive(Debug, thiserror::Error)]
-pub enum ClosureStateError {
+pub(crate) enum ClosureStateError {
     /// SQLite failed.
     #[error("journal storage error: {0}")]
     Storage(#[from] rusqlite::Error),

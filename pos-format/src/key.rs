@@ -46,6 +46,18 @@ impl Algorithm {
     }
 }
 
+impl std::str::FromStr for Algorithm {
+    type Err = String;
+
+    /// Parses a stored name; the error names the algorithms there are.
+    fn from_str(name: &str) -> Result<Algorithm, String> {
+        Algorithm::parse(name).ok_or_else(|| {
+            let names: Vec<&str> = Algorithm::ALL.iter().map(|a| a.as_str()).collect();
+            format!("unknown algorithm {name:?}: one of {}", names.join(", "))
+        })
+    }
+}
+
 impl std::fmt::Display for Algorithm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

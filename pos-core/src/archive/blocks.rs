@@ -111,19 +111,10 @@ pub(super) fn entry_line_blocks(
                 &file,
                 entry,
                 block_size,
-                |b| {
-                    // Piece by piece, so that `read` finds each piece in the cache where the
-                    // CRC left it, instead of reading the block from memory a second time.
-                    for piece in b.chunks(CACHED_PIECE) {
-                        crc.update(piece);
-                        read(piece);
-                    }
-                },
+                |b| checksummed(&mut crc, b, &mut read),
                 send,
             )?;
-            if crc.finalize() != entry.crc32 {
-                return Err("Invalid checksum: its CRC-32 does not match its headers".into());
-            }
+            check_crc(crc, entry.crc32)?;
             Ok(bytes)
         }
         None => {
@@ -153,12 +144,7 @@ fn inflate_line_blocks(
     let bytes = read_line_blocks(
         &mut inflater,
         block_size,
-        |b| {
-            for piece in b.chunks(CACHED_PIECE) {
-                crc.update(piece);
-                read(piece);
-            }
-        },
+        |b| checksummed(&mut crc, b, &mut read),
         send,
     )?;
     let used = inflater.total_in();
@@ -174,10 +160,26 @@ fn inflate_line_blocks(
             entry.len
         ));
     }
-    if crc.finalize() != entry.crc32 {
-        return Err("Invalid checksum: its CRC-32 does not match its headers".into());
-    }
+    check_crc(crc, entry.crc32)?;
     Ok(bytes)
+}
+
+/// Adds `bytes` to `crc` and hands them to `read` piece by piece, so that `read` finds each
+/// piece in the cache where the CRC left it, instead of reading the block from memory again.
+fn checksummed(crc: &mut crc32fast::Hasher, bytes: &[u8], read: &mut impl FnMut(&[u8])) {
+    for piece in bytes.chunks(CACHED_PIECE) {
+        crc.update(piece);
+        read(piece);
+    }
+}
+
+/// Whether an entry's content has the CRC-32 its headers give.
+fn check_crc(crc: crc32fast::Hasher, expected: u32) -> Result<(), String> {
+    if crc.finalize() == expected {
+        Ok(())
+    } else {
+        Err("Invalid checksum: its CRC-32 does not match its headers".into())
+    }
 }
 
 /// [`entry_line_blocks`] for an entry at a known place: each block is a mapping of the file.

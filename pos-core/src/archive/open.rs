@@ -123,7 +123,7 @@ pub(super) fn open_archive(
     }
     // Entries are read straight from the file only where the structure is exactly the
     // exporter's: then each lies, stored or deflated, where its headers say.
-    let stored = |name: &str| {
+    let place = |name: &str| {
         structure
             .entries
             .iter()
@@ -279,14 +279,14 @@ pub(super) fn open_archive(
         .files
         .iter()
         .filter(|entry| entry.name != "records.jsonl")
-        .map(|entry| (entry.clone(), entry_size(&entry.name), stored(&entry.name)))
+        .map(|entry| (entry.clone(), entry_size(&entry.name), place(&entry.name)))
         .collect();
     let view_path = path.to_path_buf();
     let views = std::thread::spawn(move || hash_views(&view_path, views));
     let records_size = entry_size("records.jsonl");
     Ok(Some(Opened {
         records_size,
-        records_stored: stored("records.jsonl"),
+        records_stored: place("records.jsonl"),
         path: path.to_path_buf(),
         label: manifest.label.clone(),
         manifest,
