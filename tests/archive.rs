@@ -12,6 +12,7 @@ use pos_core::archive::{
 };
 use pos_core::body::{ArchiveBody, Body};
 use pos_core::closure::Period;
+use pos_core::keys::Signer;
 use pos_core::prelude::*;
 use pos_core::verify::FindingSink;
 use pos_workspace::ManualClock;
@@ -494,6 +495,102 @@ fn swapped_manifests_are_reported() {
     }
     let o = cli(&["verify", s(&x3), s(&x4)]);
     assert_eq!(code(&o), 1, "{}", text(&o));
+}
+
+/// A copy of `src` at `out` whose manifest (as JSON) `change` alters, signed again with the
+/// journal's key: the signature holds, as it would for a writer that got the manifest wrong.
+fn with_manifest_resigned(src: &Path, out: &Path, change: impl Fn(&mut serde_json::Value)) {
+    let mut e = entries(src);
+    let manifest = content(&mut e, "manifest.json");
+    let mut m: serde_json::Value = serde_json::from_slice(manifest).unwrap();
+    change(&mut m);
+    let mut bytes = serde_json::to_vec_pretty(&m).unwrap();
+    bytes.push(b'\n');
+    *manifest = bytes.clone();
+    let key = journal_key();
+    let mut message = pos_core::archive::MANIFEST_SIGNATURE_DOMAIN.to_vec();
+    message.extend_from_slice(&bytes);
+    let signature = key.sign(&message).unwrap();
+    *content(&mut e, "manifest.sig") = format!(
+        "{} {} {}\n",
+        key.public_key().algorithm(),
+        key.key_id(),
+        hex::encode(signature)
+    )
+    .into_bytes();
+    rezip(out, &e);
+}
+
+#[test]
+fn the_manifest_lists_the_originals_and_a_wrong_list_is_one_mismatch() {
+    let shop = shop();
+    let april = &shop.months[1];
+    let m = &shop.manifests[1];
+    // April's refund names the first March sale (in the references).
+    let mut e = entries(april);
+    let refund: serde_json::Value = content(&mut e, "records.jsonl")
+        .split(|b| *b == b'\n')
+        .filter_map(|l| serde_json::from_slice::<serde_json::Value>(l).ok())
+        .find(|r| r["kind"] == "refund")
+        .unwrap();
+    let refund_seq = refund["seq"].as_u64().unwrap();
+    let body: serde_json::Value = serde_json::from_str(refund["body"].as_str().unwrap()).unwrap();
+    let sale = body["original"]["seq"].as_u64().unwrap();
+    assert!(sale < m.first_seq);
+    assert_eq!(
+        m.originals.as_deref(),
+        Some(
+            &[pos_core::archive::NamedOriginal {
+                seq: sale,
+                last_named_by: refund_seq,
+            }][..]
+        )
+    );
+    assert_eq!(shop.manifests[0].originals.as_deref(), Some(&[][..]));
+    // Re-signed with the original left out, with an extra one, or named too early: one
+    // finding, and the records are checked as with the right list (no refund_invalid).
+    let changes: [(&str, serde_json::Value, String); 3] = [
+        (
+            "left out",
+            serde_json::json!([]),
+            format!("seq {sale} is not named in the manifest but last named by {refund_seq}"),
+        ),
+        (
+            "extra",
+            serde_json::json!([{"seq": sale, "last_named_by": refund_seq}, {"seq": sale + 1, "last_named_by": refund_seq}]),
+            format!("seq {} is last named by {refund_seq} in the manifest but not named", sale + 1),
+        ),
+        (
+            "too early",
+            serde_json::json!([{"seq": sale, "last_named_by": m.first_seq}]),
+            format!("seq {sale} is last named by {} in the manifest but last named by {refund_seq} in the records", m.first_seq),
+        ),
+    ];
+    for (what, list, expected) in changes {
+        let out = shop.dir.path().join(format!("originals-{what}.zip"));
+        with_manifest_resigned(april, &out, |m| m["originals"] = list.clone());
+        let findings = verify(&[out.as_path()]);
+        assert_findings(&findings, &[(m.first_seq, Problem::ManifestMismatch)]);
+        let detail = detail_of(&findings, Problem::ManifestMismatch);
+        assert!(
+            detail.contains("manifest originals differ"),
+            "{what}: {detail}"
+        );
+        assert!(detail.contains(&expected), "{what}: {detail}");
+    }
+    // A format 2 manifest without the list is not a manifest; a format 1 one with it neither.
+    let out = shop.dir.path().join("originals-missing.zip");
+    with_manifest_resigned(april, &out, |m| {
+        m.as_object_mut().unwrap().remove("originals");
+    });
+    let findings = verify(&[out.as_path()]);
+    assert_findings(&findings, &[(0, Problem::ArchiveStructure)]);
+    assert!(
+        detail_of(&findings, Problem::ArchiveStructure).ends_with(
+            "manifest.json is not a manifest: member `originals` missing in format version 2"
+        ),
+        "{findings:#?}"
+    );
 }
 
 #[test]

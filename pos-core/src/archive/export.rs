@@ -2,8 +2,8 @@
 
 use super::csv_views::CsvViews;
 use super::format::{
-    ArchiveError, FileEntry, JournalIdentity, KeyUse, Manifest, RecordLine, CONTENT_FILES, FORMAT,
-    FORMAT_VERSION, MANIFEST_SIGNATURE_DOMAIN,
+    ArchiveError, FileEntry, JournalIdentity, KeyUse, Manifest, NamedOriginal, RecordLine,
+    CONTENT_FILES, FORMAT, FORMAT_VERSION, MANIFEST_SIGNATURE_DOMAIN,
 };
 use crate::body::{ArchiveBody, Body, Software};
 use crate::closure::{Period, Totals};
@@ -211,6 +211,8 @@ struct Tally {
     keys: Vec<(String, u64, u64)>,
     /// Originals before the range that refunds or duplicates of the range name.
     references: BTreeSet<u64>,
+    /// Every original that refunds or duplicates of the range name, with the last naming it.
+    originals: BTreeMap<u64, u64>,
     first_ts: i64,
     last_ts: i64,
     versions: BTreeSet<u16>,
@@ -486,6 +488,13 @@ fn write_zip(
                 })
             })
             .collect(),
+        originals: Some(
+            tally
+                .originals
+                .iter()
+                .map(|(&seq, &last_named_by)| NamedOriginal { seq, last_named_by })
+                .collect(),
+        ),
         manifest_key: key.public_key().info(),
         files,
     };
@@ -560,6 +569,16 @@ fn check_link(r: &Record, (seq, prev): (u64, [u8; 32])) -> Result<(), ArchiveErr
     Ok(())
 }
 
+impl Tally {
+    /// Record `by` of the range names `original` (a refund's sale, a duplicate's ticket).
+    fn name_original(&mut self, original: u64, by: u64, first: u64) {
+        if original < first {
+            self.references.insert(original);
+        }
+        self.originals.insert(original, by);
+    }
+}
+
 fn tally_record(
     t: &mut Tally,
     r: &Record,
@@ -589,13 +608,9 @@ fn tally_record(
         }
         Body::Refund(rf) => {
             let _ = t.totals.add_refund(rf);
-            if rf.original.seq < first {
-                t.references.insert(rf.original.seq);
-            }
+            t.name_original(rf.original.seq, r.seq, first);
         }
-        Body::Duplicate(d) if d.original.seq < first => {
-            t.references.insert(d.original.seq);
-        }
+        Body::Duplicate(d) => t.name_original(d.original.seq, r.seq, first),
         _ => {}
     }
     views.add(r, &body)

@@ -171,6 +171,16 @@ pub struct FileEntry {
     pub bytes: u64,
 }
 
+/// A record that refunds or duplicates of the archive's range name, with the last of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedOriginal {
+    /// The original's seq (in the range or in `references.jsonl`).
+    pub seq: u64,
+    /// The seq of the last refund or duplicate of the range that names it.
+    pub last_named_by: u64,
+}
+
 /// A key that signed records of the archive, with the range it signed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -240,6 +250,12 @@ pub struct Manifest {
     pub totals: crate::closure::Totals,
     /// The keys that signed the range.
     pub keys: Vec<KeyUse>,
+    /// Format 2 on (absent in format 1): every original that refunds and duplicates of the
+    /// range name, in seq order, with the last record naming it. A verifier reading
+    /// `records.jsonl` once keeps exactly these records in memory, and no longer than needed;
+    /// it checks the list against the records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub originals: Option<Vec<NamedOriginal>>,
     /// The key that signed this manifest (the journal's current key when it was written).
     pub manifest_key: crate::keys::PublicKeyInfo,
     /// Every other file of the archive.

@@ -30,7 +30,7 @@ mod open;
 pub use csv_views::VIEWS;
 pub use export::{export_archive, ArchiveSelection};
 pub use format::{
-    ArchiveError, FileEntry, JournalIdentity, KeyUse, Manifest, RecordLine, CONTENT_FILES, FORMAT,
-    FORMAT_VERSION, MANIFEST_SIGNATURE_DOMAIN,
+    ArchiveError, FileEntry, JournalIdentity, KeyUse, Manifest, NamedOriginal, RecordLine,
+    CONTENT_FILES, FORMAT, FORMAT_VERSION, MANIFEST_SIGNATURE_DOMAIN,
 };
 pub use verify::{find_record, verify_archives, ArchiveInput};

@@ -199,6 +199,23 @@ pub(super) fn open_archive(
             return Ok(None);
         }
     };
+    // `originals` is a member of format 2 on; format 1 has none.
+    let lists_originals = manifest.format_version >= 2;
+    if manifest.originals.is_some() != lists_originals {
+        let why = if lists_originals {
+            "missing"
+        } else {
+            "unknown"
+        };
+        report(
+            Problem::ArchiveStructure,
+            format!(
+                "manifest.json is not a manifest: member `originals` {why} in format version {}",
+                manifest.format_version
+            ),
+        );
+        return Ok(None);
+    }
     // Format 1 archives hold their entries stored, format 2 ones deflated.
     let version = match structure.compression {
         Compression::Stored => 1,

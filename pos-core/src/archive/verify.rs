@@ -27,7 +27,7 @@ pub struct ArchiveInput {
 }
 
 /// Originals that refunds and duplicates need, found in the references and in the archive.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct ArchiveLookup {
     records: HashMap<u64, Record>,
 }
@@ -67,13 +67,17 @@ fn references(path: &Path) -> Result<Vec<Record>, String> {
     Ok(out)
 }
 
+/// Originals to keep in memory while streaming an archive's records, each with the seq of the
+/// last record that names it (after which it is no longer needed).
+type Wanted = BTreeMap<u64, u64>;
+
 /// Originals named by the archive's refunds and duplicates (a first, light pass over
-/// `records.jsonl`), each with the seq of the last record that names it (after which it is no
-/// longer needed in memory). Only the lines of those kinds are parsed: they are found by their
+/// `records.jsonl`, for format 1 archives: format 2 manifests list them), each with the seq of
+/// the last record that names it. Only the lines of those kinds are parsed: they are found by their
 /// `"kind":"refund"` or `"kind":"duplicate"` field (the third of a line, starting within its
 /// first 96 bytes; a body cannot hold these bytes, its quotes are escaped), searched in whole
 /// blocks.
-fn referenced_seqs(o: &Opened) -> Result<BTreeMap<u64, u64>, String> {
+fn referenced_seqs(o: &Opened) -> Result<Wanted, String> {
     let needles = [
         memchr::memmem::Finder::new(br#""kind":"refund""#),
         memchr::memmem::Finder::new(br#""kind":"duplicate""#),
@@ -125,22 +129,32 @@ fn parse_lines(block: &[u8]) -> Vec<Item> {
 
 /// A key id (hex) and the first and last seq it signed, in stream order.
 type KeyRun = (String, u64, u64);
-/// What streaming `records.jsonl` yields: its SHA-256 (hex), its size, the key runs.
-type Streamed = (String, u64, Vec<KeyRun>);
+/// What streaming `records.jsonl` yields.
+struct Streamed {
+    /// Its SHA-256 (hex).
+    sha256: String,
+    /// Its size.
+    bytes: u64,
+    /// The records' key runs.
+    key_runs: Vec<KeyRun>,
+    /// The originals its refunds and duplicates name, with the last naming each.
+    named: Wanted,
+}
 
-/// Streams `records.jsonl` through the verifier; returns its SHA-256, size and the records'
-/// key runs, or why it could not be read.
+/// Streams `records.jsonl` through the verifier; returns its SHA-256, size, the records' key
+/// runs and the originals they name, or why it could not be read.
 fn stream_records(
     o: &Opened,
     verifier: &mut Verifier,
     lookup: &mut ArchiveLookup,
-    wanted: &BTreeMap<u64, u64>,
+    wanted: &Wanted,
     archive_records: &mut Vec<crate::body::ArchiveBody>,
     sink: &mut dyn FindingSink,
     progress: &mut (u64, u64),
 ) -> Result<Streamed, String> {
     let (path, stored) = (o.path.clone(), o.records_stored);
     let mut key_runs: Vec<(KeyId, u64, u64)> = Vec::new();
+    let mut named = Wanted::new();
     let mut overlapped = Overlapped::new();
     std::thread::scope(|scope| -> Result<Streamed, String> {
         // The reader maps (or reads) blocks of the ZIP entry and hashes them; the complete
@@ -171,9 +185,18 @@ fn stream_records(
                     Some((k, _, to)) if *k == r.key_id => *to = r.seq,
                     _ => key_runs.push((r.key_id, r.seq, r.seq)),
                 }
-                if r.kind == Kind::Archive.as_str() {
+                let kind = r.kind.as_str();
+                if kind == Kind::Archive.as_str() {
                     if let Ok(Body::Archive(a)) = Body::decode(Kind::Archive, &r.body) {
                         archive_records.push(a);
+                    }
+                } else if kind == Kind::Refund.as_str() {
+                    if let Ok(Body::Refund(b)) = Body::decode(Kind::Refund, &r.body) {
+                        named.insert(b.original.seq, r.seq);
+                    }
+                } else if kind == Kind::Duplicate.as_str() {
+                    if let Ok(Body::Duplicate(d)) = Body::decode(Kind::Duplicate, &r.body) {
+                        named.insert(d.original.seq, r.seq);
                     }
                 }
             }
@@ -192,14 +215,125 @@ fn stream_records(
             sink.progress(progress.0, progress.1);
         }
         overlapped.flush(verifier, lookup, sink);
-        let (sha, bytes) = producer
+        let (sha256, bytes) = producer
             .join()
             .unwrap_or_else(|_| Err("reader thread panicked".into()))?;
         let key_runs = key_runs
             .into_iter()
             .map(|(k, from, to)| (k.to_hex(), from, to))
             .collect();
-        Ok((sha, bytes, key_runs))
+        Ok(Streamed {
+            sha256,
+            bytes,
+            key_runs,
+            named,
+        })
+    })
+}
+
+/// Holds the findings of an archive's records until its `records.jsonl` is read to its end;
+/// progress goes through.
+struct HeldFindings<'a> {
+    sink: &'a mut dyn FindingSink,
+    findings: Vec<crate::verify::Finding>,
+}
+
+impl FindingSink for HeldFindings<'_> {
+    fn finding(&mut self, finding: crate::verify::Finding) {
+        self.findings.push(finding);
+    }
+    fn progress(&mut self, done: u64, total: u64) {
+        self.sink.progress(done, total);
+    }
+}
+
+/// Streams an archive's records through the verifier as one step. Its findings are held
+/// until `records.jsonl` has been read to its end (a deflated entry's damage may show only
+/// there, in its CRC-32): if it cannot be, the verifier, the lookup and the archive records are
+/// left as they were and nothing about its records is reported. The records are read once when
+/// `wanted` keeps every original they name long enough; when it does not (a manifest whose
+/// list is wrong), they are checked again keeping what they name, so that the list's error
+/// is reported once (as a manifest mismatch) and costs the records no finding.
+fn stream_archive(
+    o: &Opened,
+    verifier: &mut Verifier,
+    lookup: &mut ArchiveLookup,
+    mut wanted: Wanted,
+    archive_records: &mut Vec<crate::body::ArchiveBody>,
+    sink: &mut dyn FindingSink,
+    progress: &mut (u64, u64),
+) -> Result<Streamed, String> {
+    let saved = (
+        verifier.clone(),
+        lookup.clone(),
+        archive_records.len(),
+        *progress,
+    );
+    let mut first = true;
+    loop {
+        let mut held = HeldFindings {
+            sink: &mut *sink,
+            findings: Vec::new(),
+        };
+        let result = stream_records(
+            o,
+            verifier,
+            lookup,
+            &wanted,
+            archive_records,
+            &mut held,
+            progress,
+        );
+        let findings = held.findings;
+        match result {
+            Ok(s) if !first || covers(&wanted, &s.named) => {
+                for f in findings {
+                    sink.finding(f);
+                }
+                return Ok(s);
+            }
+            Ok(s) => {
+                first = false;
+                wanted = s.named;
+            }
+            Err(e) => {
+                *verifier = saved.0;
+                *lookup = saved.1;
+                archive_records.truncate(saved.2);
+                *progress = saved.3;
+                return Err(e);
+            }
+        }
+        *verifier = saved.0.clone();
+        *lookup = saved.1.clone();
+        archive_records.truncate(saved.2);
+        *progress = saved.3;
+    }
+}
+
+/// Whether keeping `wanted` keeps every original that `named` needs until its last use.
+fn covers(wanted: &Wanted, named: &Wanted) -> bool {
+    named
+        .iter()
+        .all(|(seq, last)| wanted.get(seq).is_some_and(|kept| kept >= last))
+}
+
+/// The first difference between a manifest's list of originals and what the records name.
+fn first_difference(listed: &Wanted, named: &Wanted) -> Option<String> {
+    let seqs: BTreeSet<u64> = listed.keys().chain(named.keys()).copied().collect();
+    seqs.into_iter().find_map(|seq| {
+        let said = |w: &Wanted| {
+            w.get(&seq).map_or("not named".to_string(), |last| {
+                format!("last named by {last}")
+            })
+        };
+        (listed.get(&seq) != named.get(&seq)).then(|| {
+            format!(
+                "seq {seq} is {} in the manifest but {} in the records",
+                said(listed),
+                said(named)
+            )
+        })
     })
 }
 
@@ -354,7 +488,12 @@ pub fn verify_archives(
             });
         }
         let Some(v) = verifier.as_mut() else { continue };
-        let wanted = match referenced_seqs(o) {
+        // Format 2 manifests list the originals to keep; format 1 archives need a first pass.
+        let listed: Option<Wanted> = m
+            .originals
+            .as_ref()
+            .map(|list| list.iter().map(|o| (o.seq, o.last_named_by)).collect());
+        let wanted = match listed.clone().map_or_else(|| referenced_seqs(o), Ok) {
             Ok(w) => w,
             Err(e) => {
                 report(
@@ -367,16 +506,21 @@ pub fn verify_archives(
             }
         };
         let before = v.snapshot();
-        let streamed = stream_records(
+        let streamed = stream_archive(
             o,
             v,
             &mut lookup,
-            &wanted,
+            wanted,
             &mut archive_records,
             sink,
             &mut progress,
         );
-        let (sha, bytes, key_runs) = match streamed {
+        let Streamed {
+            sha256: sha,
+            bytes,
+            key_runs,
+            named,
+        } = match streamed {
             Ok(s) => s,
             Err(e) => {
                 report(
@@ -406,6 +550,14 @@ pub fn verify_archives(
                     format!("{name}: records.jsonl does not match its SHA-256 in the manifest"),
                 );
             }
+        }
+        if let Some(difference) = listed.and_then(|l| first_difference(&l, &named)) {
+            report(
+                sink,
+                m.first_seq,
+                Problem::ManifestMismatch,
+                format!("{name}: manifest originals differ from the records': {difference}"),
+            );
         }
         // The manifest against the records.
         let mut mismatch = |what: &str, stored: String, found: String| {

@@ -14,7 +14,9 @@ use crate::store::MalformedRow;
 use crate::ticket::Remaining;
 use std::collections::{BTreeMap, HashMap};
 
-/// The streaming verifier's state between chunks.
+/// The streaming verifier's state between chunks. Cloned to go back to a point of the stream
+/// (an archive whose records turn out unreadable at their end is left out of it).
+#[derive(Clone)]
 pub struct Verifier {
     pub(crate) options: VerifyOptions,
     pub(crate) prev: Option<(u64, Hash, i64)>,
