@@ -3,7 +3,7 @@
 //! the journal is unavailable.
 
 use crate::app::App;
-use crate::auth::same_secret;
+use crate::auth::{bearer_token, same_secret, PinRefusal, PinReport};
 use crate::catalog::{CatalogError, LineRequest, Product};
 use crate::config::{OperatorConfig, Role};
 use crate::idempotency::{self, RequestKey, Start};
@@ -214,8 +214,32 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for KeyedJson<T> {
     }
 }
 
-/// A request's body, within the configured limit.
+/// Whether a `Content-Type` value names JSON (`application/json`, parameters allowed, the
+/// media type case-insensitive).
+fn is_json(content_type: &str) -> bool {
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    media.eq_ignore_ascii_case("application/json")
+}
+
+/// A request's JSON body, within the configured limit: a request that does not say its body is
+/// JSON is a 415 (a form or plain text posted by mistake is not read as a sale).
 async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or(""));
+    if !content_type.is_some_and(is_json) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the body must be JSON, sent with `Content-Type: application/json`",
+        ));
+    }
+    raw_body_bytes(req, state).await
+}
+
+/// A request's body as it came, within the configured limit (too large: the JSON error 413).
+async fn raw_body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, state).await.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
@@ -325,7 +349,7 @@ async fn require_token(State(app): AppState, req: Request, next: Next) -> Respon
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(bearer_token);
     let ok = given.is_some_and(|t| {
         app.config
             .api
@@ -507,7 +531,40 @@ fn operator(app: &App, id: &str) -> Result<OperatorConfig, ApiError> {
         .ok_or_else(|| ApiError::invalid("unknown_operator", format!("no operator {id:?}")))
 }
 
-/// Checks an operator's PIN (rate limited; a wrong PIN is journaled) and role.
+/// An attempt taken from the PIN guard: given back if its request goes away before the PIN is
+/// judged (the handler's future dropped while argon2 runs).
+struct PinAttempt<'a> {
+    app: &'a App,
+    operator: &'a str,
+    judged: bool,
+}
+
+impl PinAttempt<'_> {
+    /// Records the outcome; returns the journal event it calls for.
+    fn judge(mut self, right: bool) -> Result<Option<PinReport>, ApiError> {
+        self.judged = true;
+        Ok(self
+            .app
+            .pins
+            .lock()
+            .map_err(|_| ApiError::internal("pin lock"))?
+            .finish(self.operator, right))
+    }
+}
+
+impl Drop for PinAttempt<'_> {
+    fn drop(&mut self) {
+        if !self.judged {
+            if let Ok(mut g) = self.app.pins.lock() {
+                g.abandon(self.operator);
+            }
+        }
+    }
+}
+
+/// Checks an operator's PIN and role. The attempt is counted before the PIN is checked, so a
+/// burst checks no more PINs than the lock-out allows; a series of wrong PINs is journaled at
+/// its first PIN and at its end (lock-out, or the right PIN), with its count.
 async fn authorize(
     app: &Arc<App>,
     id: &str,
@@ -515,46 +572,58 @@ async fn authorize(
     need: Role,
 ) -> Result<OperatorConfig, ApiError> {
     let op = operator(app, id)?;
-    if let Err(secs) = app
+    let taken = app
         .pins
         .lock()
         .map_err(|_| ApiError::internal("pin lock"))?
-        .check(id)
-    {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "pin_locked",
-            format!("too many wrong PINs: try again in {secs} s"),
-        ));
+        .begin(id);
+    match taken {
+        Ok(()) => {}
+        Err(PinRefusal::LockedOut(secs)) => {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "pin_locked",
+                format!("too many wrong PINs: try again in {secs} s"),
+            ))
+        }
+        Err(PinRefusal::TooManyAttempts) => {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "pin_locked",
+                "as many PINs as the lock-out allows are being checked for this operator: try again in 1 s",
+            ))
+        }
     }
+    let attempt = PinAttempt {
+        app,
+        operator: id,
+        judged: false,
+    };
     let hash = op.pin_hash.clone();
     let pin = pin.to_string();
     let right = blocking(move || crate::auth::verify_pin(&pin, &hash)).await?;
+    let report = attempt.judge(right)?;
     if !right {
-        let locked = app
-            .pins
-            .lock()
-            .map_err(|_| ApiError::internal("pin lock"))?
-            .failed(id);
-        tracing::warn!(operator = id, locked, "wrong PIN");
-        app.journal_event_by(
-            events::OPERATOR_PIN_REJECTED,
-            if locked {
-                "wrong PIN; operator locked out"
-            } else {
-                "wrong PIN"
-            },
-            Some(id),
-        )
-        .await;
+        tracing::warn!(operator = id, "wrong PIN");
+    }
+    if let Some(report) = report {
+        let message = match report {
+            PinReport::FirstWrong => "wrong PIN".to_string(),
+            PinReport::LockedOut(n) => format!(
+                "{n} wrong PINs in a row; operator locked out for {} s",
+                app.config.policy.pin_lockout_secs
+            ),
+            PinReport::RightAfter(n) => format!("{n} wrong PINs in a row before the right one"),
+        };
+        app.journal_event_by(events::OPERATOR_PIN_REJECTED, &message, Some(id))
+            .await;
+    }
+    if !right {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "wrong_pin",
             "wrong PIN",
         ));
-    }
-    if let Ok(mut g) = app.pins.lock() {
-        g.succeeded(id);
     }
     if need == Role::Manager && op.role != Role::Manager {
         return Err(ApiError::new(
@@ -653,11 +722,30 @@ struct SaleRequest {
     ticket_discount_cents: i64,
 }
 
-fn payments(p: &[PaymentRequest]) -> Result<Vec<Payment>, ApiError> {
+/// The payments of a request, each within the policy's ceiling (either sign: refunds pay
+/// back negative amounts).
+fn payments(
+    policy: &crate::config::Policy,
+    p: &[PaymentRequest],
+) -> Result<Vec<Payment>, ApiError> {
     if p.len() > MAX_PAYMENTS_PER_TICKET {
         return Err(ApiError::invalid(
             "invalid_ticket",
             format!("at most {MAX_PAYMENTS_PER_TICKET} payments"),
+        ));
+    }
+    let max = policy.max_payment_cents;
+    if let Some(big) = p
+        .iter()
+        .find(|p| p.amount_cents.unsigned_abs() > max.unsigned_abs())
+    {
+        return Err(ApiError::invalid(
+            "payment_too_large",
+            format!(
+                "a payment of {} is above the till's ceiling of {} (policy.max_payment_cents); nothing was journaled",
+                Cents(big.amount_cents),
+                Cents(max)
+            ),
         ));
     }
     Ok(p.iter()
@@ -749,8 +837,22 @@ async fn post_sale(
         operator: req.operator.clone(),
         lines,
         ticket_discount: Cents(req.ticket_discount_cents),
-        payments: payments(&req.payments)?,
+        payments: payments(&app.config.policy, &req.payments)?,
     };
+    // Cash given far beyond the total is a mistyped amount, not a sale to journal for good.
+    if let Ok(computed) = pos_core::ticket::compute_sale(&input, &journal.vat_rates()) {
+        let max = app.config.policy.max_change_cents;
+        if computed.change.0 > max {
+            return Err(ApiError::invalid(
+                "change_too_large",
+                format!(
+                    "{} of change is more than the till gives (policy.max_change_cents: {}); check the amount tendered; nothing was journaled",
+                    computed.change,
+                    Cents(max)
+                ),
+            ));
+        }
+    }
     if let (Some(k), Some(after_seq)) = (&key, unsettled) {
         // Remembered, but its answer was never recorded: the journal says whether the sale
         // was written.
@@ -884,6 +986,55 @@ struct RefundRequest {
     manager_pin: Option<String>,
 }
 
+/// posd sells pieces whole (the catalogue takes whole quantities), so it returns them whole:
+/// a refund of half a piece is refused before the PIN checks. (The journal itself counts in
+/// thousandths of a piece: another till may sell pieces in parts.) An original that cannot be
+/// read is left to the journal, which says why.
+async fn whole_pieces(
+    app: &Arc<App>,
+    original_seq: u64,
+    lines: &[RefundLineRequest],
+) -> Result<(), ApiError> {
+    let partial: Vec<(usize, u32, i64)> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.quantity_milli % 1000 != 0)
+        .map(|(i, l)| (i, l.original_line, l.quantity_milli))
+        .collect();
+    if partial.is_empty() {
+        return Ok(());
+    }
+    let path = app.config.journal_path();
+    let original = blocking(move || {
+        let record = pos_core::reader::JournalReader::open(&path)
+            .ok()?
+            .record(original_seq)
+            .ok()??
+            .ok()?;
+        match Body::decode(record.known_kind()?, &record.body) {
+            Ok(Body::Sale(s)) => Some(s),
+            _ => None,
+        }
+    })
+    .await?;
+    let Some(sale) = original else { return Ok(()) };
+    for (i, original_line, milli) in partial {
+        let piece = sale
+            .lines
+            .get(original_line as usize)
+            .is_some_and(|l| l.unit == pos_core::ticket::Unit::Piece);
+        if piece {
+            return Err(ApiError::invalid(
+                "invalid_ticket",
+                format!(
+                    "refund line {i}: {milli} thousandths of a piece of original line {original_line}: pieces are returned whole"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 async fn post_refund(
     State(app): AppState,
     KeyedJson { body: req, key }: KeyedJson<RefundRequest>,
@@ -900,7 +1051,8 @@ async fn post_refund(
     if req.lines.len() > MAX_LINES_PER_TICKET {
         return Err(ApiError::invalid("invalid_ticket", "too many lines"));
     }
-    let pays = payments(&req.payments)?;
+    let pays = payments(&app.config.policy, &req.payments)?;
+    whole_pieces(&app, req.original_seq, &req.lines).await?;
     let amount = pays
         .iter()
         .try_fold(0i64, |acc, p| acc.checked_add(p.amount.0.checked_abs()?))
@@ -1463,7 +1615,8 @@ async fn set_merchant(State(app): AppState, ApiJson(req): ApiJson<MerchantReques
     let journal = app.journal().map_err(ApiError::unavailable)?;
     let mut check = app.opening.clone();
     check.merchant = req.merchant.clone();
-    pos_core::body::validate_opening(&check)
+    crate::config::check_merchant_text(&check.merchant)
+        .and_then(|()| pos_core::body::validate_opening(&check))
         .map_err(|e| ApiError::invalid("invalid_merchant", e))?;
     let op = authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
     let old = app.current_opening().merchant;
@@ -1879,11 +2032,9 @@ fn no_shop(app: &App) -> ApiError {
     ApiError::new(StatusCode::CONFLICT, "no_shop", why)
 }
 
-async fn woo_webhook(
-    State(app): AppState,
-    headers: axum::http::HeaderMap,
-    body: Bytes,
-) -> ApiResult {
+async fn woo_webhook(State(app): AppState, req: Request) -> ApiResult {
+    let headers = req.headers().clone();
+    let body = raw_body_bytes(req, &()).await?;
     let Some(shop) = app.shop.clone() else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,

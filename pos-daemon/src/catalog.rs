@@ -3,7 +3,7 @@
 
 use pos_core::barcode::{self, Barcode, BarcodeConfig, Measure};
 use pos_core::money::{Cents, Qty, VatRate};
-use pos_core::ticket::{LineInput, MAX_SKU_LEN, MAX_TEXT_LEN, MAX_UNIT_PRICE};
+use pos_core::ticket::{LineInput, MAX_SKU_LEN, MAX_UNIT_PRICE};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -157,8 +157,10 @@ impl Catalog {
         if p.sku.is_empty() || p.sku.len() > MAX_SKU_LEN || p.sku.chars().any(char::is_control) {
             return bad(format!("sku must be 1 to {MAX_SKU_LEN} printable bytes"));
         }
-        if p.label.trim().is_empty() || p.label.len() > MAX_TEXT_LEN {
-            return bad(format!("label must be 1 to {MAX_TEXT_LEN} bytes"));
+        // The journal's own rule for ticket text, checked here: a product it would refuse on
+        // every sale is refused when it is saved.
+        if let Err(e) = pos_core::ticket::check_text_field("label", &p.label) {
+            return bad(e.to_string());
         }
         if !(0..=MAX_UNIT_PRICE).contains(&p.price_cents) {
             return bad(format!(
@@ -230,15 +232,21 @@ pub struct LineRequest {
     /// A scanned code (or give `sku`).
     #[serde(default)]
     pub barcode: Option<String>,
-    /// Pieces, for products sold by the piece (default 1).
-    #[serde(default)]
+    /// Pieces, for products sold by the piece (default 1; `null` is not a quantity).
+    #[serde(default, deserialize_with = "present")]
     pub quantity: Option<i64>,
     /// Grams, for products sold by weight (read from a weight-embedded code otherwise).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub weight_grams: Option<i64>,
     /// Discount on the line, in cents.
     #[serde(default)]
     pub discount_cents: i64,
+}
+
+/// An optional integer member: absent is `None` (through `#[serde(default)]`), but when given it
+/// must be an integer; `null` is refused instead of read as absent.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    <i64 as serde::Deserialize>::deserialize(d).map(Some)
 }
 
 /// The largest quantity in pieces on one line.

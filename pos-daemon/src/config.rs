@@ -370,6 +370,14 @@ pub struct Policy {
     /// longer than the shop's longest closure (1 to 366).
     #[serde(default = "default_clock_ahead_limit_days")]
     pub clock_ahead_limit_days: u32,
+    /// The largest amount of one payment of a sale or refund, in cents (default 10,000 EUR): a
+    /// payment above it is refused (422 `payment_too_large`) before anything is journaled.
+    #[serde(default = "default_max_payment")]
+    pub max_payment_cents: i64,
+    /// The most change a sale may give, in cents (default 1,000 EUR: twice the largest euro
+    /// banknote): more is refused (422 `change_too_large`), as a mistyped amount.
+    #[serde(default = "default_max_change")]
+    pub max_change_cents: i64,
 }
 
 impl Default for Policy {
@@ -379,9 +387,31 @@ impl Default for Policy {
             pin_max_failures: default_pin_failures(),
             pin_lockout_secs: default_pin_lockout(),
             clock_ahead_limit_days: default_clock_ahead_limit_days(),
+            max_payment_cents: default_max_payment(),
+            max_change_cents: default_max_change(),
         }
     }
 }
+
+/// The merchant's name and address follow the journal's rule for ticket text (no control
+/// characters: an ESC would reach the printer as a command): checked where they come in, the
+/// configuration and `PUT /v1/merchant`.
+pub fn check_merchant_text(m: &pos_core::body::Merchant) -> Result<(), String> {
+    for (field, value) in [
+        ("merchant.name", &m.name),
+        ("merchant.address", &m.address),
+        ("merchant.siret", &m.siret),
+        ("merchant.vat_id", &m.vat_id),
+    ] {
+        if value.chars().any(char::is_control) {
+            return Err(format!("{field} must not hold control characters"));
+        }
+    }
+    Ok(())
+}
+
+/// The token of `posd.example.toml`, refused as it is: every copy must get its own.
+pub const EXAMPLE_TOKEN: &str = "replace-with-a-long-random-token";
 
 /// pos-core's default: longer than an annual closure, far shorter than a year typed wrong.
 fn default_clock_ahead_limit_days() -> u32 {
@@ -414,6 +444,15 @@ fn default_drawer_pin() -> u8 {
 }
 fn default_baud() -> u32 {
     9600
+}
+/// The ceiling that `policy.max_payment_cents` may be set to: ten million euros.
+pub const MAX_PAYMENT_CEILING_CENTS: i64 = 1_000_000_000;
+
+fn default_max_payment() -> i64 {
+    1_000_000
+}
+fn default_max_change() -> i64 {
+    100_000
 }
 fn default_refund_limit() -> i64 {
     5000
@@ -504,6 +543,19 @@ impl Config {
         if self.api.tokens.iter().any(|t| t.len() < 16) {
             return bad("api.tokens: tokens must be at least 16 characters".into());
         }
+        if self.api.tokens.iter().any(|t| t == EXAMPLE_TOKEN) {
+            return bad(format!(
+                "api.tokens: {EXAMPLE_TOKEN:?} is the example's token: replace it with a long random one (`openssl rand -hex 24`)"
+            ));
+        }
+        if self
+            .api
+            .tokens
+            .iter()
+            .any(|t| t.contains(char::is_whitespace))
+        {
+            return bad("api.tokens: a token cannot hold spaces".into());
+        }
         if !(1024..=16 * 1024 * 1024).contains(&self.api.max_body_bytes) {
             return bad("api.max_body_bytes must be between 1 KiB and 16 MiB".into());
         }
@@ -544,12 +596,23 @@ impl Config {
                 ));
             }
         }
+        if !(1..=MAX_PAYMENT_CEILING_CENTS).contains(&self.policy.max_payment_cents) {
+            return bad(format!(
+                "policy.max_payment_cents must be between 1 and {MAX_PAYMENT_CEILING_CENTS}"
+            ));
+        }
+        if !(0..=self.policy.max_payment_cents).contains(&self.policy.max_change_cents) {
+            return bad(
+                "policy.max_change_cents must be between 0 and policy.max_payment_cents".into(),
+            );
+        }
         if self.policy.pin_max_failures == 0 {
             return bad("policy.pin_max_failures must be at least 1".into());
         }
         if !(1..=366).contains(&self.policy.clock_ahead_limit_days) {
             return bad("policy.clock_ahead_limit_days must be between 1 and 366".into());
         }
+        check_merchant_text(&self.opening().merchant).map_err(ConfigError::Invalid)?;
         pos_core::body::validate_opening(&self.opening()).map_err(ConfigError::Invalid)?;
         Ok(())
     }

@@ -265,6 +265,13 @@ async fn serve_async(
         tokio::spawn(scanners::run(app.clone(), s));
     }
     tracing::info!(%addr, "posd listening");
+    if !addr.ip().is_loopback() {
+        // posd speaks plain HTTP: its bearer tokens and PINs cross the network as they are.
+        tracing::warn!(
+            %addr,
+            "listening beyond this machine without TLS: put a TLS proxy in front, or listen on 127.0.0.1"
+        );
+    }
     if let Some(r) = ready {
         r(addr);
     }

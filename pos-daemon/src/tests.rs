@@ -1107,6 +1107,16 @@ fn the_example_configuration_loads_once_its_pin_hashes_are_filled_in() {
     let hash = crate::auth::hash_pin("4821").expect("hash");
     let text = text.replace(placeholder, &hash);
     std::fs::write(&path, &text).expect("write");
+    // So is its token: a till that kept it would answer anyone who read the example.
+    let refused = Config::load(&path).expect_err("the example's token is refused");
+    assert!(
+        refused
+            .to_string()
+            .contains("replace it with a long random one"),
+        "{refused}"
+    );
+    let text = text.replace(crate::config::EXAMPLE_TOKEN, "9f2c41d07be85a3e6c1d94f0");
+    std::fs::write(&path, &text).expect("write");
     let config = Config::load(&path).expect("the example loads");
     assert_eq!(config.storage.low_free_mib, 512);
     assert_eq!(config.policy.clock_ahead_limit_days, 45);

@@ -26,6 +26,10 @@ pub const MAX_OUTBOX_PENDING: i64 = 50_000;
 pub const MAX_LISTED: usize = 500;
 /// The most lines accepted in one till record, reception or count.
 pub const MAX_LINES: usize = 1_000;
+/// The largest stock level (on hand or reserved, either sign) in thousandths: a billion units.
+/// A reception, count or adjustment that would leave a level beyond it, or that moves more at
+/// once, is refused (nothing is written) instead of saturating.
+pub const MAX_LEVEL_MILLI: i64 = 1_000_000_000_000;
 
 /// What the till does when a sale would take a product below zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -514,6 +518,14 @@ impl Ledger {
         if counted.len() > MAX_LINES {
             return Err(LedgerError::Invalid(format!("more than {MAX_LINES} lines")));
         }
+        if let Some((sku, c)) = counted
+            .iter()
+            .find(|(_, c)| !(0..=MAX_LEVEL_MILLI).contains(c))
+        {
+            return Err(LedgerError::Invalid(format!(
+                "{sku}: a count of {c} thousandths; counts are 0 to {MAX_LEVEL_MILLI}"
+            )));
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -535,13 +547,15 @@ impl Ledger {
             if exists {
                 continue;
             }
-            n += insert_move(
+            n += bounded_move(
                 &tx,
                 &Move {
                     key,
                     sku,
                     kind: "inventory",
-                    on_hand: c - cur,
+                    on_hand: c.checked_sub(cur).ok_or_else(|| {
+                        LedgerError::Invalid(format!("{sku}: {cur} thousandths on hand"))
+                    })?,
                     reserved: 0,
                     origin: None,
                     reason: Some("inventory count"),
@@ -567,7 +581,7 @@ impl Ledger {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut n = 0;
         for (sku, q) in lines {
-            n += insert_move(
+            n += bounded_move(
                 &tx,
                 &Move {
                     key: key(sku),
@@ -1356,6 +1370,40 @@ fn is_tracked(tx: &Connection, sku: &str) -> Result<bool, rusqlite::Error> {
         .query_row("SELECT 1 FROM items WHERE sku = ?1", [sku], |_| Ok(()))
         .optional()?
         .is_some())
+}
+
+/// [`insert_move`] for a movement asked by a person (reception, count, adjustment): refused
+/// when it moves more than [`MAX_LEVEL_MILLI`] or would leave the level beyond it. The caller's
+/// transaction is then dropped: nothing of the request is written.
+fn bounded_move(tx: &Connection, m: &Move<'_>) -> Result<usize, LedgerError> {
+    let beyond = |what: String| {
+        Err(LedgerError::Invalid(format!(
+            "{}: {what}; stock levels stay within {MAX_LEVEL_MILLI} thousandths either way",
+            m.sku
+        )))
+    };
+    if m.on_hand.unsigned_abs() > MAX_LEVEL_MILLI.unsigned_abs() {
+        return beyond(format!("a movement of {} thousandths", m.on_hand));
+    }
+    let on_hand: Option<i64> = tx
+        .query_row(
+            "SELECT on_hand_milli FROM items WHERE sku = ?1",
+            [m.sku],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(on_hand) = on_hand {
+        match on_hand.checked_add(m.on_hand) {
+            Some(level) if level.unsigned_abs() <= MAX_LEVEL_MILLI.unsigned_abs() => {}
+            _ => {
+                return beyond(format!(
+                    "{on_hand} thousandths on hand and a movement of {}",
+                    m.on_hand
+                ))
+            }
+        }
+    }
+    Ok(insert_move(tx, m)?)
 }
 
 /// Inserts a movement once (by key), updates the level, and queues the pushes it causes.

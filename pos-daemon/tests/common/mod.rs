@@ -362,7 +362,7 @@ impl Probe {
         s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
         write!(
             s,
-            "POST /v1/sales HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "POST /v1/sales HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         )
         .ok()?;
