@@ -431,7 +431,7 @@ async fn save_product(app: Arc<App>, req: ProductRequest, must_exist: Option<boo
             }
             _ => {}
         }
-        catalog.check(&p, &journal.vat_rates(), &app.barcodes)?;
+        catalog.check(&p, &journal.vat_rates())?;
     }
     let app2 = app.clone();
     let stored = p.clone();
@@ -464,7 +464,7 @@ async fn save_product(app: Arc<App>, req: ProductRequest, must_exist: Option<boo
     // The level lives in the ledger only.
     p.stock_milli = None;
     if let Ok(mut c) = app.catalog.write() {
-        c.insert(p.clone(), &app.barcodes);
+        c.insert(p.clone());
     }
     with_level(&app, &mut p);
     Ok(Json(json!({ "product": p })))
@@ -918,7 +918,9 @@ async fn post_sale(
     let job = job.await.ok().flatten();
     let mut answer = ticket_answer(&app, &a, code, job);
     if !warnings.is_empty() {
-        tracing::warn!(seq = a.seq, shortages = ?warnings, "sold below zero stock");
+        if let Some(held_back) = app.below_zero_warnings.pass() {
+            tracing::warn!(seq = a.seq, shortages = ?warnings, held_back, "sold below zero stock");
+        }
         answer["stock_warnings"] = json!(warnings);
     }
     app.bus.publish(
@@ -2033,6 +2035,7 @@ fn no_shop(app: &App) -> ApiError {
 }
 
 async fn woo_webhook(State(app): AppState, req: Request) -> ApiResult {
+    // Read first: an oversized body is the JSON 413 whether or not a shop is configured.
     let headers = req.headers().clone();
     let body = raw_body_bytes(req, &()).await?;
     let Some(shop) = app.shop.clone() else {

@@ -52,6 +52,8 @@ pub struct App {
     pub signed_in: RwLock<HashSet<String>>,
     /// PIN attempts.
     pub pins: Mutex<PinGuard>,
+    /// "Sold below zero stock" warnings, logged at most once a minute under a burst.
+    pub below_zero_warnings: crate::throttle::Throttle,
     /// Training mode.
     pub training: AtomicBool,
     /// Each scanner's state for the API, by device path.
@@ -213,7 +215,11 @@ impl App {
             .map_err(|e| StartError::Ops(e.to_string()))?
             .and_then(|v| serde_json::from_str(&v).ok())
             .unwrap_or_default();
-        let barcodes = BarcodeConfig::french_default();
+        // Checked when the configuration was loaded.
+        let barcodes = config
+            .barcodes
+            .build()
+            .map_err(|e| StartError::Ops(format!("configuration: {e}")))?;
         let products = ops.products().map_err(|e| StartError::Ops(e.to_string()))?;
         let ledger = shop_sync::ledger::Ledger::open(&config.stock_path(), config.stock.zero_stock)
             .map_err(|e| StartError::Ops(e.to_string()))?;
@@ -246,7 +252,7 @@ impl App {
         for p in &shop_problems {
             tracing::error!(problem = %p, "online shop configuration: sales go on, sync does not");
         }
-        let catalog = Catalog::new(products, &barcodes);
+        let catalog = Catalog::new(products);
         let operators = config
             .operators
             .iter()
@@ -289,6 +295,7 @@ impl App {
             operators,
             signed_in: RwLock::new(HashSet::new()),
             pins: Mutex::new(pins),
+            below_zero_warnings: crate::throttle::Throttle::new(std::time::Duration::from_secs(60)),
             training: AtomicBool::new(training),
             scans: Mutex::new(Default::default()),
             scanners: Mutex::new(Default::default()),

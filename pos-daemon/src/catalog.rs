@@ -100,35 +100,38 @@ pub struct Catalog {
     by_code: HashMap<String, String>,
 }
 
-/// A normalized lookup key for a barcode as stored on a product.
-pub fn code_key(code: &str, config: &BarcodeConfig) -> Result<String, CatalogError> {
-    barcode::parse(code, config)
+/// The key a product's barcode is stored under: a whole EAN-13, UPC-A or EAN-8 code by its
+/// digits, even when its prefix has a variable-measure layout (an in-store code printed for
+/// that product wins over the layout); a variable-measure item's prefix and item code
+/// (`2123450`) and any other text as they are.
+pub fn code_key(code: &str) -> Result<String, CatalogError> {
+    barcode::parse(code, &BarcodeConfig::new())
         .map(|b| b.lookup_key())
         .map_err(|e| CatalogError::BadBarcode(e.to_string()))
 }
 
 impl Catalog {
     /// Builds the catalog from products.
-    pub fn new(products: Vec<Product>, config: &BarcodeConfig) -> Catalog {
+    pub fn new(products: Vec<Product>) -> Catalog {
         let mut c = Catalog::default();
         for p in products {
-            c.insert(p, config);
+            c.insert(p);
         }
         c
     }
 
     /// Adds or replaces a product.
-    pub fn insert(&mut self, p: Product, config: &BarcodeConfig) {
+    pub fn insert(&mut self, p: Product) {
         if let Some(old) = self.by_sku.get(&p.sku) {
             let old_codes = old.barcodes.clone();
             for code in old_codes {
-                if let Ok(key) = code_key(&code, config) {
+                if let Ok(key) = code_key(&code) {
                     self.by_code.remove(&key);
                 }
             }
         }
         for code in &p.barcodes {
-            if let Ok(key) = code_key(code, config) {
+            if let Ok(key) = code_key(code) {
                 self.by_code.insert(key, p.sku.clone());
             }
         }
@@ -147,12 +150,7 @@ impl Catalog {
 
     /// Checks a product before it is stored: fields in range, VAT rate configured, barcodes
     /// valid and not used by another product.
-    pub fn check(
-        &self,
-        p: &Product,
-        rates: &[VatRate],
-        config: &BarcodeConfig,
-    ) -> Result<(), CatalogError> {
+    pub fn check(&self, p: &Product, rates: &[VatRate]) -> Result<(), CatalogError> {
         let bad = |m: String| Err(CatalogError::BadProduct(m));
         if p.sku.is_empty() || p.sku.len() > MAX_SKU_LEN || p.sku.chars().any(char::is_control) {
             return bad(format!("sku must be 1 to {MAX_SKU_LEN} printable bytes"));
@@ -179,7 +177,7 @@ impl Catalog {
             }
         }
         for code in &p.barcodes {
-            let key = code_key(code, config)?;
+            let key = code_key(code)?;
             if let Some(other) = self.by_code.get(&key) {
                 if other != &p.sku {
                     return bad(format!("barcode {code} already belongs to {other}"));
@@ -192,8 +190,23 @@ impl Catalog {
         Ok(())
     }
 
-    /// Resolves a scanned code.
+    /// Resolves a scanned code: a product's own code matched whole first, then the layout's
+    /// reading (the item of a weight or price label).
     pub fn lookup(&self, code: &str, config: &BarcodeConfig) -> Result<Lookup, CatalogError> {
+        if let Ok(whole) = barcode::parse(code, &BarcodeConfig::new()) {
+            if let Some(product) = self
+                .by_code
+                .get(&whole.lookup_key())
+                .and_then(|sku| self.by_sku.get(sku))
+            {
+                return Ok(Lookup {
+                    product: product.clone(),
+                    code: code.trim().to_string(),
+                    weight_grams: None,
+                    price_cents: None,
+                });
+            }
+        }
         let parsed =
             barcode::parse(code, config).map_err(|e| CatalogError::BadBarcode(e.to_string()))?;
         let key = parsed.lookup_key();

@@ -65,6 +65,9 @@ pub struct Config {
     /// Warnings about the data directory's disk.
     #[serde(default)]
     pub storage: StorageConfig,
+    /// The variable-measure barcode layouts of the shop's scales.
+    #[serde(default)]
+    pub barcodes: crate::barcodes::BarcodesConfig,
 }
 
 /// Warnings about the data directory's disk.
@@ -612,6 +615,7 @@ impl Config {
         if !(1..=366).contains(&self.policy.clock_ahead_limit_days) {
             return bad("policy.clock_ahead_limit_days must be between 1 and 366".into());
         }
+        self.barcodes.build().map_err(ConfigError::Invalid)?;
         check_merchant_text(&self.opening().merchant).map_err(ConfigError::Invalid)?;
         pos_core::body::validate_opening(&self.opening()).map_err(ConfigError::Invalid)?;
         Ok(())

@@ -61,7 +61,7 @@ pub fn sample_catalog() -> Vec<Product> {
             130,
             550,
             Unit::Piece,
-            &[ean13("200000000001")],
+            &[ean13("040000000001")],
         ),
         product(
             "CROISSANT",
@@ -69,7 +69,7 @@ pub fn sample_catalog() -> Vec<Product> {
             120,
             550,
             Unit::Piece,
-            &[ean13("200000000002")],
+            &[ean13("040000000002")],
         ),
         product(
             "PAIN-CHOC",
@@ -77,7 +77,7 @@ pub fn sample_catalog() -> Vec<Product> {
             135,
             550,
             Unit::Piece,
-            &[ean13("200000000003")],
+            &[ean13("040000000003")],
         ),
         product(
             "TARTE-CITRON",
@@ -196,6 +196,7 @@ pub fn run(opts: DemoOptions) -> Result<(), String> {
         stock: Default::default(),
         shops: Default::default(),
         storage: Default::default(),
+        barcodes: Default::default(),
         api: ApiConfig {
             listen: opts.listen.clone(),
             tokens: vec![token.clone()],

@@ -10,6 +10,7 @@
 mod api;
 mod app;
 mod auth;
+mod barcodes;
 mod bus;
 mod catalog;
 mod config;
@@ -26,6 +27,7 @@ mod stock;
 mod stock_tests;
 #[cfg(test)]
 mod tests;
+mod throttle;
 
 use clap::{Parser, Subcommand};
 use pos_core::keys::Algorithm;

@@ -173,6 +173,17 @@ fn careless_and_hostile_input_is_refused_and_changes_nothing() {
     let sold = posd.records().len();
     assert_eq!(sold, before + 1);
 
+    // An oversized webhook body gets the JSON error like any other route.
+    let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(100_000));
+    let (status, v) = posd
+        .try_call("POST", "/v1/webhooks/woocommerce", Some(&big), None)
+        .expect("posd reachable");
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (413, Some("body_too_large")),
+        "{v}"
+    );
+
     let product = |label: &str| json!({"operator":"marie","pin":MANAGER_PIN,"product":{"sku":"GALETTE","label":label,"price_cents":2500,"vat_rate":550}});
     let merchant = |name: &str| json!({"operator":"marie","pin":MANAGER_PIN,"merchant":{"name":name,"address":"12 rue de la Paix, 75002 Paris","siret":"73282932000074","vat_id":"FR44732829320"}});
     let cases: Vec<(&str, &str, &str, Value, u16, &str)> = vec![
@@ -337,4 +348,80 @@ fn pieces_are_refunded_whole() {
     assert_eq!(posd.count_kind("refund"), 0);
     let (status, v) = refund(1000, 130);
     assert_eq!(status, 200, "{v}");
+}
+
+/// Saves a product as a manager; returns the status and answer.
+fn save(posd: &Posd, product: Value) -> (u16, Value) {
+    posd.call(
+        "POST",
+        "/v1/products",
+        Some(json!({"operator":"marie","pin":MANAGER_PIN,"product":product})),
+    )
+}
+
+#[test]
+fn in_store_codes_win_over_the_layouts_and_layouts_are_configured() {
+    // The default layouts read prefix 20 as a weight: in-store codes of that prefix printed
+    // for piece products are still theirs, each its own product.
+    let posd = start("");
+    posd.sign_in("alice", common::CASHIER_PIN);
+    for (sku, code) in [
+        ("CROISSANT", "2000000000022"),
+        ("PAIN-CHOC", "2000000000039"),
+    ] {
+        let (status, v) = save(
+            &posd,
+            json!({"sku":sku,"label":sku,"price_cents":120,"vat_rate":550,"barcodes":[code]}),
+        );
+        assert_eq!(status, 200, "{sku}: {v}");
+    }
+    let found = posd.ok("GET", "/v1/products/by-barcode/2000000000022", None);
+    assert_eq!(found["product"]["sku"], "CROISSANT", "{found}");
+    assert!(found["weight_grams"].is_null(), "{found}");
+    let sold = posd.ok(
+        "POST",
+        "/v1/sales",
+        Some(sale(json!({"barcode":"2000000000039","quantity":2}), 240)),
+    );
+    assert_eq!(sold["lines"][0]["sku"], "PAIN-CHOC", "{sold}");
+    assert_eq!(sold["lines"][0]["quantity"], 2000, "{sold}");
+    // A scale label of a weighed product is still read by its layout.
+    let comte = posd.ok("GET", "/v1/products/by-barcode/2123450012503", None);
+    assert_eq!(
+        (
+            comte["product"]["sku"].as_str(),
+            comte["weight_grams"].as_i64()
+        ),
+        (Some("COMTE"), Some(1250)),
+        "{comte}"
+    );
+
+    // The shop's scales print prices under prefix 21, with a 4-digit item code; nothing else
+    // is variable.
+    let posd = start(
+        "\n[barcodes]\nvariable_measure = [{ prefix = 21, kind = \"price\", item_digits = 4, value_digits = 6 }]\n",
+    );
+    let (status, v) = save(
+        &posd,
+        json!({"sku":"JAMBON","label":"Jambon à la coupe","price_cents":2990,"vat_rate":550,"unit":"kg","barcodes":["212345"]}),
+    );
+    assert_eq!(status, 200, "{v}");
+    let label = "2123450012503";
+    let ham = posd.ok("GET", &format!("/v1/products/by-barcode/{label}"), None);
+    assert_eq!(
+        (
+            ham["product"]["sku"].as_str(),
+            ham["price_cents"].as_i64(),
+            ham["weight_grams"].as_i64()
+        ),
+        (Some("JAMBON"), Some(1250), None),
+        "{ham}"
+    );
+    // Prefix 20 is a plain code here: no product has it.
+    let (status, v) = posd.call("GET", "/v1/products/by-barcode/2000000000022", None);
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (404, Some("unknown_barcode")),
+        "{v}"
+    );
 }
