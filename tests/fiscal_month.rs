@@ -355,10 +355,27 @@ fn a_month_of_trading_closes_day_by_day_and_by_month() {
     assert_eq!(change.details["new"], "9.9.9");
     assert_eq!(change.details["old"], env!("CARGO_PKG_VERSION"));
     let x = journal.x_report().unwrap();
-    let open_day_total = per_day
-        .range(x.open_day.clone().unwrap_or_default()..)
-        .map(|(_, e)| e.total)
-        .sum::<i64>();
+    // The open day holds the tickets after the last day closure: none when the shop closed its
+    // last day itself (the part after that Z), the last day's when it was left open.
+    let last_day_closed = records
+        .iter()
+        .filter_map(|r| match Body::decode(Kind::Closure, &r.body) {
+            Ok(Body::Closure(c)) if r.kind == "closure" && c.period == Period::Day => {
+                Some(c.last_seq)
+            }
+            _ => None,
+        })
+        .max()
+        .unwrap();
+    let open_day_total: i64 = records
+        .iter()
+        .filter(|r| r.seq > last_day_closed)
+        .filter_map(|r| match r.known_kind().map(|k| Body::decode(k, &r.body)) {
+            Some(Ok(Body::Sale(s))) if r.kind == "sale" => Some(s.total.0),
+            Some(Ok(Body::Refund(f))) => Some(f.total.0),
+            _ => None,
+        })
+        .sum();
     assert_eq!(x.day.total.0, open_day_total);
     assert_eq!(
         x.perpetual_total.0,
@@ -428,8 +445,19 @@ fn a_sale_after_midnight_closes_the_previous_day_first() {
     assert!(verify(&path).is_empty());
 }
 
+/// The day closures of a journal, in order.
+fn day_closures(path: &Path) -> Vec<ClosureBody> {
+    all_records(path)
+        .iter()
+        .filter_map(|r| match Body::decode(Kind::Closure, &r.body) {
+            Ok(Body::Closure(c)) if r.kind == "closure" && c.period == Period::Day => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
-fn nothing_is_recorded_into_a_closed_day_and_closing_twice_fails() {
+fn a_day_closed_during_the_day_goes_on_and_a_month_closed_early_refuses_sales() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal.db");
     let clock = Arc::new(ManualClock::new(MARCH_2_MIDNIGHT_PARIS + 9 * HOUR));
@@ -444,32 +472,160 @@ fn nothing_is_recorded_into_a_closed_day_and_closing_twice_fails() {
     )
     .unwrap();
     let mut gen = TicketGenerator::new(2);
-    let sale = journal.sale(&gen.sale()).unwrap();
+    let morning = journal.sale(&gen.sale()).unwrap();
+    // A Z at the afternoon's shift change: the day goes on.
+    clock.set(MARCH_2_MIDNIGHT_PARIS + 15 * HOUR);
+    let z = journal.close_period(Period::Day).unwrap();
+    let Body::Closure(first) = Body::decode(Kind::Closure, &z[0].body).unwrap() else {
+        unreachable!()
+    };
+    assert!(first.continues && !first.automatic, "{first:?}");
+    // A second Z right away has nothing to close, and writes nothing.
+    let written = all_records(&path).len();
+    let again = journal.close_period(Period::Day).unwrap_err();
+    assert!(again.to_string().contains("no open day"), "{again}");
+    assert_eq!(all_records(&path).len(), written);
+    // The afternoon sells into another part of the same day; a refund of the morning too.
+    clock.set(MARCH_2_MIDNIGHT_PARIS + 16 * HOUR);
+    let afternoon = journal.sale(&gen.sale()).unwrap();
+    let refund = gen.refund_line(&serde_json::from_slice(&morning.body).unwrap());
+    journal.refund(morning.seq, &refund).unwrap();
+    // The evening Z closes that part; the next morning sells on 3 March.
     clock.set(MARCH_2_MIDNIGHT_PARIS + 19 * HOUR);
     journal.close_period(Period::Day).unwrap();
-    let last = all_records(&path).len();
-
-    // Later the same day, and with the clock set back into the closed day: refused.
-    clock.set(MARCH_2_MIDNIGHT_PARIS + 19 * HOUR + 60_000);
-    let err = journal.sale(&gen.sale()).unwrap_err();
-    assert!(
-        matches!(err, JournalError::Closure(_)),
-        "a sale in a closed day is refused: {err}"
-    );
-    assert!(err.to_string().contains("2026-03-02"), "{err}");
-    clock.set(MARCH_2_MIDNIGHT_PARIS + 10 * HOUR);
-    assert!(journal.sale(&gen.sale()).is_err());
-    let refund = gen.refund_line(&serde_json::from_slice(&sale.body).unwrap());
-    assert!(journal.refund(sale.seq, &refund).is_err());
-    // Closing the same day again is an error.
-    assert!(journal.close_period(Period::Day).is_err());
-    assert_eq!(all_records(&path).len(), last, "nothing was written");
-    // Technical events are still journaled, and the next day trades normally.
     journal.event("software_stopped", "evening stop").unwrap();
     clock.set(MARCH_2_MIDNIGHT_PARIS + DAY + 9 * HOUR);
     journal.sale(&gen.sale()).unwrap();
+    let days = day_closures(&path);
+    assert_eq!(
+        days.iter()
+            .map(|c| (
+                c.start.as_str(),
+                c.totals.sales,
+                c.totals.refunds,
+                c.continues
+            ))
+            .collect::<Vec<_>>(),
+        [("2026-03-02", 1, 0, true), ("2026-03-02", 1, 1, true)],
+        "two parts of 2 March; the evening's events are the first records of 3 March"
+    );
+    // The second part starts with the first Z's own event and holds the afternoon.
+    assert_eq!(days[1].first_seq, z[0].seq + 1);
+    assert!(days[1].last_seq > afternoon.seq);
+
+    // The month closed on demand on 3 March closes it whole: no more sales in March.
+    clock.set(MARCH_2_MIDNIGHT_PARIS + DAY + 12 * HOUR);
+    let month = journal.close_period(Period::Month).unwrap();
+    let Body::Closure(m) = Body::decode(Kind::Closure, &month[1].body).unwrap() else {
+        unreachable!()
+    };
+    assert_eq!(
+        (m.period, m.totals.sales, m.totals.refunds),
+        (Period::Month, 3, 1)
+    );
+    let mut sum = Totals::default();
+    for d in day_closures(&path) {
+        sum.add(&d.totals).unwrap();
+    }
+    assert_eq!(m.totals, sum, "the month sums every part of every day");
+    let last = all_records(&path).len();
+    clock.set(MARCH_2_MIDNIGHT_PARIS + DAY + 13 * HOUR);
+    let err = journal.sale(&gen.sale()).unwrap_err();
+    assert!(matches!(err, JournalError::Closure(_)), "{err}");
+    assert!(err.to_string().contains("closed month"), "{err}");
+    assert!(journal.close_period(Period::Day).is_err());
+    assert_eq!(all_records(&path).len(), last, "nothing was written");
+    // Technical events are still journaled, and April trades normally.
+    journal.event("software_stopped", "evening stop").unwrap();
+    clock.set(MARCH_2_MIDNIGHT_PARIS + 31 * DAY + 9 * HOUR);
+    journal.sale(&gen.sale()).unwrap();
     journal.close();
-    assert!(verify(&path).is_empty());
+    assert!(verify(&path).is_empty(), "{:#?}", verify(&path));
+}
+
+#[test]
+fn a_z_on_the_last_evening_of_a_month_leaves_the_month_to_close_before_the_next_sale() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    let clock = Arc::new(ManualClock::new(
+        MARCH_2_MIDNIGHT_PARIS + 29 * DAY + 10 * HOUR,
+    ));
+    let journal = Journal::create(
+        &path,
+        KeyPair::from_seed([6; 32]),
+        opening(),
+        JournalOptions {
+            clock: clock.clone(),
+            ..JournalOptions::default()
+        },
+    )
+    .unwrap();
+    let mut gen = TicketGenerator::new(4);
+    journal.sale(&gen.sale()).unwrap();
+    // The Z of 31 March at 19:00; the shop opens again on 2 April.
+    clock.set(MARCH_2_MIDNIGHT_PARIS + 29 * DAY + 19 * HOUR);
+    journal.close_period(Period::Day).unwrap();
+    clock.set(MARCH_2_MIDNIGHT_PARIS + 31 * DAY + 9 * HOUR);
+    journal.sale(&gen.sale()).unwrap();
+    journal.close();
+    let months: Vec<(String, bool)> = all_records(&path)
+        .iter()
+        .filter_map(|r| match Body::decode(Kind::Closure, &r.body) {
+            Ok(Body::Closure(c)) if r.kind == "closure" && c.period == Period::Month => {
+                Some((c.end, c.automatic))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(months, [("2026-03-31".to_string(), true)]);
+    assert_eq!(
+        day_closures(&path).len(),
+        1,
+        "the Z's own events close with no day of their own"
+    );
+    assert!(verify(&path).is_empty(), "{:#?}", verify(&path));
+}
+
+#[test]
+fn a_day_of_an_earlier_month_closed_on_demand_brings_its_month_closure() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    // 31 March, then nothing until a Z asked for on 7 April.
+    let clock = Arc::new(ManualClock::new(
+        MARCH_2_MIDNIGHT_PARIS + 29 * DAY + 9 * HOUR,
+    ));
+    let journal = Journal::create(
+        &path,
+        KeyPair::from_seed([6; 32]),
+        opening(),
+        JournalOptions {
+            clock: clock.clone(),
+            ..JournalOptions::default()
+        },
+    )
+    .unwrap();
+    let mut gen = TicketGenerator::new(3);
+    journal.sale(&gen.sale()).unwrap();
+    clock.set(MARCH_2_MIDNIGHT_PARIS + 36 * DAY + 10 * HOUR);
+    let written = journal.close_period(Period::Day).unwrap();
+    let closures: Vec<(Period, bool, String)> = written
+        .iter()
+        .filter_map(|a| match Body::decode(a.kind, &a.body) {
+            Ok(Body::Closure(c)) => Some((c.period, c.automatic, c.end)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        closures,
+        [
+            (Period::Day, false, "2026-03-31".to_string()),
+            (Period::Month, true, "2026-03-31".to_string())
+        ],
+        "the month of 31 March was due before the Z's own events"
+    );
+    journal.sale(&gen.sale()).unwrap();
+    journal.close();
+    assert!(verify(&path).is_empty(), "{:#?}", verify(&path));
 }
 
 /// Drops the append-only triggers, as an attacker with the file would.
@@ -532,6 +688,73 @@ fn first_closure(path: &Path) -> (Record, ClosureBody) {
         unreachable!()
     };
     (r, c)
+}
+
+/// Rewrites the closure at `record` with `change` and re-signs everything after it, as a
+/// writer with the key would.
+fn rewrite_closure(path: &Path, key: &KeyPair, record: &Record, change: impl Fn(&mut ClosureBody)) {
+    let Body::Closure(mut closure) = Body::decode(Kind::Closure, &record.body).unwrap() else {
+        unreachable!()
+    };
+    change(&mut closure);
+    let body = pos_core::canonical::to_canonical(&closure).unwrap();
+    let conn = open_for_tampering(path);
+    conn.execute(
+        "UPDATE records SET body = ?1 WHERE seq = ?2",
+        rusqlite::params![body, record.seq as i64],
+    )
+    .unwrap();
+    rechain(&conn, record.seq, key);
+}
+
+#[test]
+fn a_day_continued_only_by_a_closure_during_it_and_journals_without_the_flag_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = KeyPair::from_seed([8; 32]);
+    let (path, _) = small_journal(dir.path(), &key);
+    let record = all_records(&path)
+        .into_iter()
+        .rfind(|r| r.kind == "closure")
+        .unwrap();
+    let Body::Closure(closure) = Body::decode(Kind::Closure, &record.body).unwrap() else {
+        unreachable!()
+    };
+    assert!(closure.continues, "the evening Z is written during its day");
+    // Without the flag (as a writer before it wrote the same evening Z: the day closed for
+    // good), the closure is accepted as it is. (The last one: re-signing changes the hashes
+    // that later closures name. `tests/golden.rs` keeps a whole journal of that version.)
+    rewrite_closure(&path, &key, &record, |c| c.continues = false);
+    assert!(verify(&path).is_empty(), "{:#?}", verify(&path));
+
+    // A day closed automatically, the next morning, cannot claim to go on.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    let clock = Arc::new(ManualClock::new(MARCH_2_MIDNIGHT_PARIS + 9 * HOUR));
+    let journal = Journal::create(
+        &path,
+        key.clone(),
+        opening(),
+        JournalOptions {
+            clock: clock.clone(),
+            ..JournalOptions::default()
+        },
+    )
+    .unwrap();
+    let mut gen = TicketGenerator::new(12);
+    journal.sale(&gen.sale()).unwrap();
+    clock.set(MARCH_2_MIDNIGHT_PARIS + DAY + 9 * HOUR);
+    journal.sale(&gen.sale()).unwrap();
+    journal.close();
+    let (record, closure) = first_closure(&path);
+    assert!(closure.automatic && !closure.continues);
+    rewrite_closure(&path, &key, &record, |c| c.continues = true);
+    let findings = verify(&path);
+    assert!(
+        findings.iter().any(|f| f.seq == record.seq
+            && f.problem == Problem::ClosureMismatch
+            && f.detail.contains("continues")),
+        "{findings:#?}"
+    );
 }
 
 #[test]

@@ -14,9 +14,11 @@
 //! Rules:
 //! - a record dated on a later local day than the open day closes the open day first
 //!   (automatic closure), then the month and the fiscal year if they changed too;
-//! - a sale or refund dated on a closed day, in a closed month or a closed year is refused;
-//!   technical records (events, duplicates, training tickets, key changes) are always accepted
-//!   and belong to the next business day;
+//! - a day closed during the day itself (a Z on demand before the day is over) goes on: the
+//!   records after it open another part of the same day, and the month sums every part;
+//! - a sale or refund dated on a day closed for good, in a closed month or a closed year is
+//!   refused; technical records (events, duplicates, training tickets, key changes) are always
+//!   accepted and belong to the next business day;
 //! - training tickets never reach any total.
 
 pub use pos_format::closure::{differences, rates_of, ClosureBody, PaymentTotal, Period, Totals};
@@ -95,9 +97,13 @@ pub struct ClosureState {
     last_hash: [u8; 32],
 
     open_day: Option<NaiveDate>,
+    /// The open day continues a day closed during the day (another part of the same date).
+    open_continues: bool,
     day_first_seq: Option<u64>,
     day: Totals,
     last_closed_day: Option<NaiveDate>,
+    /// The last day closure was written during its day: the day goes on in another part.
+    last_day_continues: bool,
 
     /// Day closures since the last closure of the middle period (the month).
     month: Totals,
@@ -150,9 +156,11 @@ impl ClosureState {
             last_seq: 0,
             last_hash: [0; 32],
             open_day: None,
+            open_continues: false,
             day_first_seq: None,
             day: Totals::default(),
             last_closed_day: None,
+            last_day_continues: false,
             month: Totals::default(),
             month_of: None,
             month_first_seq: None,
@@ -195,7 +203,11 @@ impl ClosureState {
 
     /// The first date that no closure covers yet.
     fn first_open_date(&self) -> NaiveDate {
-        let after_day = self.last_closed_day.and_then(|c| c.succ_opt());
+        // A day closed during the day goes on in another part; any other closed day is over.
+        let after_day = match self.last_closed_day {
+            Some(c) if self.last_day_continues => Some(c),
+            closed => closed.and_then(|c| c.succ_opt()),
+        };
         let after_month = self
             .last_closed_month
             .and_then(|m| self.calendar.middle_bounds(m).1.succ_opt());
@@ -213,7 +225,8 @@ impl ClosureState {
     /// Checks a sale or refund dated `timestamp_ms` against closed periods.
     pub fn check_open(&self, timestamp_ms: i64) -> Result<(), ClosureError> {
         let d = self.local_date(timestamp_ms);
-        if let Some(c) = self.last_closed_day.filter(|c| d <= *c) {
+        let closed_day = |c: &NaiveDate| d < *c || (d == *c && !self.last_day_continues);
+        if let Some(c) = self.last_closed_day.filter(closed_day) {
             return Err(ClosureError::ClosedPeriod {
                 date: ymd(d),
                 period: "day",
@@ -244,7 +257,11 @@ impl ClosureState {
         let d = self.local_date(timestamp_ms);
         let mut due = Vec::new();
         let mut month = self.month_of;
-        if let Some(open) = self.open_day.filter(|open| d > *open) {
+        // A part of a day that holds no ticket is not closed: it becomes the later day.
+        if let Some(open) = self
+            .open_day
+            .filter(|open| d > *open && !self.is_idle_continuation())
+        {
             due.push(Period::Day);
             month = Some(self.ym(open));
         }
@@ -269,12 +286,21 @@ impl ClosureState {
         body: Option<&Body>,
     ) -> Result<(), ClosureError> {
         debug_assert!(kind != Kind::Closure, "closures go through apply_closure");
-        if self.open_day.is_none() {
-            // The business day of a record is its local date, but never a day already closed,
-            // nor a day of a closed month or fiscal year: records written after a closure on
-            // its evening belong to the next open day.
-            let d = self.local_date(timestamp_ms);
+        let d = self.local_date(timestamp_ms);
+        if self.open_day.is_some_and(|open| d > open) && self.is_idle_continuation() {
+            // The part of a day closed during the day that holds no ticket (the Z's own
+            // events, a sign-out) is not closed on its own: its records open the later day.
             self.open_day = Some(d.max(self.first_open_date()));
+            self.open_continues = false;
+        }
+        if self.open_day.is_none() {
+            // The business day of a record is its local date, but never a day closed for
+            // good, nor a day of a closed month or fiscal year: records written after an
+            // automatic closure, or after a month closed before its end, belong to the next
+            // open day. After a day closed during the day, they open another part of it.
+            let open = d.max(self.first_open_date());
+            self.open_day = Some(open);
+            self.open_continues = self.last_day_continues && self.last_closed_day == Some(open);
             self.day_first_seq = Some(seq);
         }
         match body {
@@ -297,7 +323,39 @@ impl ClosureState {
         Ok(())
     }
 
-    /// Builds the closure of `period` from the running totals.
+    /// Whether the open day is a part of a day closed during the day that holds no sale or
+    /// refund yet: it is not closed on its own (neither due nor on demand).
+    pub fn is_idle_continuation(&self) -> bool {
+        self.open_continues && self.day.sales == 0 && self.day.refunds == 0
+    }
+
+    /// The end of the month or fiscal year a closure of `period` at `at_ms` would close, when
+    /// it is after that moment's date (the period is closed before its end).
+    pub fn closes_before_end(&self, period: Period, at_ms: i64) -> Option<NaiveDate> {
+        let today = self.local_date(at_ms);
+        let open = self.open_day.filter(|_| !self.is_idle_continuation());
+        let month = open.map(|d| self.ym(d)).or(self.month_of);
+        let end = match period {
+            Period::Year => {
+                let year = month
+                    .map(|m| self.fiscal_year(self.calendar.middle_bounds(m).0))
+                    .or(self.year_of)?;
+                self.fiscal_year_bounds(year).1
+            }
+            p if p == self.middle_period() => self.calendar.middle_bounds(month?).1,
+            _ => return None,
+        };
+        (end > today).then_some(end)
+    }
+
+    /// Whether a closure of `period` written at `at_ms` leaves its day going on: a day closure
+    /// written during the open day itself (a Z before the day is over, a shift change).
+    pub fn continues_at(&self, period: Period, at_ms: i64) -> bool {
+        period == Period::Day && self.open_day == Some(self.local_date(at_ms))
+    }
+
+    /// Builds the closure of `period` from the running totals (`continues` false: see
+    /// [`ClosureState::continues_at`]).
     pub fn build(&self, period: Period, automatic: bool) -> Result<ClosureBody, ClosureError> {
         let (start, end, first_seq, last_seq, last_hash, totals) = match period {
             Period::Day => {
@@ -354,6 +412,7 @@ impl ClosureState {
             perpetual_total: self.perpetual_total,
             perpetual_absolute_total: self.perpetual_absolute_total,
             automatic,
+            continues: false,
         })
     }
 
@@ -374,8 +433,10 @@ impl ClosureState {
                 self.month_last_hash = c.last_hash.clone();
                 self.day = Totals::default();
                 self.open_day = None;
+                self.open_continues = false;
                 self.day_first_seq = None;
                 self.last_closed_day = Some(end);
+                self.last_day_continues = c.continues;
             }
             p if p == self.middle_period() => {
                 self.year.add(&c.totals)?;

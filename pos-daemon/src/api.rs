@@ -1401,6 +1401,9 @@ struct ClosureRequest {
     period: Period,
     operator: String,
     pin: String,
+    /// A month or fiscal year closed before its end closes it whole: the manager confirms.
+    #[serde(default)]
+    confirm: bool,
 }
 
 async fn closure(State(app): AppState, ApiJson(req): ApiJson<ClosureRequest>) -> ApiResult {
@@ -1415,6 +1418,24 @@ async fn closure(State(app): AppState, ApiJson(req): ApiJson<ClosureRequest>) ->
                 req.period.as_str()
             ),
         ));
+    }
+    if !req.confirm {
+        // Asked before the PIN: the manager learns what the closure does, and sends it again
+        // with `confirm` (a day closure never needs it: the day goes on after a Z).
+        let (j, period) = (journal.clone(), req.period);
+        let early = blocking(move || j.closes_before_end(period))
+            .await?
+            .map_err(journal_error)?;
+        if let Some(end) = early {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "confirmation_required",
+                format!(
+                    "closing the {} now closes it whole: sales dated until {end} will be refused. Send \"confirm\": true to close it",
+                    req.period.as_str()
+                ),
+            ));
+        }
     }
     authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
     let app2 = app.clone();

@@ -395,7 +395,7 @@ async fn a_closed_month_is_exported_as_an_archive_and_journaled() {
     d.ok(
         "POST",
         "/v1/closures",
-        Some(json!({"period":"month","operator":"marie","pin":MANAGER_PIN})),
+        Some(json!({"period":"month","operator":"marie","pin":MANAGER_PIN,"confirm":true})),
     )
     .await;
     // A cashier may not; a bad selection is a 422.
@@ -1579,4 +1579,102 @@ async fn an_ops_db_that_lost_its_projections_does_not_print_old_receipts_again()
         job.expect("ops").expect("a job").state,
         crate::ops::JobState::Skipped
     );
+}
+
+/// 12:00 in Paris on the 10th of the month after `now_ms`'s.
+fn tenth_of_next_month(now_ms: i64) -> i64 {
+    use chrono::{Datelike, TimeZone};
+    let tz: chrono_tz::Tz = "Europe/Paris".parse().expect("zone");
+    let now = tz.timestamp_millis_opt(now_ms).single().expect("time");
+    let (y, m) = if now.month() == 12 {
+        (now.year() + 1, 1)
+    } else {
+        (now.year(), now.month() + 1)
+    };
+    tz.with_ymd_and_hms(y, m, 10, 12, 0, 0)
+        .single()
+        .expect("time")
+        .timestamp_millis()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_z_at_a_shift_change_lets_the_day_go_on_and_an_early_month_closure_asks_first() {
+    let d = daemon("").await;
+    // Mid-month, so that the month is not over whatever day the test runs.
+    let now = d.clock.now_ms_for_test();
+    d.clock.advance(tenth_of_next_month(now) - now);
+    let z = |confirm: Option<bool>, period: &str| {
+        let mut body = json!({"period": period, "operator": "marie", "pin": MANAGER_PIN});
+        if let Some(c) = confirm {
+            body["confirm"] = json!(c);
+        }
+        body
+    };
+    d.sale(1).await;
+    // The midday Z: the afternoon sells on.
+    let first = d.ok("POST", "/v1/closures", Some(z(None, "day"))).await;
+    assert_eq!(first["closures"][0]["body"]["continues"], true, "{first}");
+    d.clock.advance(60_000);
+    let (status, v) = d.call("POST", "/v1/closures", Some(z(None, "day"))).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("nothing_to_close")),
+        "a second Z right away: {v}"
+    );
+    d.clock.advance(3_600_000);
+    d.sale(2).await;
+    let x = d.ok("GET", "/v1/reports/x", None).await;
+    assert_eq!(
+        x["day"]["sales"], 1,
+        "the open part holds the afternoon: {x}"
+    );
+    assert_eq!(x["month"]["sales"], 2, "{x}");
+    let second = d.ok("POST", "/v1/closures", Some(z(None, "day"))).await;
+    let day = &second["closures"][0]["body"];
+    assert_eq!(
+        (day["start"].clone(), day["totals"]["sales"].clone()),
+        (first["closures"][0]["body"]["start"].clone(), json!(1)),
+        "{second}"
+    );
+
+    // The month closed now would close it whole: the manager is told and confirms.
+    let before = d.records().len();
+    let (status, v) = d.call("POST", "/v1/closures", Some(z(None, "month"))).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("confirmation_required")),
+        "{v}"
+    );
+    let message = v["error"]["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("sales dated until") && message.contains("confirm"),
+        "{message}"
+    );
+    assert_eq!(d.records().len(), before, "nothing journaled");
+    let month = d
+        .ok("POST", "/v1/closures", Some(z(Some(true), "month")))
+        .await;
+    let m = month["closures"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["body"]["period"] == "month"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        m["body"]["totals"]["sales"], 2,
+        "both parts of the day: {month}"
+    );
+    let (status, v) = d
+        .call(
+            "POST",
+            "/v1/sales",
+            Some(json!({"operator":"alice","lines":[{"sku":"BAGUETTE"}],"payments":[{"method":"cash","amount_cents":130}]})),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("closed_period")),
+        "{v}"
+    );
+    let verified = d.ok("POST", "/v1/journal/verify", None).await;
+    assert_eq!(verified["intact"], true, "{verified}");
 }

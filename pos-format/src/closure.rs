@@ -153,12 +153,21 @@ pub struct ClosureBody {
     pub perpetual_absolute_total: Cents,
     /// Written automatically (a record arrived on a later day) rather than on demand.
     pub automatic: bool,
+    /// A day closure written during its own day (a Z before the day is over): the records
+    /// after it open another part of the same day instead of the next day. Absent (false)
+    /// otherwise, and in every closure of journals written before it existed.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub continues: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Returns the names of the fields where two closure bodies differ.
 pub fn differences(stored: &ClosureBody, expected: &ClosureBody) -> Vec<&'static str> {
     let mut out = Vec::new();
-    let checks: [(&'static str, bool); 10] = [
+    let checks: [(&'static str, bool); 11] = [
         ("period", stored.period == expected.period),
         ("start", stored.start == expected.start),
         ("end", stored.end == expected.end),
@@ -175,6 +184,7 @@ pub fn differences(stored: &ClosureBody, expected: &ClosureBody) -> Vec<&'static
             stored.perpetual_absolute_total == expected.perpetual_absolute_total,
         ),
         ("automatic", stored.automatic == expected.automatic),
+        ("continues", stored.continues == expected.continues),
     ];
     for (name, same) in checks {
         if !same {

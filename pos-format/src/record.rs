@@ -22,10 +22,14 @@
 use crate::key::KeyId;
 use sha2::{Digest, Sha256};
 
-/// The record format this code writes.
+/// The record format this code writes for every record that version 1 can express.
 pub const FORMAT_VERSION: u16 = 1;
+/// Version 2: the preimage of version 1; a `closure` body may carry `continues` (a day closed
+/// during the day). Written only for such closures, so that a verifier of version 1 still
+/// checks every other record and names those it cannot read.
+pub const CONTINUED_CLOSURE_VERSION: u16 = 2;
 /// Every format version this code can verify.
-pub const KNOWN_FORMAT_VERSIONS: &[u16] = &[1];
+pub const KNOWN_FORMAT_VERSIONS: &[u16] = &[1, 2];
 /// The preimage's domain-separation tag.
 pub const PREIMAGE_TAG: &[u8; 8] = b"POSJRNL1";
 /// The longest body accepted, in bytes.

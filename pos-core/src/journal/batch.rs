@@ -12,7 +12,9 @@ use crate::closure::{ClosureState, Period};
 use crate::events;
 use crate::keys::Signer;
 use crate::money::VatRate;
-use crate::record::{record_hash, Header, Kind, Record, FORMAT_VERSION, ZERO_HASH};
+use crate::record::{
+    record_hash, Header, Kind, Record, CONTINUED_CLOSURE_VERSION, FORMAT_VERSION, ZERO_HASH,
+};
 use crate::ticket::RefundBody;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -144,7 +146,8 @@ impl Batch {
         let due = self
             .closures
             .due_before(self.now_ms.max(self.head.timestamp_ms));
-        self.seal_closures(&due, true)?;
+        let due: Vec<(Period, bool)> = due.into_iter().map(|p| (p, true)).collect();
+        self.seal_closures(&due)?;
         self.seal(
             kind,
             ready.bytes,
@@ -189,8 +192,13 @@ impl Batch {
             None => (1, ZERO_HASH),
         };
         let key_id = self.head.key.key_id();
+        // The lowest version that can express the record.
+        let format_version = match body {
+            Some(Body::Closure(c)) if c.continues => CONTINUED_CLOSURE_VERSION,
+            _ => FORMAT_VERSION,
+        };
         let header = Header {
-            format_version: FORMAT_VERSION,
+            format_version,
             seq: self.head.seq + 1,
             kind: kind.as_str(),
             kind_seq,
@@ -203,7 +211,7 @@ impl Batch {
             JournalError::Invalid(format!("body of {} bytes is too large", bytes.len()))
         })?;
         let record = Record {
-            format_version: FORMAT_VERSION,
+            format_version,
             seq: self.head.seq + 1,
             kind: kind.as_str().to_string(),
             kind_seq,
@@ -243,16 +251,19 @@ impl Batch {
 
     /// Writes the closures of `periods`, in order, then one `closure_written` event for each
     /// (events come last so that no record stands between closures that are due together).
-    pub(crate) fn seal_closures(
-        &mut self,
-        periods: &[Period],
-        automatic: bool,
-    ) -> Result<(), JournalError> {
+    pub(crate) fn seal_closures(&mut self, periods: &[(Period, bool)]) -> Result<(), JournalError> {
         let mut written = Vec::with_capacity(periods.len());
-        for &period in periods {
-            let closure = self.closures.build(period, automatic)?;
+        let at_ms = self.now_ms.max(self.head.timestamp_ms);
+        for &(period, automatic) in periods {
+            let mut closure = self.closures.build(period, automatic)?;
+            closure.continues = self.closures.continues_at(period, at_ms);
             let bytes = to_canonical(&closure)?;
-            written.push((period, closure.start.clone(), closure.end.clone()));
+            written.push((
+                period,
+                automatic,
+                closure.start.clone(),
+                closure.end.clone(),
+            ));
             self.seal(
                 Kind::Closure,
                 bytes,
@@ -261,7 +272,7 @@ impl Batch {
                 None,
             )?;
         }
-        for (period, start, end) in written {
+        for (period, automatic, start, end) in written {
             let message = format!("{} closure {start} to {end}", period.as_str());
             let details = BTreeMap::from([
                 ("period".to_string(), period.as_str().to_string()),

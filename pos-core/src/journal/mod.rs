@@ -593,6 +593,14 @@ impl Journal {
         matches!(period, Period::Day | Period::Year) || period == self.shared.middle_period
     }
 
+    /// The last date of the month or fiscal year that closing `period` now would close, when
+    /// that date is still to come: such a closure closes the period whole, and sales dated
+    /// until its end are refused (a till asks before). `None` for a day, or a period already
+    /// over.
+    pub fn closes_before_end(&self, period: Period) -> Result<Option<String>, JournalError> {
+        self.call(|reply| Request::ClosesEarly { period, reply })
+    }
+
     /// Why the last automatic anchor (after a closure) could not be written, if it could not.
     pub fn anchor_error(&self) -> Option<String> {
         match self.shared.anchor_error.read() {

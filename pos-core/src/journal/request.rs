@@ -41,6 +41,11 @@ pub(crate) enum Request {
     },
     /// Report running totals.
     XReport { reply: Reply<XReport> },
+    /// Tell whether closing `period` now would close it before its end.
+    ClosesEarly {
+        period: Period,
+        reply: Reply<Option<String>>,
+    },
     /// Write the head to the anchor file (if configured) and return it.
     Anchor { reply: Reply<Anchor> },
 }
@@ -53,6 +58,7 @@ impl Request {
             Request::Append { reply, .. } => reply.send(Answer::Lead).is_ok(),
             Request::Close { reply, .. } => reply.send(Answer::Lead).is_ok(),
             Request::XReport { reply } => reply.send(Answer::Lead).is_ok(),
+            Request::ClosesEarly { reply, .. } => reply.send(Answer::Lead).is_ok(),
             Request::Anchor { reply } => reply.send(Answer::Lead).is_ok(),
         }
     }

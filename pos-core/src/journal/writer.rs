@@ -256,7 +256,8 @@ impl Writer {
             let due = batch
                 .closures
                 .due_before(batch.now_ms.max(batch.head.timestamp_ms));
-            batch.seal_closures(&due, true)?;
+            let due: Vec<(Period, bool)> = due.into_iter().map(|p| (p, true)).collect();
+            batch.seal_closures(&due)?;
             for failed in [&self.failed_signing, &self.failed_writes]
                 .into_iter()
                 .flatten()
@@ -347,6 +348,12 @@ impl Writer {
                 }
                 Request::XReport { reply } => {
                     answer(&reply, self.closures.x_report().map_err(Into::into));
+                }
+                Request::ClosesEarly { period, reply } => {
+                    let batch = self.batch();
+                    let at_ms = batch.now_ms.max(batch.head.timestamp_ms);
+                    let end = self.closures.closes_before_end(period, at_ms);
+                    answer(&reply, Ok(end.map(|d| d.format("%Y-%m-%d").to_string())));
                 }
                 Request::Anchor { reply } => {
                     let head = store::record_by_seq(&self.conn, self.head.seq);
@@ -453,9 +460,12 @@ impl Writer {
         let today = batch
             .closures
             .local_date(batch.now_ms.max(batch.head.timestamp_ms));
-        // A day is closed on demand only once it has started: records written after a Z belong
-        // to the next business day, which cannot be closed before it begins.
-        let day_open = batch.closures.open_day().is_some_and(|d| d <= today);
+        // A day is closed on demand only once it has started (records written after a month
+        // closed before its end belong to the next month's first day, which cannot be closed
+        // before it begins), and a part of a day closed during the day only once it holds a
+        // ticket (a second Z right after the first has nothing to close).
+        let day_open = batch.closures.open_day().is_some_and(|d| d <= today)
+            && !batch.closures.is_idle_continuation();
         let mut periods = Vec::new();
         if day_open {
             periods.push(Period::Day);
@@ -484,7 +494,18 @@ impl Writer {
                 return Err(crate::closure::ClosureError::NotThisCalendar(other.as_str()).into())
             }
         }
-        batch.seal_closures(&periods, false)?;
+        // The closures asked for, then those they make due before their own events: a day of
+        // an earlier month closed on demand leaves that month to close (and its year), as the
+        // next record would.
+        let mut probe = batch.closures.clone();
+        for &period in &periods {
+            let closure = probe.build(period, false)?;
+            probe.apply_closure(0, [0; 32], &closure)?;
+        }
+        let at_ms = batch.now_ms.max(batch.head.timestamp_ms);
+        let mut closures: Vec<(Period, bool)> = periods.iter().map(|&p| (p, false)).collect();
+        closures.extend(probe.due_before(at_ms).into_iter().map(|p| (p, true)));
+        batch.seal_closures(&closures)?;
         Ok(self.commit(batch)?.into_iter().map(|(_, a)| a).collect())
     }
 

@@ -8,7 +8,7 @@ use crate::body::{Body, DuplicateBody, OpeningBody, DUPLICABLE_KINDS};
 use crate::closure::{differences, ClosureState};
 use crate::events;
 use crate::rates::vat_rates_set_by;
-use crate::record::{Kind, Record};
+use crate::record::{Kind, Record, CONTINUED_CLOSURE_VERSION};
 use crate::ticket::{check_refund, Remaining, SaleBody};
 
 impl Verifier {
@@ -38,8 +38,22 @@ impl Verifier {
         // Closure rules, replayed like the writer applies them.
         if let Some(state) = self.closures.as_mut() {
             if let Body::Closure(stored) = &body {
+                if stored.continues && r.format_version < CONTINUED_CLOSURE_VERSION {
+                    problems.push((
+                        Problem::MalformedBody,
+                        format!(
+                            "`continues` in a record of format version {}: it needs version {CONTINUED_CLOSURE_VERSION}",
+                            r.format_version
+                        ),
+                    ));
+                }
                 match state.build(stored.period, stored.automatic) {
-                    Ok(expected) => {
+                    Ok(mut expected) => {
+                        // As with `automatic`, the stored flag is taken, where it may be: only
+                        // a day closure written during its day continues it (journals written
+                        // before the flag existed never have it).
+                        expected.continues =
+                            stored.continues && state.continues_at(stored.period, r.timestamp_ms);
                         let fields = differences(stored, &expected);
                         if !fields.is_empty() {
                             problems.push((
