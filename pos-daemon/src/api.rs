@@ -685,7 +685,12 @@ async fn save_sessions(app: &Arc<App>) -> Result<(), ApiError> {
         .map_err(|e| ApiError::internal(format!("cannot keep the session in ops.db: {e}")))
 }
 
+/// Checks that a write may go on for operator `id`: the clock first (a clock far ahead refuses
+/// every write, whoever sends it: its answer says what to do), then the operator's session.
 fn signed_in(app: &App, id: &str) -> Result<(), ApiError> {
+    if let Some(ahead) = app.journal().ok().and_then(|j| j.clock_ahead()) {
+        return Err(journal_error(JournalError::ClockAhead(ahead)));
+    }
     operator(app, id)?;
     let ok = app
         .signed_in

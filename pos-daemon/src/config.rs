@@ -256,6 +256,14 @@ pub struct ApiConfig {
     /// The largest request body accepted, in bytes.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Connections open at once (1 to 65536, default 512): a connection over the limit is
+    /// closed as soon as it is accepted.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+fn default_max_connections() -> usize {
+    512
 }
 
 impl Default for ApiConfig {
@@ -264,6 +272,7 @@ impl Default for ApiConfig {
             listen: default_listen(),
             tokens: Vec::new(),
             max_body_bytes: default_max_body(),
+            max_connections: default_max_connections(),
         }
     }
 }
@@ -558,6 +567,9 @@ impl Config {
             .any(|t| t.contains(char::is_whitespace))
         {
             return bad("api.tokens: a token cannot hold spaces".into());
+        }
+        if !(1..=65536).contains(&self.api.max_connections) {
+            return bad("api.max_connections must be between 1 and 65536".into());
         }
         if !(1024..=16 * 1024 * 1024).contains(&self.api.max_body_bytes) {
             return bad("api.max_body_bytes must be between 1 KiB and 16 MiB".into());

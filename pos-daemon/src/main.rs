@@ -22,6 +22,7 @@ mod print;
 mod printout;
 mod project;
 mod scanners;
+mod serve;
 mod stock;
 #[cfg(test)]
 mod stock_tests;
@@ -282,15 +283,14 @@ async fn serve_async(
         let app = app.clone();
         async move { app.journal_reopen.notified().await }
     };
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            tokio::select! {
-                _ = shutdown_signal() => {}
-                _ = reopen => {}
-            }
-        })
-        .await
-        .map_err(|e| e.to_string())?;
+    let max_connections = app.config.api.max_connections;
+    serve::serve(listener, router, max_connections, async move {
+        tokio::select! {
+            _ = shutdown_signal() => {}
+            _ = reopen => {}
+        }
+    })
+    .await;
     // A commit could be neither made durable nor settled: only a new start, which reopens the
     // journal, tells what it holds (and prints what it holds).
     let reopen = app.journal.as_ref().is_some_and(|j| j.needs_reopen());

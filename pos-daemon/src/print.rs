@@ -23,6 +23,9 @@ pub const FAULT_RETRY: Duration = Duration::from_millis(500);
 pub const IDLE_POLL: Duration = Duration::from_secs(2);
 /// How often an idle worker asks the printer about the cash drawer, when one is configured.
 pub const DRAWER_POLL: Duration = Duration::from_millis(500);
+/// How often an idle worker asks the printer for its status: a fault (paper out, cover open,
+/// the printer gone) shows on the API and the event stream without waiting for a receipt.
+pub const STATUS_POLL: Duration = Duration::from_secs(3);
 
 /// The printer as the API shows it.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -209,12 +212,53 @@ async fn poll_drawer(app: &App, printer: &mut Printer) {
     }
 }
 
+/// Asks an idle printer for its status (printers with a status channel only) and shows what
+/// it says; a fault is journaled once, as when a receipt finds it. Returns whether the printer
+/// is at fault now.
+async fn poll_status(app: &App, printer: &mut Printer, fault_journaled: &mut bool) {
+    if matches!(printer.address(), PrinterAddress::File(_)) {
+        return;
+    }
+    let (faults, error, near_end) = match printer.status().await {
+        Ok(s) => (fault_names(&s), None, s.paper_near_end),
+        // A transport without a status channel says nothing, and is not at fault for it.
+        Err(drivers::printer::StatusQueryError::Transport(
+            drivers::transport::TransportError::WriteOnly,
+        )) => return,
+        Err(e) => (vec!["unreachable".to_string()], Some(e.to_string()), false),
+    };
+    if faults.is_empty() {
+        *fault_journaled = false;
+        app.set_printer_state(PrinterState {
+            configured: true,
+            state: "idle".into(),
+            paper_near_end: near_end,
+            ..Default::default()
+        });
+        return;
+    }
+    let error = error.unwrap_or_else(|| format!("printer not ready: {faults:?}"));
+    if !*fault_journaled {
+        *fault_journaled = true;
+        app.journal_event(pos_core::events::PRINTER_FAILURE, &error)
+            .await;
+    }
+    app.set_printer_state(PrinterState {
+        configured: true,
+        state: "fault".into(),
+        error: Some(error),
+        faults,
+        paper_near_end: near_end,
+    });
+}
+
 /// Runs the worker until `stop` is set and the queue is empty (or held by a fault).
 pub async fn run(app: Arc<App>, address: PrinterAddress, stop: tokio::sync::watch::Receiver<bool>) {
     let mut printer = Printer::new(address, PrinterOptions::default());
     let journal_path = app.config.journal_path();
     let mut reader = None;
     let mut fault_journaled = false;
+    let mut status_asked: Option<std::time::Instant> = None;
     app.set_printer_state(PrinterState {
         configured: true,
         state: "unknown".into(),
@@ -232,6 +276,10 @@ pub async fn run(app: Arc<App>, address: PrinterAddress, stop: tokio::sync::watc
                 return;
             }
             poll_drawer(&app, &mut printer).await;
+            if status_asked.is_none_or(|at| at.elapsed() >= STATUS_POLL) {
+                status_asked = Some(std::time::Instant::now());
+                poll_status(&app, &mut printer, &mut fault_journaled).await;
+            }
             let idle = if app.config.drawer.is_some() {
                 DRAWER_POLL
             } else {

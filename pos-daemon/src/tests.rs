@@ -1176,6 +1176,16 @@ async fn a_clock_far_ahead_refuses_sales_until_a_manager_confirms_the_date() {
         .as_str()
         .is_some_and(|m| m.contains("3653 days after")));
     assert_eq!(d.records().len(), before, "nothing is journaled");
+    // Whoever sends it: an operator not signed in (sessions lost, another till) gets the
+    // clock's answer first, which says what to do.
+    let unsigned = json!({"operator":"marie","lines":[{"sku":"BAGUETTE","quantity":1}],
+                          "payments":[{"method":"cash","amount_cents":130}]});
+    let (status, body) = d.call("POST", "/v1/sales", Some(unsigned)).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("clock_ahead")),
+        "{body}"
+    );
 
     // A cashier cannot confirm; a manager can, and sales go on at the confirmed date.
     let (status, body) = d

@@ -174,6 +174,43 @@ fn scan_sale_receipt_drawer_z_and_verify() {
     assert_eq!(kinds.iter().filter(|k| *k == "duplicate").count(), 1);
 }
 
+/// The printer as `GET /v1/devices` shows it, once `pred` holds (or the deadline passes).
+fn wait_printer(
+    posd: &common::Posd,
+    what: &str,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let d = posd.ok("GET", "/v1/devices", None);
+        if pred(&d["printer"]) {
+            return d["printer"].clone();
+        }
+        assert!(Instant::now() < deadline, "{what}: {d}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_fault_of_an_idle_printer_shows_without_a_receipt() {
+    let emupos = Emupos::start();
+    let posd = start(&printer_config(&emupos, false));
+    wait_printer(&posd, "the idle printer is asked", |p| p["state"] == "idle");
+    let events = posd.count_kind("event");
+    // Paper out with nothing to print: seen within a few seconds, journaled once.
+    emupos.set_fault("paper-out", true);
+    let p = wait_printer(&posd, "paper out not seen", |p| p["state"] == "fault");
+    assert!(p["faults"].to_string().contains("paper"), "{p}");
+    std::thread::sleep(Duration::from_secs(7));
+    assert_eq!(
+        posd.count_kind("event"),
+        events + 1,
+        "one printer_failure, not one per poll"
+    );
+    emupos.set_fault("paper-out", false);
+    wait_printer(&posd, "the fault clears", |p| p["state"] == "idle");
+}
+
 #[test]
 fn paper_out_holds_the_receipt_until_cleared_then_prints_it_once() {
     let emupos = Emupos::start();

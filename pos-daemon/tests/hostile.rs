@@ -425,3 +425,38 @@ fn in_store_codes_win_over_the_layouts_and_layouts_are_configured() {
         "{v}"
     );
 }
+
+/// Reads `s` until the server closes it; returns how long that took, or fails the test if it
+/// stays open past `limit`.
+fn closed_within(s: &mut TcpStream, limit: Duration) -> Duration {
+    let start = std::time::Instant::now();
+    s.set_read_timeout(Some(limit)).expect("timeout");
+    let mut sink = Vec::new();
+    match s.read_to_end(&mut sink) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(e) => panic!("still open after {:?}: {e}", start.elapsed()),
+    }
+    start.elapsed()
+}
+
+#[test]
+fn silent_connections_are_closed_and_open_connections_are_bounded() {
+    let posd = common::start_configured("max_connections = 4\n", "", &[]);
+    let connect = || TcpStream::connect(("127.0.0.1", posd.port)).expect("connect");
+    // Four connections that send nothing take every place: a fifth is closed at once.
+    let mut silent: Vec<TcpStream> = (0..4).map(|_| connect()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let took = closed_within(&mut connect(), Duration::from_secs(5));
+    assert!(
+        took < Duration::from_secs(2),
+        "the fifth connection waited {took:?}"
+    );
+    // The silent ones are closed when the header read timeout (10 s) passes, and the API
+    // answers again.
+    for s in &mut silent {
+        closed_within(s, Duration::from_secs(20));
+    }
+    let (status, v) = posd.call("GET", "/v1/health", None);
+    assert_eq!(status, 200, "{v}");
+}

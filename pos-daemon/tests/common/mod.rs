@@ -41,6 +41,11 @@ pub fn start(extra: &str) -> Posd {
 
 /// [`start`] with more arguments for `posd init` (`--algorithm ...`).
 pub fn start_with(extra: &str, init_args: &[&str]) -> Posd {
+    start_configured("", extra, init_args)
+}
+
+/// [`start_with`] with more lines in the `[api]` table.
+pub fn start_configured(api: &str, extra: &str, init_args: &[&str]) -> Posd {
     let dir = tempfile::tempdir().expect("temp dir");
     let port = emupos::free_port();
     let config = dir.path().join("posd.toml");
@@ -59,6 +64,7 @@ vat_id = "FR44732829320"
 listen = "127.0.0.1:{port}"
 tokens = ["{TOKEN}"]
 max_body_bytes = 65536
+{api}
 
 [policy]
 pin_max_failures = 3
