@@ -403,6 +403,12 @@ fn the_command_verifies_a_p256_journal_and_its_receipts() {
     ]);
     assert_eq!(status, Some(0), "{text}");
     assert!(text.contains("Receipt    VALID"), "{text}");
+    // The key is named by its id and algorithm.
+    let id = key.key_id();
+    assert!(
+        text.contains(&format!("by key {id} (ecdsa-p256-sha256)")),
+        "{text}"
+    );
     let other = hex::encode(p256_key(0x82).verifying_key().to_bytes());
     let (status, text) = run(&["verify-receipt", &code, "--public-key", &other]);
     assert_eq!(status, Some(1), "{text}");

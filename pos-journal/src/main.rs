@@ -571,9 +571,12 @@ fn receipt(text: &str, key: &Path, journal: Option<&Path>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // The key id names the key whatever its algorithm (a P-256 key's first bytes are always
+    // the same point prefix).
     emitln!(
-        "Receipt    VALID signature by key {}",
-        hex::encode(&key.to_bytes()[..8])
+        "Receipt    VALID signature by key {} ({})",
+        key.id(),
+        key.algorithm()
     );
     emitln!("Register   {}", fields.register);
     emitln!(
