@@ -194,13 +194,18 @@ fn closure_text(out: &mut String, r: &Record, c: &ClosureBody) {
     };
     let _ = writeln!(
         out,
-        "   {title} n° {} · {} → {} · seq {} to {}{}",
+        "   {title} n° {} · {} → {} · seq {} to {}{}{}",
         r.kind_seq,
         c.start,
         c.end,
         c.first_seq,
         c.last_seq,
-        if c.automatic { " · automatic" } else { "" }
+        if c.automatic { " · automatic" } else { "" },
+        if c.continues {
+            " · the day goes on"
+        } else {
+            ""
+        }
     );
     totals_text(out, &c.totals);
     let _ = writeln!(

@@ -75,6 +75,7 @@ pub const VIEWS: [(&str, &[&str]); 6] = [
             "perpetual_total",
             "perpetual_absolute_total",
             "automatic",
+            "continues",
             "last_hash",
         ],
     ),
@@ -251,6 +252,7 @@ impl CsvViews {
                         c.perpetual_total.to_string(),
                         c.perpetual_absolute_total.to_string(),
                         c.automatic.to_string(),
+                        c.continues.to_string(),
                         c.last_hash.clone(),
                     ],
                 )?;
