@@ -205,9 +205,19 @@ fn keys_change_from_ed25519_to_p256_and_back_in_one_journal() {
         to: last.seq,
     };
     export_archive(&reader, &back, &selection, &archive).unwrap();
-    // An archive's manifest key must itself be trusted, besides the opening's.
+    // Its manifest is signed by the third key: trusted through the opening key, whose chain of
+    // key changes leads to it; given alone, the third key is not enough (the opening's is not).
     let keys = vec![opening_key.verifying_key(), back.verifying_key()];
     assert_eq!(verify_archive_file(&archive, keys), vec![]);
+    assert_eq!(
+        verify_archive_file(&archive, vec![opening_key.verifying_key()]),
+        vec![]
+    );
+    let alone = verify_archive_file(&archive, vec![back.verifying_key()]);
+    assert!(
+        alone.iter().any(|f| f.problem == Problem::BadOpening),
+        "{alone:#?}"
+    );
     assert!(matches!(
         Journal::open(&path, p256, JournalOptions::default()),
         Err(JournalError::KeyMismatch { .. })

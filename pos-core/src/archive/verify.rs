@@ -639,9 +639,17 @@ pub fn verify_archives(
             report(sink, 0, Problem::ManifestSignature, format!("{name}: the manifest is signed by key {}, which is not one of the journal's keys", m.manifest_key.key_id));
         }
         if !options.trusted_keys.is_empty() {
-            let trusted = crate::keys::decode_key(&m.manifest_key)
-                .map(|(_, k)| options.trusted_keys.contains(&k))
-                .unwrap_or(false);
+            let is_trusted = |info: &crate::keys::PublicKeyInfo| {
+                crate::keys::decode_key(info)
+                    .map(|(_, k)| options.trusted_keys.contains(&k))
+                    .unwrap_or(false)
+            };
+            // A key of the journal (its opening's or a key change's) is trusted through the
+            // opening key when that one is given: each key change is signed by the key before
+            // it, which the records' verification checks.
+            let opening_trusted = v.opening().is_some_and(|o| is_trusted(&o.key));
+            let trusted = is_trusted(&m.manifest_key)
+                || (opening_trusted && journal_keys.contains(&m.manifest_key.key_id));
             if !trusted {
                 report(
                     sink,
