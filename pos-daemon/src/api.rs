@@ -727,8 +727,8 @@ struct SaleRequest {
     ticket_discount_cents: i64,
 }
 
-/// The payments of a request, each within the policy's ceiling (either sign: refunds pay
-/// back negative amounts).
+/// The payments of a request, each within the policy's ceiling (compared by absolute value,
+/// whatever the sign a client sends).
 fn payments(
     policy: &crate::config::Policy,
     p: &[PaymentRequest],
