@@ -212,19 +212,19 @@ async fn poll_drawer(app: &App, printer: &mut Printer) {
     }
 }
 
-/// Asks an idle printer for its status (printers with a status channel only) and shows what
-/// it says; a fault is journaled once, as when a receipt finds it. Returns whether the printer
-/// is at fault now.
-async fn poll_status(app: &App, printer: &mut Printer, fault_journaled: &mut bool) {
+/// Asks the printer for its status (printers with a status channel only) and shows what it
+/// says; a fault is journaled once, as when a receipt finds it. Returns whether the printer is
+/// at fault now, or `None` when it cannot say (a file, a write-only transport).
+async fn poll_status(app: &App, printer: &mut Printer, fault_journaled: &mut bool) -> Option<bool> {
     if matches!(printer.address(), PrinterAddress::File(_)) {
-        return;
+        return None;
     }
     let (faults, error, near_end) = match printer.status().await {
         Ok(s) => (fault_names(&s), None, s.paper_near_end),
         // A transport without a status channel says nothing, and is not at fault for it.
         Err(drivers::printer::StatusQueryError::Transport(
             drivers::transport::TransportError::WriteOnly,
-        )) => return,
+        )) => return None,
         Err(e) => (vec!["unreachable".to_string()], Some(e.to_string()), false),
     };
     if faults.is_empty() {
@@ -235,7 +235,7 @@ async fn poll_status(app: &App, printer: &mut Printer, fault_journaled: &mut boo
             paper_near_end: near_end,
             ..Default::default()
         });
-        return;
+        return Some(false);
     }
     let error = error.unwrap_or_else(|| format!("printer not ready: {faults:?}"));
     if !*fault_journaled {
@@ -250,6 +250,7 @@ async fn poll_status(app: &App, printer: &mut Printer, fault_journaled: &mut boo
         faults,
         paper_near_end: near_end,
     });
+    Some(true)
 }
 
 /// Runs the worker until `stop` is set and the queue is empty (or held by a fault).
@@ -278,7 +279,7 @@ pub async fn run(app: Arc<App>, address: PrinterAddress, stop: tokio::sync::watc
             poll_drawer(&app, &mut printer).await;
             if status_asked.is_none_or(|at| at.elapsed() >= STATUS_POLL) {
                 status_asked = Some(std::time::Instant::now());
-                poll_status(&app, &mut printer, &mut fault_journaled).await;
+                let _ = poll_status(&app, &mut printer, &mut fault_journaled).await;
             }
             let idle = if app.config.drawer.is_some() {
                 DRAWER_POLL
@@ -305,6 +306,22 @@ pub async fn run(app: Arc<App>, address: PrinterAddress, stop: tokio::sync::watc
                 continue;
             }
         };
+        if app.printer_state().state == "fault" {
+            // A printer known at fault is asked first: the job stays `pending` (no durable
+            // `sending` mark every retry) until the printer says it is ready.
+            // A printer that cannot say is tried as before (the job's outcome tells).
+            if poll_status(&app, &mut printer, &mut fault_journaled).await == Some(true) {
+                let mut stop2 = stop.clone();
+                tokio::select! {
+                    _ = tokio::time::sleep(FAULT_RETRY) => {}
+                    _ = stop2.changed() => {}
+                }
+                if *stop.borrow() {
+                    return;
+                }
+                continue;
+            }
+        }
         if !app.set_job(&job, JobState::Sending, None).await {
             // Without a durable `sending` mark a crash could resend: wait and retry.
             tokio::time::sleep(FAULT_RETRY).await;
