@@ -456,21 +456,30 @@ fn day_closures(path: &Path) -> Vec<ClosureBody> {
         .collect()
 }
 
+/// A journal `journal.db` in `dir`, signed with `key`, on a manual clock set to `at_ms`.
+fn journal_at(
+    dir: &Path,
+    key: KeyPair,
+    at_ms: i64,
+) -> (std::path::PathBuf, Arc<ManualClock>, Journal) {
+    let path = dir.join("journal.db");
+    let clock = Arc::new(ManualClock::new(at_ms));
+    let options = JournalOptions {
+        clock: clock.clone(),
+        ..JournalOptions::default()
+    };
+    let journal = Journal::create(&path, key, opening(), options).unwrap();
+    (path, clock, journal)
+}
+
 #[test]
 fn a_day_closed_during_the_day_goes_on_and_a_month_closed_early_refuses_sales() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("journal.db");
-    let clock = Arc::new(ManualClock::new(MARCH_2_MIDNIGHT_PARIS + 9 * HOUR));
-    let journal = Journal::create(
-        &path,
+    let (path, clock, journal) = journal_at(
+        dir.path(),
         KeyPair::from_seed([6; 32]),
-        opening(),
-        JournalOptions {
-            clock: clock.clone(),
-            ..JournalOptions::default()
-        },
-    )
-    .unwrap();
+        MARCH_2_MIDNIGHT_PARIS + 9 * HOUR,
+    );
     let mut gen = TicketGenerator::new(2);
     let morning = journal.sale(&gen.sale()).unwrap();
     // A Z at the afternoon's shift change: the day goes on.
@@ -546,20 +555,11 @@ fn a_day_closed_during_the_day_goes_on_and_a_month_closed_early_refuses_sales() 
 #[test]
 fn a_z_on_the_last_evening_of_a_month_leaves_the_month_to_close_before_the_next_sale() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("journal.db");
-    let clock = Arc::new(ManualClock::new(
-        MARCH_2_MIDNIGHT_PARIS + 29 * DAY + 10 * HOUR,
-    ));
-    let journal = Journal::create(
-        &path,
+    let (path, clock, journal) = journal_at(
+        dir.path(),
         KeyPair::from_seed([6; 32]),
-        opening(),
-        JournalOptions {
-            clock: clock.clone(),
-            ..JournalOptions::default()
-        },
-    )
-    .unwrap();
+        MARCH_2_MIDNIGHT_PARIS + 29 * DAY + 10 * HOUR,
+    );
     let mut gen = TicketGenerator::new(4);
     journal.sale(&gen.sale()).unwrap();
     // The Z of 31 March at 19:00; the shop opens again on 2 April.
@@ -589,21 +589,12 @@ fn a_z_on_the_last_evening_of_a_month_leaves_the_month_to_close_before_the_next_
 #[test]
 fn a_day_of_an_earlier_month_closed_on_demand_brings_its_month_closure() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("journal.db");
     // 31 March, then nothing until a Z asked for on 7 April.
-    let clock = Arc::new(ManualClock::new(
-        MARCH_2_MIDNIGHT_PARIS + 29 * DAY + 9 * HOUR,
-    ));
-    let journal = Journal::create(
-        &path,
+    let (path, clock, journal) = journal_at(
+        dir.path(),
         KeyPair::from_seed([6; 32]),
-        opening(),
-        JournalOptions {
-            clock: clock.clone(),
-            ..JournalOptions::default()
-        },
-    )
-    .unwrap();
+        MARCH_2_MIDNIGHT_PARIS + 29 * DAY + 9 * HOUR,
+    );
     let mut gen = TicketGenerator::new(3);
     journal.sale(&gen.sale()).unwrap();
     clock.set(MARCH_2_MIDNIGHT_PARIS + 36 * DAY + 10 * HOUR);
@@ -728,18 +719,8 @@ fn a_day_continued_only_by_a_closure_during_it_and_journals_without_the_flag_ver
 
     // A day closed automatically, the next morning, cannot claim to go on.
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("journal.db");
-    let clock = Arc::new(ManualClock::new(MARCH_2_MIDNIGHT_PARIS + 9 * HOUR));
-    let journal = Journal::create(
-        &path,
-        key.clone(),
-        opening(),
-        JournalOptions {
-            clock: clock.clone(),
-            ..JournalOptions::default()
-        },
-    )
-    .unwrap();
+    let (path, clock, journal) =
+        journal_at(dir.path(), key.clone(), MARCH_2_MIDNIGHT_PARIS + 9 * HOUR);
     let mut gen = TicketGenerator::new(12);
     journal.sale(&gen.sale()).unwrap();
     clock.set(MARCH_2_MIDNIGHT_PARIS + DAY + 9 * HOUR);

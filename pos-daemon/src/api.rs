@@ -844,8 +844,10 @@ async fn post_sale(
         ticket_discount: Cents(req.ticket_discount_cents),
         payments: payments(&app.config.policy, &req.payments)?,
     };
+    // Computed once here for the checks below; the journal computes it again as it validates.
+    let expected = pos_core::ticket::compute_sale(&input, &journal.vat_rates()).ok();
     // Cash given far beyond the total is a mistyped amount, not a sale to journal for good.
-    if let Ok(computed) = pos_core::ticket::compute_sale(&input, &journal.vat_rates()) {
+    if let Some(computed) = &expected {
         let max = app.config.policy.max_change_cents;
         if computed.change.0 > max {
             return Err(ApiError::invalid(
@@ -861,7 +863,6 @@ async fn post_sale(
     if let (Some(k), Some(after_seq)) = (&key, unsettled) {
         // Remembered, but its answer was never recorded: the journal says whether the sale
         // was written.
-        let expected = pos_core::ticket::compute_sale(&input, &journal.vat_rates()).ok();
         let (app2, k2) = (app.clone(), k.key.clone());
         let written = blocking(move || {
             idempotency::settle(&app2, &k2, after_seq, |r| {

@@ -238,6 +238,19 @@ async fn poll_status(app: &App, printer: &mut Printer, fault_journaled: &mut boo
         return Some(false);
     }
     let error = error.unwrap_or_else(|| format!("printer not ready: {faults:?}"));
+    show_fault(app, error, faults, near_end, fault_journaled).await;
+    Some(true)
+}
+
+/// Shows a printer fault on the API and the event stream; journals it once per fault (until
+/// the printer is seen ready again).
+async fn show_fault(
+    app: &App,
+    error: String,
+    faults: Vec<String>,
+    paper_near_end: bool,
+    fault_journaled: &mut bool,
+) {
     if !*fault_journaled {
         *fault_journaled = true;
         app.journal_event(pos_core::events::PRINTER_FAILURE, &error)
@@ -248,9 +261,19 @@ async fn poll_status(app: &App, printer: &mut Printer, fault_journaled: &mut boo
         state: "fault".into(),
         error: Some(error),
         faults,
-        paper_near_end: near_end,
+        paper_near_end,
     });
-    Some(true)
+}
+
+/// Waits before asking a printer at fault again; `true` when posd is stopping.
+async fn wait_retry(stop: &tokio::sync::watch::Receiver<bool>) -> bool {
+    let mut changed = stop.clone();
+    tokio::select! {
+        _ = tokio::time::sleep(FAULT_RETRY) => {}
+        _ = changed.changed() => {}
+    }
+    let stopping = *stop.borrow();
+    stopping
 }
 
 /// Runs the worker until `stop` is set and the queue is empty (or held by a fault).
@@ -311,12 +334,7 @@ pub async fn run(app: Arc<App>, address: PrinterAddress, stop: tokio::sync::watc
             // `sending` mark every retry) until the printer says it is ready.
             // A printer that cannot say is tried as before (the job's outcome tells).
             if poll_status(&app, &mut printer, &mut fault_journaled).await == Some(true) {
-                let mut stop2 = stop.clone();
-                tokio::select! {
-                    _ = tokio::time::sleep(FAULT_RETRY) => {}
-                    _ = stop2.changed() => {}
-                }
-                if *stop.borrow() {
+                if wait_retry(&stop).await {
                     return;
                 }
                 continue;
@@ -357,24 +375,8 @@ pub async fn run(app: Arc<App>, address: PrinterAddress, stop: tokio::sync::watc
                     drivers::printer::NotSent::NotReady(s) => fault_names(s),
                     drivers::printer::NotSent::NoStatus(_) => vec!["unreachable".into()],
                 };
-                if !fault_journaled {
-                    fault_journaled = true;
-                    app.journal_event(pos_core::events::PRINTER_FAILURE, &why.to_string())
-                        .await;
-                }
-                app.set_printer_state(PrinterState {
-                    configured: true,
-                    state: "fault".into(),
-                    error: Some(why.to_string()),
-                    faults,
-                    paper_near_end: false,
-                });
-                let mut stop2 = stop.clone();
-                tokio::select! {
-                    _ = tokio::time::sleep(FAULT_RETRY) => {}
-                    _ = stop2.changed() => {}
-                }
-                if *stop.borrow() {
+                show_fault(&app, why.to_string(), faults, false, &mut fault_journaled).await;
+                if wait_retry(&stop).await {
                     return;
                 }
             }

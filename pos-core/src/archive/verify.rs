@@ -297,15 +297,14 @@ fn stream_archive(
                 wanted = s.named;
             }
             Err(e) => {
-                *verifier = saved.0;
-                *lookup = saved.1;
+                (*verifier, *lookup) = (saved.0, saved.1);
                 archive_records.truncate(saved.2);
                 *progress = saved.3;
                 return Err(e);
             }
         }
-        *verifier = saved.0.clone();
-        *lookup = saved.1.clone();
+        // Read again from where the archive began.
+        (*verifier, *lookup) = (saved.0.clone(), saved.1.clone());
         archive_records.truncate(saved.2);
         *progress = saved.3;
     }
