@@ -167,7 +167,7 @@ impl App {
     }
 
     /// [`App::start`] with the journal on another clock (tests move the day forward).
-    pub(crate) fn start_with_clock(
+    pub fn start_with_clock(
         config: Config,
         clock: Arc<dyn pos_core::journal::Clock>,
     ) -> Result<App, StartError> {

@@ -1,15 +1,17 @@
 //! In-process tests of the daemon: the router called directly, the journal on a clock the test
 //! moves, the projector and the print worker (file printer) running as in `posd serve`.
 
-use crate::app::App;
-use crate::config::Config;
 use axum::body::Body as HttpBody;
 use axum::http::{header, Method, Request};
+use pos_daemon::app::App;
+use pos_daemon::config::Config;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
+
+mod stock;
 
 pub const TOKEN: &str = "unit-test-token-0123456789";
 pub const CASHIER_PIN: &str = "1234";
@@ -48,8 +50,8 @@ impl Drop for Daemon {
 }
 
 fn config_text(dir: &std::path::Path, extra: &str) -> String {
-    let cashier = crate::auth::hash_pin(CASHIER_PIN).expect("hash");
-    let manager = crate::auth::hash_pin(MANAGER_PIN).expect("hash");
+    let cashier = pos_daemon::auth::hash_pin(CASHIER_PIN).expect("hash");
+    let manager = pos_daemon::auth::hash_pin(MANAGER_PIN).expect("hash");
     let receipts = dir.join("receipts");
     format!(
         r#"register_id = "CAISSE-T"
@@ -95,7 +97,7 @@ pub fn config(extra: &str) -> (tempfile::TempDir, Config) {
     let path = dir.path().join("posd.toml");
     std::fs::write(&path, config_text(dir.path(), extra)).expect("config");
     let config = Config::load(&path).expect("config loads");
-    crate::init(&config).expect("init");
+    pos_daemon::init(&config).expect("init");
     (dir, config)
 }
 
@@ -114,17 +116,21 @@ pub async fn start_on(dir: tempfile::TempDir, config: Config) -> Daemon {
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     if let Some(p) = &app.config.printer {
         let address = p.address.parse().expect("printer address");
-        tokio::spawn(crate::print::run(app.clone(), address, stop_rx.clone()));
+        tokio::spawn(pos_daemon::print::run(
+            app.clone(),
+            address,
+            stop_rx.clone(),
+        ));
     }
     for s in app.config.scanners.clone() {
-        tokio::spawn(crate::scanners::run(app.clone(), s));
+        tokio::spawn(pos_daemon::scanners::run(app.clone(), s));
     }
-    tokio::spawn(crate::health::watch(
+    tokio::spawn(pos_daemon::health::watch(
         app.clone(),
         Duration::from_millis(50),
         stop_rx.clone(),
     ));
-    let router = crate::api::router(app.clone());
+    let router = pos_daemon::api::router(app.clone());
     Daemon {
         dir,
         app,
@@ -467,11 +473,11 @@ async fn the_event_stream_pushes_scans_printer_changes_and_closures() {
     let d = daemon("").await;
     let mut events = d.events().await;
     // A scan, decoded and looked up.
-    crate::scanners::on_scan(&d.app, "3017620422003");
+    pos_daemon::scanners::on_scan(&d.app, "3017620422003");
     let scan = events.next_named("scan").await;
     assert_eq!(scan["found"], true, "{scan}");
     assert_eq!(scan["product"]["sku"], "BAGUETTE", "{scan}");
-    crate::scanners::on_scan(&d.app, "3017620422004");
+    pos_daemon::scanners::on_scan(&d.app, "3017620422004");
     let scan = events.next_named("scan").await;
     assert_eq!(scan["found"], false, "{scan}");
     // The printer goes away: the fault is pushed, then its end.
@@ -914,7 +920,7 @@ async fn configuration_changes_need_a_manager_and_are_journaled_with_old_and_new
     assert_eq!(
         d.app
             .ops
-            .meta(crate::app::MERCHANT)
+            .meta(pos_daemon::app::MERCHANT)
             .expect("meta")
             .map(|m| m.contains("Chez Paul")),
         Some(true)
@@ -1104,7 +1110,7 @@ fn the_example_configuration_loads_once_its_pin_hashes_are_filled_in() {
         Config::load(&path).is_err(),
         "a placeholder PIN hash is refused"
     );
-    let hash = crate::auth::hash_pin("4821").expect("hash");
+    let hash = pos_daemon::auth::hash_pin("4821").expect("hash");
     let text = text.replace(placeholder, &hash);
     std::fs::write(&path, &text).expect("write");
     // So is its token: a till that kept it would answer anyone who read the example.
@@ -1115,7 +1121,10 @@ fn the_example_configuration_loads_once_its_pin_hashes_are_filled_in() {
             .contains("replace it with a long random one"),
         "{refused}"
     );
-    let text = text.replace(crate::config::EXAMPLE_TOKEN, "9f2c41d07be85a3e6c1d94f0");
+    let text = text.replace(
+        pos_daemon::config::EXAMPLE_TOKEN,
+        "9f2c41d07be85a3e6c1d94f0",
+    );
     std::fs::write(&path, &text).expect("write");
     let config = Config::load(&path).expect("the example loads");
     assert_eq!(config.storage.low_free_mib, 512);
@@ -1244,7 +1253,7 @@ async fn posd_starts_with_a_clock_far_ahead_and_journals_its_start_once_the_date
         "the start waits while the clock is ahead"
     );
     assert_eq!(starts(&event_codes(&journal)), 1);
-    let router = crate::api::router(app.clone());
+    let router = pos_daemon::api::router(app.clone());
     let req = Request::builder()
         .method(Method::POST)
         .uri("/v1/clock/confirm")
@@ -1567,13 +1576,13 @@ async fn an_ops_db_that_lost_its_projections_does_not_print_old_receipts_again()
         conn.execute("DELETE FROM print_jobs", []).expect("delete");
     }
     d.app.ops.set_meta("recovered_upto", "0").expect("cursor");
-    let mut p = crate::project::Projector::new(&d.app).expect("projector");
+    let mut p = pos_daemon::project::Projector::new(&d.app).expect("projector");
     let head = p.head(&d.app).expect("head");
     p.project_to(&d.app, head).expect("replay");
 
     // The old sale's job is recorded, not printed; its stock moved once.
     let job = d.app.ops.job_of_seq(old).expect("ops").expect("a job");
-    assert_eq!(job.state, crate::ops::JobState::Skipped, "{job:?}");
+    assert_eq!(job.state, pos_daemon::ops::JobState::Skipped, "{job:?}");
     assert!(job
         .error
         .as_deref()
@@ -1587,7 +1596,7 @@ async fn an_ops_db_that_lost_its_projections_does_not_print_old_receipts_again()
     let job = d.app.ops.job_of_seq(new["seq"].as_u64().expect("seq"));
     assert_ne!(
         job.expect("ops").expect("a job").state,
-        crate::ops::JobState::Skipped
+        pos_daemon::ops::JobState::Skipped
     );
 }
 

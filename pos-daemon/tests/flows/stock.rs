@@ -1,9 +1,9 @@
 //! In-process tests of stock at the till (the ledger in `stock.db`) and of the WooCommerce
 //! sync against the fake shop of the dev-only `fake-woo` crate. The syncer is driven run by
-//! run ([`crate::stock::ShopSync::run_once`]) instead of on its timer, except where the
-//! running loop ([`crate::stock::ShopSync::run`]) is what is tested.
+//! run ([`pos_daemon::stock::ShopSync::run_once`]) instead of on its timer, except where the
+//! running loop ([`pos_daemon::stock::ShopSync::run`]) is what is tested.
 
-use crate::tests::{daemon, Daemon, MANAGER_PIN};
+use crate::{daemon, Daemon, MANAGER_PIN};
 use fake_woo::{lock, Fake, Shop};
 use serde_json::{json, Value};
 use shop_sync::clock::SimClock;
@@ -52,13 +52,15 @@ async fn a_sale_moves_stock_once_also_when_the_projection_is_replayed() {
     // ops.db lost its cursor (a power cut): recovery projects the journal again from the start;
     // the ledger keys movements by seq and line, so nothing moves twice.
     d.app.ops.set_meta("recovered_upto", "0").expect("cursor");
-    let mut p = crate::project::Projector::new(&d.app).expect("projector");
+    let mut p = pos_daemon::project::Projector::new(&d.app).expect("projector");
     let head = p.head(&d.app).expect("head");
     assert!(head >= seq);
     p.project_to(&d.app, head).expect("replay");
     assert_eq!(on_hand(&d, "BAGUETTE").await, 97_000);
     // Replaying the movements gives the stored levels.
-    let fixed = crate::stock::lock(&d.app.ledger).replay().expect("replay");
+    let fixed = pos_daemon::stock::lock(&d.app.ledger)
+        .replay()
+        .expect("replay");
     assert!(fixed.is_empty(), "levels are the movements' projection");
 }
 
@@ -151,7 +153,7 @@ async fn receptions_counts_adjustments_and_the_low_stock_list() {
         .call(
             "POST",
             "/v1/stock/adjustments",
-            Some(json!({"operator":"alice","pin":crate::tests::CASHIER_PIN,
+            Some(json!({"operator":"alice","pin":crate::CASHIER_PIN,
                         "sku":"BAGUETTE","delta_milli":-1000,"reason":"casse"})),
         )
         .await;
@@ -462,14 +464,14 @@ async fn a_pickup_journaled_but_not_projected_ends_its_reservation_once() {
 
     // What the pickup route does up to the append, then a stop before the projection: the
     // projection (at the next start, or the projector catching up) finds the intent.
-    let intent = crate::stock::PickupIntent {
+    let intent = pos_daemon::stock::PickupIntent {
         shop: "woo".into(),
         order: cc.to_string(),
     };
-    crate::stock::set_intent(&mut crate::stock::lock(&d.app.ledger), Some(&intent))
+    pos_daemon::stock::set_intent(&mut pos_daemon::stock::lock(&d.app.ledger), Some(&intent))
         .expect("intent");
     let journal = d.app.journal().expect("journal");
-    let input = crate::tests::two_baguettes(pos_core::ticket::PaymentMethod::Online);
+    let input = crate::two_baguettes(pos_core::ticket::PaymentMethod::Online);
     let a = tokio::task::spawn_blocking(move || journal.sale(&input))
         .await
         .expect("join")
@@ -479,7 +481,7 @@ async fn a_pickup_journaled_but_not_projected_ends_its_reservation_once() {
         .set_meta("recovered_upto", &(a.seq - 1).to_string())
         .expect("cursor");
     for _ in 0..2 {
-        let mut p = crate::project::Projector::new(&d.app).expect("projector");
+        let mut p = pos_daemon::project::Projector::new(&d.app).expect("projector");
         let head = p.head(&d.app).expect("head");
         p.project_to(&d.app, head).expect("projection");
     }
@@ -685,7 +687,9 @@ async fn a_pickup_ticket_shows_what_was_paid_online() {
     assert_eq!(sync(&d).await["backlog"]["pending"], 0);
     assert_eq!(lock(&fake).stock("BAGUETTE"), Some(98));
     assert_eq!(lock(&fake).stock("COMTE"), Some(18));
-    let fixed = crate::stock::lock(&d.app.ledger).replay().expect("replay");
+    let fixed = pos_daemon::stock::lock(&d.app.ledger)
+        .replay()
+        .expect("replay");
     assert!(fixed.is_empty());
 }
 
@@ -732,8 +736,8 @@ async fn a_pickup_with_a_product_unknown_to_the_till_is_refused_and_changes_noth
     );
     let p = d.ok("GET", "/v1/pickups", None).await;
     assert_eq!(p["pickups"][0]["order_id"], cc.to_string());
-    let intent = crate::stock::lock(&d.app.ledger)
-        .meta(crate::stock::PICKUP_INTENT)
+    let intent = pos_daemon::stock::lock(&d.app.ledger)
+        .meta(pos_daemon::stock::PICKUP_INTENT)
         .expect("meta");
     assert!(
         intent.unwrap_or_default().is_empty(),
