@@ -1697,3 +1697,54 @@ async fn a_z_at_a_shift_change_lets_the_day_go_on_and_an_early_month_closure_ask
     let verified = d.ok("POST", "/v1/journal/verify", None).await;
     assert_eq!(verified["intact"], true, "{verified}");
 }
+
+/// The router serves every route of the API's table (the one the OpenAPI test checks against
+/// the document): no route of the table falls through to "no such route" or "method not
+/// allowed".
+#[tokio::test]
+async fn every_route_of_the_table_is_served() {
+    let d = daemon("").await;
+    let routes = pos_daemon::api::routes();
+    assert!(routes.len() >= 37, "{} routes", routes.len());
+    for (method, path) in routes {
+        // Path parameters filled with a value of the right shape.
+        let uri = path
+            .replace("{sku}", "BAGUETTE")
+            .replace("{code}", "3017620422003")
+            .replace("{seq}", "1")
+            .replace("{shop}", "woo")
+            .replace("{order}", "1");
+        let body = if method == "get" { "" } else { "{}" };
+        let req = Request::builder()
+            .method(Method::from_bytes(method.to_ascii_uppercase().as_bytes()).expect("method"))
+            .uri(&uri)
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(HttpBody::from(body))
+            .expect("request");
+        let resp = d.router.clone().oneshot(req).await.expect("infallible");
+        let status = resp.status().as_u16();
+        assert_ne!(status, 405, "{method} {uri}");
+        if status == 404 {
+            // The event stream never ends: only other answers are read.
+            let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+                .await
+                .expect("body");
+            let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            assert!(
+                !v["error"]["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("no such route"),
+                "{method} {uri} is not served: {v}"
+            );
+        }
+    }
+    // And a path outside the table is not.
+    let (status, v) = d.call("GET", "/v1/nothing-here", None).await;
+    assert_eq!(status, 404, "{v}");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap_or("")
+        .starts_with("no such route"));
+}

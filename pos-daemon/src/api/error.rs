@@ -1,0 +1,145 @@
+//! The API's one error type: a status, a stable code and a message, as `{ "error": { "code",
+//! "message" } }`; the journal's errors mapped to it.
+
+use crate::catalog::CatalogError;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use pos_core::closure::ClosureError;
+use pos_core::journal::JournalError;
+use serde_json::{json, Value};
+
+/// An API error.
+#[derive(Debug)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub(super) status: StatusCode,
+    /// The stable code (`error.code`).
+    pub(super) code: &'static str,
+    /// What went wrong, for a person (`error.message`).
+    pub(super) message: String,
+    /// Machine-readable details (`error.details`).
+    pub(super) details: Option<Value>,
+}
+
+impl ApiError {
+    /// An error with a status, a stable code and a message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    /// The error with machine-readable details (`error.details`).
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    /// A 422: the request is well-formed but refused.
+    pub(crate) fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    /// A 503: the journal cannot be used.
+    pub(crate) fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "journal_unavailable",
+            message,
+        )
+    }
+
+    /// A 503 for a failure of the daemon itself.
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "internal", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({ "error": { "code": self.code, "message": self.message } });
+        if let Some(d) = self.details {
+            body["error"]["details"] = d;
+        }
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(e: CatalogError) -> Self {
+        let code = match e {
+            CatalogError::BadBarcode(_) => "bad_barcode",
+            CatalogError::UnknownBarcode(_) => "unknown_barcode",
+            CatalogError::UnknownSku(_) => "unknown_sku",
+            CatalogError::BadLine(_) => "invalid_line",
+            CatalogError::BadProduct(_) => "invalid_product",
+        };
+        ApiError::invalid(code, e.to_string())
+    }
+}
+
+pub(crate) fn journal_error(e: JournalError) -> ApiError {
+    use JournalError as E;
+    match e {
+        E::Ticket(t) => {
+            let code = match t {
+                pos_core::ticket::TicketError::PaymentsShort { .. } => "payments_short",
+                _ => "invalid_ticket",
+            };
+            ApiError::invalid(code, t.to_string())
+        }
+        E::OriginalNotFound { .. } | E::NotDuplicable { .. } => {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
+        }
+        E::Closure(ClosureError::NothingToClose(_)) => {
+            ApiError::new(StatusCode::CONFLICT, "nothing_to_close", e.to_string())
+        }
+        E::Closure(ClosureError::ClosedPeriod { .. }) => {
+            ApiError::new(StatusCode::CONFLICT, "closed_period", e.to_string())
+        }
+        E::Invalid(_) | E::Canonical(_) => ApiError::invalid("invalid_record", e.to_string()),
+        E::ClockAhead(_) => ApiError::new(StatusCode::CONFLICT, "clock_ahead", e.to_string()),
+        E::OutcomeUnknown { .. } => {
+            // Not a refusal: the sale may be in the journal after a restart (and its receipt
+            // then printed), so a front-end must not simply ring it up again.
+            tracing::error!(error = %e, "journal commit of unknown outcome");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "outcome_unknown",
+                e.to_string(),
+            )
+        }
+        other => {
+            tracing::error!(error = %other, "journal failure");
+            ApiError::unavailable(other.to_string())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A front-end must tell a sale the journal refused (ring it up again once the disk is
+    /// back) from one whose commit may be in the journal after a restart (do not).
+    #[test]
+    fn a_commit_of_unknown_outcome_is_told_apart_from_a_refused_one() {
+        let refused = journal_error(JournalError::Storage("disk I/O error".into()));
+        assert_eq!(
+            (refused.status, refused.code),
+            (StatusCode::SERVICE_UNAVAILABLE, "journal_unavailable")
+        );
+        let unknown = journal_error(JournalError::OutcomeUnknown {
+            cause: "disk I/O error".into(),
+        });
+        assert_eq!(
+            (unknown.status, unknown.code),
+            (StatusCode::SERVICE_UNAVAILABLE, "outcome_unknown")
+        );
+        assert!(unknown.message.contains("open the journal again"));
+    }
+}

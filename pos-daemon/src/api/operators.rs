@@ -1,0 +1,216 @@
+//! `/v1/operators`: sign-in and sign-out, PIN checks with the lock-out, manager approvals.
+
+use super::error::{journal_error, ApiError};
+use super::extract::{blocking, ApiJson, ApiResult, AppState};
+use super::Route;
+use crate::app::App;
+use crate::auth::{PinRefusal, PinReport};
+use crate::config::{OperatorConfig, Role};
+use axum::extract::State;
+use axum::http::Method;
+use axum::http::StatusCode;
+use axum::Json;
+use pos_core::events;
+use pos_core::journal::JournalError;
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+/// The routes of this resource.
+pub(super) fn routes() -> Vec<Route> {
+    vec![
+        Route::new(Method::POST, "/v1/operators/sign-in", sign_in),
+        Route::new(Method::POST, "/v1/operators/sign-out", sign_out),
+    ]
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignIn {
+    operator: String,
+    pin: String,
+}
+
+pub(super) fn operator(app: &App, id: &str) -> Result<OperatorConfig, ApiError> {
+    app.operators
+        .get(id)
+        .cloned()
+        .ok_or_else(|| ApiError::invalid("unknown_operator", format!("no operator {id:?}")))
+}
+
+/// An attempt taken from the PIN guard: given back if its request goes away before the PIN is
+/// judged (the handler's future dropped while argon2 runs).
+struct PinAttempt<'a> {
+    app: &'a App,
+    operator: &'a str,
+    judged: bool,
+}
+
+impl PinAttempt<'_> {
+    /// Records the outcome; returns the journal event it calls for.
+    fn judge(mut self, right: bool) -> Result<Option<PinReport>, ApiError> {
+        self.judged = true;
+        Ok(self
+            .app
+            .pins
+            .lock()
+            .map_err(|_| ApiError::internal("pin lock"))?
+            .finish(self.operator, right))
+    }
+}
+
+impl Drop for PinAttempt<'_> {
+    fn drop(&mut self) {
+        if !self.judged {
+            if let Ok(mut g) = self.app.pins.lock() {
+                g.abandon(self.operator);
+            }
+        }
+    }
+}
+
+/// Checks an operator's PIN and role. The attempt is counted before the PIN is checked, so a
+/// burst checks no more PINs than the lock-out allows; a series of wrong PINs is journaled at
+/// its first PIN and at its end (lock-out, or the right PIN), with its count.
+pub(super) async fn authorize(
+    app: &Arc<App>,
+    id: &str,
+    pin: &str,
+    need: Role,
+) -> Result<OperatorConfig, ApiError> {
+    let op = operator(app, id)?;
+    let taken = app
+        .pins
+        .lock()
+        .map_err(|_| ApiError::internal("pin lock"))?
+        .begin(id);
+    match taken {
+        Ok(()) => {}
+        Err(PinRefusal::LockedOut(secs)) => {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "pin_locked",
+                format!("too many wrong PINs: try again in {secs} s"),
+            ))
+        }
+        Err(PinRefusal::TooManyAttempts) => {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "pin_locked",
+                "as many PINs as the lock-out allows are being checked for this operator: try again in 1 s",
+            ))
+        }
+    }
+    let attempt = PinAttempt {
+        app,
+        operator: id,
+        judged: false,
+    };
+    let hash = op.pin_hash.clone();
+    let pin = pin.to_string();
+    let right = blocking(move || crate::auth::verify_pin(&pin, &hash)).await?;
+    let report = attempt.judge(right)?;
+    if !right {
+        tracing::warn!(operator = id, "wrong PIN");
+    }
+    if let Some(report) = report {
+        let message = match report {
+            PinReport::FirstWrong => "wrong PIN".to_string(),
+            PinReport::LockedOut(n) => format!(
+                "{n} wrong PINs in a row; operator locked out for {} s",
+                app.config.policy.pin_lockout_secs
+            ),
+            PinReport::RightAfter(n) => format!("{n} wrong PINs in a row before the right one"),
+        };
+        app.journal_event_by(events::OPERATOR_PIN_REJECTED, &message, Some(id))
+            .await;
+    }
+    if !right {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "wrong_pin",
+            "wrong PIN",
+        ));
+    }
+    if need == Role::Manager && op.role != Role::Manager {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "manager_required",
+            format!("operator {id:?} is not a manager"),
+        ));
+    }
+    Ok(op)
+}
+
+async fn sign_in(State(app): AppState, ApiJson(req): ApiJson<SignIn>) -> ApiResult {
+    app.journal().map_err(ApiError::unavailable)?;
+    let op = authorize(&app, &req.operator, &req.pin, Role::Cashier).await?;
+    if let Ok(mut s) = app.signed_in.write() {
+        s.insert(op.id.clone());
+    }
+    save_sessions(&app).await?;
+    app.journal_event_by(events::OPERATOR_SIGNED_IN, "signed in", Some(&op.id))
+        .await;
+    Ok(Json(
+        json!({ "operator": op.id, "name": op.name, "role": op.role }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignOut {
+    operator: String,
+}
+
+async fn sign_out(State(app): AppState, ApiJson(req): ApiJson<SignOut>) -> ApiResult {
+    let was = app
+        .signed_in
+        .write()
+        .map(|mut s| s.remove(&req.operator))
+        .unwrap_or(false);
+    if !was {
+        return Err(ApiError::invalid(
+            "operator_not_signed_in",
+            format!("operator {:?} is not signed in", req.operator),
+        ));
+    }
+    save_sessions(&app).await?;
+    app.journal_event_by(
+        events::OPERATOR_SIGNED_OUT,
+        "signed out",
+        Some(&req.operator),
+    )
+    .await;
+    Ok(Json(json!({ "operator": req.operator })))
+}
+
+/// Keeps the sessions (operators signed in, training mode) in `ops.db` for the next start.
+pub(super) async fn save_sessions(app: &Arc<App>) -> Result<(), ApiError> {
+    let app = app.clone();
+    blocking(move || app.save_sessions())
+        .await?
+        .map_err(|e| ApiError::internal(format!("cannot keep the session in ops.db: {e}")))
+}
+
+/// Checks that a write may go on for operator `id`: the clock first (a clock far ahead refuses
+/// every write, whoever sends it: its answer says what to do), then the operator's session.
+pub(super) fn signed_in(app: &App, id: &str) -> Result<(), ApiError> {
+    if let Some(ahead) = app.journal().ok().and_then(|j| j.clock_ahead()) {
+        return Err(journal_error(JournalError::ClockAhead(ahead)));
+    }
+    operator(app, id)?;
+    let ok = app
+        .signed_in
+        .read()
+        .map(|s| s.contains(id))
+        .unwrap_or(false);
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "operator_not_signed_in",
+            format!("operator {id:?} must sign in first (POST /v1/operators/sign-in)"),
+        ))
+    }
+}

@@ -1,0 +1,368 @@
+//! `/v1/pickups`: click & collect orders handed over as tickets paid online.
+
+use super::error::{journal_error, ApiError};
+use super::extract::{blocking, ApiJson, ApiResult, AppState};
+use super::operators::signed_in;
+use super::sales::ticket_answer;
+use super::stock::with_ledger;
+use super::Route;
+use crate::catalog::Product;
+use axum::extract::{Path, State};
+use axum::http::Method;
+use axum::http::StatusCode;
+use axum::Json;
+use pos_core::journal::JournalError;
+use pos_core::money::Cents;
+use pos_core::ticket::{Payment, PaymentMethod, SaleInput};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::atomic::Ordering;
+
+/// The routes of this resource.
+pub(super) fn routes() -> Vec<Route> {
+    vec![
+        Route::new(Method::GET, "/v1/pickups", pickups),
+        Route::new(Method::POST, "/v1/pickups/{shop}/{order}", pickup),
+    ]
+}
+
+async fn pickups(State(app): AppState) -> ApiResult {
+    let p = with_ledger(&app, |l| l.pending_pickups()).await?;
+    Ok(Json(json!({ "pickups": p })))
+}
+
+/// The longest wait for the poll before a pickup.
+const PICKUP_POLL: std::time::Duration = std::time::Duration::from_secs(10);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PickupRequest {
+    operator: String,
+}
+
+async fn pickup(
+    State(app): AppState,
+    Path((shop, order)): Path<(String, String)>,
+    ApiJson(req): ApiJson<PickupRequest>,
+) -> ApiResult {
+    let journal = app.journal().map_err(ApiError::unavailable)?;
+    signed_in(&app, &req.operator)?;
+    if app.training.load(Ordering::SeqCst) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "training_mode",
+            "pickups are not recorded in training mode",
+        ));
+    }
+    let _gate = app.pickup_gate.lock().await;
+    if let Some(s) = app.shop.clone().filter(|s| s.name == shop) {
+        // The order may have been cancelled since the last poll. A shop that does not answer
+        // in time does not hold the customer at the till: the last poll decides.
+        match tokio::time::timeout(PICKUP_POLL, s.run_once()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(shop = %shop, error = %e, "no poll before the pickup: the shop failed")
+            }
+            Err(_) => tracing::warn!(shop = %shop, "no poll before the pickup: the shop is slow"),
+        }
+    }
+    let (s2, o2) = (shop.clone(), order.clone());
+    let picked = with_ledger(&app, move |l| l.pickup_items(&s2, &o2))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::CONFLICT, "not_pickable", e.message))?;
+    let mut warnings: Vec<String> = Vec::new();
+    let lines = {
+        let catalog = app
+            .catalog
+            .read()
+            .map_err(|_| ApiError::internal("catalog lock"))?;
+        pickup_ticket_lines(&picked, |sku| catalog.get(sku).cloned(), &mut warnings)?
+    };
+    for w in &warnings {
+        tracing::warn!(shop = %shop, order = %order, "{w}");
+    }
+    let mut input = SaleInput {
+        operator: req.operator.clone(),
+        lines,
+        ticket_discount: Cents::ZERO,
+        payments: vec![Payment {
+            method: PaymentMethod::Cash,
+            // Only to learn the total: the payment is replaced below.
+            amount: Cents(pos_core::money::MAX_JSON_INT / 4),
+        }],
+    };
+    let total = pos_core::ticket::compute_sale(&input, &journal.vat_rates())
+        .map_err(|e| ApiError::invalid("invalid_ticket", e.to_string()))?
+        .total;
+    input.payments = vec![Payment {
+        method: PaymentMethod::Online,
+        amount: total,
+    }];
+    if let Some(paid) = picked.total_cents.filter(|t| *t != total.0) {
+        let w = format!(
+            "the order's total paid online ({}) differs from the ticket's ({}): shipping or \
+             fees paid online are not on the ticket",
+            Cents(paid),
+            total
+        );
+        tracing::warn!(shop = %shop, order = %order, "{w}");
+        warnings.push(w);
+    }
+    let intent = crate::stock::PickupIntent {
+        shop: shop.clone(),
+        order: order.clone(),
+    };
+    with_ledger(&app, move |l| crate::stock::set_intent(l, Some(&intent))).await?;
+    let app2 = app.clone();
+    let r = blocking(move || {
+        let a = journal.sale(&input)?;
+        let code = journal.receipt_code(&a).ok();
+        let job = app2.project(a.seq);
+        Ok::<_, JournalError>((a, code, job))
+    })
+    .await?;
+    let (a, code, job) = match r {
+        Ok(x) => x,
+        Err(e) => {
+            with_ledger(&app, |l| crate::stock::set_intent(l, None)).await?;
+            return Err(journal_error(e));
+        }
+    };
+    let job = job.await.ok().flatten();
+    tracing::info!(shop = %shop, order = %order, seq = a.seq, "click & collect order picked up");
+    let mut answer = ticket_answer(&app, &a, code, job);
+    answer["pickup"] = json!({
+        "shop": shop,
+        "order": order,
+        "order_total_cents": picked.total_cents,
+        "ticket_total_cents": total.0,
+        "warnings": warnings,
+    });
+    app.bus.publish(
+        "sale",
+        json!({ "seq": a.seq, "kind": a.kind.as_str(), "ticket_number": a.kind_seq }),
+    );
+    Ok(Json(answer))
+}
+
+/// The ticket lines of a click & collect pickup: one per order item, with the catalogue's
+/// label, VAT rate and unit, the quantity in thousandths (one online unit is one piece, or one
+/// kilogram of goods sold by weight), and a price that makes the line's total exactly what the
+/// customer paid online: `unit_price = ceil(paid / units)` and a line discount of
+/// `unit_price * units - paid` (less than one unit price). An item without an amount paid
+/// takes the catalogue's price (and adds a warning). An item whose product is not in the
+/// catalogue, a negative amount, or a quantity below one refuses the whole pickup (409).
+pub(super) fn pickup_ticket_lines(
+    order: &shop_sync::ledger::PendingPickup,
+    product: impl Fn(&str) -> Option<Product>,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<pos_core::ticket::LineInput>, ApiError> {
+    use pos_core::ticket::{LineInput, Unit as TicketUnit};
+    let bad = |message: String, item: &shop_sync::ledger::OrderItem| {
+        ApiError::new(StatusCode::CONFLICT, "bad_order_line", message).with_details(json!({
+            "line_id": item.line_id, "sku": item.sku, "name": item.name,
+        }))
+    };
+    if order.items.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "bad_order_line",
+            format!("order {} has no lines", order.order_id),
+        ));
+    }
+    let mut lines = Vec::with_capacity(order.items.len());
+    for item in &order.items {
+        let Some(p) = (!item.sku.is_empty()).then(|| product(&item.sku)).flatten() else {
+            let what = if item.sku.is_empty() {
+                "has no SKU".to_string()
+            } else {
+                format!(
+                    "has SKU {:?}, which is not in the till's catalogue",
+                    item.sku
+                )
+            };
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "unknown_product",
+                format!(
+                    "order {} line {:?} {what}: add the product to the catalogue (with the SKU \
+                     the shop uses), then retry the pickup",
+                    order.order_id, item.name
+                ),
+            )
+            .with_details(json!({
+                "line_id": item.line_id, "sku": item.sku, "name": item.name,
+            })));
+        };
+        if item.quantity <= 0 {
+            return Err(bad(
+                format!(
+                    "order {} line {:?} ({}): quantity {} is not a positive number of units",
+                    order.order_id, item.name, item.sku, item.quantity
+                ),
+                item,
+            ));
+        }
+        let units = item.quantity;
+        let quantity = units.checked_mul(1000).ok_or_else(|| {
+            bad(
+                format!("order {}: quantity too large", order.order_id),
+                item,
+            )
+        })?;
+        let (unit_price, discount) = match item.paid_cents {
+            Some(paid) if paid < 0 => {
+                return Err(bad(
+                    format!(
+                        "order {} line {:?} ({}): the amount paid {} is negative",
+                        order.order_id,
+                        item.name,
+                        item.sku,
+                        Cents(paid)
+                    ),
+                    item,
+                ))
+            }
+            Some(paid) => {
+                // paid >= 0 and units >= 1: no overflow in the ceiling.
+                let unit_price = paid / units + i64::from(paid % units != 0);
+                let gross = unit_price.checked_mul(units).ok_or_else(|| {
+                    bad(format!("order {}: amount too large", order.order_id), item)
+                })?;
+                (unit_price, gross - paid)
+            }
+            None => {
+                warnings.push(format!(
+                    "order {} line {:?} ({}): the shop gave no amount paid; the catalogue's \
+                     price is used",
+                    order.order_id, item.name, item.sku
+                ));
+                (p.price_cents, 0)
+            }
+        };
+        lines.push(LineInput {
+            sku: p.sku.clone(),
+            label: p.label.clone(),
+            quantity: pos_core::money::Qty(quantity),
+            unit: match p.unit {
+                crate::catalog::Unit::Piece => TicketUnit::Piece,
+                crate::catalog::Unit::Kg => TicketUnit::Kg,
+            },
+            unit_price: Cents(unit_price),
+            vat_rate: pos_core::money::VatRate(p.vat_rate),
+            discount: Cents(discount),
+        });
+    }
+    Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(sku: &str, quantity: i64, paid: Option<i64>) -> shop_sync::ledger::OrderItem {
+        shop_sync::ledger::OrderItem {
+            line_id: format!("l-{sku}"),
+            sku: sku.into(),
+            name: format!("Web {sku}"),
+            quantity,
+            paid_cents: paid,
+        }
+    }
+
+    fn order(items: Vec<shop_sync::ledger::OrderItem>) -> shop_sync::ledger::PendingPickup {
+        shop_sync::ledger::PendingPickup {
+            shop: "woo".into(),
+            order_id: "42".into(),
+            lines: Vec::new(),
+            items,
+            total_cents: None,
+        }
+    }
+
+    fn catalog(sku: &str) -> Option<Product> {
+        let (price_cents, unit) = match sku {
+            "PAIN" => (130, crate::catalog::Unit::Piece),
+            "COMTE" => (2490, crate::catalog::Unit::Kg),
+            _ => return None,
+        };
+        Some(Product {
+            sku: sku.into(),
+            label: format!("Till {sku}"),
+            price_cents,
+            vat_rate: 550,
+            unit,
+            track_stock: false,
+            stock_milli: None,
+            barcodes: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn pickup_lines_total_exactly_what_was_paid() {
+        let mut warnings = Vec::new();
+        let o = order(vec![
+            item("PAIN", 3, Some(1000)),
+            item("COMTE", 2, Some(5382)),
+            item("PAIN", 1, Some(0)),
+            item("PAIN", 2, None),
+        ]);
+        let lines = pickup_ticket_lines(&o, catalog, &mut warnings).expect("lines");
+        let t = pos_core::ticket::compute_sale(
+            &SaleInput {
+                operator: "alice".into(),
+                lines: lines.clone(),
+                ticket_discount: Cents::ZERO,
+                payments: vec![Payment {
+                    method: PaymentMethod::Online,
+                    amount: Cents(1000 + 5382 + 260),
+                }],
+            },
+            &[pos_core::money::VatRate(550)],
+        )
+        .expect("ticket");
+        let totals: Vec<i64> = t.lines.iter().map(|l| l.total.0).collect();
+        assert_eq!(totals, vec![1000, 5382, 0, 260]);
+        // ceil(1000 / 3) = 334 a piece, less 2 on the line.
+        assert_eq!((lines[0].unit_price.0, lines[0].discount.0), (334, 2));
+        assert_eq!(lines[0].quantity.0, 3000);
+        // Weighed goods: 2 online units are 2 kg, priced per kg.
+        assert_eq!(lines[1].unit, pos_core::ticket::Unit::Kg);
+        assert_eq!(lines[1].quantity.0, 2000);
+        assert_eq!((lines[1].unit_price.0, lines[1].discount.0), (2691, 0));
+        assert_eq!(lines[0].label, "Till PAIN");
+        // No amount given: the catalogue's price, with a warning.
+        assert_eq!((lines[3].unit_price.0, lines[3].discount.0), (130, 0));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+    }
+
+    #[test]
+    fn a_pickup_line_that_cannot_be_priced_refuses_the_pickup() {
+        let mut w = Vec::new();
+        for (o, code) in [
+            (order(vec![item("VIN", 1, Some(100))]), "unknown_product"),
+            (order(vec![item("", 1, Some(100))]), "unknown_product"),
+            (order(vec![item("PAIN", 0, Some(100))]), "bad_order_line"),
+            (order(vec![item("PAIN", -1, Some(100))]), "bad_order_line"),
+            (order(vec![item("PAIN", 1, Some(-1))]), "bad_order_line"),
+            (order(Vec::new()), "bad_order_line"),
+        ] {
+            let e = pickup_ticket_lines(&o, catalog, &mut w).expect_err("refused");
+            assert_eq!(
+                (e.status, e.code),
+                (StatusCode::CONFLICT, code),
+                "{}",
+                e.message
+            );
+        }
+        let e = pickup_ticket_lines(&order(vec![item("VIN", 1, Some(100))]), catalog, &mut w)
+            .expect_err("refused");
+        assert!(
+            e.message.contains("Web VIN")
+                && e.message.contains("\"VIN\"")
+                && e.message.contains("add the product to the catalogue"),
+            "{}",
+            e.message
+        );
+    }
+}

@@ -1,0 +1,630 @@
+//! `/v1/sales`, `/v1/refunds`, `/v1/tickets`: tickets journaled, answered, reprinted.
+
+use super::error::{journal_error, ApiError};
+use super::extract::{blocking, ApiJson, ApiResult, AppState, KeyedJson};
+use super::operators::{authorize, operator, signed_in};
+use super::Route;
+use crate::app::App;
+use crate::catalog::LineRequest;
+use crate::config::Role;
+use crate::idempotency::{self, Start};
+use axum::extract::{Path, State};
+use axum::http::Method;
+use axum::http::StatusCode;
+use axum::Json;
+use pos_core::body::Body;
+use pos_core::events;
+use pos_core::journal::{Appended, Journal, JournalError};
+use pos_core::money::Cents;
+use pos_core::ticket::{
+    Payment, PaymentMethod, RefundInput, RefundLineInput, SaleInput, MAX_LINES_PER_TICKET,
+    MAX_PAYMENTS_PER_TICKET,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// The routes of this resource.
+pub(super) fn routes() -> Vec<Route> {
+    vec![
+        Route::new(Method::POST, "/v1/sales", post_sale),
+        Route::new(Method::POST, "/v1/refunds", post_refund),
+        Route::new(Method::GET, "/v1/tickets/{seq}", get_ticket),
+        Route::new(Method::POST, "/v1/tickets/{seq}/reprint", reprint),
+    ]
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PaymentRequest {
+    method: PaymentMethod,
+    amount_cents: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SaleRequest {
+    operator: String,
+    lines: Vec<LineRequest>,
+    payments: Vec<PaymentRequest>,
+    #[serde(default)]
+    ticket_discount_cents: i64,
+}
+
+/// The payments of a request, each within the policy's ceiling (compared by absolute value,
+/// whatever the sign a client sends).
+fn payments(
+    policy: &crate::config::Policy,
+    p: &[PaymentRequest],
+) -> Result<Vec<Payment>, ApiError> {
+    if p.len() > MAX_PAYMENTS_PER_TICKET {
+        return Err(ApiError::invalid(
+            "invalid_ticket",
+            format!("at most {MAX_PAYMENTS_PER_TICKET} payments"),
+        ));
+    }
+    let max = policy.max_payment_cents;
+    if let Some(big) = p
+        .iter()
+        .find(|p| p.amount_cents.unsigned_abs() > max.unsigned_abs())
+    {
+        return Err(ApiError::invalid(
+            "payment_too_large",
+            format!(
+                "a payment of {} is above the till's ceiling of {} (policy.max_payment_cents); nothing was journaled",
+                Cents(big.amount_cents),
+                Cents(max)
+            ),
+        ));
+    }
+    Ok(p.iter()
+        .map(|p| Payment {
+            method: p.method,
+            amount: Cents(p.amount_cents),
+        })
+        .collect())
+}
+
+pub(super) fn ticket_answer(
+    app: &App,
+    a: &Appended,
+    code: Option<String>,
+    job: Option<i64>,
+) -> Value {
+    let body = Body::decode(a.kind, &a.body).ok();
+    let (total, change, vat, lines, pays) = match &body {
+        Some(Body::Sale(s)) | Some(Body::Training(s)) => (
+            s.total,
+            s.change,
+            &s.vat,
+            serde_json::to_value(&s.lines).unwrap_or_default(),
+            serde_json::to_value(&s.payments).unwrap_or_default(),
+        ),
+        Some(Body::Refund(r)) => (
+            r.total,
+            Cents::ZERO,
+            &r.vat,
+            serde_json::to_value(&r.lines).unwrap_or_default(),
+            serde_json::to_value(&r.payments).unwrap_or_default(),
+        ),
+        _ => return json!({ "seq": a.seq, "kind": a.kind.as_str(), "number": a.kind_seq }),
+    };
+    json!({
+        "seq": a.seq,
+        "kind": a.kind.as_str(),
+        "ticket_number": a.kind_seq,
+        "timestamp_ms": a.timestamp_ms,
+        "date_time": crate::printout::local_time(a.timestamp_ms, &app.opening.time_zone),
+        "total_cents": total.0,
+        "change_cents": change.0,
+        "vat": vat.iter().map(|v| json!({
+            "rate": v.rate.0, "net_cents": v.net.0, "vat_cents": v.vat.0, "gross_cents": v.gross.0
+        })).collect::<Vec<_>>(),
+        "lines": lines,
+        "payments": pays,
+        "receipt_code": code,
+        "print_job": job,
+    })
+}
+
+async fn post_sale(
+    State(app): AppState,
+    KeyedJson { body: req, key }: KeyedJson<SaleRequest>,
+) -> ApiResult {
+    let journal = app.journal().map_err(ApiError::unavailable)?;
+    // A sale sent again under its idempotency key gets its first answer, not a second ticket.
+    let (_held, unsettled) = match key.as_ref().map(|k| idempotency::start(&app, k)) {
+        None => (None, None),
+        Some(Err(e)) => return Err(e),
+        Some(Ok(Start::Replay(seq))) => return replay(&app, &journal, seq).await,
+        Some(Ok(Start::Serve { held, unsettled })) => (Some(held), unsettled),
+    };
+    signed_in(&app, &req.operator)?;
+    if req.lines.is_empty() || req.lines.len() > MAX_LINES_PER_TICKET {
+        return Err(ApiError::invalid(
+            "invalid_ticket",
+            format!("a ticket has 1 to {MAX_LINES_PER_TICKET} lines"),
+        ));
+    }
+    let lines = {
+        let catalog = app
+            .catalog
+            .read()
+            .map_err(|_| ApiError::internal("catalog lock"))?;
+        req.lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| catalog.resolve_line(i, l, &app.barcodes))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    if req
+        .payments
+        .iter()
+        .any(|p| p.method == PaymentMethod::Online)
+    {
+        return Err(ApiError::invalid(
+            "invalid_ticket",
+            "`online` payments are recorded by click & collect pickups (POST /v1/pickups/{shop}/{order})",
+        ));
+    }
+    let input = SaleInput {
+        operator: req.operator.clone(),
+        lines,
+        ticket_discount: Cents(req.ticket_discount_cents),
+        payments: payments(&app.config.policy, &req.payments)?,
+    };
+    // Computed once here for the checks below; the journal computes it again as it validates.
+    let expected = pos_core::ticket::compute_sale(&input, &journal.vat_rates()).ok();
+    // Cash given far beyond the total is a mistyped amount, not a sale to journal for good.
+    if let Some(computed) = &expected {
+        let max = app.config.policy.max_change_cents;
+        if computed.change.0 > max {
+            return Err(ApiError::invalid(
+                "change_too_large",
+                format!(
+                    "{} of change is more than the till gives (policy.max_change_cents: {}); check the amount tendered; nothing was journaled",
+                    computed.change,
+                    Cents(max)
+                ),
+            ));
+        }
+    }
+    if let (Some(k), Some(after_seq)) = (&key, unsettled) {
+        // Remembered, but its answer was never recorded: the journal says whether the sale
+        // was written.
+        let (app2, k2) = (app.clone(), k.key.clone());
+        let written = blocking(move || {
+            idempotency::settle(&app2, &k2, after_seq, |r| {
+                expected.as_ref().is_some_and(|e| is_sale(r, e))
+            })
+        })
+        .await??;
+        if let Some(seq) = written {
+            return replay(&app, &journal, seq).await;
+        }
+    }
+    // The journal validates the ticket before writing anything: a refused ticket changes
+    // nothing.
+    let training = app.training.load(Ordering::SeqCst);
+    let warnings = if training {
+        Vec::new()
+    } else {
+        let wanted: Vec<(String, i64)> = input
+            .lines
+            .iter()
+            .map(|l| (l.sku.clone(), l.quantity.0))
+            .collect();
+        let ledger = app.ledger.clone();
+        match blocking(move || crate::stock::lock(&ledger).check_sale(&wanted)).await? {
+            Ok(w) => w,
+            Err(shop_sync::ledger::LedgerError::Insufficient(short)) => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "insufficient_stock",
+                    format!(
+                        "not enough stock for {}; nothing was journaled",
+                        short
+                            .iter()
+                            .map(|s| s.sku.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+                .with_details(json!({ "shortages": short })))
+            }
+            Err(e) => return Err(ApiError::invalid("invalid_ticket", e.to_string())),
+        }
+    };
+    let app2 = app.clone();
+    let (a, code, job) = blocking(move || {
+        let a = idempotency::append_keyed(&app2, &journal, key.as_ref(), || {
+            if training {
+                journal.training(&input)
+            } else {
+                journal.sale(&input)
+            }
+        })?;
+        // Durable now: only from here on is anything printed or answered.
+        let code = journal.receipt_code(&a).ok();
+        let job = app2.project(a.seq);
+        Ok::<_, ApiError>((a, code, job))
+    })
+    .await??;
+    let job = job.await.ok().flatten();
+    let mut answer = ticket_answer(&app, &a, code, job);
+    if !warnings.is_empty() {
+        if let Some(held_back) = app.below_zero_warnings.pass() {
+            tracing::warn!(seq = a.seq, shortages = ?warnings, held_back, "sold below zero stock");
+        }
+        answer["stock_warnings"] = json!(warnings);
+    }
+    app.bus.publish(
+        "sale",
+        json!({ "seq": a.seq, "kind": a.kind.as_str(), "ticket_number": a.kind_seq }),
+    );
+    Ok(Json(answer))
+}
+
+/// The answer to a sale already journaled under the idempotency key sent again.
+async fn replay(app: &Arc<App>, journal: &Arc<Journal>, seq: u64) -> ApiResult {
+    let (app, journal) = (app.clone(), journal.clone());
+    blocking(move || {
+        let record = pos_core::reader::JournalReader::open(&app.config.journal_path())
+            .and_then(|r| r.record(seq))
+            .map_err(|e| ApiError::unavailable(e.to_string()))?;
+        let Some(Ok(r)) = record else {
+            return Err(ApiError::unavailable(format!(
+                "record {seq} cannot be read"
+            )));
+        };
+        let kind = r
+            .known_kind()
+            .ok_or_else(|| ApiError::unavailable(format!("record {seq} has an unknown kind")))?;
+        let a = Appended {
+            seq: r.seq,
+            kind,
+            kind_seq: r.kind_seq,
+            timestamp_ms: r.timestamp_ms,
+            hash: r.hash,
+            signature: r.signature,
+            body: r.body,
+            clock_went_back: false,
+        };
+        let code = journal.receipt_code(&a).ok();
+        let job = app.ops.job_of_seq(seq).ok().flatten().map(|j| j.id);
+        let mut answer = ticket_answer(&app, &a, code, job);
+        answer["idempotent_replay"] = json!(true);
+        Ok(Json(answer))
+    })
+    .await?
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefundLineRequest {
+    original_line: u32,
+    quantity_milli: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefundRequest {
+    operator: String,
+    original_seq: u64,
+    reason: String,
+    lines: Vec<RefundLineRequest>,
+    payments: Vec<PaymentRequest>,
+    #[serde(default)]
+    void: bool,
+    /// A manager's id and PIN, for voids and refunds above the cashier's limit.
+    #[serde(default)]
+    manager: Option<String>,
+    #[serde(default)]
+    manager_pin: Option<String>,
+}
+
+/// posd sells pieces whole (the catalogue takes whole quantities), so it returns them whole:
+/// a refund of half a piece is refused before the PIN checks. (The journal itself counts in
+/// thousandths of a piece: another till may sell pieces in parts.) An original that cannot be
+/// read is left to the journal, which says why.
+async fn whole_pieces(
+    app: &Arc<App>,
+    original_seq: u64,
+    lines: &[RefundLineRequest],
+) -> Result<(), ApiError> {
+    let partial: Vec<(usize, u32, i64)> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.quantity_milli % 1000 != 0)
+        .map(|(i, l)| (i, l.original_line, l.quantity_milli))
+        .collect();
+    if partial.is_empty() {
+        return Ok(());
+    }
+    let path = app.config.journal_path();
+    let original = blocking(move || {
+        let record = pos_core::reader::JournalReader::open(&path)
+            .ok()?
+            .record(original_seq)
+            .ok()??
+            .ok()?;
+        match Body::decode(record.known_kind()?, &record.body) {
+            Ok(Body::Sale(s)) => Some(s),
+            _ => None,
+        }
+    })
+    .await?;
+    let Some(sale) = original else { return Ok(()) };
+    for (i, original_line, milli) in partial {
+        let piece = sale
+            .lines
+            .get(original_line as usize)
+            .is_some_and(|l| l.unit == pos_core::ticket::Unit::Piece);
+        if piece {
+            return Err(ApiError::invalid(
+                "invalid_ticket",
+                format!(
+                    "refund line {i}: {milli} thousandths of a piece of original line {original_line}: pieces are returned whole"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn post_refund(
+    State(app): AppState,
+    KeyedJson { body: req, key }: KeyedJson<RefundRequest>,
+) -> ApiResult {
+    let journal = app.journal().map_err(ApiError::unavailable)?;
+    // A refund sent again under its idempotency key gets its first answer: money goes out once.
+    let (_held, unsettled) = match key.as_ref().map(|k| idempotency::start(&app, k)) {
+        None => (None, None),
+        Some(Err(e)) => return Err(e),
+        Some(Ok(Start::Replay(seq))) => return replay(&app, &journal, seq).await,
+        Some(Ok(Start::Serve { held, unsettled })) => (Some(held), unsettled),
+    };
+    signed_in(&app, &req.operator)?;
+    if req.lines.len() > MAX_LINES_PER_TICKET {
+        return Err(ApiError::invalid("invalid_ticket", "too many lines"));
+    }
+    let pays = payments(&app.config.policy, &req.payments)?;
+    whole_pieces(&app, req.original_seq, &req.lines).await?;
+    let amount = pays
+        .iter()
+        .try_fold(0i64, |acc, p| acc.checked_add(p.amount.0.checked_abs()?))
+        .ok_or_else(|| ApiError::invalid("invalid_ticket", "amount overflow"))?;
+    let op = operator(&app, &req.operator)?;
+    let needs_manager = req.void || amount > app.config.policy.cashier_refund_limit_cents;
+    let mut override_by = None;
+    if needs_manager && op.role != Role::Manager {
+        let (Some(m), Some(pin)) = (&req.manager, &req.manager_pin) else {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "manager_required",
+                "voids and refunds above the cashier limit need `manager` and `manager_pin`",
+            ));
+        };
+        authorize(&app, m, pin, Role::Manager).await?;
+        override_by = Some(m.clone());
+    }
+    let input = RefundInput {
+        operator: req.operator.clone(),
+        reason: req.reason.clone(),
+        lines: req
+            .lines
+            .iter()
+            .map(|l| RefundLineInput {
+                original_line: l.original_line,
+                quantity: pos_core::money::Qty(l.quantity_milli),
+            })
+            .collect(),
+        payments: pays,
+        void: req.void,
+    };
+    let original = req.original_seq;
+    if let (Some(k), Some(after_seq)) = (&key, unsettled) {
+        // Remembered, but its answer was never recorded: the journal says whether the refund
+        // was written.
+        let (app2, k2, wanted) = (app.clone(), k.key.clone(), input.clone());
+        let written = blocking(move || {
+            idempotency::settle(&app2, &k2, after_seq, |r| is_refund(r, original, &wanted))
+        })
+        .await??;
+        if let Some(seq) = written {
+            return replay(&app, &journal, seq).await;
+        }
+    }
+    let app2 = app.clone();
+    let (a, code, job) = blocking(move || {
+        let a = idempotency::append_keyed(&app2, &journal, key.as_ref(), || {
+            journal.refund(original, &input)
+        })?;
+        let code = journal.receipt_code(&a).ok();
+        let job = app2.project(a.seq);
+        Ok::<_, ApiError>((a, code, job))
+    })
+    .await??;
+    let job = job.await.ok().flatten();
+    if let Some(m) = override_by {
+        let what = if req.void {
+            "void"
+        } else {
+            "refund above the cashier limit"
+        };
+        app.journal_event_by(
+            events::MANAGER_OVERRIDE,
+            &format!("{what} of seq {original} (refund seq {})", a.seq),
+            Some(&m),
+        )
+        .await;
+    }
+    Ok(Json(ticket_answer(&app, &a, code, job)))
+}
+
+/// Whether `record` is the sale (or training ticket) `expected`.
+fn is_sale(record: &pos_core::record::Record, expected: &pos_core::ticket::SaleBody) -> bool {
+    use pos_core::record::Kind;
+    let Some(kind @ (Kind::Sale | Kind::Training)) = record.known_kind() else {
+        return false;
+    };
+    matches!(
+        Body::decode(kind, &record.body),
+        Ok(Body::Sale(b) | Body::Training(b)) if b == *expected
+    )
+}
+
+/// Whether `record` is the refund `input` of the sale at `original`.
+fn is_refund(record: &pos_core::record::Record, original: u64, input: &RefundInput) -> bool {
+    use pos_core::record::Kind;
+    record.known_kind() == Some(Kind::Refund)
+        && matches!(
+            Body::decode(Kind::Refund, &record.body),
+            Ok(Body::Refund(b)) if refund_of(&b, original, input)
+        )
+}
+
+/// Whether `body` is the refund `input` of the sale at `original` asked for (a refund body
+/// holds the quantities and payments negated).
+fn refund_of(body: &pos_core::ticket::RefundBody, original: u64, input: &RefundInput) -> bool {
+    let same_lines = body.lines.len() == input.lines.len()
+        && body.lines.iter().zip(&input.lines).all(|(b, i)| {
+            b.original_line == i.original_line && Some(b.quantity.0) == i.quantity.0.checked_neg()
+        });
+    let same_payments = body.payments.len() == input.payments.len()
+        && body
+            .payments
+            .iter()
+            .zip(&input.payments)
+            .all(|(b, i)| b.method == i.method && Some(b.amount.0) == i.amount.0.checked_neg());
+    body.original.seq == original
+        && body.operator == input.operator
+        && body.reason == input.reason
+        && body.void == input.void
+        && same_lines
+        && same_payments
+}
+
+fn parse_seq(s: &str) -> Result<u64, ApiError> {
+    s.parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0 && *n <= i64::MAX as u64)
+        .ok_or_else(|| ApiError::invalid("invalid_seq", format!("{s:?} is not a sequence number")))
+}
+
+async fn get_ticket(State(app): AppState, Path(seq): Path<String>) -> ApiResult {
+    let seq = parse_seq(&seq)?;
+    let path = app.config.journal_path();
+    let rec = blocking(move || {
+        pos_core::reader::JournalReader::open(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.record(seq).map_err(|e| e.to_string()))
+    })
+    .await?
+    .map_err(ApiError::unavailable)?;
+    let Some(Ok(rec)) = rec else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no record {seq}"),
+        ));
+    };
+    let body: Value = serde_json::from_slice(&rec.body).unwrap_or(Value::Null);
+    let total = body.get("total").and_then(Value::as_i64);
+    let code = match (rec.kind.as_str(), total) {
+        ("sale" | "refund" | "training", Some(t)) => {
+            crate::printout::receipt_code(&rec, &app.opening.register_id, t, &app.key).ok()
+        }
+        _ => None,
+    };
+    let ops = app.ops.clone();
+    let job = blocking(move || ops.job_of_seq(seq)).await?.ok().flatten();
+    Ok(Json(json!({
+        "seq": rec.seq,
+        "kind": rec.kind,
+        "number": rec.kind_seq,
+        "timestamp_ms": rec.timestamp_ms,
+        "hash": hex::encode(rec.hash),
+        "body": body,
+        "receipt_code": code,
+        "print_job": job,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReprintRequest {
+    operator: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn reprint(
+    State(app): AppState,
+    Path(seq): Path<String>,
+    ApiJson(req): ApiJson<ReprintRequest>,
+) -> ApiResult {
+    let seq = parse_seq(&seq)?;
+    let journal = app.journal().map_err(ApiError::unavailable)?;
+    signed_in(&app, &req.operator)?;
+    let path = app.config.journal_path();
+    let kind = blocking(move || {
+        pos_core::reader::JournalReader::open(&path)
+            .ok()
+            .and_then(|r| r.record(seq).ok().flatten())
+            .and_then(Result::ok)
+            .map(|r| r.kind)
+    })
+    .await?;
+    match kind.as_deref() {
+        Some("sale" | "refund" | "training" | "closure") => {}
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "not_reprintable",
+                format!("record {seq} is neither a ticket nor a closure"),
+            ))
+        }
+        None => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no record {seq}"),
+            ))
+        }
+    }
+    let reason = req.reason.unwrap_or_else(|| "reprint".into());
+    let operator = req.operator.clone();
+    let app2 = app.clone();
+    let (a, job) = blocking(move || {
+        let a = journal.duplicate(seq, &operator, &reason)?;
+        let job = app2.project(a.seq);
+        // A job whose fate was unknown is settled by this duplicate.
+        if let Ok(Some(old)) = app2.ops.job_of_seq(seq) {
+            if old.state == crate::ops::JobState::Unknown {
+                let _ = app2.ops.set_state(
+                    old.id,
+                    crate::ops::JobState::Reprinted,
+                    Some(&format!("reprinted as duplicate seq {}", a.seq)),
+                );
+            }
+        }
+        Ok::<_, JournalError>((a, job))
+    })
+    .await?
+    .map_err(journal_error)?;
+    let job = job.await.ok().flatten();
+    let copy = Body::decode(a.kind, &a.body).ok().and_then(|b| match b {
+        Body::Duplicate(d) => Some(d.copy),
+        _ => None,
+    });
+    app.journal_event_by(
+        events::DUPLICATE_PRINTED,
+        &format!("duplicate seq {} of seq {seq}", a.seq),
+        Some(&req.operator),
+    )
+    .await;
+    Ok(Json(
+        json!({ "seq": a.seq, "kind": "duplicate", "original_seq": seq, "copy": copy, "print_job": job }),
+    ))
+}
