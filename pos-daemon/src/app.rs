@@ -48,8 +48,11 @@ pub struct App {
     pub print_notify: tokio::sync::Notify,
     /// Operators by id.
     pub operators: HashMap<String, OperatorConfig>,
-    /// Operators signed in now.
+    /// Operators signed in now, for machine clients (the configuration's bearer tokens).
     pub signed_in: RwLock<HashSet<String>>,
+    /// The operators' sessions, one per client (browsers, tablets): a session acts as its own
+    /// operator only. A mutex: every request carrying a session token updates its idle time.
+    pub sessions: Mutex<crate::sessions::Sessions>,
     /// PIN attempts.
     pub pins: Mutex<PinGuard>,
     /// "Sold below zero stock" warnings, logged at most once a minute under a burst.
@@ -89,6 +92,9 @@ impl std::fmt::Debug for App {
         f.debug_struct("App").finish_non_exhaustive()
     }
 }
+
+/// How often `posd serve` ends the sessions left idle too long.
+pub const SESSION_SWEEP: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The `ops.db` meta key of the merchant identity changed through the API (JSON).
 pub const MERCHANT: &str = "merchant";
@@ -270,6 +276,10 @@ impl App {
             pickup_gate: tokio::sync::Mutex::new(()),
             projector,
             projector_start: Mutex::new(None),
+            sessions: Mutex::new(crate::sessions::Sessions::new(
+                config.api.session_idle_secs,
+                config.api.max_sessions,
+            )),
             printer_state: RwLock::new(PrinterState {
                 configured: config.printer.is_some(),
                 state: if config.printer.is_some() {
@@ -294,6 +304,7 @@ impl App {
             drawer_open: RwLock::new(None),
             operators,
             signed_in: RwLock::new(HashSet::new()),
+
             pins: Mutex::new(pins),
             below_zero_warnings: crate::throttle::Throttle::new(std::time::Duration::from_secs(60)),
             training: AtomicBool::new(training),
@@ -482,6 +493,30 @@ impl App {
     /// Journals a technical event from async code; failures are logged.
     pub async fn journal_event(&self, code: &'static str, message: &str) {
         self.journal_event_by(code, message, None).await
+    }
+
+    /// Journals the end of `operator`'s session left idle too long.
+    pub async fn journal_idle_session_end(&self, operator: &str) {
+        let secs = self.config.api.session_idle_secs;
+        self.journal_event_by(
+            pos_core::events::OPERATOR_SIGNED_OUT,
+            &format!("session ended after {secs} s without a request"),
+            Some(operator),
+        )
+        .await;
+    }
+
+    /// Ends the sessions left idle too long and journals their ends (`posd serve` runs it
+    /// every [`SESSION_SWEEP`]; a session used after its end is ended when it comes, too).
+    pub async fn end_idle_sessions(&self) {
+        let now = self.clock.now_ms();
+        let ended = match self.sessions.lock() {
+            Ok(mut s) => s.sweep(now),
+            Err(_) => return,
+        };
+        for operator in ended {
+            self.journal_idle_session_end(&operator).await;
+        }
     }
 
     /// Journals a technical event naming an operator.

@@ -36,15 +36,15 @@ pub fn verify_pin(pin: &str, hash: &str) -> bool {
 }
 
 /// Compares two secrets in time independent of where they differ and of their lengths: their
-/// SHA-256 digests are compared whole, so neither a differing byte nor a differing length
-/// returns early.
+/// SHA-256 digests are compared whole, in constant time (`subtle`), so neither a differing
+/// byte nor a differing length returns early.
 pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
     use sha2::{Digest, Sha256};
-    let (a, b) = (Sha256::digest(a), Sha256::digest(b));
-    a.iter()
-        .zip(b.iter())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-        == 0
+    use subtle::ConstantTimeEq;
+    Sha256::digest(a)
+        .as_slice()
+        .ct_eq(Sha256::digest(b).as_slice())
+        .into()
 }
 
 /// The token of a `Bearer` authorization header (the scheme is case-insensitive, RFC 7235).

@@ -243,6 +243,9 @@ pub struct MerchantConfig {
     pub vat_id: String,
 }
 
+/// The shortest idle time a session may be given.
+pub const MIN_SESSION_IDLE_SECS: u64 = 60;
+
 /// The HTTP API.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -260,10 +263,27 @@ pub struct ApiConfig {
     /// closed as soon as it is accepted.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Seconds an operator's session (one per client: a till, a browser tab) stays open without
+    /// a request (60 to 86400, default 900: a till left alone a quarter of an hour asks for the
+    /// PIN again).
+    #[serde(default = "default_session_idle_secs")]
+    pub session_idle_secs: u64,
+    /// Sessions open at once (1 to 10000, default 64); opening one more ends the one idle
+    /// longest.
+    #[serde(default = "default_max_sessions")]
+    pub max_sessions: usize,
 }
 
 fn default_max_connections() -> usize {
     512
+}
+
+fn default_session_idle_secs() -> u64 {
+    900
+}
+
+fn default_max_sessions() -> usize {
+    64
 }
 
 impl Default for ApiConfig {
@@ -273,6 +293,8 @@ impl Default for ApiConfig {
             tokens: Vec::new(),
             max_body_bytes: default_max_body(),
             max_connections: default_max_connections(),
+            session_idle_secs: default_session_idle_secs(),
+            max_sessions: default_max_sessions(),
         }
     }
 }
@@ -570,6 +592,14 @@ impl Config {
         }
         if !(1..=65536).contains(&self.api.max_connections) {
             return bad("api.max_connections must be between 1 and 65536".into());
+        }
+        if !(MIN_SESSION_IDLE_SECS..=86400).contains(&self.api.session_idle_secs) {
+            return bad(format!(
+                "api.session_idle_secs must be between {MIN_SESSION_IDLE_SECS} and 86400"
+            ));
+        }
+        if !(1..=10000).contains(&self.api.max_sessions) {
+            return bad("api.max_sessions must be between 1 and 10000".into());
         }
         if !(1024..=16 * 1024 * 1024).contains(&self.api.max_body_bytes) {
             return bad("api.max_body_bytes must be between 1 KiB and 16 MiB".into());

@@ -17,6 +17,7 @@ pub mod printout;
 pub mod project;
 pub mod scanners;
 pub mod serve;
+pub mod sessions;
 pub mod stock;
 pub mod throttle;
 
@@ -113,6 +114,19 @@ async fn serve_async(
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    {
+        let app = app.clone();
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(app::SESSION_SWEEP);
+            loop {
+                tokio::select! {
+                    _ = every.tick() => app.end_idle_sessions().await,
+                    _ = stop.changed() => break,
+                }
+            }
+        });
+    }
     tokio::spawn(health::watch(
         app.clone(),
         health::WATCH_INTERVAL,

@@ -108,3 +108,18 @@ pub(super) async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| ApiError::internal(format!("worker failed: {e}")))
 }
+
+/// Who sends a request, as the bearer-token layer found it.
+#[derive(Debug, Clone)]
+pub(super) enum Caller {
+    /// A machine client holding one of the configuration's tokens: it names the operator it
+    /// acts for, who must be signed in.
+    Machine,
+    /// An operator's session (one client): it acts as that operator only.
+    Session {
+        /// The session's operator.
+        operator: String,
+        /// Its token (to end it on sign-out).
+        token: String,
+    },
+}

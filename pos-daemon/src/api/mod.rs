@@ -17,6 +17,7 @@ mod stock;
 use self::extract::AppState;
 use crate::app::App;
 use crate::auth::{bearer_token, same_secret};
+use crate::sessions::Found;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::handler::Handler;
 use axum::http::Method;
@@ -27,6 +28,7 @@ use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Json, Router};
 pub(crate) use error::journal_error;
 pub use error::ApiError;
+use extract::Caller;
 use serde_json::Value;
 use std::sync::Arc;
 /// The OpenAPI document served at `/v1/openapi.json`.
@@ -145,27 +147,62 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
-async fn require_token(State(app): AppState, req: Request, next: Next) -> Response {
-    let given = req
+/// Lets through a request carrying one of the configuration's tokens (a machine client) or a
+/// live session's token, and tells the handlers which ([`Caller`]). A session left idle too
+/// long is ended here, with its sign-out journaled.
+async fn require_token(State(app): AppState, mut req: Request, next: Next) -> Response {
+    let unauthorized = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid bearer token is required (a configured token, or a session's from POST /v1/operators/sign-in)",
+        )
+        .into_response()
+    };
+    let Some(given) = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(bearer_token);
-    let ok = given.is_some_and(|t| {
-        app.config
-            .api
-            .tokens
-            .iter()
-            .any(|k| same_secret(k.as_bytes(), t.as_bytes()))
-    });
-    if !ok {
-        return ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "a valid bearer token is required",
-        )
-        .into_response();
-    }
+        .and_then(bearer_token)
+        .map(str::to_string)
+    else {
+        return unauthorized();
+    };
+    let machine = app
+        .config
+        .api
+        .tokens
+        .iter()
+        .any(|k| same_secret(k.as_bytes(), given.as_bytes()));
+    let caller = if machine {
+        Caller::Machine
+    } else {
+        let now = app.clock.now_ms();
+        let found = match app.sessions.lock() {
+            Ok(mut s) => s.touch(&given, now),
+            Err(_) => return ApiError::internal("session lock").into_response(),
+        };
+        match found {
+            Found::Live { operator } => Caller::Session {
+                operator,
+                token: given,
+            },
+            Found::Expired { operator } => {
+                app.journal_idle_session_end(&operator).await;
+                return ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "session_expired",
+                    format!(
+                        "the session ended after {} s without a request: sign in again",
+                        app.config.api.session_idle_secs
+                    ),
+                )
+                .into_response();
+            }
+            Found::Unknown => return unauthorized(),
+        }
+    };
+    req.extensions_mut().insert(caller);
     next.run(req).await
 }
 

@@ -1,7 +1,7 @@
 //! `/v1/operators`: sign-in and sign-out, PIN checks with the lock-out, manager approvals.
 
 use super::error::{journal_error, ApiError};
-use super::extract::{blocking, ApiJson, ApiResult, AppState};
+use super::extract::{blocking, ApiJson, ApiResult, AppState, Caller};
 use super::Route;
 use crate::app::App;
 use crate::auth::{PinRefusal, PinReport};
@@ -9,6 +9,7 @@ use crate::config::{OperatorConfig, Role};
 use axum::extract::State;
 use axum::http::Method;
 use axum::http::StatusCode;
+use axum::Extension;
 use axum::Json;
 use pos_core::events;
 use pos_core::journal::JournalError;
@@ -142,6 +143,9 @@ pub(super) async fn authorize(
     Ok(op)
 }
 
+/// Signs an operator in at this till: machine clients may then act for them, and the answer
+/// carries a session of their own for the client that signed in (its token acts as this
+/// operator only, until signed out or idle for `api.session_idle_secs`).
 async fn sign_in(State(app): AppState, ApiJson(req): ApiJson<SignIn>) -> ApiResult {
     app.journal().map_err(ApiError::unavailable)?;
     let op = authorize(&app, &req.operator, &req.pin, Role::Cashier).await?;
@@ -149,11 +153,29 @@ async fn sign_in(State(app): AppState, ApiJson(req): ApiJson<SignIn>) -> ApiResu
         s.insert(op.id.clone());
     }
     save_sessions(&app).await?;
+    let now = app.clock.now_ms();
+    let (token, evicted) = app
+        .sessions
+        .lock()
+        .map_err(|_| ApiError::internal("session lock"))?
+        .open(&op.id, now);
+    if let Some(evicted) = evicted {
+        app.journal_event_by(
+            events::OPERATOR_SIGNED_OUT,
+            "session ended: the most sessions allowed are open, this one was idle longest",
+            Some(&evicted),
+        )
+        .await;
+    }
     app.journal_event_by(events::OPERATOR_SIGNED_IN, "signed in", Some(&op.id))
         .await;
-    Ok(Json(
-        json!({ "operator": op.id, "name": op.name, "role": op.role }),
-    ))
+    Ok(Json(json!({
+        "operator": op.id,
+        "name": op.name,
+        "role": op.role,
+        "session": token,
+        "session_idle_secs": app.config.api.session_idle_secs,
+    })))
 }
 
 #[derive(Deserialize)]
@@ -162,26 +184,65 @@ struct SignOut {
     operator: String,
 }
 
-async fn sign_out(State(app): AppState, ApiJson(req): ApiJson<SignOut>) -> ApiResult {
-    let was = app
-        .signed_in
-        .write()
-        .map(|mut s| s.remove(&req.operator))
-        .unwrap_or(false);
-    if !was {
-        return Err(ApiError::invalid(
-            "operator_not_signed_in",
-            format!("operator {:?} is not signed in", req.operator),
-        ));
+/// Signs out. A session signs itself out (its token stops working); a machine client signs the
+/// operator out of the till, which also ends every session of theirs.
+async fn sign_out(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+    ApiJson(req): ApiJson<SignOut>,
+) -> ApiResult {
+    match caller {
+        Caller::Session { operator, token } => {
+            if operator != req.operator {
+                return Err(not_this_session(&operator, &req.operator));
+            }
+            app.sessions
+                .lock()
+                .map_err(|_| ApiError::internal("session lock"))?
+                .close(&token);
+            app.journal_event_by(
+                events::OPERATOR_SIGNED_OUT,
+                "signed out (session)",
+                Some(&req.operator),
+            )
+            .await;
+        }
+        Caller::Machine => {
+            let was = app
+                .signed_in
+                .write()
+                .map(|mut s| s.remove(&req.operator))
+                .unwrap_or(false);
+            let sessions = app
+                .sessions
+                .lock()
+                .map_err(|_| ApiError::internal("session lock"))?
+                .close_operator(&req.operator);
+            if !was && sessions == 0 {
+                return Err(ApiError::invalid(
+                    "operator_not_signed_in",
+                    format!("operator {:?} is not signed in", req.operator),
+                ));
+            }
+            save_sessions(&app).await?;
+            app.journal_event_by(
+                events::OPERATOR_SIGNED_OUT,
+                "signed out",
+                Some(&req.operator),
+            )
+            .await;
+        }
     }
-    save_sessions(&app).await?;
-    app.journal_event_by(
-        events::OPERATOR_SIGNED_OUT,
-        "signed out",
-        Some(&req.operator),
-    )
-    .await;
     Ok(Json(json!({ "operator": req.operator })))
+}
+
+/// A session used to act as another operator than its own.
+fn not_this_session(session: &str, named: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "operator_mismatch",
+        format!("this session is operator {session:?}'s: it cannot act as {named:?}"),
+    )
 }
 
 /// Keeps the sessions (operators signed in, training mode) in `ops.db` for the next start.
@@ -193,12 +254,20 @@ pub(super) async fn save_sessions(app: &Arc<App>) -> Result<(), ApiError> {
 }
 
 /// Checks that a write may go on for operator `id`: the clock first (a clock far ahead refuses
-/// every write, whoever sends it: its answer says what to do), then the operator's session.
-pub(super) fn signed_in(app: &App, id: &str) -> Result<(), ApiError> {
+/// every write, whoever sends it: its answer says what to do), then who sends it: a session
+/// acts as its own operator only; a machine client acts for an operator signed in at the till.
+pub(super) fn signed_in(app: &App, caller: &Caller, id: &str) -> Result<(), ApiError> {
     if let Some(ahead) = app.journal().ok().and_then(|j| j.clock_ahead()) {
         return Err(journal_error(JournalError::ClockAhead(ahead)));
     }
     operator(app, id)?;
+    if let Caller::Session { operator, .. } = caller {
+        return if operator == id {
+            Ok(())
+        } else {
+            Err(not_this_session(operator, id))
+        };
+    }
     let ok = app
         .signed_in
         .read()

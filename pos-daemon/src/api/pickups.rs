@@ -1,7 +1,7 @@
 //! `/v1/pickups`: click & collect orders handed over as tickets paid online.
 
 use super::error::{journal_error, ApiError};
-use super::extract::{blocking, ApiJson, ApiResult, AppState};
+use super::extract::{blocking, ApiJson, ApiResult, AppState, Caller};
 use super::operators::signed_in;
 use super::sales::ticket_answer;
 use super::stock::with_ledger;
@@ -10,7 +10,7 @@ use crate::catalog::Product;
 use axum::extract::{Path, State};
 use axum::http::Method;
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use pos_core::journal::JournalError;
 use pos_core::money::Cents;
 use pos_core::ticket::{Payment, PaymentMethod, SaleInput};
@@ -42,11 +42,12 @@ struct PickupRequest {
 
 async fn pickup(
     State(app): AppState,
+    Extension(caller): Extension<Caller>,
     Path((shop, order)): Path<(String, String)>,
     ApiJson(req): ApiJson<PickupRequest>,
 ) -> ApiResult {
     let journal = app.journal().map_err(ApiError::unavailable)?;
-    signed_in(&app, &req.operator)?;
+    signed_in(&app, &caller, &req.operator)?;
     if app.training.load(Ordering::SeqCst) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

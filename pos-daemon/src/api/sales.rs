@@ -1,7 +1,7 @@
 //! `/v1/sales`, `/v1/refunds`, `/v1/tickets`: tickets journaled, answered, reprinted.
 
 use super::error::{journal_error, ApiError};
-use super::extract::{blocking, ApiJson, ApiResult, AppState, KeyedJson};
+use super::extract::{blocking, ApiJson, ApiResult, AppState, Caller, KeyedJson};
 use super::operators::{authorize, operator, signed_in};
 use super::Route;
 use crate::app::App;
@@ -11,7 +11,7 @@ use crate::idempotency::{self, Start};
 use axum::extract::{Path, State};
 use axum::http::Method;
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use pos_core::body::Body;
 use pos_core::events;
 use pos_core::journal::{Appended, Journal, JournalError};
@@ -130,6 +130,7 @@ pub(super) fn ticket_answer(
 
 async fn post_sale(
     State(app): AppState,
+    Extension(caller): Extension<Caller>,
     KeyedJson { body: req, key }: KeyedJson<SaleRequest>,
 ) -> ApiResult {
     let journal = app.journal().map_err(ApiError::unavailable)?;
@@ -140,7 +141,7 @@ async fn post_sale(
         Some(Ok(Start::Replay(seq))) => return replay(&app, &journal, seq).await,
         Some(Ok(Start::Serve { held, unsettled })) => (Some(held), unsettled),
     };
-    signed_in(&app, &req.operator)?;
+    signed_in(&app, &caller, &req.operator)?;
     if req.lines.is_empty() || req.lines.len() > MAX_LINES_PER_TICKET {
         return Err(ApiError::invalid(
             "invalid_ticket",
@@ -375,6 +376,7 @@ async fn whole_pieces(
 
 async fn post_refund(
     State(app): AppState,
+    Extension(caller): Extension<Caller>,
     KeyedJson { body: req, key }: KeyedJson<RefundRequest>,
 ) -> ApiResult {
     let journal = app.journal().map_err(ApiError::unavailable)?;
@@ -385,7 +387,7 @@ async fn post_refund(
         Some(Ok(Start::Replay(seq))) => return replay(&app, &journal, seq).await,
         Some(Ok(Start::Serve { held, unsettled })) => (Some(held), unsettled),
     };
-    signed_in(&app, &req.operator)?;
+    signed_in(&app, &caller, &req.operator)?;
     if req.lines.len() > MAX_LINES_PER_TICKET {
         return Err(ApiError::invalid("invalid_ticket", "too many lines"));
     }
@@ -562,12 +564,13 @@ struct ReprintRequest {
 
 async fn reprint(
     State(app): AppState,
+    Extension(caller): Extension<Caller>,
     Path(seq): Path<String>,
     ApiJson(req): ApiJson<ReprintRequest>,
 ) -> ApiResult {
     let seq = parse_seq(&seq)?;
     let journal = app.journal().map_err(ApiError::unavailable)?;
-    signed_in(&app, &req.operator)?;
+    signed_in(&app, &caller, &req.operator)?;
     let path = app.config.journal_path();
     let kind = blocking(move || {
         pos_core::reader::JournalReader::open(&path)

@@ -1,7 +1,7 @@
 //! `/v1/sync` and the online shop's webhook.
 
 use super::error::ApiError;
-use super::extract::{blocking, raw_body_bytes, ApiJson, ApiResult, AppState};
+use super::extract::{blocking, raw_body_bytes, ApiJson, ApiResult, AppState, Caller};
 use super::operators::{authorize, signed_in};
 use super::stock::ledger_error;
 use super::Route;
@@ -10,7 +10,7 @@ use crate::config::Role;
 use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -95,8 +95,12 @@ struct SyncRunRequest {
 
 /// "Sync now" from the till: one run of the syncer at once (orders polled, outbox pushed),
 /// without waiting for the poll interval. Sales never wait for it.
-async fn sync_run(State(app): AppState, ApiJson(req): ApiJson<SyncRunRequest>) -> ApiResult {
-    signed_in(&app, &req.operator)?;
+async fn sync_run(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+    ApiJson(req): ApiJson<SyncRunRequest>,
+) -> ApiResult {
+    signed_in(&app, &caller, &req.operator)?;
     let Some(shop) = app.shop.clone() else {
         return Err(no_shop(&app));
     };

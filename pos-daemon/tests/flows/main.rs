@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
 
+mod sessions;
 mod stock;
 
 pub const TOKEN: &str = "unit-test-token-0123456789";
@@ -178,6 +179,28 @@ impl Daemon {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> (u16, Value) {
+        self.send(TOKEN, method, path, body, headers).await
+    }
+
+    /// Calls the API with another bearer token (a session's); returns (status, JSON body).
+    pub async fn call_as(
+        &self,
+        bearer: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        self.send(bearer, method, path, body, &[]).await
+    }
+
+    async fn send(
+        &self,
+        bearer: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
         let mut req = Request::builder()
             .method(Method::from_bytes(method.as_bytes()).expect("method"))
             .uri(path);
@@ -185,7 +208,7 @@ impl Daemon {
             req = req.header(*name, *value);
         }
         let req = req
-            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .header(header::AUTHORIZATION, format!("Bearer {bearer}"))
             .header(header::CONTENT_TYPE, "application/json")
             .body(HttpBody::from(
                 body.map(|b| b.to_string()).unwrap_or_default(),
@@ -1133,6 +1156,20 @@ fn the_example_configuration_loads_once_its_pin_hashes_are_filled_in() {
     assert!(text.contains(line));
     std::fs::write(&path, text.replace(line, "clock_ahead_limit_days = 0")).expect("write");
     assert!(Config::load(&path).is_err(), "a limit of 0 days is refused");
+    assert_eq!(
+        (config.api.session_idle_secs, config.api.max_sessions),
+        (900, 64)
+    );
+    for (line, bad) in [
+        ("session_idle_secs = 900", "session_idle_secs = 59"),
+        ("session_idle_secs = 900", "session_idle_secs = 86401"),
+        ("max_sessions = 64", "max_sessions = 0"),
+    ] {
+        assert!(text.contains(line));
+        std::fs::write(&path, text.replace(line, bad)).expect("write");
+        let refused = Config::load(&path).expect_err(bad);
+        assert!(refused.to_string().contains("must be between"), "{refused}");
+    }
 }
 
 /// The codes of the journal's events, in order.
