@@ -156,6 +156,9 @@ impl<'ast> Visit<'ast> for Paths<'_> {
             self.resolve(f);
         }
     }
+    fn visit_visibility(&mut self, _: &'ast syn::Visibility) {
+        // `pub(super)`, `pub(in crate::x)`: who may see an item, not a use of another module.
+    }
     fn visit_item_mod(&mut self, _: &'ast syn::ItemMod) {
         // Child modules are nodes of their own.
     }
@@ -338,7 +341,8 @@ fn the_loop_checker_sees_loops() {
         "pub struct B;\nfn f() -> super::c::C { todo!() }\n",
     )
     .unwrap();
-    std::fs::write(src.join("c.rs"), "pub struct C;\n").unwrap();
+    // A visibility naming another module (`pub(in crate::a)`, `pub(super)`) is not a use of it.
+    std::fs::write(src.join("c.rs"), "pub(in crate::a) struct C;\n").unwrap();
     assert!(loops(&graph(&modules(&src.join("lib.rs")))).is_empty());
     std::fs::write(
         src.join("c.rs"),

@@ -9,9 +9,7 @@
 //! the remembered seq that this request would have written, and that no other key names, is
 //! its record; if there is none, the sale was never journaled and is journaled now.
 
-use crate::api::ApiError;
 use crate::app::App;
-use axum::http::{HeaderMap, StatusCode};
 use pos_core::journal::{Appended, JournalError};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -23,6 +21,32 @@ pub const MAX_KEY_LEN: usize = 128;
 /// How many records past the remembered seq are searched for a key's record.
 pub const MAX_SEARCHED_RECORDS: u64 = 10_000;
 
+/// Why a keyed request is refused, or could not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum IdempotencyError {
+    /// The header's value is not a key.
+    #[error("{HEADER} must be 1 to {MAX_KEY_LEN} visible ASCII characters")]
+    BadKey,
+    /// Another request with the same key is being served.
+    #[error("a request with this idempotency key is being served: send it again for its answer")]
+    InProgress,
+    /// The key was sent before with another body.
+    #[error("{HEADER} {0:?} was sent before with another request body")]
+    Reused(String),
+    /// `ops.db` could not note the key before the record is journaled (nothing is journaled).
+    #[error("cannot remember the idempotency key: {0}")]
+    Remember(rusqlite::Error),
+    /// `ops.db` failed while the key was looked up or settled.
+    #[error("{0}")]
+    Store(#[from] rusqlite::Error),
+    /// The journal could not be read to settle the key.
+    #[error("{0}")]
+    JournalUnreadable(String),
+    /// The journal refused the record, or its commit's outcome is unknown.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
 /// A request's idempotency key and the SHA-256 of its body.
 #[derive(Debug, Clone)]
 pub struct RequestKey {
@@ -33,24 +57,21 @@ pub struct RequestKey {
 }
 
 impl RequestKey {
-    /// The key of a request, if it has one: 1 to [`MAX_KEY_LEN`] visible ASCII characters.
-    pub fn of(headers: &HeaderMap, body: &[u8]) -> Result<Option<RequestKey>, ApiError> {
-        let Some(value) = headers.get(HEADER) else {
+    /// The key of a request, if it has one (`header`: the value of its [`HEADER`] header):
+    /// 1 to [`MAX_KEY_LEN`] visible ASCII characters.
+    pub fn of(header: Option<&[u8]>, body: &[u8]) -> Result<Option<RequestKey>, IdempotencyError> {
+        let Some(value) = header else {
             return Ok(None);
         };
-        let bad = || {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_idempotency_key",
-                format!("{HEADER} must be 1 to {MAX_KEY_LEN} visible ASCII characters"),
-            )
-        };
-        let key = value.to_str().map_err(|_| bad())?;
-        if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(bad());
+        if value.is_empty()
+            || value.len() > MAX_KEY_LEN
+            || !value.iter().all(|b| b.is_ascii_graphic())
+        {
+            return Err(IdempotencyError::BadKey);
         }
         Ok(Some(RequestKey {
-            key: key.to_string(),
+            // Visible ASCII: always UTF-8.
+            key: String::from_utf8_lossy(value).into_owned(),
             sha256: Sha256::digest(body).into(),
         }))
     }
@@ -120,17 +141,11 @@ pub enum Start {
 
 /// Looks a request's key up and holds it for this request. Refuses a key sent again with
 /// another body (422) or while another request with it is served (409).
-pub fn start(app: &Arc<App>, key: &RequestKey) -> Result<Start, ApiError> {
+pub fn start(app: &Arc<App>, key: &RequestKey) -> Result<Start, IdempotencyError> {
     if let Known::Done(seq) = known(app, key)? {
         return Ok(Start::Replay(seq));
     }
-    let held = InFlight::take(app, &key.key).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::CONFLICT,
-            "idempotency_in_progress",
-            "a request with this idempotency key is being served: send it again for its answer",
-        )
-    })?;
+    let held = InFlight::take(app, &key.key).ok_or(IdempotencyError::InProgress)?;
     // Looked up again under the hold: the request that held it may have finished in between.
     Ok(match known(app, key)? {
         Known::Done(seq) => Start::Replay(seq),
@@ -153,13 +168,13 @@ pub fn append_keyed(
     journal: &pos_core::journal::Journal,
     key: Option<&RequestKey>,
     append: impl FnOnce() -> Result<Appended, JournalError>,
-) -> Result<Appended, ApiError> {
+) -> Result<Appended, IdempotencyError> {
     let Some(k) = key else {
-        return append().map_err(crate::api::journal_error);
+        return Ok(append()?);
     };
     app.ops
         .begin_keyed(&k.key, &k.sha256, journal.last_seq())
-        .map_err(|e| ApiError::internal(format!("cannot remember the idempotency key: {e}")))?;
+        .map_err(IdempotencyError::Remember)?;
     match append() {
         Ok(a) => {
             // Not noted (a full disk), the answer is found again from the journal.
@@ -168,31 +183,24 @@ pub fn append_keyed(
             }
             Ok(a)
         }
-        Err(e @ JournalError::OutcomeUnknown { .. }) => Err(crate::api::journal_error(e)),
+        Err(e @ JournalError::OutcomeUnknown { .. }) => Err(e.into()),
         Err(e) => {
             if let Err(forget) = app.ops.forget_keyed(&k.key) {
                 tracing::warn!(error = %forget, "a refused request's idempotency key is kept");
             }
-            Err(crate::api::journal_error(e))
+            Err(e.into())
         }
     }
 }
 
 /// Looks the key up; refuses a key sent again with another body.
-fn known(app: &App, key: &RequestKey) -> Result<Known, ApiError> {
-    let row = app
-        .ops
-        .keyed_request(&key.key)
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+fn known(app: &App, key: &RequestKey) -> Result<Known, IdempotencyError> {
+    let row = app.ops.keyed_request(&key.key)?;
     match row {
         None => Ok(Known::New),
-        Some(r) if r.request_sha256 != key.sha256 => Err(ApiError::invalid(
-            "idempotency_key_reused",
-            format!(
-                "{HEADER} {:?} was sent before with another request body",
-                key.key
-            ),
-        )),
+        Some(r) if r.request_sha256 != key.sha256 => {
+            Err(IdempotencyError::Reused(key.key.clone()))
+        }
         Some(r) => Ok(match r.seq {
             Some(seq) => Known::Done(seq),
             None => Known::Unsettled {
@@ -211,9 +219,9 @@ pub fn settle(
     key: &str,
     after_seq: u64,
     written: impl Fn(&pos_core::record::Record) -> bool,
-) -> Result<Option<u64>, ApiError> {
+) -> Result<Option<u64>, IdempotencyError> {
     let reader = pos_core::reader::JournalReader::open(&app.config.journal_path())
-        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+        .map_err(|e| IdempotencyError::JournalUnreadable(e.to_string()))?;
     let mut candidates = Vec::new();
     reader
         .for_each_from(after_seq + 1, |r| {
@@ -226,13 +234,12 @@ pub fn settle(
             }
             std::ops::ControlFlow::Continue(())
         })
-        .map_err(|e| ApiError::unavailable(e.to_string()))?;
-    let internal = |e: rusqlite::Error| ApiError::internal(e.to_string());
+        .map_err(|e| IdempotencyError::JournalUnreadable(e.to_string()))?;
     for seq in candidates {
-        if app.ops.finish_keyed(key, seq).map_err(internal)? {
+        if app.ops.finish_keyed(key, seq)? {
             return Ok(Some(seq));
         }
     }
-    app.ops.forget_keyed(key).map_err(internal)?;
+    app.ops.forget_keyed(key)?;
     Ok(None)
 }

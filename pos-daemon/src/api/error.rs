@@ -2,6 +2,7 @@
 //! "message" } }`; the journal's errors mapped to it.
 
 use crate::catalog::CatalogError;
+use crate::idempotency::IdempotencyError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -82,7 +83,24 @@ impl From<CatalogError> for ApiError {
     }
 }
 
-pub(crate) fn journal_error(e: JournalError) -> ApiError {
+impl From<IdempotencyError> for ApiError {
+    fn from(e: IdempotencyError) -> Self {
+        use IdempotencyError as E;
+        let message = e.to_string();
+        match e {
+            E::BadKey => ApiError::new(StatusCode::BAD_REQUEST, "invalid_idempotency_key", message),
+            E::InProgress => ApiError::new(StatusCode::CONFLICT, "idempotency_in_progress", message),
+            E::Reused(_) => ApiError::invalid("idempotency_key_reused", message),
+            E::Remember(_) | E::Store(_) => ApiError::internal(message),
+            E::JournalUnreadable(_) => ApiError::unavailable(message),
+            E::Journal(j) => journal_error(j),
+        }
+    }
+}
+
+/// The answer to a journal error: a refusal of the request (4xx, nothing written), or the
+/// journal unavailable (503; `outcome_unknown` when the commit may be in it).
+pub(super) fn journal_error(e: JournalError) -> ApiError {
     use JournalError as E;
     match e {
         E::Ticket(t) => {

@@ -3,7 +3,7 @@
 
 use super::error::ApiError;
 use crate::app::App;
-use crate::idempotency::RequestKey;
+use crate::idempotency::{self, RequestKey};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, StatusCode};
@@ -37,7 +37,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for KeyedJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let headers = req.headers().clone();
         let bytes = body_bytes(req, state).await?;
-        let key = RequestKey::of(&headers, &bytes)?;
+        let key = RequestKey::of(
+            headers.get(idempotency::HEADER).map(|v| v.as_bytes()),
+            &bytes,
+        )?;
         Ok(KeyedJson {
             body: parse_json(&bytes)?,
             key,

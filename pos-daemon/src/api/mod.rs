@@ -26,7 +26,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Json, Router};
-pub(crate) use error::journal_error;
 pub use error::ApiError;
 use extract::Caller;
 use serde_json::Value;

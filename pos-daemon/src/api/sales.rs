@@ -137,7 +137,7 @@ async fn post_sale(
     // A sale sent again under its idempotency key gets its first answer, not a second ticket.
     let (_held, unsettled) = match key.as_ref().map(|k| idempotency::start(&app, k)) {
         None => (None, None),
-        Some(Err(e)) => return Err(e),
+        Some(Err(e)) => return Err(e.into()),
         Some(Ok(Start::Replay(seq))) => return replay(&app, &journal, seq).await,
         Some(Ok(Start::Serve { held, unsettled })) => (Some(held), unsettled),
     };
@@ -383,7 +383,7 @@ async fn post_refund(
     // A refund sent again under its idempotency key gets its first answer: money goes out once.
     let (_held, unsettled) = match key.as_ref().map(|k| idempotency::start(&app, k)) {
         None => (None, None),
-        Some(Err(e)) => return Err(e),
+        Some(Err(e)) => return Err(e.into()),
         Some(Ok(Start::Replay(seq))) => return replay(&app, &journal, seq).await,
         Some(Ok(Start::Serve { held, unsettled })) => (Some(held), unsettled),
     };
