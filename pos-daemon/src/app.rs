@@ -5,15 +5,14 @@ use crate::auth::PinGuard;
 use crate::bus::Bus;
 use crate::catalog::Catalog;
 use crate::config::{Config, OperatorConfig};
-use crate::ops::{NewRecordJob, Ops};
-use crate::print::PrinterState;
-use crate::project::{Notice, Projector};
+use crate::ops::Ops;
+use crate::print::{PrinterState, Printing};
+use crate::project::{Additions, PrintProjection, Projection, Projector, StockProjection};
+use crate::till::{Notice, Till, TillParts};
 use pos_core::barcode::BarcodeConfig;
-use pos_core::body::{Body, OpeningBody};
+use pos_core::body::OpeningBody;
 use pos_core::journal::{Journal, JournalError, JournalOptions};
 use pos_core::keys::KeyPair;
-use pos_core::record::Kind;
-use pos_core::ticket::PaymentMethod;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, RwLock};
@@ -21,17 +20,11 @@ use std::sync::{Arc, Mutex, RwLock};
 /// Everything the handlers and workers share.
 pub struct App {
     /// The configuration.
-    pub config: Config,
-    /// The journal, unless it could not be opened (then `journal_error` says why).
-    pub journal: Option<Arc<Journal>>,
-    /// Why the journal is not available: sales are refused with this message.
-    pub journal_error: Option<String>,
-    /// The journal's opening body.
-    pub opening: OpeningBody,
-    /// The merchant identity printed now (the opening's, until changed through the API).
-    pub merchant: RwLock<pos_core::body::Merchant>,
-    /// The signing key (receipt codes when printing).
-    pub key: KeyPair,
+    pub config: Arc<Config>,
+    /// The printer, the drawer and the worker's wake-up ([`Printing`]).
+    pub printing: Arc<Printing>,
+    /// The journal, its identity, key and clock ([`Till`]).
+    pub till: Arc<Till>,
     /// Catalog and print queue.
     pub ops: Arc<Ops>,
     /// The in-memory catalog.
@@ -40,12 +33,6 @@ pub struct App {
     pub barcodes: BarcodeConfig,
     /// The event stream.
     pub bus: Bus,
-    /// The printer as last seen.
-    pub printer_state: RwLock<PrinterState>,
-    /// The cash drawer as the printer last reported it (`None`: not known).
-    pub drawer_open: RwLock<Option<bool>>,
-    /// Wakes the print worker.
-    pub print_notify: tokio::sync::Notify,
     /// Operators by id.
     pub operators: HashMap<String, OperatorConfig>,
     /// Operators signed in now, for machine clients (the configuration's bearer tokens).
@@ -66,11 +53,6 @@ pub struct App {
     pub start_pending: Mutex<Option<HashSet<String>>>,
     /// The idempotency keys of the requests being served ([`crate::idempotency`]).
     pub keys_in_flight: Mutex<HashSet<String>>,
-    /// Notified when the journal must be reopened (a commit of unknown outcome): `posd serve`
-    /// stops with an error, for its service manager to start it again.
-    pub journal_reopen: tokio::sync::Notify,
-    /// The journal's clock.
-    pub clock: Arc<dyn pos_core::journal::Clock>,
     /// Last scans (for the API), newest last.
     pub scans: Mutex<std::collections::VecDeque<serde_json::Value>>,
     /// The stock ledger (`stock.db`): the only record of stock levels.
@@ -81,8 +63,8 @@ pub struct App {
     pub shop_problems: Vec<String>,
     /// Serialises click & collect pickups (see [`crate::stock`]).
     pub pickup_gate: tokio::sync::Mutex<()>,
-    /// Appended seqs go to the projector (print jobs, stock movements, closures).
-    projector: crate::project::Sender,
+    /// Projections added while posd runs ([`App::add_projection`]).
+    projections: Additions,
     /// The projector's state and queue, until its thread starts.
     projector_start: Mutex<Option<(Projector, std::sync::mpsc::Receiver<Notice>)>>,
 }
@@ -121,48 +103,6 @@ pub enum StartError {
     /// The journal is locked by another process (another posd is running).
     #[error("{0}")]
     Locked(String),
-}
-
-/// The stock movements and drawer flag of a journal record.
-pub fn side_effects(kind: Kind, body: &Body, seq: u64) -> NewRecordJob {
-    let mut job = NewRecordJob {
-        seq,
-        drawer: false,
-        stock: Vec::new(),
-        paid_online: false,
-        not_printed: None,
-    };
-    match (kind, body) {
-        (Kind::Sale, Body::Sale(s)) => {
-            job.drawer = s.payments.iter().any(|p| p.method == PaymentMethod::Cash);
-            job.paid_online = s.payments.iter().any(|p| p.method == PaymentMethod::Online);
-            job.stock = s
-                .lines
-                .iter()
-                .map(|l| (l.sku.clone(), -l.quantity.0))
-                .collect();
-        }
-        (Kind::Refund, Body::Refund(r)) => {
-            // Refund quantities are negative: goods come back.
-            job.drawer = r.payments.iter().any(|p| p.method == PaymentMethod::Cash);
-            job.stock = r
-                .lines
-                .iter()
-                .map(|l| (l.sku.clone(), -l.quantity.0))
-                .collect();
-        }
-        (Kind::Training, _) | (Kind::Duplicate, _) | (Kind::Closure, _) => {}
-        _ => {}
-    }
-    job
-}
-
-/// Whether records of this kind get a print job.
-pub fn printable(kind: Kind) -> bool {
-    matches!(
-        kind,
-        Kind::Sale | Kind::Refund | Kind::Training | Kind::Duplicate | Kind::Closure
-    )
 }
 
 impl App {
@@ -269,39 +209,42 @@ impl App {
             std::time::Duration::from_secs(config.policy.pin_lockout_secs),
         );
         let (projector, queue) = std::sync::mpsc::sync_channel(crate::project::QUEUE);
+        let config = Arc::new(config);
+        let till = Arc::new(Till::new(TillParts {
+            journal,
+            journal_error,
+            opening,
+            merchant,
+            key,
+            clock,
+            projector,
+        }));
+        let ops = Arc::new(ops);
+        let bus = Bus::default();
+        let printing = Arc::new(Printing::new(
+            config.clone(),
+            till.clone(),
+            ops.clone(),
+            bus.clone(),
+        ));
         let app = App {
             ledger,
             shop,
             shop_problems,
             pickup_gate: tokio::sync::Mutex::new(()),
-            projector,
             projector_start: Mutex::new(None),
+            projections: Additions::default(),
             sessions: Mutex::new(crate::sessions::Sessions::new(
                 config.api.session_idle_secs,
                 config.api.max_sessions,
             )),
-            printer_state: RwLock::new(PrinterState {
-                configured: config.printer.is_some(),
-                state: if config.printer.is_some() {
-                    "unknown"
-                } else {
-                    "none"
-                }
-                .into(),
-                ..Default::default()
-            }),
             config,
-            journal,
-            journal_error,
-            opening,
-            merchant: RwLock::new(merchant),
-            key,
-            ops: Arc::new(ops),
+            till,
+            printing,
+            ops,
             catalog: RwLock::new(catalog),
             barcodes,
-            bus: Bus::default(),
-            print_notify: tokio::sync::Notify::new(),
-            drawer_open: RwLock::new(None),
+            bus,
             operators,
             signed_in: RwLock::new(HashSet::new()),
 
@@ -312,10 +255,8 @@ impl App {
             scanners: Mutex::new(Default::default()),
             start_pending: Mutex::new(None),
             keys_in_flight: Mutex::new(HashSet::new()),
-            journal_reopen: tokio::sync::Notify::new(),
-            clock,
         };
-        if let Some(j) = &app.journal {
+        if let Some(j) = &app.till.journal {
             match j.clock_ahead() {
                 // posd starts, so that a manager can confirm the date through the API (or the
                 // clock be corrected); the start is journaled then.
@@ -351,7 +292,7 @@ impl App {
     /// Journals a start that waited for the clock (see [`App::start_pending`]), once the clock
     /// is no longer too far ahead of the journal. Returns whether a start is still pending.
     pub fn finish_start(&self) -> bool {
-        let Some(j) = self.journal.as_ref() else {
+        let Some(j) = self.till.journal.as_ref() else {
             return false;
         };
         let Ok(mut pending) = self.start_pending.lock() else {
@@ -414,8 +355,8 @@ impl App {
             .set_meta(TRAINING, if training { "on" } else { "off" })
     }
 
-    /// Turns jobs caught while sending into `unknown`, then projects the journal records
-    /// written after `ops.db`'s cursor (their print jobs and stock movements).
+    /// Turns jobs caught while sending into `unknown`, then projects the journal records past
+    /// each projection's cursor (print jobs, stock movements).
     fn recover(&self) -> Result<Projector, String> {
         let unknown = self.ops.sending_to_unknown().map_err(|e| e.to_string())?;
         if unknown > 0 {
@@ -424,10 +365,10 @@ impl App {
                 "print jobs were being sent when posd stopped: marked unknown, not resent"
             );
         }
-        let mut p = Projector::new(self)?;
-        let head = p.head(self)?;
+        let mut p = self.new_projector()?;
         let from = p.cursor();
-        let added = p.project_to(self, head)?;
+        let head = p.head()?;
+        let added = p.project_to(head)?;
         if added > 0 {
             tracing::warn!(
                 count = added,
@@ -438,6 +379,37 @@ impl App {
         Ok(p)
     }
 
+    /// A projector of the journal to the print and stock projections (and to those added),
+    /// each from its own cursor.
+    pub fn new_projector(&self) -> Result<Projector, String> {
+        let print = PrintProjection::new(
+            self.ops.clone(),
+            self.printing.clone(),
+            self.till.clone(),
+            self.bus.clone(),
+        );
+        // A ledger without a cursor of its own had its movements recorded with the print jobs.
+        let stock = StockProjection::new(
+            self.ledger.clone(),
+            self.ops.cursor().map_err(|e| e.to_string())?,
+        );
+        Ok(Projector::new(
+            self.config.journal_path(),
+            print,
+            vec![Box::new(stock)],
+            self.projections.clone(),
+        ))
+    }
+
+    /// Adds a projection: the projector catches it up from its cursor (0 for an empty store:
+    /// the start of the journal) at its next round, then feeds it every record appended.
+    pub fn add_projection(&self, projection: Box<dyn Projection>) {
+        match self.projections.lock() {
+            Ok(mut p) => p.push(projection),
+            Err(p) => p.into_inner().push(projection),
+        }
+    }
+
     /// Starts the projector thread (once).
     pub fn spawn_projector(app: &Arc<App>) -> Result<(), String> {
         let taken = match app.projector_start.lock() {
@@ -445,54 +417,52 @@ impl App {
             Err(p) => p.into_inner().take(),
         };
         if let Some((p, rx)) = taken {
-            let app = Arc::clone(app);
             std::thread::Builder::new()
                 .name("projector".into())
-                .spawn(move || crate::project::run(app, p, rx))
+                .spawn(move || crate::project::run(p, rx))
                 .map_err(|e| e.to_string())?;
         }
         Ok(())
     }
 
-    /// Tells the projector a record was appended; the answer is its print job id. Blocking
-    /// when the projector's queue is full: call from a blocking thread.
+    /// See [`Till::project`].
     pub fn project(&self, seq: u64) -> tokio::sync::oneshot::Receiver<Option<i64>> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let _ = self.projector.send(Notice {
-            seq,
-            reply: Some(tx),
-        });
-        rx
+        self.till.project(seq)
     }
 
-    /// Tells the projector a record was appended, without waiting (a full queue drops the
-    /// notice: the projector catches up with the journal head when idle).
+    /// See [`Till::appended`].
     pub fn appended(&self, seq: u64) {
-        let _ = self.projector.try_send(Notice { seq, reply: None });
+        self.till.appended(seq)
     }
 
-    /// The opening body with the merchant identity in force now, for printing.
+    /// See [`Printing::printer_state`].
+    pub fn printer_state(&self) -> PrinterState {
+        self.printing.printer_state()
+    }
+
+    /// See [`Printing::drawer_state`].
+    pub fn drawer_state(&self) -> &'static str {
+        self.printing.drawer_state()
+    }
+
+    /// See [`Printing::paper_width`].
+    pub fn paper_width(&self) -> drivers::layout::PaperWidth {
+        self.printing.paper_width()
+    }
+
+    /// See [`Till::current_opening`].
     pub fn current_opening(&self) -> OpeningBody {
-        let mut o = self.opening.clone();
-        match self.merchant.read() {
-            Ok(m) => o.merchant = m.clone(),
-            Err(p) => o.merchant = p.into_inner().clone(),
-        }
-        o
+        self.till.current_opening()
     }
 
-    /// The journal, or the reason it is unavailable.
+    /// See [`Till::journal`].
     pub fn journal(&self) -> Result<Arc<Journal>, String> {
-        self.journal.clone().ok_or_else(|| {
-            self.journal_error
-                .clone()
-                .unwrap_or_else(|| "the journal is not open".into())
-        })
+        self.till.journal()
     }
 
-    /// Journals a technical event from async code; failures are logged.
+    /// See [`Till::journal_event`].
     pub async fn journal_event(&self, code: &'static str, message: &str) {
-        self.journal_event_by(code, message, None).await
+        self.till.journal_event(code, message).await
     }
 
     /// Journals the end of `operator`'s session left idle too long.
@@ -509,7 +479,7 @@ impl App {
     /// Ends the sessions left idle too long and journals their ends (`posd serve` runs it
     /// every [`SESSION_SWEEP`]; a session used after its end is ended when it comes, too).
     pub async fn end_idle_sessions(&self) {
-        let now = self.clock.now_ms();
+        let now = self.till.clock.now_ms();
         let ended = match self.sessions.lock() {
             Ok(mut s) => s.sweep(now),
             Err(_) => return,
@@ -519,27 +489,13 @@ impl App {
         }
     }
 
-    /// Journals a technical event naming an operator.
+    /// See [`Till::journal_event_by`].
     pub async fn journal_event_by(
         &self,
         code: &'static str,
         message: &str,
         operator: Option<&str>,
     ) {
-        let Ok(j) = self.journal() else { return };
-        let body = pos_core::body::EventBody {
-            code: code.to_string(),
-            message: message.to_string(),
-            operator: operator.map(str::to_string),
-            details: Default::default(),
-        };
-        let r =
-            tokio::task::spawn_blocking(move || j.append(pos_core::journal::Draft::Event(body)))
-                .await;
-        match r {
-            Ok(Ok(a)) => self.appended(a.seq),
-            Ok(Err(e)) => tracing::error!(code, error = %e, "cannot journal an event"),
-            Err(e) => tracing::error!(code, error = %e, "cannot journal an event"),
-        }
+        self.till.journal_event_by(code, message, operator).await
     }
 }

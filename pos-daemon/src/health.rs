@@ -17,17 +17,18 @@ pub const CLOCK_BEHIND_SLACK_MS: i64 = 60_000;
 pub fn state(app: &App) -> Value {
     // An open journal whose last commit was refused (a full disk, a file moved) is failing
     // until a commit goes through again.
-    let write_failure = app.journal.as_ref().and_then(|j| j.write_failure());
+    let write_failure = app.till.journal.as_ref().and_then(|j| j.write_failure());
     // A clock too far ahead of the journal refuses every record until corrected or confirmed.
-    let clock_ahead = app.journal.as_ref().and_then(|j| j.clock_ahead());
+    let clock_ahead = app.till.journal.as_ref().and_then(|j| j.clock_ahead());
     // A clock behind the journal's last record: sales go through, dated at that record's time,
     // and no day closes until the clock catches up (a minute's slack for clock steps).
     let clock_behind_ms = app
+        .till
         .journal
         .as_ref()
         .and_then(|j| j.clock_behind_ms())
         .filter(|ms| *ms > CLOCK_BEHIND_SLACK_MS);
-    let status = match (&app.journal, &write_failure, &clock_ahead) {
+    let status = match (&app.till.journal, &write_failure, &clock_ahead) {
         (None, _, _) => "journal_unavailable",
         (Some(_), Some(_), _) => "journal_failing",
         (Some(_), None, Some(_)) => "clock_ahead",
@@ -37,7 +38,7 @@ pub fn state(app: &App) -> Value {
         "status": status,
         "journal": {
             "ok": status == "ok",
-            "error": app.journal_error.clone().or(write_failure),
+            "error": app.till.journal_error.clone().or(write_failure),
         },
         "clock_behind_ms": clock_behind_ms,
         "clock_ahead": clock_ahead.map(|a| json!({
@@ -46,7 +47,7 @@ pub fn state(app: &App) -> Value {
             "days": a.days(),
             "message": a.to_string(),
         })),
-        "register_id": app.opening.register_id,
+        "register_id": app.till.opening.register_id,
         "software": crate::software(),
         "training": app.training.load(Ordering::SeqCst),
         "printer": app.printer_state(),
@@ -83,8 +84,8 @@ pub async fn watch(app: Arc<App>, every: Duration, mut stop: tokio::sync::watch:
         let Ok(health) = tokio::task::spawn_blocking(move || state(&app2)).await else {
             return;
         };
-        if app.journal.as_ref().is_some_and(|j| j.needs_reopen()) {
-            app.journal_reopen.notify_one();
+        if app.till.journal.as_ref().is_some_and(|j| j.needs_reopen()) {
+            app.till.journal_reopen.notify_one();
         }
         let now = alert(&health);
         if now != last {

@@ -198,9 +198,7 @@ fn known(app: &App, key: &RequestKey) -> Result<Known, IdempotencyError> {
     let row = app.ops.keyed_request(&key.key)?;
     match row {
         None => Ok(Known::New),
-        Some(r) if r.request_sha256 != key.sha256 => {
-            Err(IdempotencyError::Reused(key.key.clone()))
-        }
+        Some(r) if r.request_sha256 != key.sha256 => Err(IdempotencyError::Reused(key.key.clone())),
         Some(r) => Ok(match r.seq {
             Some(seq) => Known::Done(seq),
             None => Known::Unsettled {

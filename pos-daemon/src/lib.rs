@@ -20,6 +20,7 @@ pub mod serve;
 pub mod sessions;
 pub mod stock;
 pub mod throttle;
+pub mod till;
 
 use pos_core::keys::Algorithm;
 use std::sync::Arc;
@@ -138,7 +139,11 @@ async fn serve_async(
                 .address
                 .parse::<drivers::transport::PrinterAddress>()
                 .map_err(|e| e.to_string())?;
-            Some(tokio::spawn(print::run(app.clone(), address, stop_rx)))
+            Some(tokio::spawn(print::run(
+                app.printing.clone(),
+                address,
+                stop_rx,
+            )))
         }
         None => None,
     };
@@ -159,7 +164,7 @@ async fn serve_async(
     let router = api::router(app.clone());
     let reopen = {
         let app = app.clone();
-        async move { app.journal_reopen.notified().await }
+        async move { app.till.journal_reopen.notified().await }
     };
     let max_connections = app.config.api.max_connections;
     serve::serve(listener, router, max_connections, async move {
@@ -171,7 +176,7 @@ async fn serve_async(
     .await;
     // A commit could be neither made durable nor settled: only a new start, which reopens the
     // journal, tells what it holds (and prints what it holds).
-    let reopen = app.journal.as_ref().is_some_and(|j| j.needs_reopen());
+    let reopen = app.till.journal.as_ref().is_some_and(|j| j.needs_reopen());
     tracing::info!("stopping: finishing print jobs");
     let _ = stop_tx.send(true);
     if let Some(w) = worker {

@@ -8,13 +8,15 @@
 //! - A job is marked `sending` durably before its bytes leave: after a crash it becomes
 //!   `unknown`, never a silent second print.
 
-use crate::app::App;
-use crate::ops::{Job, JobKind, JobState};
+use crate::bus::Bus;
+use crate::config::Config;
+use crate::ops::{Job, JobKind, JobState, Ops};
+use crate::till::Till;
 use drivers::commands::{drawer_kick, DrawerPin};
 use drivers::printer::{PrintOutcome, Printer, PrinterOptions};
 use drivers::transport::PrinterAddress;
 use serde::Serialize;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 /// How often a held queue asks the printer again.
@@ -49,7 +51,49 @@ fn fault_names(s: &drivers::status::PrinterStatus) -> Vec<String> {
         .collect()
 }
 
-impl App {
+/// The printing service: the printer's and the drawer's state as last seen, and what wakes
+/// the worker. Jobs themselves are in `ops.db`'s queue.
+pub struct Printing {
+    config: Arc<Config>,
+    till: Arc<Till>,
+    ops: Arc<Ops>,
+    bus: Bus,
+    /// The printer as last seen. A read-write lock: the API and health read it on every call,
+    /// the worker writes it on a change.
+    state: RwLock<PrinterState>,
+    /// The cash drawer as the printer last reported it (`None`: not known).
+    drawer_open: RwLock<Option<bool>>,
+    /// Wakes the worker (a job was queued).
+    pub notify: tokio::sync::Notify,
+}
+
+impl std::fmt::Debug for Printing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Printing")
+            .field("state", &self.printer_state())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Printing {
+    /// The service for the configured printer (none: the state says `none`).
+    pub fn new(config: Arc<Config>, till: Arc<Till>, ops: Arc<Ops>, bus: Bus) -> Printing {
+        let configured = config.printer.is_some();
+        Printing {
+            state: RwLock::new(PrinterState {
+                configured,
+                state: if configured { "unknown" } else { "none" }.into(),
+                ..Default::default()
+            }),
+            config,
+            till,
+            ops,
+            bus,
+            drawer_open: RwLock::new(None),
+            notify: tokio::sync::Notify::new(),
+        }
+    }
+
     /// Records the drawer's state as the printer reports it; a change goes on the event stream.
     fn set_drawer_open(&self, open: Option<bool>) {
         let changed = match self.drawer_open.write() {
@@ -73,7 +117,7 @@ impl App {
 
     fn set_printer_state(&self, new: PrinterState) {
         let changed = {
-            let mut cur = match self.printer_state.write() {
+            let mut cur = match self.state.write() {
                 Ok(g) => g,
                 Err(p) => p.into_inner(),
             };
@@ -89,7 +133,7 @@ impl App {
 
     /// The printer's state now.
     pub fn printer_state(&self) -> PrinterState {
-        match self.printer_state.read() {
+        match self.state.read() {
             Ok(g) => g.clone(),
             Err(p) => p.into_inner().clone(),
         }
@@ -144,9 +188,9 @@ impl App {
                 let (bytes, text) = crate::printout::render_record(
                     reader,
                     seq,
-                    &self.current_opening(),
+                    &self.till.current_opening(),
                     &self.config,
-                    &self.key,
+                    &self.till.key,
                     self.paper_width(),
                 )
                 .map_err(|e| e.to_string())?;
@@ -202,20 +246,24 @@ fn drawer_label(open: Option<bool>) -> &'static str {
 }
 
 /// Asks the printer whether the drawer is open (printers with a status channel only).
-async fn poll_drawer(app: &App, printer: &mut Printer) {
-    if app.config.drawer.is_none() || matches!(printer.address(), PrinterAddress::File(_)) {
+async fn poll_drawer(printing: &Printing, printer: &mut Printer) {
+    if printing.config.drawer.is_none() || matches!(printer.address(), PrinterAddress::File(_)) {
         return;
     }
     match printer.drawer_open().await {
-        Ok(open) => app.set_drawer_open(Some(open)),
-        Err(_) => app.set_drawer_open(None),
+        Ok(open) => printing.set_drawer_open(Some(open)),
+        Err(_) => printing.set_drawer_open(None),
     }
 }
 
 /// Asks the printer for its status (printers with a status channel only) and shows what it
 /// says; a fault is journaled once, as when a receipt finds it. Returns whether the printer is
 /// at fault now, or `None` when it cannot say (a file, a write-only transport).
-async fn poll_status(app: &App, printer: &mut Printer, fault_journaled: &mut bool) -> Option<bool> {
+async fn poll_status(
+    printing: &Printing,
+    printer: &mut Printer,
+    fault_journaled: &mut bool,
+) -> Option<bool> {
     if matches!(printer.address(), PrinterAddress::File(_)) {
         return None;
     }
@@ -229,7 +277,7 @@ async fn poll_status(app: &App, printer: &mut Printer, fault_journaled: &mut boo
     };
     if faults.is_empty() {
         *fault_journaled = false;
-        app.set_printer_state(PrinterState {
+        printing.set_printer_state(PrinterState {
             configured: true,
             state: "idle".into(),
             paper_near_end: near_end,
@@ -238,14 +286,14 @@ async fn poll_status(app: &App, printer: &mut Printer, fault_journaled: &mut boo
         return Some(false);
     }
     let error = error.unwrap_or_else(|| format!("printer not ready: {faults:?}"));
-    show_fault(app, error, faults, near_end, fault_journaled).await;
+    show_fault(printing, error, faults, near_end, fault_journaled).await;
     Some(true)
 }
 
 /// Shows a printer fault on the API and the event stream; journals it once per fault (until
 /// the printer is seen ready again).
 async fn show_fault(
-    app: &App,
+    printing: &Printing,
     error: String,
     faults: Vec<String>,
     paper_near_end: bool,
@@ -253,10 +301,12 @@ async fn show_fault(
 ) {
     if !*fault_journaled {
         *fault_journaled = true;
-        app.journal_event(pos_core::events::PRINTER_FAILURE, &error)
+        printing
+            .till
+            .journal_event(pos_core::events::PRINTER_FAILURE, &error)
             .await;
     }
-    app.set_printer_state(PrinterState {
+    printing.set_printer_state(PrinterState {
         configured: true,
         state: "fault".into(),
         error: Some(error),
@@ -277,19 +327,23 @@ async fn wait_retry(stop: &tokio::sync::watch::Receiver<bool>) -> bool {
 }
 
 /// Runs the worker until `stop` is set and the queue is empty (or held by a fault).
-pub async fn run(app: Arc<App>, address: PrinterAddress, stop: tokio::sync::watch::Receiver<bool>) {
+pub async fn run(
+    printing: Arc<Printing>,
+    address: PrinterAddress,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
     let mut printer = Printer::new(address, PrinterOptions::default());
-    let journal_path = app.config.journal_path();
+    let journal_path = printing.config.journal_path();
     let mut reader = None;
     let mut fault_journaled = false;
     let mut status_asked: Option<std::time::Instant> = None;
-    app.set_printer_state(PrinterState {
+    printing.set_printer_state(PrinterState {
         configured: true,
         state: "unknown".into(),
         ..Default::default()
     });
     loop {
-        let ops = Arc::clone(&app.ops);
+        let ops = Arc::clone(&printing.ops);
         let next = tokio::task::spawn_blocking(move || ops.next_pending())
             .await
             .ok()
@@ -299,19 +353,19 @@ pub async fn run(app: Arc<App>, address: PrinterAddress, stop: tokio::sync::watc
             if *stop.borrow() {
                 return;
             }
-            poll_drawer(&app, &mut printer).await;
+            poll_drawer(&printing, &mut printer).await;
             if status_asked.is_none_or(|at| at.elapsed() >= STATUS_POLL) {
                 status_asked = Some(std::time::Instant::now());
-                let _ = poll_status(&app, &mut printer, &mut fault_journaled).await;
+                let _ = poll_status(&printing, &mut printer, &mut fault_journaled).await;
             }
-            let idle = if app.config.drawer.is_some() {
+            let idle = if printing.config.drawer.is_some() {
                 DRAWER_POLL
             } else {
                 IDLE_POLL
             };
             let mut stop2 = stop.clone();
             tokio::select! {
-                _ = app.print_notify.notified() => {}
+                _ = printing.notify.notified() => {}
                 _ = tokio::time::sleep(idle) => {}
                 _ = stop2.changed() => {}
             }
@@ -320,27 +374,27 @@ pub async fn run(app: Arc<App>, address: PrinterAddress, stop: tokio::sync::watc
         if reader.is_none() {
             reader = pos_core::reader::JournalReader::open(&journal_path).ok();
         }
-        let (bytes, text) = match app.render_job(&job, &reader) {
+        let (bytes, text) = match printing.render_job(&job, &reader) {
             Ok(b) => b,
             Err(e) => {
                 tracing::error!(job = job.id, error = %e, "print job cannot be rendered");
                 reader = None;
-                app.set_job(&job, JobState::Failed, Some(e)).await;
+                printing.set_job(&job, JobState::Failed, Some(e)).await;
                 continue;
             }
         };
-        if app.printer_state().state == "fault" {
+        if printing.printer_state().state == "fault" {
             // A printer known at fault is asked first: the job stays `pending` (no durable
             // `sending` mark every retry) until the printer says it is ready.
             // A printer that cannot say is tried as before (the job's outcome tells).
-            if poll_status(&app, &mut printer, &mut fault_journaled).await == Some(true) {
+            if poll_status(&printing, &mut printer, &mut fault_journaled).await == Some(true) {
                 if wait_retry(&stop).await {
                     return;
                 }
                 continue;
             }
         }
-        if !app.set_job(&job, JobState::Sending, None).await {
+        if !printing.set_job(&job, JobState::Sending, None).await {
             // Without a durable `sending` mark a crash could resend: wait and retry.
             tokio::time::sleep(FAULT_RETRY).await;
             continue;
@@ -352,15 +406,15 @@ pub async fn run(app: Arc<App>, address: PrinterAddress, stop: tokio::sync::watc
         }
         match outcome {
             PrintOutcome::Printed(status) => {
-                app.set_job(&job, JobState::Printed, None).await;
-                if let (Some(s), Some(_)) = (status, &app.config.drawer) {
-                    app.set_drawer_open(Some(s.drawer_open(printer.drawer_sensor())));
+                printing.set_job(&job, JobState::Printed, None).await;
+                if let (Some(s), Some(_)) = (status, &printing.config.drawer) {
+                    printing.set_drawer_open(Some(s.drawer_open(printer.drawer_sensor())));
                 }
                 if let Some(t) = text {
-                    app.write_text_copy(&job, &t);
+                    printing.write_text_copy(&job, &t);
                 }
                 fault_journaled = false;
-                app.set_printer_state(PrinterState {
+                printing.set_printer_state(PrinterState {
                     configured: true,
                     state: "idle".into(),
                     paper_near_end: status.is_some_and(|s| s.paper_near_end),
@@ -369,13 +423,21 @@ pub async fn run(app: Arc<App>, address: PrinterAddress, stop: tokio::sync::watc
             }
             PrintOutcome::NotSent(why) => {
                 // Nothing reached the printer: back to the head of the queue.
-                app.set_job(&job, JobState::Pending, Some(why.to_string()))
+                printing
+                    .set_job(&job, JobState::Pending, Some(why.to_string()))
                     .await;
                 let faults = match &why {
                     drivers::printer::NotSent::NotReady(s) => fault_names(s),
                     drivers::printer::NotSent::NoStatus(_) => vec!["unreachable".into()],
                 };
-                show_fault(&app, why.to_string(), faults, false, &mut fault_journaled).await;
+                show_fault(
+                    &printing,
+                    why.to_string(),
+                    faults,
+                    false,
+                    &mut fault_journaled,
+                )
+                .await;
                 if wait_retry(&stop).await {
                     return;
                 }
@@ -383,11 +445,14 @@ pub async fn run(app: Arc<App>, address: PrinterAddress, stop: tokio::sync::watc
             PrintOutcome::Unknown(why) => {
                 let msg = format!("{why}; not resent: reprint it if it did not come out");
                 tracing::warn!(job = job.id, seq = ?job.seq, "print job fate unknown: {why}");
-                app.set_job(&job, JobState::Unknown, Some(msg.clone()))
+                printing
+                    .set_job(&job, JobState::Unknown, Some(msg.clone()))
                     .await;
-                app.journal_event(pos_core::events::PRINTER_FAILURE, &msg)
+                printing
+                    .till
+                    .journal_event(pos_core::events::PRINTER_FAILURE, &msg)
                     .await;
-                app.set_printer_state(PrinterState {
+                printing.set_printer_state(PrinterState {
                     configured: true,
                     state: "fault".into(),
                     error: Some(why.to_string()),

@@ -89,7 +89,9 @@ impl From<IdempotencyError> for ApiError {
         let message = e.to_string();
         match e {
             E::BadKey => ApiError::new(StatusCode::BAD_REQUEST, "invalid_idempotency_key", message),
-            E::InProgress => ApiError::new(StatusCode::CONFLICT, "idempotency_in_progress", message),
+            E::InProgress => {
+                ApiError::new(StatusCode::CONFLICT, "idempotency_in_progress", message)
+            }
             E::Reused(_) => ApiError::invalid("idempotency_key_reused", message),
             E::Remember(_) | E::Store(_) => ApiError::internal(message),
             E::JournalUnreadable(_) => ApiError::unavailable(message),

@@ -121,7 +121,7 @@ async fn print_x_report(State(app): AppState) -> ApiResult {
             .ops
             .add_x_report(&bytes)
             .map_err(|e| ApiError::internal(e.to_string()))?;
-        app2.print_notify.notify_one();
+        app2.printing.notify.notify_one();
         Ok::<_, ApiError>(id)
     })
     .await??;
@@ -243,7 +243,7 @@ async fn export_archive(State(app): AppState, ApiJson(req): ApiJson<ArchiveReque
     };
     let op = authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
     let dir = app.config.data_dir.join(ARCHIVES_DIR);
-    let file_name = format!("{}_{name}.zip", app.opening.register_id);
+    let file_name = format!("{}_{name}.zip", app.till.opening.register_id);
     let out = dir.join(&file_name);
     let app2 = app.clone();
     let (manifest, body, a) = blocking(move || {
@@ -258,18 +258,18 @@ async fn export_archive(State(app): AppState, ApiJson(req): ApiJson<ArchiveReque
         }
         let reader = pos_core::reader::JournalReader::open(journal.path())
             .map_err(|e| ApiError::unavailable(e.to_string()))?;
-        let (manifest, body) = pos_core::archive::export_archive(
-            &reader, &app2.key, &selection, &out,
-        )
-        .map_err(|e| match e {
-            pos_core::archive::ArchiveError::Selection(m) => {
-                ApiError::invalid("invalid_selection", m)
-            }
-            other => {
-                tracing::error!(error = %other, "archive export failed");
-                ApiError::unavailable(other.to_string())
-            }
-        })?;
+        let (manifest, body) =
+            pos_core::archive::export_archive(&reader, &app2.till.key, &selection, &out).map_err(
+                |e| match e {
+                    pos_core::archive::ArchiveError::Selection(m) => {
+                        ApiError::invalid("invalid_selection", m)
+                    }
+                    other => {
+                        tracing::error!(error = %other, "archive export failed");
+                        ApiError::unavailable(other.to_string())
+                    }
+                },
+            )?;
         let a = journal
             .append(pos_core::journal::Draft::Archive(body.clone()))
             .map_err(|e| {

@@ -176,7 +176,7 @@ async fn require_token(State(app): AppState, mut req: Request, next: Next) -> Re
     let caller = if machine {
         Caller::Machine
     } else {
-        let now = app.clock.now_ms();
+        let now = app.till.clock.now_ms();
         let found = match app.sessions.lock() {
             Ok(mut s) => s.touch(&given, now),
             Err(_) => return ApiError::internal("session lock").into_response(),

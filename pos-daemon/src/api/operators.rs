@@ -153,7 +153,7 @@ async fn sign_in(State(app): AppState, ApiJson(req): ApiJson<SignIn>) -> ApiResu
         s.insert(op.id.clone());
     }
     save_sessions(&app).await?;
-    let now = app.clock.now_ms();
+    let now = app.till.clock.now_ms();
     let (token, evicted) = app
         .sessions
         .lock()

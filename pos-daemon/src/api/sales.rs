@@ -115,7 +115,7 @@ pub(super) fn ticket_answer(
         "kind": a.kind.as_str(),
         "ticket_number": a.kind_seq,
         "timestamp_ms": a.timestamp_ms,
-        "date_time": crate::printout::local_time(a.timestamp_ms, &app.opening.time_zone),
+        "date_time": crate::printout::local_time(a.timestamp_ms, &app.till.opening.time_zone),
         "total_cents": total.0,
         "change_cents": change.0,
         "vat": vat.iter().map(|v| json!({
@@ -536,7 +536,8 @@ async fn get_ticket(State(app): AppState, Path(seq): Path<String>) -> ApiResult 
     let total = body.get("total").and_then(Value::as_i64);
     let code = match (rec.kind.as_str(), total) {
         ("sale" | "refund" | "training", Some(t)) => {
-            crate::printout::receipt_code(&rec, &app.opening.register_id, t, &app.key).ok()
+            crate::printout::receipt_code(&rec, &app.till.opening.register_id, t, &app.till.key)
+                .ok()
         }
         _ => None,
     };

@@ -29,8 +29,8 @@ async fn get_config(State(app): AppState) -> ApiResult {
     let merchant = app.current_opening().merchant;
     Ok(Json(json!({
         "merchant": merchant,
-        "register_id": app.opening.register_id,
-        "time_zone": app.opening.time_zone,
+        "register_id": app.till.opening.register_id,
+        "time_zone": app.till.opening.time_zone,
         "vat_rates": journal.vat_rates(),
     })))
 }
@@ -98,7 +98,7 @@ struct MerchantRequest {
 
 async fn set_merchant(State(app): AppState, ApiJson(req): ApiJson<MerchantRequest>) -> ApiResult {
     let journal = app.journal().map_err(ApiError::unavailable)?;
-    let mut check = app.opening.clone();
+    let mut check = app.till.opening.clone();
     check.merchant = req.merchant.clone();
     crate::config::check_merchant_text(&check.merchant)
         .and_then(|()| pos_core::body::validate_opening(&check))
@@ -135,7 +135,7 @@ async fn set_merchant(State(app): AppState, ApiJson(req): ApiJson<MerchantReques
         Ok::<_, ApiError>(a)
     })
     .await??;
-    if let Ok(mut m) = app.merchant.write() {
+    if let Ok(mut m) = app.till.merchant.write() {
         *m = new.clone();
     }
     Ok(Json(

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
 
+mod projections;
 mod sessions;
 mod stock;
 
@@ -118,7 +119,7 @@ pub async fn start_on(dir: tempfile::TempDir, config: Config) -> Daemon {
     if let Some(p) = &app.config.printer {
         let address = p.address.parse().expect("printer address");
         tokio::spawn(pos_daemon::print::run(
-            app.clone(),
+            app.printing.clone(),
             address,
             stop_rx.clone(),
         ));
@@ -1613,9 +1614,9 @@ async fn an_ops_db_that_lost_its_projections_does_not_print_old_receipts_again()
         conn.execute("DELETE FROM print_jobs", []).expect("delete");
     }
     d.app.ops.set_meta("recovered_upto", "0").expect("cursor");
-    let mut p = pos_daemon::project::Projector::new(&d.app).expect("projector");
-    let head = p.head(&d.app).expect("head");
-    p.project_to(&d.app, head).expect("replay");
+    let mut p = d.app.new_projector().expect("projector");
+    let head = p.head().expect("head");
+    p.project_to(head).expect("replay");
 
     // The old sale's job is recorded, not printed; its stock moved once.
     let job = d.app.ops.job_of_seq(old).expect("ops").expect("a job");

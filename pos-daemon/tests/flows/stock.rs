@@ -52,10 +52,14 @@ async fn a_sale_moves_stock_once_also_when_the_projection_is_replayed() {
     // ops.db lost its cursor (a power cut): recovery projects the journal again from the start;
     // the ledger keys movements by seq and line, so nothing moves twice.
     d.app.ops.set_meta("recovered_upto", "0").expect("cursor");
-    let mut p = pos_daemon::project::Projector::new(&d.app).expect("projector");
-    let head = p.head(&d.app).expect("head");
+    // And so did the ledger's own cursor (stock.db restored from an old backup).
+    pos_daemon::stock::lock(&d.app.ledger)
+        .set_meta(pos_daemon::project::stock::CURSOR, "0")
+        .expect("stock cursor");
+    let mut p = d.app.new_projector().expect("projector");
+    let head = p.head().expect("head");
     assert!(head >= seq);
-    p.project_to(&d.app, head).expect("replay");
+    p.project_to(head).expect("replay");
     assert_eq!(on_hand(&d, "BAGUETTE").await, 97_000);
     // Replaying the movements gives the stored levels.
     let fixed = pos_daemon::stock::lock(&d.app.ledger)
@@ -480,10 +484,13 @@ async fn a_pickup_journaled_but_not_projected_ends_its_reservation_once() {
         .ops
         .set_meta("recovered_upto", &(a.seq - 1).to_string())
         .expect("cursor");
+    pos_daemon::stock::lock(&d.app.ledger)
+        .set_meta(pos_daemon::project::stock::CURSOR, &(a.seq - 1).to_string())
+        .expect("stock cursor");
     for _ in 0..2 {
-        let mut p = pos_daemon::project::Projector::new(&d.app).expect("projector");
-        let head = p.head(&d.app).expect("head");
-        p.project_to(&d.app, head).expect("projection");
+        let mut p = d.app.new_projector().expect("projector");
+        let head = p.head().expect("head");
+        p.project_to(head).expect("projection");
     }
     let l = level(&d, "BAGUETTE").await;
     assert_eq!(
