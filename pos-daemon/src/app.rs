@@ -57,8 +57,8 @@ pub struct App {
     pub scans: Mutex<std::collections::VecDeque<serde_json::Value>>,
     /// The stock ledger (`stock.db`): the only record of stock levels.
     pub ledger: crate::stock::SharedLedger,
-    /// The online shop, when one is configured and its configuration is usable.
-    pub shop: Option<Arc<crate::stock::ShopSync>>,
+    /// The online shops whose configuration is usable, in the configuration's order.
+    pub shops: Vec<Arc<crate::stock::ShopSync>>,
     /// Stock and shop configuration problems (reported by `GET /v1/sync`; sales go on).
     pub shop_problems: Vec<String>,
     /// Serialises click & collect pickups (see [`crate::stock`]).
@@ -181,20 +181,17 @@ impl App {
         )
         .map_err(|e| StartError::Ops(e.to_string()))?;
         let mut shop_problems = Vec::new();
-        let shop = match &config.shops.woocommerce {
-            Some(w) => match crate::stock::ShopSync::new(
-                w,
+        let mut shops = Vec::new();
+        for cfg in &config.shops.list {
+            match crate::stock::ShopSync::of(
+                cfg,
                 ledger.clone(),
                 Arc::new(shop_sync::clock::SystemClock),
             ) {
-                Ok(s) => Some(Arc::new(s)),
-                Err(e) => {
-                    shop_problems.push(e);
-                    None
-                }
-            },
-            None => None,
-        };
+                Ok(s) => shops.push(Arc::new(s)),
+                Err(e) => shop_problems.push(e),
+            }
+        }
         for p in &shop_problems {
             tracing::error!(problem = %p, "online shop configuration: sales go on, sync does not");
         }
@@ -229,7 +226,7 @@ impl App {
         ));
         let app = App {
             ledger,
-            shop,
+            shops,
             shop_problems,
             pickup_gate: tokio::sync::Mutex::new(()),
             projector_start: Mutex::new(None),
@@ -433,6 +430,16 @@ impl App {
     /// See [`Till::appended`].
     pub fn appended(&self, seq: u64) {
         self.till.appended(seq)
+    }
+
+    /// The first online shop (the one of a till with a single shop).
+    pub fn shop(&self) -> Option<Arc<crate::stock::ShopSync>> {
+        self.shops.first().cloned()
+    }
+
+    /// The online shop named `name`.
+    pub fn shop_named(&self, name: &str) -> Option<Arc<crate::stock::ShopSync>> {
+        self.shops.iter().find(|s| s.name == name).cloned()
     }
 
     /// See [`Printing::printer_state`].

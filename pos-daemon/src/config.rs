@@ -116,13 +116,77 @@ impl StockConfig {
     }
 }
 
-/// Online shops (`[shops]`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Online shops: a list of `[[shops]]` tables, each with its `kind` (`"woocommerce"`), or the
+/// one WooCommerce shop of the older form `[shops.woocommerce]`.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(transparent)]
 pub struct ShopsConfig {
-    /// A WooCommerce shop (`[shops.woocommerce]`).
-    #[serde(default)]
-    pub woocommerce: Option<WooShopConfig>,
+    /// The shops, in the configuration's order.
+    pub list: Vec<ShopConfig>,
+}
+
+/// One online shop, by platform.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ShopConfig {
+    /// A WooCommerce shop.
+    Woocommerce(WooShopConfig),
+}
+
+impl ShopConfig {
+    /// The shop's name (in movement keys and its webhook's path).
+    pub fn name(&self) -> &str {
+        match self {
+            ShopConfig::Woocommerce(w) => &w.name,
+        }
+    }
+
+    /// Whether a tracked product with this SKU syncs with this shop.
+    pub fn syncs(&self, sku: &str) -> bool {
+        match self {
+            ShopConfig::Woocommerce(w) => w.skus.includes(sku),
+        }
+    }
+
+    /// The SKUs listed to sync (`None`: every tracked product).
+    pub fn listed_skus(&self) -> Option<&[String]> {
+        match self {
+            ShopConfig::Woocommerce(w) => match &w.skus {
+                SyncSkus::List(l) => Some(l),
+                SyncSkus::All(_) => None,
+            },
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ShopsConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        /// `[shops.woocommerce]`, as configurations said before shops were a list.
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct OneShop {
+            #[serde(default)]
+            woocommerce: Option<WooShopConfig>,
+        }
+        match toml::Value::deserialize(d)? {
+            v @ toml::Value::Array(_) => Vec::<ShopConfig>::deserialize(v)
+                .map(|list| ShopsConfig { list })
+                .map_err(D::Error::custom),
+            v @ toml::Value::Table(_) => OneShop::deserialize(v)
+                .map(|o| ShopsConfig {
+                    list: o
+                        .woocommerce
+                        .map(ShopConfig::Woocommerce)
+                        .into_iter()
+                        .collect(),
+                })
+                .map_err(D::Error::custom),
+            _ => Err(D::Error::custom(
+                "shops: [[shops]] tables, each with kind = \"woocommerce\"",
+            )),
+        }
+    }
 }
 
 /// How requests to WooCommerce are authenticated.
@@ -589,6 +653,23 @@ impl Config {
             .any(|t| t.contains(char::is_whitespace))
         {
             return bad("api.tokens: a token cannot hold spaces".into());
+        }
+        let mut names = std::collections::HashSet::new();
+        for shop in &self.shops.list {
+            let name = shop.name();
+            if name.is_empty()
+                || name.len() > 32
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            {
+                return bad(format!(
+                    "shops: name {name:?} must be 1 to 32 lowercase letters, digits, - or _ (it is part of stock keys and of its webhook's path)"
+                ));
+            }
+            if !names.insert(name) {
+                return bad(format!("shops: two shops are named {name:?}"));
+            }
         }
         if !(1..=65536).contains(&self.api.max_connections) {
             return bad("api.max_connections must be between 1 and 65536".into());

@@ -106,7 +106,7 @@ async fn serve_async(
             }
         });
     }
-    if let Some(shop) = &app.shop {
+    for shop in &app.shops {
         tracing::info!(shop = %shop.name, "online shop sync started");
         tokio::spawn(shop.clone().run());
     }

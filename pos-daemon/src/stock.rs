@@ -17,10 +17,11 @@
 //! posd stops between the append and the projection.
 
 use crate::catalog::Product;
-use crate::config::{Config, SyncSkus, WooAuth, WooShopConfig};
+use crate::config::{Config, ShopConfig, SyncSkus, WooAuth, WooShopConfig};
 use crate::ops::NewRecordJob;
 use serde::{Deserialize, Serialize};
 use shop_sync::clock::Clock;
+use shop_sync::connector::Connector;
 use shop_sync::ledger::{Drift, Ledger, LedgerError};
 use shop_sync::sync::{RunReport, SyncConfig, SyncStatus, Syncer, WebhookError};
 use shop_sync::woo::{WooConfig, WooConnector};
@@ -67,9 +68,14 @@ fn intent(l: &Ledger) -> Result<Option<PickupIntent>, LedgerError> {
         .and_then(|v| serde_json::from_str(&v).ok()))
 }
 
-/// Records the stock movements of projected journal records, before `ops.db`'s cursor moves
-/// past them: once per seq (a replay changes nothing).
-pub fn record_jobs(ledger: &Mutex<Ledger>, jobs: &[NewRecordJob]) -> Result<(), LedgerError> {
+/// Records the stock movements of projected journal records, once per seq (a replay changes
+/// nothing), and sets `cursor` (a meta key and its value) with the last of them, in the same
+/// commit.
+pub fn record_jobs(
+    ledger: &Mutex<Ledger>,
+    jobs: &[NewRecordJob],
+    cursor: (&str, &str),
+) -> Result<(), LedgerError> {
     let mut l = lock(ledger);
     // Plain sales and refunds go in one transaction per run between pickups.
     let mut run: Vec<(u64, &[(String, i64)])> = Vec::new();
@@ -97,7 +103,7 @@ pub fn record_jobs(ledger: &Mutex<Ledger>, jobs: &[NewRecordJob]) -> Result<(), 
         }
         set_intent(&mut l, None)?;
     }
-    l.record_tills(&run)?;
+    l.record_tills_noting(&run, Some(cursor))?;
     Ok(())
 }
 
@@ -120,18 +126,16 @@ pub fn prepare(
             }
         }
     }
-    if let Some(shop) = &config.shops.woocommerce {
+    for shop in &config.shops.list {
         for p in products.iter().filter(|p| p.track_stock) {
-            if shop.skus.includes(&p.sku) {
-                ledger.sync_with(&shop.name, &p.sku)?;
+            if shop.syncs(&p.sku) {
+                ledger.sync_with(shop.name(), &p.sku)?;
             }
         }
-        if let SyncSkus::List(skus) = &shop.skus {
-            for sku in skus {
-                if !products.iter().any(|p| &p.sku == sku && p.track_stock) {
-                    // Logged at startup; GET /v1/sync reports it while it lasts.
-                    tracing::warn!(sku = %sku, "shops.woocommerce.skus: not a product whose stock the till tracks");
-                }
+        for sku in shop.listed_skus().unwrap_or_default() {
+            if !products.iter().any(|p| &p.sku == sku && p.track_stock) {
+                // Logged at startup; GET /v1/sync reports it while it lasts.
+                tracing::warn!(shop = shop.name(), sku = %sku, "shops.woocommerce.skus: not a product whose stock the till tracks");
             }
         }
     }
@@ -164,10 +168,12 @@ pub fn check_shop(cfg: &WooShopConfig) -> Result<(), String> {
 pub struct ShopSync {
     /// The shop's name in movement keys.
     pub name: String,
-    syncer: tokio::sync::Mutex<Syncer<WooConnector>>,
+    /// The syncer: a run holds it, for as long as the shop takes to answer.
+    syncer: tokio::sync::Mutex<Syncer>,
+    /// The shop's connector, also for webhook signatures (checked without waiting for a run).
+    connector: Arc<dyn Connector>,
     ledger: SharedLedger,
     hint: tokio::sync::Notify,
-    webhook_secret: String,
     poll_every: Duration,
     secrets: Vec<String>,
 }
@@ -181,6 +187,18 @@ impl std::fmt::Debug for ShopSync {
 }
 
 impl ShopSync {
+    /// The syncer of a configured shop; an error says what is wrong with its configuration
+    /// (the till sells anyway).
+    pub fn of(
+        cfg: &ShopConfig,
+        ledger: SharedLedger,
+        clock: Arc<dyn Clock>,
+    ) -> Result<ShopSync, String> {
+        match cfg {
+            ShopConfig::Woocommerce(w) => ShopSync::new(w, ledger, clock),
+        }
+    }
+
     /// The syncer of a configured WooCommerce shop; an error says what is wrong with the
     /// configuration (the till sells anyway).
     pub fn new(
@@ -198,7 +216,8 @@ impl ShopSync {
             webhook_secret: cfg.webhook_secret.clone(),
             timeout,
         };
-        let conn = WooConnector::new(woo, clock.clone()).map_err(|e| e.to_string())?;
+        let conn: Arc<dyn Connector> =
+            Arc::new(WooConnector::new(woo, clock.clone()).map_err(|e| e.to_string())?);
         let poll_every = Duration::from_secs(cfg.poll_secs.clamp(1, 24 * 3600));
         let sync = SyncConfig {
             poll_every,
@@ -206,13 +225,13 @@ impl ShopSync {
             write_deadline: Duration::from_secs(cfg.write_deadline_secs.min(24 * 3600)),
             ..SyncConfig::default()
         };
-        let syncer = Syncer::new(ledger.clone(), conn, clock, sync);
+        let syncer = Syncer::new(ledger.clone(), conn.clone(), clock, sync);
         Ok(ShopSync {
             name: cfg.name.clone(),
             syncer: tokio::sync::Mutex::new(syncer),
             ledger,
             hint: tokio::sync::Notify::new(),
-            webhook_secret: cfg.webhook_secret.clone(),
+            connector: conn,
             poll_every,
             secrets: [&cfg.consumer_key, &cfg.consumer_secret, &cfg.webhook_secret]
                 .into_iter()
@@ -247,16 +266,9 @@ impl ShopSync {
     /// A webhook delivery: if its signature is right, the syncer polls now. The body is never
     /// applied (deliveries are late, lost, and carry the state at delivery).
     pub fn webhook(&self, signature: Option<&str>, body: &[u8]) -> Result<(), WebhookError> {
-        match signature {
-            Some(s)
-                if !self.webhook_secret.is_empty()
-                    && shop_sync::woo::verify_signature(&self.webhook_secret, s, body) =>
-            {
-                self.hint.notify_one();
-                Ok(())
-            }
-            _ => Err(WebhookError::BadSignature),
-        }
+        shop_sync::sync::webhook_hint(self.connector.as_ref(), signature, body)?;
+        self.hint.notify_one();
+        Ok(())
     }
 
     /// One run now (waits for a run in progress): decide writes in flight, poll orders, push

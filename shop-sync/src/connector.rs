@@ -176,6 +176,10 @@ pub enum ConnectorError {
     Protocol(String),
 }
 
+/// A boxed future: connectors are trait objects (a till syncs several shops, of different
+/// platforms, through one syncer type), and a trait with `async fn` cannot be one.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
 /// An online shop, as the syncer uses it. All methods are bounded: they take at most
 /// [`MAX_CHANGES_PER_CALL`] items (or [`Capabilities::max_batch`]) and return at most one page.
 pub trait Connector: Send + Sync {
@@ -189,10 +193,10 @@ pub trait Connector: Send + Sync {
     /// the answer is unknown online. WooCommerce: `GET /products?sku=A,B`; PrestaShop:
     /// `products` + `combinations` filtered by `reference`, then `stock_availables`; Shopify:
     /// `productVariants(query: "sku:…")` → `inventoryItem` and its `inventoryLevel`.
-    fn lookup(
-        &self,
-        skus: &[String],
-    ) -> impl Future<Output = Result<Vec<RemoteItem>, ConnectorError>> + Send;
+    fn lookup<'a>(
+        &'a self,
+        skus: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<RemoteItem>, ConnectorError>>;
 
     /// Applies changes (at most [`Capabilities::max_batch`]), at most one per item, and says
     /// per change what happened, in the same order. A transport failure of the whole request
@@ -201,20 +205,20 @@ pub trait Connector: Send + Sync {
     /// with `inventory_delta`; PrestaShop: `PUT /stock_availables/{id}` with
     /// `before + delta` (absolute); Shopify: `inventoryAdjustQuantities` with
     /// `@idempotent(key)` and `changeFromQuantity: before`.
-    fn apply(
-        &self,
-        changes: &[StockChange],
-    ) -> impl Future<Output = Result<Vec<ChangeOutcome>, ConnectorError>> + Send;
+    fn apply<'a>(
+        &'a self,
+        changes: &'a [StockChange],
+    ) -> BoxFuture<'a, Result<Vec<ChangeOutcome>, ConnectorError>>;
 
     /// Reads one page of orders modified since the cursor (oldest first), with their stock
     /// effect mapped from the platform's states. The syncer dedupes on
     /// ([`OnlineOrder::id`], [`OnlineOrder::modified`], [`OnlineOrder::status`]) so overlapping
     /// pages are harmless.
     /// PrestaShop dates are shop-local: its connector converts them to UTC.
-    fn orders(
-        &self,
-        cursor: &OrderCursor,
-    ) -> impl Future<Output = Result<OrderPage, ConnectorError>> + Send;
+    fn orders<'a>(
+        &'a self,
+        cursor: &'a OrderCursor,
+    ) -> BoxFuture<'a, Result<OrderPage, ConnectorError>>;
 
     /// Checks a webhook delivery's signature (WooCommerce `X-WC-Webhook-Signature`, Shopify
     /// `X-Shopify-Hmac-Sha256`). A valid webhook is only a hint to poll sooner.

@@ -461,7 +461,20 @@ impl Ledger {
         &mut self,
         records: &[(u64, &[(String, i64)])],
     ) -> Result<usize, LedgerError> {
+        self.record_tills_noting(records, None)
+    }
+
+    /// [`Ledger::record_tills`], setting the meta key `note.0` to `note.1` in the same
+    /// transaction (a projection's cursor, moved with the movements it recorded: one commit).
+    pub fn record_tills_noting(
+        &mut self,
+        records: &[(u64, &[(String, i64)])],
+        note: Option<(&str, &str)>,
+    ) -> Result<usize, LedgerError> {
         if records.is_empty() {
+            if let Some((key, value)) = note {
+                self.set_meta(key, value)?;
+            }
             return Ok(0);
         }
         if records.iter().any(|(_, l)| l.len() > MAX_LINES) {
@@ -473,6 +486,13 @@ impl Ledger {
         let mut n = 0;
         for (seq, lines) in records {
             n += till_moves(&tx, *seq, lines)?;
+        }
+        if let Some((key, value)) = note {
+            tx.execute(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
         }
         tx.commit()?;
         Ok(n)

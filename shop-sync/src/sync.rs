@@ -74,6 +74,9 @@ pub enum WebhookError {
     /// The signature is missing or wrong.
     #[error("bad webhook signature")]
     BadSignature,
+    /// The platform sends no webhooks (its connector says so): nothing is listened for.
+    #[error("this shop sends no webhooks")]
+    NotSupported,
 }
 
 /// What one run did.
@@ -113,9 +116,9 @@ pub struct SyncStatus {
 }
 
 /// Syncs one shop.
-pub struct Syncer<C: Connector> {
+pub struct Syncer {
     ledger: Arc<Mutex<Ledger>>,
-    shop: C,
+    shop: Arc<dyn Connector>,
     clock: Arc<dyn Clock>,
     cfg: SyncConfig,
     failures: u32,
@@ -125,7 +128,7 @@ pub struct Syncer<C: Connector> {
     hint: Arc<tokio::sync::Notify>,
 }
 
-impl<C: Connector> std::fmt::Debug for Syncer<C> {
+impl std::fmt::Debug for Syncer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Syncer")
             .field("shop", &self.shop.name())
@@ -141,11 +144,11 @@ fn lock(l: &Mutex<Ledger>) -> MutexGuard<'_, Ledger> {
     }
 }
 
-impl<C: Connector> Syncer<C> {
+impl Syncer {
     /// A syncer for `shop` over a ledger shared with the till.
     pub fn new(
         ledger: Arc<Mutex<Ledger>>,
-        shop: C,
+        shop: Arc<dyn Connector>,
         clock: Arc<dyn Clock>,
         cfg: SyncConfig,
     ) -> Self {
@@ -161,8 +164,8 @@ impl<C: Connector> Syncer<C> {
     }
 
     /// The connector.
-    pub fn connector(&self) -> &C {
-        &self.shop
+    pub fn connector(&self) -> &dyn Connector {
+        self.shop.as_ref()
     }
 
     fn key(&self, what: &str) -> String {
@@ -172,13 +175,9 @@ impl<C: Connector> Syncer<C> {
     /// Handles a webhook delivery: checks the signature and, if valid, wakes the syncer to poll.
     /// The body is never applied: webhooks are late, lost and carry the state at delivery.
     pub fn webhook(&self, signature: Option<&str>, body: &[u8]) -> Result<(), WebhookError> {
-        match signature {
-            Some(s) if self.shop.verify_webhook(s, body) => {
-                self.hint.notify_one();
-                Ok(())
-            }
-            _ => Err(WebhookError::BadSignature),
-        }
+        webhook_hint(self.shop.as_ref(), signature, body)?;
+        self.hint.notify_one();
+        Ok(())
     }
 
     /// Sync status for the API.
@@ -584,6 +583,22 @@ pub fn status_of(ledger: &Mutex<Ledger>, shop: &str) -> Result<SyncStatus, SyncE
         last_ok_ms: l.meta(&key("last_ok_ms"))?.and_then(|v| v.parse().ok()),
         pending_pickups: l.pending_pickups()?.len(),
     })
+}
+
+/// Checks a webhook delivery for `shop`: refused when the platform sends no webhooks
+/// ([`crate::connector::Capabilities::webhooks`]) or the signature is wrong. A valid one is only a hint to poll.
+pub fn webhook_hint(
+    shop: &dyn Connector,
+    signature: Option<&str>,
+    body: &[u8],
+) -> Result<(), WebhookError> {
+    if !shop.capabilities().webhooks {
+        return Err(WebhookError::NotSupported);
+    }
+    match signature {
+        Some(s) if shop.verify_webhook(s, body) => Ok(()),
+        _ => Err(WebhookError::BadSignature),
+    }
 }
 
 fn remote_name(i: &crate::connector::RemoteItem) -> String {

@@ -17,8 +17,8 @@
 
 use crate::clock::Clock;
 use crate::connector::{
-    Capabilities, ChangeOutcome, Connector, ConnectorError, OnlineOrder, OrderCursor, OrderLine,
-    OrderPage, RemoteItem, StockChange, StockEffect,
+    BoxFuture, Capabilities, ChangeOutcome, Connector, ConnectorError, OnlineOrder, OrderCursor,
+    OrderLine, OrderPage, RemoteItem, StockChange, StockEffect,
 };
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -722,94 +722,110 @@ impl Connector for WooConnector {
         }
     }
 
-    async fn lookup(&self, skus: &[String]) -> Result<Vec<RemoteItem>, ConnectorError> {
-        let mut out = Vec::new();
-        for chunk in skus.chunks(MAX_SKUS_PER_LOOKUP) {
-            let list: Vec<&str> = chunk
-                .iter()
-                .map(String::as_str)
-                .filter(|s| !s.contains(','))
-                .collect();
-            if list.is_empty() {
-                continue;
-            }
-            let q = vec![
-                ("sku".to_string(), list.join(",")),
-                (
-                    "_fields".to_string(),
-                    "id,parent_id,type,sku,manage_stock,stock_quantity,stock_status".to_string(),
-                ),
-                ("per_page".to_string(), PER_PAGE.to_string()),
-            ];
-            let v = self.get("/products", &q).await?;
-            let arr = v
-                .as_array()
-                .ok_or_else(|| ConnectorError::Protocol("products: not a list".into()))?;
-            for p in arr {
-                if let Some(it) = self.parse_item(p) {
-                    if chunk.contains(&it.sku) {
-                        out.push(it);
+    fn lookup<'a>(
+        &'a self,
+        skus: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<RemoteItem>, ConnectorError>> {
+        Box::pin(async move {
+            let mut out = Vec::new();
+            for chunk in skus.chunks(MAX_SKUS_PER_LOOKUP) {
+                let list: Vec<&str> = chunk
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|s| !s.contains(','))
+                    .collect();
+                if list.is_empty() {
+                    continue;
+                }
+                let q = vec![
+                    ("sku".to_string(), list.join(",")),
+                    (
+                        "_fields".to_string(),
+                        "id,parent_id,type,sku,manage_stock,stock_quantity,stock_status"
+                            .to_string(),
+                    ),
+                    ("per_page".to_string(), PER_PAGE.to_string()),
+                ];
+                let v = self.get("/products", &q).await?;
+                let arr = v
+                    .as_array()
+                    .ok_or_else(|| ConnectorError::Protocol("products: not a list".into()))?;
+                for p in arr {
+                    if let Some(it) = self.parse_item(p) {
+                        if chunk.contains(&it.sku) {
+                            out.push(it);
+                        }
                     }
                 }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
-    async fn apply(&self, changes: &[StockChange]) -> Result<Vec<ChangeOutcome>, ConnectorError> {
-        if changes.len() > MAX_BATCH {
-            return Err(ConnectorError::Protocol(format!(
-                "at most {MAX_BATCH} changes per call"
-            )));
-        }
-        let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
-        for (i, c) in changes.iter().enumerate() {
-            let path = match &c.item.parent_id {
-                Some(p) => format!("/products/{}/variations/batch", enc(p)),
-                None => "/products/batch".to_string(),
-            };
-            match groups.iter_mut().find(|g| g.0 == path) {
-                Some(g) => g.1.push(i),
-                None => groups.push((path, vec![i])),
+    fn apply<'a>(
+        &'a self,
+        changes: &'a [StockChange],
+    ) -> BoxFuture<'a, Result<Vec<ChangeOutcome>, ConnectorError>> {
+        Box::pin(async move {
+            if changes.len() > MAX_BATCH {
+                return Err(ConnectorError::Protocol(format!(
+                    "at most {MAX_BATCH} changes per call"
+                )));
             }
-        }
-        let mut out = vec![ChangeOutcome::Unknown; changes.len()];
-        for (path, idx) in groups {
-            let group: Vec<&StockChange> = idx.iter().map(|i| &changes[*i]).collect();
-            let res = self.apply_group(&path, &group).await?;
-            for (i, r) in idx.into_iter().zip(res) {
-                out[i] = r;
+            let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+            for (i, c) in changes.iter().enumerate() {
+                let path = match &c.item.parent_id {
+                    Some(p) => format!("/products/{}/variations/batch", enc(p)),
+                    None => "/products/batch".to_string(),
+                };
+                match groups.iter_mut().find(|g| g.0 == path) {
+                    Some(g) => g.1.push(i),
+                    None => groups.push((path, vec![i])),
+                }
             }
-        }
-        Ok(out)
+            let mut out = vec![ChangeOutcome::Unknown; changes.len()];
+            for (path, idx) in groups {
+                let group: Vec<&StockChange> = idx.iter().map(|i| &changes[*i]).collect();
+                let res = self.apply_group(&path, &group).await?;
+                for (i, r) in idx.into_iter().zip(res) {
+                    out[i] = r;
+                }
+            }
+            Ok(out)
+        })
     }
 
-    async fn orders(&self, cursor: &OrderCursor) -> Result<OrderPage, ConnectorError> {
-        // `modified_after` is strictly after, to the second: ask from one second before.
-        let after = (cursor.after_ms.div_euclid(1000) - 1) * 1000;
-        let q = vec![
-            ("modified_after".to_string(), format_gmt(after)),
-            ("dates_are_gmt".to_string(), "true".to_string()),
-            ("orderby".to_string(), "modified".to_string()),
-            ("order".to_string(), "asc".to_string()),
-            ("per_page".to_string(), PER_PAGE.to_string()),
-            ("page".to_string(), cursor.page.max(1).to_string()),
-        ];
-        let v = self.get("/orders", &q).await?;
-        let arr = v
-            .as_array()
-            .ok_or_else(|| ConnectorError::Protocol("orders: not a list".into()))?;
-        let mut orders = Vec::with_capacity(arr.len());
-        for o in arr {
-            match self.parse_order(o) {
-                Ok(o) => orders.push(o),
-                Err(e) => tracing::warn!(shop = %self.cfg.name, error = %e, "order skipped"),
+    fn orders<'a>(
+        &'a self,
+        cursor: &'a OrderCursor,
+    ) -> BoxFuture<'a, Result<OrderPage, ConnectorError>> {
+        Box::pin(async move {
+            // `modified_after` is strictly after, to the second: ask from one second before.
+            let after = (cursor.after_ms.div_euclid(1000) - 1) * 1000;
+            let q = vec![
+                ("modified_after".to_string(), format_gmt(after)),
+                ("dates_are_gmt".to_string(), "true".to_string()),
+                ("orderby".to_string(), "modified".to_string()),
+                ("order".to_string(), "asc".to_string()),
+                ("per_page".to_string(), PER_PAGE.to_string()),
+                ("page".to_string(), cursor.page.max(1).to_string()),
+            ];
+            let v = self.get("/orders", &q).await?;
+            let arr = v
+                .as_array()
+                .ok_or_else(|| ConnectorError::Protocol("orders: not a list".into()))?;
+            let mut orders = Vec::with_capacity(arr.len());
+            for o in arr {
+                match self.parse_order(o) {
+                    Ok(o) => orders.push(o),
+                    Err(e) => tracing::warn!(shop = %self.cfg.name, error = %e, "order skipped"),
+                }
             }
-        }
-        orders.sort_by_key(|o| o.modified_ms);
-        Ok(OrderPage {
-            more: arr.len() >= PER_PAGE,
-            orders,
+            orders.sort_by_key(|o| o.modified_ms);
+            Ok(OrderPage {
+                more: arr.len() >= PER_PAGE,
+                orders,
+            })
         })
     }
 

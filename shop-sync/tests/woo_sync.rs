@@ -23,7 +23,7 @@ struct H {
     url: String,
     dir: tempfile::TempDir,
     ledger: Arc<Mutex<Ledger>>,
-    syncer: Syncer<WooConnector>,
+    syncer: Syncer,
     /// The syncer's settings (kept across `reopen`).
     sync: SyncConfig,
     seq: u64,
@@ -45,13 +45,13 @@ fn open(
     clock: &Arc<SimClock>,
     url: &str,
     sync: &SyncConfig,
-) -> (Arc<Mutex<Ledger>>, Syncer<WooConnector>) {
+) -> (Arc<Mutex<Ledger>>, Syncer) {
     let ledger = Arc::new(Mutex::new(
         Ledger::open(&dir.join("stock.db"), ZeroStockPolicy::Warn).expect("ledger"),
     ));
     let c: Arc<dyn Clock> = clock.clone();
     let conn = WooConnector::new(config(url), c.clone()).expect("connector");
-    let syncer = Syncer::new(ledger.clone(), conn, c, sync.clone());
+    let syncer = Syncer::new(ledger.clone(), Arc::new(conn), c, sync.clone());
     (ledger, syncer)
 }
 
@@ -911,7 +911,7 @@ async fn wrong_keys_are_reported_and_never_block_the_till() {
     let mut cfg = config(&h.url);
     cfg.consumer_secret = "cs_wrong".into();
     let conn = WooConnector::new(cfg, c.clone()).expect("connector");
-    h.syncer = Syncer::new(h.ledger.clone(), conn, c, SyncConfig::default());
+    h.syncer = Syncer::new(h.ledger.clone(), Arc::new(conn), c, SyncConfig::default());
     let err = h.syncer.run_once().await.expect_err("refused");
     assert!(err.to_string().contains("credentials"), "{err}");
     h.sale(&[("A", 2)]);

@@ -100,9 +100,9 @@ async fn save_product(app: Arc<App>, req: ProductRequest, must_exist: Option<boo
                 l.count(&id, &[(stored.sku.clone(), q)])
                     .map_err(|e| e.to_string())?;
             }
-            if let Some(w) = &app2.config.shops.woocommerce {
-                if w.skus.includes(&stored.sku) {
-                    l.sync_with(&w.name, &stored.sku)
+            for shop in &app2.config.shops.list {
+                if shop.syncs(&stored.sku) {
+                    l.sync_with(shop.name(), &stored.sku)
                         .map_err(|e| e.to_string())?;
                 }
             }

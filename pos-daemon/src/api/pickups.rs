@@ -56,7 +56,7 @@ async fn pickup(
         ));
     }
     let _gate = app.pickup_gate.lock().await;
-    if let Some(s) = app.shop.clone().filter(|s| s.name == shop) {
+    if let Some(s) = app.shop_named(&shop) {
         // The order may have been cancelled since the last poll. A shop that does not answer
         // in time does not hold the customer at the till: the last poll decides.
         match tokio::time::timeout(PICKUP_POLL, s.run_once()).await {

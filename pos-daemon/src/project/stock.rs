@@ -1,7 +1,7 @@
 //! The stock projection: the stock movements of sales and refunds in the ledger (`stock.db`),
-//! with its own cursor there. Every movement is keyed by its record's seq, so the cursor may
-//! follow in its own write: records applied again after a crash between the two change
-//! nothing.
+//! with its own cursor there, moved in the commit of the movements it follows. Every movement
+//! is keyed by its record's seq as well: records applied again (a pickup's movement is
+//! committed on its own) change nothing.
 
 use super::{side_effects, Projected, Projection, ProjectionError};
 use crate::stock::SharedLedger;
@@ -61,9 +61,13 @@ impl Projection for StockProjection {
                 (!job.stock.is_empty()).then_some(job)
             })
             .collect();
-        crate::stock::record_jobs(&self.ledger, &jobs).map_err(error)?;
-        crate::stock::lock(&self.ledger)
-            .set_meta(CURSOR, &upto.to_string())
-            .map_err(error)
+        if jobs.is_empty() {
+            // Nothing moves: the stored cursor stays behind (records without stock are read
+            // again after a restart, and change nothing), sparing a commit per batch of
+            // events.
+            return Ok(());
+        }
+        let upto = upto.to_string();
+        crate::stock::record_jobs(&self.ledger, &jobs, (CURSOR, &upto)).map_err(error)
     }
 }

@@ -13,6 +13,7 @@ use tower::ServiceExt;
 
 mod projections;
 mod sessions;
+mod shops;
 mod stock;
 
 pub const TOKEN: &str = "unit-test-token-0123456789";
@@ -51,7 +52,7 @@ impl Drop for Daemon {
     }
 }
 
-fn config_text(dir: &std::path::Path, extra: &str) -> String {
+pub fn config_text(dir: &std::path::Path, extra: &str) -> String {
     let cashier = pos_daemon::auth::hash_pin(CASHIER_PIN).expect("hash");
     let manager = pos_daemon::auth::hash_pin(MANAGER_PIN).expect("hash");
     let receipts = dir.join("receipts");

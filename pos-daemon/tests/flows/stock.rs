@@ -215,7 +215,7 @@ timeout_secs = 2
 ";
 
 async fn run(d: &Daemon) -> Value {
-    let shop = d.app.shop.clone().expect("shop configured");
+    let shop = d.app.shop().expect("shop configured");
     let r = shop.run_once().await;
     json!({ "ok": r.is_ok(), "error": r.err() })
 }
@@ -434,7 +434,7 @@ async fn bad_shop_configuration_is_reported_and_never_blocks_a_sale() {
 
     // An unusable configuration: no syncer, sales go on, the API says why.
     let (d, _fake, _clock) = with_shop(&format!("{SHOP}auth = \"basic-over-https\"\n")).await;
-    assert!(d.app.shop.is_none());
+    assert!(d.app.shop().is_none());
     d.sale(1).await;
     let v = d.ok("GET", "/v1/sync", None).await;
     assert!(
@@ -819,7 +819,7 @@ async fn reserved_within(d: &Daemon, sku: &str, wait: Duration) -> i64 {
 async fn a_webhook_wakes_the_running_sync_loop() {
     // The loop waits an hour (real time) between polls.
     let (d, fake, clock) = with_shop(&format!("{SHOP}poll_secs = 3600\n")).await;
-    let shop = d.app.shop.clone().expect("shop configured");
+    let shop = d.app.shop().expect("shop configured");
     let task = tokio::spawn(shop.clone().run());
     // Its first run.
     let until = tokio::time::Instant::now() + Duration::from_secs(10);
