@@ -57,6 +57,10 @@ impl Default for SyncConfig {
     }
 }
 
+/// How many times a change whose answer was lost is sent again to a shop whose writes are
+/// idempotent, before it is decided by reading.
+pub const IDEMPOTENT_RESENDS: usize = 2;
+
 /// Syncer errors.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -96,6 +100,9 @@ pub struct RunReport {
     pub awaiting_deadline: usize,
     /// Drift found by a reconciliation in this run.
     pub drift: Vec<Drift>,
+    /// Changes sent again with their key after a lost answer (shops whose writes are
+    /// idempotent).
+    pub resent: usize,
 }
 
 /// The sync state of one shop, for the API.
@@ -126,6 +133,9 @@ pub struct Syncer {
     /// lines without a SKU are matched by id).
     mapped: bool,
     hint: Arc<tokio::sync::Notify>,
+    /// An absolute write may have overwritten a change the shop made meanwhile: reconcile at
+    /// the end of this run instead of waiting for the next scheduled one.
+    reconcile_soon: bool,
 }
 
 impl std::fmt::Debug for Syncer {
@@ -160,6 +170,7 @@ impl Syncer {
             failures: 0,
             mapped: false,
             hint: Arc::new(tokio::sync::Notify::new()),
+            reconcile_soon: false,
         }
     }
 
@@ -266,7 +277,7 @@ impl Syncer {
                     self.clock.now_ms() - t > self.cfg.reconcile_every.as_millis() as i64
                 })
         };
-        if reconcile_due {
+        if reconcile_due || std::mem::take(&mut self.reconcile_soon) {
             rep.drift = self.reconcile().await?;
         }
         Ok(rep)
@@ -469,15 +480,23 @@ impl Syncer {
                     return Err(e.into());
                 }
             };
+            let caps = self.shop.capabilities();
+            let outcomes = if caps.idempotent_writes {
+                self.resend_unknown(&changes, outcomes, rep).await
+            } else {
+                outcomes
+            };
             let mut unknown = false;
+            let mut written_absolute = Vec::new();
             {
                 let mut l = lock(&self.ledger);
                 for (c, o) in changes.iter().zip(outcomes) {
                     match o {
-                        ChangeOutcome::Applied { .. } => {
+                        ChangeOutcome::Applied { .. } if caps.relative_writes => {
                             rep.pushed += 1;
                             l.end_write(&name, &c.item.sku, Some(true))?;
                         }
+                        ChangeOutcome::Applied { .. } => written_absolute.push(c.item.sku.clone()),
                         ChangeOutcome::Rejected { retry: true, .. } => {
                             l.end_write(&name, &c.item.sku, Some(false))?;
                         }
@@ -499,8 +518,72 @@ impl Syncer {
                     }
                 }
             }
+            if !written_absolute.is_empty() {
+                self.verify_absolute(&written_absolute, rep).await?;
+            }
             if unknown {
                 self.resolve_inflight(rep).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends again, with the same keys, the changes whose answer was lost, on a shop whose
+    /// writes are idempotent ([`crate::connector::Capabilities::idempotent_writes`]): the shop
+    /// applies each key once, so resending cannot count a change twice. What is still unknown
+    /// after [`IDEMPOTENT_RESENDS`] tries is decided by reading, as on other shops.
+    async fn resend_unknown(
+        &self,
+        changes: &[StockChange],
+        mut outcomes: Vec<ChangeOutcome>,
+        rep: &mut RunReport,
+    ) -> Vec<ChangeOutcome> {
+        for _ in 0..IDEMPOTENT_RESENDS {
+            let lost: Vec<usize> = (0..outcomes.len())
+                .filter(|i| outcomes[*i] == ChangeOutcome::Unknown)
+                .collect();
+            if lost.is_empty() {
+                break;
+            }
+            let again: Vec<StockChange> = lost.iter().map(|i| changes[*i].clone()).collect();
+            let Ok(answers) = self.shop.apply(&again).await else {
+                break;
+            };
+            rep.resent += again.len();
+            for (i, o) in lost.into_iter().zip(answers) {
+                outcomes[i] = o;
+            }
+        }
+        outcomes
+    }
+
+    /// Decides the writes of a shop whose stock writes are absolute (it was sent the level
+    /// read just before plus the change: read, compare, write, then re-read here). A write is
+    /// applied when the level read back is the one written and the shop moved nothing of that
+    /// product in between (its orders are polled first). Otherwise an order may have been
+    /// overwritten: the write is left uncertain and a reconciliation runs at the end of this
+    /// run, the till's level being the truth (it counts the order once polled).
+    async fn verify_absolute(
+        &mut self,
+        skus: &[String],
+        rep: &mut RunReport,
+    ) -> Result<(), SyncError> {
+        let name = self.shop.name().to_string();
+        self.poll_orders(rep).await?;
+        let now = self.read_levels(skus).await?;
+        let mut l = lock(&self.ledger);
+        for w in l.inflight(&name)?.iter().filter(|w| skus.contains(&w.sku)) {
+            let level = now.get(&w.sku).and_then(|i| i.level);
+            let moved = l.shop_moved_since(&name, &w.sku, w.mark)?;
+            rep.resolved_by_reading += 1;
+            if !moved && level == Some(w.before + w.delta) {
+                rep.pushed += 1;
+                l.end_write(&name, &w.sku, Some(true))?;
+            } else {
+                rep.uncertain += 1;
+                tracing::warn!(shop = %name, sku = %w.sku, "an absolute stock write may have overwritten a change of the shop: reconciling now");
+                l.end_write(&name, &w.sku, None)?;
+                self.reconcile_soon = true;
             }
         }
         Ok(())
