@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh machine: installs what the tests need (socat, the
-# emupos printer emulator in a virtualenv), then builds and runs all tests, doc tests and lints.
+# emupos printer emulator and an OpenAPI validator in virtualenvs), then builds and runs all tests, doc tests and lints.
 # This is the README's test command; .ci/run calls it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,8 +12,10 @@ if ! command -v socat >/dev/null 2>&1; then
     (apt-get update -qq && apt-get install -y -qq socat) >/dev/null
 fi
 bash scripts/install-emupos.sh
+bash scripts/install-openapi-validator.sh
 
 export EMUPOS_BIN="$PWD/.venv/emupos/bin/emupos"
+export OPENAPI_VALIDATOR="$PWD/.venv/openapi/bin/openapi-spec-validator"
 
 step "format and lints"
 cargo fmt --all -- --check

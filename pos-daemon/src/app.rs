@@ -90,19 +90,38 @@ pub const SIGNED_IN: &str = "signed_in";
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The key cannot be read.
-    #[error("signing key {path}: {message}")]
+    #[error("signing key {path}: {source}")]
     Key {
         /// The file.
         path: String,
         /// Why.
-        message: String,
+        #[source]
+        source: pos_core::keys::KeyError,
     },
-    /// `ops.db` cannot be opened.
+    /// `ops.db` cannot be opened or read.
     #[error("ops.db: {0}")]
-    Ops(String),
+    Ops(#[from] rusqlite::Error),
+    /// `stock.db` cannot be opened or prepared.
+    #[error("stock.db: {0}")]
+    Stock(#[from] shop_sync::ledger::LedgerError),
+    /// The configuration cannot be used as it is (checked at load: a change since).
+    #[error("configuration: {0}")]
+    Config(#[from] crate::barcodes::LayoutError),
+    /// The journal's records past a projection's cursor could not be projected.
+    #[error("recovery: {0}")]
+    Recovery(#[from] crate::project::ProjectorError),
+    /// A record of the start could not be journaled.
+    #[error("cannot journal {what}: {source}")]
+    Journal {
+        /// What.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: JournalError,
+    },
     /// The journal is locked by another process (another posd is running).
     #[error("{0}")]
-    Locked(String),
+    Locked(JournalError),
 }
 
 impl App {
@@ -118,12 +137,11 @@ impl App {
         clock: Arc<dyn pos_core::journal::Clock>,
     ) -> Result<App, StartError> {
         let key_path = config.key_path();
-        let key = KeyPair::load(&key_path).map_err(|e| StartError::Key {
+        let key = KeyPair::load(&key_path).map_err(|source| StartError::Key {
             path: key_path.display().to_string(),
-            message: e.to_string(),
+            source,
         })?;
-        let ops = Ops::open(&config.ops_path(), config.printer.is_some())
-            .map_err(|e| StartError::Ops(e.to_string()))?;
+        let ops = Ops::open(&config.ops_path(), config.printer.is_some())?;
         let options = JournalOptions {
             anchor_path: Some(config.anchor_path()),
             clock: clock.clone(),
@@ -135,9 +153,7 @@ impl App {
         let (journal, journal_error) =
             match Journal::open(&config.journal_path(), key.clone(), options) {
                 Ok(j) => (Some(Arc::new(j)), None),
-                Err(e @ JournalError::Locked { .. }) => {
-                    return Err(StartError::Locked(e.to_string()))
-                }
+                Err(e @ JournalError::Locked { .. }) => return Err(StartError::Locked(e)),
                 Err(e) => {
                     tracing::error!(error = %e, "the journal cannot be opened: sales are refused");
                     (None, Some(e.to_string()))
@@ -148,38 +164,27 @@ impl App {
             None => config.opening(),
         };
         let merchant = ops
-            .meta(MERCHANT)
-            .map_err(|e| StartError::Ops(e.to_string()))?
+            .meta(MERCHANT)?
             .and_then(|m| serde_json::from_str(&m).ok())
             .unwrap_or_else(|| opening.merchant.clone());
-        let training = ops
-            .meta(TRAINING)
-            .map_err(|e| StartError::Ops(e.to_string()))?
-            .is_some_and(|v| v == "on");
+        let training = ops.meta(TRAINING)?.is_some_and(|v| v == "on");
         let signed_in: HashSet<String> = ops
-            .meta(SIGNED_IN)
-            .map_err(|e| StartError::Ops(e.to_string()))?
+            .meta(SIGNED_IN)?
             .and_then(|v| serde_json::from_str(&v).ok())
             .unwrap_or_default();
         // Checked when the configuration was loaded.
-        let barcodes = config
-            .barcodes
-            .build()
-            .map_err(|e| StartError::Ops(format!("configuration: {e}")))?;
-        let products = ops.products().map_err(|e| StartError::Ops(e.to_string()))?;
-        let ledger = shop_sync::ledger::Ledger::open(&config.stock_path(), config.stock.zero_stock)
-            .map_err(|e| StartError::Ops(e.to_string()))?;
+        let barcodes = config.barcodes.build()?;
+        let products = ops.products()?;
+        let ledger =
+            shop_sync::ledger::Ledger::open(&config.stock_path(), config.stock.zero_stock)?;
         let ledger = Arc::new(Mutex::new(ledger));
-        let legacy = ops
-            .legacy_stock()
-            .map_err(|e| StartError::Ops(e.to_string()))?;
+        let legacy = ops.legacy_stock()?;
         crate::stock::prepare(
             &mut crate::stock::lock(&ledger),
             &config,
             &products,
             &legacy,
-        )
-        .map_err(|e| StartError::Ops(e.to_string()))?;
+        )?;
         let mut shop_problems = Vec::new();
         let mut shops = Vec::new();
         for cfg in &config.shops.list {
@@ -189,7 +194,7 @@ impl App {
                 Arc::new(shop_sync::clock::SystemClock),
             ) {
                 Ok(s) => shops.push(Arc::new(s)),
-                Err(e) => shop_problems.push(e),
+                Err(e) => shop_problems.push(e.to_string()),
             }
         }
         for p in &shop_problems {
@@ -269,9 +274,7 @@ impl App {
                 }
                 None => app.journal_start(j, signed_in)?,
             }
-            let p = app
-                .recover()
-                .map_err(|e| StartError::Ops(format!("recovery: {e}")))?;
+            let p = app.recover()?;
             if let Ok(mut g) = app.projector_start.lock() {
                 *g = Some((p, queue));
             }
@@ -282,7 +285,10 @@ impl App {
     /// Journals the software's start and resumes the operators' sessions.
     fn journal_start(&self, j: &Journal, signed_in: HashSet<String>) -> Result<(), StartError> {
         j.software_started(&crate::software())
-            .map_err(|e| StartError::Ops(format!("cannot journal the start: {e}")))?;
+            .map_err(|source| StartError::Journal {
+                what: "the start",
+                source,
+            })?;
         self.resume_sessions(j, signed_in)
     }
 
@@ -321,7 +327,10 @@ impl App {
                 details: Default::default(),
             };
             j.append(pos_core::journal::Draft::Event(body))
-                .map_err(|e| StartError::Ops(format!("cannot journal a sign-out: {e}")))?;
+                .map_err(|source| StartError::Journal {
+                    what: "a sign-out",
+                    source,
+                })?;
             tracing::warn!(operator = %id, "signed out: no longer in the configuration");
         }
         if !resumed.is_empty() {
@@ -333,8 +342,7 @@ impl App {
         if let Ok(mut s) = self.signed_in.write() {
             *s = resumed;
         }
-        self.save_sessions()
-            .map_err(|e| StartError::Ops(e.to_string()))
+        Ok(self.save_sessions()?)
     }
 
     /// Writes the operators signed in and training mode to `ops.db`.
@@ -354,8 +362,8 @@ impl App {
 
     /// Turns jobs caught while sending into `unknown`, then projects the journal records past
     /// each projection's cursor (print jobs, stock movements).
-    fn recover(&self) -> Result<Projector, String> {
-        let unknown = self.ops.sending_to_unknown().map_err(|e| e.to_string())?;
+    fn recover(&self) -> Result<Projector, StartError> {
+        let unknown = self.ops.sending_to_unknown()?;
         if unknown > 0 {
             tracing::warn!(
                 count = unknown,
@@ -378,7 +386,7 @@ impl App {
 
     /// A projector of the journal to the print and stock projections (and to those added),
     /// each from its own cursor.
-    pub fn new_projector(&self) -> Result<Projector, String> {
+    pub fn new_projector(&self) -> Result<Projector, rusqlite::Error> {
         let print = PrintProjection::new(
             self.ops.clone(),
             self.printing.clone(),
@@ -386,10 +394,7 @@ impl App {
             self.bus.clone(),
         );
         // A ledger without a cursor of its own had its movements recorded with the print jobs.
-        let stock = StockProjection::new(
-            self.ledger.clone(),
-            self.ops.cursor().map_err(|e| e.to_string())?,
-        );
+        let stock = StockProjection::new(self.ledger.clone(), self.ops.cursor()?);
         Ok(Projector::new(
             self.config.journal_path(),
             print,
@@ -408,7 +413,7 @@ impl App {
     }
 
     /// Starts the projector thread (once).
-    pub fn spawn_projector(app: &Arc<App>) -> Result<(), String> {
+    pub fn spawn_projector(app: &Arc<App>) -> std::io::Result<()> {
         let taken = match app.projector_start.lock() {
             Ok(mut g) => g.take(),
             Err(p) => p.into_inner().take(),
@@ -416,8 +421,7 @@ impl App {
         if let Some((p, rx)) = taken {
             std::thread::Builder::new()
                 .name("projector".into())
-                .spawn(move || crate::project::run(p, rx))
-                .map_err(|e| e.to_string())?;
+                .spawn(move || crate::project::run(p, rx))?;
         }
         Ok(())
     }
@@ -463,7 +467,7 @@ impl App {
     }
 
     /// See [`Till::journal`].
-    pub fn journal(&self) -> Result<Arc<Journal>, String> {
+    pub fn journal(&self) -> Result<Arc<Journal>, crate::till::JournalUnavailable> {
         self.till.journal()
     }
 

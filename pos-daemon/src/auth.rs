@@ -14,13 +14,18 @@ pub const MAX_PIN_LEN: usize = 64;
 const MAX_TRACKED: usize = 1024;
 
 /// Hashes a PIN for the configuration (argon2id, random salt, PHC string).
-pub fn hash_pin(pin: &str) -> Result<String, String> {
+pub fn hash_pin(pin: &str) -> Result<String, PinHashError> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
         .hash_password(pin.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| e.to_string())
+        .map_err(|e| PinHashError(e.to_string()))
 }
+
+/// A PIN could not be hashed (argon2 refused its parameters or input).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot hash the PIN: {0}")]
+pub struct PinHashError(String);
 
 /// Checks a PIN against its stored hash. Slow on purpose (argon2): call from a blocking thread.
 pub fn verify_pin(pin: &str, hash: &str) -> bool {

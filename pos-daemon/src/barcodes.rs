@@ -75,18 +75,23 @@ fn french_layouts() -> Vec<LayoutConfig> {
         .collect()
 }
 
+/// Why the variable-measure layouts are not usable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct LayoutError(pub String);
+
 impl BarcodesConfig {
     /// The parser's configuration, or why the layouts are not usable (a prefix outside 20-29 or
     /// given twice, digits that do not fill the code).
-    pub fn build(&self) -> Result<BarcodeConfig, String> {
+    pub fn build(&self) -> Result<BarcodeConfig, LayoutError> {
         let mut config = BarcodeConfig::new();
         let mut seen = std::collections::BTreeSet::new();
         for l in &self.variable_measure {
             if !seen.insert(l.prefix) {
-                return Err(format!(
+                return Err(LayoutError(format!(
                     "barcodes.variable_measure: prefix {} is given twice",
                     l.prefix
-                ));
+                )));
             }
             let kind = match l.kind {
                 ValueKind::Weight => MeasureKind::WeightGrams,
@@ -94,10 +99,15 @@ impl BarcodesConfig {
             };
             let layout =
                 VariableLayout::new(l.item_digits, l.value_digits, kind, l.price_check_digit)
-                    .map_err(|e| format!("barcodes.variable_measure, prefix {}: {e}", l.prefix))?;
+                    .map_err(|e| {
+                        LayoutError(format!(
+                            "barcodes.variable_measure, prefix {}: {e}",
+                            l.prefix
+                        ))
+                    })?;
             config = config
                 .with_layout(l.prefix, layout)
-                .map_err(|e| format!("barcodes.variable_measure: {e}"))?;
+                .map_err(|e| LayoutError(format!("barcodes.variable_measure: {e}")))?;
         }
         Ok(config)
     }
@@ -127,13 +137,13 @@ mod tests {
             }],
         };
         assert!(one(21, 4, 6).build().is_ok());
-        assert!(one(19, 5, 5).build().unwrap_err().contains("prefix"));
+        assert!(one(19, 5, 5).build().unwrap_err().0.contains("prefix"));
         assert!(one(21, 5, 6).build().is_err());
         let mut twice = one(21, 5, 5);
         twice
             .variable_measure
             .push(twice.variable_measure[0].clone());
-        assert!(twice.build().unwrap_err().contains("twice"));
+        assert!(twice.build().unwrap_err().0.contains("twice"));
         let none = BarcodesConfig {
             variable_measure: Vec::new(),
         };

@@ -494,7 +494,7 @@ impl Default for Policy {
 /// The merchant's name and address follow the journal's rule for ticket text (no control
 /// characters: an ESC would reach the printer as a command): checked where they come in, the
 /// configuration and `PUT /v1/merchant`.
-pub fn check_merchant_text(m: &pos_core::body::Merchant) -> Result<(), String> {
+pub fn check_merchant_text(m: &pos_core::body::Merchant) -> Result<(), ControlCharacters> {
     for (field, value) in [
         ("merchant.name", &m.name),
         ("merchant.address", &m.address),
@@ -502,11 +502,16 @@ pub fn check_merchant_text(m: &pos_core::body::Merchant) -> Result<(), String> {
         ("merchant.vat_id", &m.vat_id),
     ] {
         if value.chars().any(char::is_control) {
-            return Err(format!("{field} must not hold control characters"));
+            return Err(ControlCharacters(field));
         }
     }
     Ok(())
 }
+
+/// A merchant field holds control characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{0} must not hold control characters")]
+pub struct ControlCharacters(pub &'static str);
 
 /// The token of `posd.example.toml`, refused as it is: every copy must get its own.
 pub const EXAMPLE_TOKEN: &str = "replace-with-a-long-random-token";
@@ -738,8 +743,11 @@ impl Config {
         if !(1..=366).contains(&self.policy.clock_ahead_limit_days) {
             return bad("policy.clock_ahead_limit_days must be between 1 and 366".into());
         }
-        self.barcodes.build().map_err(ConfigError::Invalid)?;
-        check_merchant_text(&self.opening().merchant).map_err(ConfigError::Invalid)?;
+        self.barcodes
+            .build()
+            .map_err(|e| ConfigError::Invalid(e.0))?;
+        check_merchant_text(&self.opening().merchant)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         pos_core::body::validate_opening(&self.opening()).map_err(ConfigError::Invalid)?;
         Ok(())
     }

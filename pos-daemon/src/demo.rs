@@ -161,20 +161,26 @@ fn random_token() -> String {
 }
 
 /// Runs the demo.
-pub fn run(opts: DemoOptions) -> Result<(), String> {
+pub fn run(opts: DemoOptions) -> Result<(), crate::DaemonError> {
     let (_temp, data) = match opts.data {
         Some(d) => (None, d),
         None => {
             let t = tempfile::Builder::new()
                 .prefix("posd-demo-")
                 .tempdir()
-                .map_err(|e| e.to_string())?;
+                .map_err(|source| crate::DaemonError::Files {
+                    path: std::env::temp_dir(),
+                    source,
+                })?;
             let p = t.path().to_path_buf();
             (Some(t), p)
         }
     };
     let receipts = data.join("receipts");
-    std::fs::create_dir_all(&receipts).map_err(|e| format!("{}: {e}", receipts.display()))?;
+    std::fs::create_dir_all(&receipts).map_err(|source| crate::DaemonError::Files {
+        path: receipts.clone(),
+        source,
+    })?;
     let token = opts.token.unwrap_or_else(random_token);
     let config = Config {
         merchant: MerchantConfig {
@@ -238,23 +244,20 @@ pub fn run(opts: DemoOptions) -> Result<(), String> {
         policy: Policy::default(),
         receipt_footer: vec!["Merci de votre visite !".into()],
     };
-    config.validate().map_err(|e| e.to_string())?;
+    config.validate()?;
     if !config.journal_path().exists() {
         crate::init(&config)?;
     }
     {
-        let ops = crate::ops::Ops::open(&config.ops_path(), true).map_err(|e| e.to_string())?;
-        if ops.products().map_err(|e| e.to_string())?.is_empty() {
+        let ops = crate::ops::Ops::open(&config.ops_path(), true)?;
+        if ops.products()?.is_empty() {
             let mut ledger =
-                shop_sync::ledger::Ledger::open(&config.stock_path(), config.stock.zero_stock)
-                    .map_err(|e| e.to_string())?;
+                shop_sync::ledger::Ledger::open(&config.stock_path(), config.stock.zero_stock)?;
             for p in sample_catalog() {
-                ops.upsert_product(&p).map_err(|e| e.to_string())?;
+                ops.upsert_product(&p)?;
                 if let (true, Some(q)) = (p.track_stock, p.stock_milli) {
-                    ledger.track(&p.sku, None).map_err(|e| e.to_string())?;
-                    ledger
-                        .count("demo", &[(p.sku.clone(), q)])
-                        .map_err(|e| e.to_string())?;
+                    ledger.track(&p.sku, None)?;
+                    ledger.count("demo", &[(p.sku.clone(), q)])?;
                 }
             }
         }

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod health;
 pub mod idempotency;
 pub mod ops;
+pub mod pickup;
 pub mod print;
 pub mod printout;
 pub mod project;
@@ -23,7 +24,67 @@ pub mod throttle;
 pub mod till;
 
 use pos_core::keys::Algorithm;
+use std::path::PathBuf;
 use std::sync::Arc;
+
+/// Why `posd init`, `posd serve` or `posd demo` stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The configuration cannot be used.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// A directory or file of the data directory cannot be written.
+    #[error("{path}: {source}")]
+    Files {
+        /// The directory or file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `posd init` on a data directory that has a key already.
+    #[error("{0} exists: refusing to replace a signing key")]
+    KeyExists(PathBuf),
+    /// The signing key cannot be written.
+    #[error("signing key: {0}")]
+    Key(#[from] pos_core::keys::KeyError),
+    /// The journal cannot be created.
+    #[error("journal: {0}")]
+    Journal(#[from] pos_core::journal::JournalError),
+    /// A store the demo fills cannot be written.
+    #[error("ops.db: {0}")]
+    Ops(#[from] rusqlite::Error),
+    /// The demo's stock cannot be written.
+    #[error("stock.db: {0}")]
+    Stock(#[from] shop_sync::ledger::LedgerError),
+    /// A PIN cannot be hashed.
+    #[error(transparent)]
+    Pin(#[from] auth::PinHashError),
+    /// The async runtime or a thread cannot start.
+    #[error("cannot start: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// The daemon's stores cannot be opened.
+    #[error(transparent)]
+    Start(#[from] app::StartError),
+    /// The listen address cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The printer's address is not one.
+    #[error("printer: {0}")]
+    Printer(#[from] drivers::transport::AddressError),
+    /// A journal commit could not be made durable: posd stops for the journal to be reopened.
+    #[error(
+        "a journal commit could not be made durable: posd stopped so that the journal is \
+         reopened (start it again; a service manager does)"
+    )]
+    MustReopen,
+}
 
 /// This software's identity in the journal and on receipts.
 pub fn software() -> pos_core::body::Software {
@@ -34,30 +95,28 @@ pub fn software() -> pos_core::body::Software {
 }
 
 /// Creates the data directory, an Ed25519 key (0600) and the journal.
-pub fn init(config: &config::Config) -> Result<(), String> {
+pub fn init(config: &config::Config) -> Result<(), DaemonError> {
     init_with(config, Algorithm::Ed25519)
 }
 
 /// Creates the data directory, a key of `algorithm` (0600) and the journal.
-pub fn init_with(config: &config::Config, algorithm: Algorithm) -> Result<(), String> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
+pub fn init_with(config: &config::Config, algorithm: Algorithm) -> Result<(), DaemonError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| DaemonError::Files {
+        path: config.data_dir.clone(),
+        source,
+    })?;
     let key_path = config.key_path();
     if key_path.exists() {
-        return Err(format!(
-            "{} exists: refusing to replace a signing key",
-            key_path.display()
-        ));
+        return Err(DaemonError::KeyExists(key_path));
     }
     let key = pos_core::keys::KeyPair::generate_for(algorithm);
-    key.save(&key_path).map_err(|e| e.to_string())?;
+    key.save(&key_path)?;
     let journal = pos_core::journal::Journal::create(
         &config.journal_path(),
         key,
         config.opening(),
         pos_core::journal::JournalOptions::default(),
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     journal.close();
     tracing::info!(
         journal = %config.journal_path().display(),
@@ -71,25 +130,24 @@ pub fn init_with(config: &config::Config, algorithm: Algorithm) -> Result<(), St
 pub fn serve(
     config: config::Config,
     ready: Option<Box<dyn FnOnce(std::net::SocketAddr) + Send>>,
-) -> Result<(), String> {
+) -> Result<(), DaemonError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(DaemonError::Runtime)?;
     runtime.block_on(serve_async(config, ready))
 }
 
 async fn serve_async(
     config: config::Config,
     ready: Option<Box<dyn FnOnce(std::net::SocketAddr) + Send>>,
-) -> Result<(), String> {
+) -> Result<(), DaemonError> {
     let listen = config.api.listen.clone();
     let app = tokio::task::spawn_blocking(move || app::App::start(config))
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| DaemonError::Runtime(std::io::Error::other(e)))??;
     let app = Arc::new(app);
-    app::App::spawn_projector(&app)?;
+    app::App::spawn_projector(&app).map_err(DaemonError::Runtime)?;
     if app.start_pending.lock().is_ok_and(|p| p.is_some()) {
         // The clock read too far ahead of the journal: the start is journaled once a manager
         // confirms the date (the API does it then) or the clock is corrected (seen here).
@@ -112,8 +170,16 @@ async fn serve_async(
     }
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        .map_err(|source| DaemonError::Listen {
+            addr: listen.clone(),
+            source,
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| DaemonError::Listen {
+            addr: listen.clone(),
+            source,
+        })?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     {
         let app = app.clone();
@@ -135,10 +201,7 @@ async fn serve_async(
     ));
     let worker = match &app.config.printer {
         Some(p) => {
-            let address = p
-                .address
-                .parse::<drivers::transport::PrinterAddress>()
-                .map_err(|e| e.to_string())?;
+            let address = p.address.parse::<drivers::transport::PrinterAddress>()?;
             Some(tokio::spawn(print::run(
                 app.printing.clone(),
                 address,
@@ -189,11 +252,7 @@ async fn serve_async(
     }
     if reopen {
         tracing::error!("stopped: the journal must be reopened");
-        return Err(
-            "a journal commit could not be made durable: posd stopped so that the \
-                    journal is reopened (start it again; a service manager does)"
-                .into(),
-        );
+        return Err(DaemonError::MustReopen);
     }
     app.journal_event(pos_core::events::SOFTWARE_STOPPED, "posd stopped")
         .await;

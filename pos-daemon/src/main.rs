@@ -9,7 +9,7 @@
 
 use clap::{Parser, Subcommand};
 use pos_core::keys::Algorithm;
-use pos_daemon::{auth, config, demo, init_with, serve};
+use pos_daemon::{auth, config, demo, init_with, serve, DaemonError};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -87,8 +87,9 @@ fn main() -> ExitCode {
             algorithm,
         } => init_cmd(&config, data, algorithm),
         Command::Serve { config } => config::Config::load(&config)
-            .map_err(|e| e.to_string())
-            .and_then(|c| serve(c, None)),
+            .map_err(DaemonError::from)
+            .and_then(|c| serve(c, None))
+            .map_err(CommandError::from),
         Command::Demo {
             data,
             listen,
@@ -103,7 +104,8 @@ fn main() -> ExitCode {
             token,
             scanner,
             drawer,
-        }),
+        })
+        .map_err(CommandError::from),
         Command::HashPin => hash_pin_cmd(),
     };
     match result {
@@ -115,23 +117,35 @@ fn main() -> ExitCode {
     }
 }
 
-fn hash_pin_cmd() -> Result<(), String> {
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+enum CommandError {
+    /// The daemon's own error.
+    #[error(transparent)]
+    Daemon(#[from] DaemonError),
+    /// Standard input could not be read.
+    #[error("standard input: {0}")]
+    Input(#[from] std::io::Error),
+    /// The PIN typed is not one.
+    #[error("a PIN is 1 to {} characters", auth::MAX_PIN_LEN)]
+    BadPin,
+}
+
+fn hash_pin_cmd() -> Result<(), CommandError> {
     let mut line = String::new();
-    std::io::stdin()
-        .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
+    std::io::stdin().read_line(&mut line)?;
     let pin = line.trim_end_matches(['\r', '\n']);
     if pin.is_empty() || pin.len() > auth::MAX_PIN_LEN {
-        return Err(format!("a PIN is 1 to {} characters", auth::MAX_PIN_LEN));
+        return Err(CommandError::BadPin);
     }
-    println!("{}", auth::hash_pin(pin)?);
+    println!("{}", auth::hash_pin(pin).map_err(DaemonError::from)?);
     Ok(())
 }
 
-fn init_cmd(path: &Path, data: Option<PathBuf>, algorithm: Algorithm) -> Result<(), String> {
-    let mut config = config::Config::load(path).map_err(|e| e.to_string())?;
+fn init_cmd(path: &Path, data: Option<PathBuf>, algorithm: Algorithm) -> Result<(), CommandError> {
+    let mut config = config::Config::load(path).map_err(DaemonError::from)?;
     if let Some(d) = data {
         config.data_dir = d;
     }
-    init_with(&config, algorithm)
+    Ok(init_with(&config, algorithm)?)
 }

@@ -71,7 +71,7 @@ pub fn receipt_code(
     register: &str,
     total_cents: i64,
     key: &KeyPair,
-) -> Result<String, String> {
+) -> Result<String, pos_core::receipt::ReceiptError> {
     ReceiptFields {
         register: register.to_string(),
         seq: record.seq,
@@ -82,7 +82,6 @@ pub fn receipt_code(
         hash_prefix: hex::encode(&record.hash[..8]),
     }
     .sign(key)
-    .map_err(|e| e.to_string())
 }
 
 fn merchant(o: &OpeningBody) -> r::Merchant {
@@ -187,7 +186,7 @@ pub fn receipt_of(
             receipt.change_cents = s.change.0;
             receipt.line_count = u32::try_from(s.lines.len()).unwrap_or(u32::MAX);
             receipt.qr_payload = receipt_code(rec, &opening.register_id, s.total.0, key)
-                .map_err(|e| PrintoutError::Unreadable(rec.seq, e))?;
+                .map_err(|e| PrintoutError::Unreadable(rec.seq, e.to_string()))?;
         }
         Body::Refund(rf) => {
             receipt.operator = Some(rf.operator.clone());
@@ -221,7 +220,7 @@ pub fn receipt_of(
                 reason: rf.reason.clone(),
             });
             receipt.qr_payload = receipt_code(rec, &opening.register_id, rf.total.0, key)
-                .map_err(|e| PrintoutError::Unreadable(rec.seq, e))?;
+                .map_err(|e| PrintoutError::Unreadable(rec.seq, e.to_string()))?;
         }
         _ => return Err(PrintoutError::NotPrintable(rec.seq, rec.kind.clone())),
     }

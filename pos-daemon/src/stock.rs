@@ -142,23 +142,35 @@ pub fn prepare(
     Ok(())
 }
 
+/// Why a shop does not sync.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShopError {
+    /// Its configuration cannot be used (the till sells anyway).
+    #[error("{0}")]
+    Config(String),
+    /// A run, a reconciliation or a status read failed (the message has the shop's key and
+    /// secrets taken out).
+    #[error("{0}")]
+    Sync(String),
+}
+
 /// Checks the shop's configuration without contacting it.
-pub fn check_shop(cfg: &WooShopConfig) -> Result<(), String> {
+pub fn check_shop(cfg: &WooShopConfig) -> Result<(), ShopError> {
     if let SyncSkus::All(v) = &cfg.skus {
         if v != "all" {
-            return Err(format!(
+            return Err(ShopError::Config(format!(
                 "shops.woocommerce.skus must be \"all\" or a list of SKUs, not {v:?}"
-            ));
+            )));
         }
     }
     let https = cfg.url.starts_with("https://");
     match cfg.auth {
-        Some(WooAuth::BasicOverHttps) if !https => {
-            Err("shops.woocommerce: auth basic-over-https needs an https:// URL".into())
-        }
-        Some(WooAuth::Oauth1OverHttp) if https => {
-            Err("shops.woocommerce: auth oauth1-over-http needs an http:// URL".into())
-        }
+        Some(WooAuth::BasicOverHttps) if !https => Err(ShopError::Config(
+            "shops.woocommerce: auth basic-over-https needs an https:// URL".into(),
+        )),
+        Some(WooAuth::Oauth1OverHttp) if https => Err(ShopError::Config(
+            "shops.woocommerce: auth oauth1-over-http needs an http:// URL".into(),
+        )),
         _ => Ok(()),
     }
 }
@@ -193,7 +205,7 @@ impl ShopSync {
         cfg: &ShopConfig,
         ledger: SharedLedger,
         clock: Arc<dyn Clock>,
-    ) -> Result<ShopSync, String> {
+    ) -> Result<ShopSync, ShopError> {
         match cfg {
             ShopConfig::Woocommerce(w) => ShopSync::new(w, ledger, clock),
         }
@@ -205,7 +217,7 @@ impl ShopSync {
         cfg: &WooShopConfig,
         ledger: SharedLedger,
         clock: Arc<dyn Clock>,
-    ) -> Result<ShopSync, String> {
+    ) -> Result<ShopSync, ShopError> {
         check_shop(cfg)?;
         let timeout = Duration::from_secs(cfg.timeout_secs.clamp(1, 300));
         let woo = WooConfig {
@@ -216,8 +228,9 @@ impl ShopSync {
             webhook_secret: cfg.webhook_secret.clone(),
             timeout,
         };
-        let conn: Arc<dyn Connector> =
-            Arc::new(WooConnector::new(woo, clock.clone()).map_err(|e| e.to_string())?);
+        let conn: Arc<dyn Connector> = Arc::new(
+            WooConnector::new(woo, clock.clone()).map_err(|e| ShopError::Config(e.to_string()))?,
+        );
         let poll_every = Duration::from_secs(cfg.poll_secs.clamp(1, 24 * 3600));
         let sync = SyncConfig {
             poll_every,
@@ -251,9 +264,9 @@ impl ShopSync {
     }
 
     /// The sync status (backlog, products that cannot sync, last error), read from the ledger.
-    pub fn status(&self) -> Result<SyncStatus, String> {
+    pub fn status(&self) -> Result<SyncStatus, ShopError> {
         let mut s = shop_sync::sync::status_of(&self.ledger, &self.name)
-            .map_err(|e| self.scrub(&e.to_string()))?;
+            .map_err(|e| ShopError::Sync(self.scrub(&e.to_string())))?;
         s.last_error = s.last_error.map(|e| self.scrub(&e));
         Ok(s)
     }
@@ -273,15 +286,19 @@ impl ShopSync {
 
     /// One run now (waits for a run in progress): decide writes in flight, poll orders, push
     /// the outbox, reconcile when due.
-    pub async fn run_once(&self) -> Result<RunReport, String> {
+    pub async fn run_once(&self) -> Result<RunReport, ShopError> {
         let mut s = self.syncer.lock().await;
-        s.run_once().await.map_err(|e| self.scrub(&e.to_string()))
+        s.run_once()
+            .await
+            .map_err(|e| ShopError::Sync(self.scrub(&e.to_string())))
     }
 
     /// A reconciliation now; the corrections it queues are pushed by the next run.
-    pub async fn reconcile(&self) -> Result<Vec<Drift>, String> {
+    pub async fn reconcile(&self) -> Result<Vec<Drift>, ShopError> {
         let mut s = self.syncer.lock().await;
-        s.reconcile().await.map_err(|e| self.scrub(&e.to_string()))
+        s.reconcile()
+            .await
+            .map_err(|e| ShopError::Sync(self.scrub(&e.to_string())))
     }
 
     /// Runs until the process ends: a run, then the poll interval (shortened by a webhook,

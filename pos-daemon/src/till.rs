@@ -21,6 +21,11 @@ pub struct Notice {
     pub reply: Option<tokio::sync::oneshot::Sender<Option<i64>>>,
 }
 
+/// The journal cannot be used: it could not be opened (the reason is its error at start).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct JournalUnavailable(pub String);
+
 /// The journal and what goes with it.
 pub struct Till {
     /// The journal, unless it could not be opened (then `journal_error` says why).
@@ -85,11 +90,13 @@ impl Till {
     }
 
     /// The journal, or the reason it is unavailable.
-    pub fn journal(&self) -> Result<Arc<Journal>, String> {
+    pub fn journal(&self) -> Result<Arc<Journal>, JournalUnavailable> {
         self.journal.clone().ok_or_else(|| {
-            self.journal_error
-                .clone()
-                .unwrap_or_else(|| "the journal is not open".into())
+            JournalUnavailable(
+                self.journal_error
+                    .clone()
+                    .unwrap_or_else(|| "the journal is not open".into()),
+            )
         })
     }
 

@@ -57,7 +57,7 @@ struct ProductRequest {
 }
 
 async fn save_product(app: Arc<App>, req: ProductRequest, must_exist: Option<bool>) -> ApiResult {
-    let journal = app.journal().map_err(ApiError::unavailable)?;
+    let journal = app.journal()?;
     authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
     let p = req.product;
     {

@@ -3,6 +3,8 @@
 
 use crate::catalog::CatalogError;
 use crate::idempotency::IdempotencyError;
+use crate::pickup::PickupLineError;
+use crate::till::JournalUnavailable;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -80,6 +82,30 @@ impl From<CatalogError> for ApiError {
             CatalogError::BadProduct(_) => "invalid_product",
         };
         ApiError::invalid(code, e.to_string())
+    }
+}
+
+impl From<PickupLineError> for ApiError {
+    fn from(e: PickupLineError) -> Self {
+        let message = e.to_string();
+        let (code, line) = match e {
+            PickupLineError::NoLines(_) => ("bad_order_line", None),
+            PickupLineError::UnknownProduct { line, .. } => ("unknown_product", Some(line)),
+            PickupLineError::BadLine { line, .. } => ("bad_order_line", Some(line)),
+        };
+        let error = ApiError::new(StatusCode::CONFLICT, code, message);
+        match line {
+            Some(l) => error.with_details(json!({
+                "line_id": l.line_id, "sku": l.sku, "name": l.name,
+            })),
+            None => error,
+        }
+    }
+}
+
+impl From<JournalUnavailable> for ApiError {
+    fn from(e: JournalUnavailable) -> Self {
+        ApiError::unavailable(e.0)
     }
 }
 

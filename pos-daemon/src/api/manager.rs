@@ -37,7 +37,7 @@ struct TrainingRequest {
 }
 
 async fn training(State(app): AppState, ApiJson(req): ApiJson<TrainingRequest>) -> ApiResult {
-    app.journal().map_err(ApiError::unavailable)?;
+    app.journal()?;
     let op = authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
     let was = app.training.swap(req.on, Ordering::SeqCst);
     if was != req.on {
@@ -75,7 +75,7 @@ async fn confirm_clock(
     State(app): AppState,
     ApiJson(req): ApiJson<ClockConfirmRequest>,
 ) -> ApiResult {
-    let journal = app.journal().map_err(ApiError::unavailable)?;
+    let journal = app.journal()?;
     let op = authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
     let app2 = app.clone();
     let confirmed = blocking(move || {
@@ -94,7 +94,7 @@ async fn confirm_clock(
 }
 
 async fn x_report(State(app): AppState) -> ApiResult {
-    let journal = app.journal().map_err(ApiError::unavailable)?;
+    let journal = app.journal()?;
     let x = blocking(move || journal.x_report())
         .await?
         .map_err(journal_error)?;
@@ -102,7 +102,7 @@ async fn x_report(State(app): AppState) -> ApiResult {
 }
 
 async fn print_x_report(State(app): AppState) -> ApiResult {
-    let journal = app.journal().map_err(ApiError::unavailable)?;
+    let journal = app.journal()?;
     let app2 = app.clone();
     let id = blocking(move || {
         let x = journal.x_report().map_err(journal_error)?;
@@ -140,7 +140,7 @@ struct ClosureRequest {
 }
 
 async fn closure(State(app): AppState, ApiJson(req): ApiJson<ClosureRequest>) -> ApiResult {
-    let journal = app.journal().map_err(ApiError::unavailable)?;
+    let journal = app.journal()?;
     if !journal.closes(req.period) {
         // Refused before the PIN is checked: nothing is journaled for a request that names
         // a period this register never closes.
@@ -226,7 +226,7 @@ pub const ARCHIVES_DIR: &str = "archives";
 
 async fn export_archive(State(app): AppState, ApiJson(req): ApiJson<ArchiveRequest>) -> ApiResult {
     use pos_core::archive::ArchiveSelection;
-    let journal = app.journal().map_err(ApiError::unavailable)?;
+    let journal = app.journal()?;
     let bad = |m: String| ApiError::invalid("invalid_selection", m);
     let (selection, name) = match (&req.period, &req.year, req.from_seq, req.to_seq) {
         (Some(p), None, None, None) => (ArchiveSelection::month(p).map_err(bad)?, p.clone()),

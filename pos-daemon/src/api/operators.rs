@@ -147,7 +147,7 @@ pub(super) async fn authorize(
 /// carries a session of their own for the client that signed in (its token acts as this
 /// operator only, until signed out or idle for `api.session_idle_secs`).
 async fn sign_in(State(app): AppState, ApiJson(req): ApiJson<SignIn>) -> ApiResult {
-    app.journal().map_err(ApiError::unavailable)?;
+    app.journal()?;
     let op = authorize(&app, &req.operator, &req.pin, Role::Cashier).await?;
     if let Ok(mut s) = app.signed_in.write() {
         s.insert(op.id.clone());

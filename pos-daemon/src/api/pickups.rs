@@ -6,7 +6,6 @@ use super::operators::signed_in;
 use super::sales::ticket_answer;
 use super::stock::with_ledger;
 use super::Route;
-use crate::catalog::Product;
 use axum::extract::{Path, State};
 use axum::http::Method;
 use axum::http::StatusCode;
@@ -46,7 +45,7 @@ async fn pickup(
     Path((shop, order)): Path<(String, String)>,
     ApiJson(req): ApiJson<PickupRequest>,
 ) -> ApiResult {
-    let journal = app.journal().map_err(ApiError::unavailable)?;
+    let journal = app.journal()?;
     signed_in(&app, &caller, &req.operator)?;
     if app.training.load(Ordering::SeqCst) {
         return Err(ApiError::new(
@@ -77,7 +76,7 @@ async fn pickup(
             .catalog
             .read()
             .map_err(|_| ApiError::internal("catalog lock"))?;
-        pickup_ticket_lines(&picked, |sku| catalog.get(sku).cloned(), &mut warnings)?
+        crate::pickup::ticket_lines(&picked, |sku| catalog.get(sku).cloned(), &mut warnings)?
     };
     for w in &warnings {
         tracing::warn!(shop = %shop, order = %order, "{w}");
@@ -146,120 +145,10 @@ async fn pickup(
     Ok(Json(answer))
 }
 
-/// The ticket lines of a click & collect pickup: one per order item, with the catalogue's
-/// label, VAT rate and unit, the quantity in thousandths (one online unit is one piece, or one
-/// kilogram of goods sold by weight), and a price that makes the line's total exactly what the
-/// customer paid online: `unit_price = ceil(paid / units)` and a line discount of
-/// `unit_price * units - paid` (less than one unit price). An item without an amount paid
-/// takes the catalogue's price (and adds a warning). An item whose product is not in the
-/// catalogue, a negative amount, or a quantity below one refuses the whole pickup (409).
-pub(super) fn pickup_ticket_lines(
-    order: &shop_sync::ledger::PendingPickup,
-    product: impl Fn(&str) -> Option<Product>,
-    warnings: &mut Vec<String>,
-) -> Result<Vec<pos_core::ticket::LineInput>, ApiError> {
-    use pos_core::ticket::{LineInput, Unit as TicketUnit};
-    let bad = |message: String, item: &shop_sync::ledger::OrderItem| {
-        ApiError::new(StatusCode::CONFLICT, "bad_order_line", message).with_details(json!({
-            "line_id": item.line_id, "sku": item.sku, "name": item.name,
-        }))
-    };
-    if order.items.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "bad_order_line",
-            format!("order {} has no lines", order.order_id),
-        ));
-    }
-    let mut lines = Vec::with_capacity(order.items.len());
-    for item in &order.items {
-        let Some(p) = (!item.sku.is_empty()).then(|| product(&item.sku)).flatten() else {
-            let what = if item.sku.is_empty() {
-                "has no SKU".to_string()
-            } else {
-                format!(
-                    "has SKU {:?}, which is not in the till's catalogue",
-                    item.sku
-                )
-            };
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "unknown_product",
-                format!(
-                    "order {} line {:?} {what}: add the product to the catalogue (with the SKU \
-                     the shop uses), then retry the pickup",
-                    order.order_id, item.name
-                ),
-            )
-            .with_details(json!({
-                "line_id": item.line_id, "sku": item.sku, "name": item.name,
-            })));
-        };
-        if item.quantity <= 0 {
-            return Err(bad(
-                format!(
-                    "order {} line {:?} ({}): quantity {} is not a positive number of units",
-                    order.order_id, item.name, item.sku, item.quantity
-                ),
-                item,
-            ));
-        }
-        let units = item.quantity;
-        let quantity = units.checked_mul(1000).ok_or_else(|| {
-            bad(
-                format!("order {}: quantity too large", order.order_id),
-                item,
-            )
-        })?;
-        let (unit_price, discount) = match item.paid_cents {
-            Some(paid) if paid < 0 => {
-                return Err(bad(
-                    format!(
-                        "order {} line {:?} ({}): the amount paid {} is negative",
-                        order.order_id,
-                        item.name,
-                        item.sku,
-                        Cents(paid)
-                    ),
-                    item,
-                ))
-            }
-            Some(paid) => {
-                // paid >= 0 and units >= 1: no overflow in the ceiling.
-                let unit_price = paid / units + i64::from(paid % units != 0);
-                let gross = unit_price.checked_mul(units).ok_or_else(|| {
-                    bad(format!("order {}: amount too large", order.order_id), item)
-                })?;
-                (unit_price, gross - paid)
-            }
-            None => {
-                warnings.push(format!(
-                    "order {} line {:?} ({}): the shop gave no amount paid; the catalogue's \
-                     price is used",
-                    order.order_id, item.name, item.sku
-                ));
-                (p.price_cents, 0)
-            }
-        };
-        lines.push(LineInput {
-            sku: p.sku.clone(),
-            label: p.label.clone(),
-            quantity: pos_core::money::Qty(quantity),
-            unit: match p.unit {
-                crate::catalog::Unit::Piece => TicketUnit::Piece,
-                crate::catalog::Unit::Kg => TicketUnit::Kg,
-            },
-            unit_price: Cents(unit_price),
-            vat_rate: pos_core::money::VatRate(p.vat_rate),
-            discount: Cents(discount),
-        });
-    }
-    Ok(lines)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::Product;
 
     fn item(sku: &str, quantity: i64, paid: Option<i64>) -> shop_sync::ledger::OrderItem {
         shop_sync::ledger::OrderItem {
@@ -308,7 +197,7 @@ mod tests {
             item("PAIN", 1, Some(0)),
             item("PAIN", 2, None),
         ]);
-        let lines = pickup_ticket_lines(&o, catalog, &mut warnings).expect("lines");
+        let lines = crate::pickup::ticket_lines(&o, catalog, &mut warnings).expect("lines");
         let t = pos_core::ticket::compute_sale(
             &SaleInput {
                 operator: "alice".into(),
@@ -348,7 +237,9 @@ mod tests {
             (order(vec![item("PAIN", 1, Some(-1))]), "bad_order_line"),
             (order(Vec::new()), "bad_order_line"),
         ] {
-            let e = pickup_ticket_lines(&o, catalog, &mut w).expect_err("refused");
+            let e = ApiError::from(
+                crate::pickup::ticket_lines(&o, catalog, &mut w).expect_err("refused"),
+            );
             assert_eq!(
                 (e.status, e.code),
                 (StatusCode::CONFLICT, code),
@@ -356,8 +247,10 @@ mod tests {
                 e.message
             );
         }
-        let e = pickup_ticket_lines(&order(vec![item("VIN", 1, Some(100))]), catalog, &mut w)
-            .expect_err("refused");
+        let e =
+            crate::pickup::ticket_lines(&order(vec![item("VIN", 1, Some(100))]), catalog, &mut w)
+                .map_err(ApiError::from)
+                .expect_err("refused");
         assert!(
             e.message.contains("Web VIN")
                 && e.message.contains("\"VIN\"")

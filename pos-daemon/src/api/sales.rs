@@ -133,7 +133,7 @@ async fn post_sale(
     Extension(caller): Extension<Caller>,
     KeyedJson { body: req, key }: KeyedJson<SaleRequest>,
 ) -> ApiResult {
-    let journal = app.journal().map_err(ApiError::unavailable)?;
+    let journal = app.journal()?;
     // A sale sent again under its idempotency key gets its first answer, not a second ticket.
     let (_held, unsettled) = match key.as_ref().map(|k| idempotency::start(&app, k)) {
         None => (None, None),
@@ -379,7 +379,7 @@ async fn post_refund(
     Extension(caller): Extension<Caller>,
     KeyedJson { body: req, key }: KeyedJson<RefundRequest>,
 ) -> ApiResult {
-    let journal = app.journal().map_err(ApiError::unavailable)?;
+    let journal = app.journal()?;
     // A refund sent again under its idempotency key gets its first answer: money goes out once.
     let (_held, unsettled) = match key.as_ref().map(|k| idempotency::start(&app, k)) {
         None => (None, None),
@@ -570,7 +570,7 @@ async fn reprint(
     ApiJson(req): ApiJson<ReprintRequest>,
 ) -> ApiResult {
     let seq = parse_seq(&seq)?;
-    let journal = app.journal().map_err(ApiError::unavailable)?;
+    let journal = app.journal()?;
     signed_in(&app, &caller, &req.operator)?;
     let path = app.config.journal_path();
     let kind = blocking(move || {

@@ -25,7 +25,7 @@ pub(super) fn routes() -> Vec<Route> {
 }
 
 async fn get_config(State(app): AppState) -> ApiResult {
-    let journal = app.journal().map_err(ApiError::unavailable)?;
+    let journal = app.journal()?;
     let merchant = app.current_opening().merchant;
     Ok(Json(json!({
         "merchant": merchant,
@@ -45,7 +45,7 @@ struct VatRatesRequest {
 }
 
 async fn set_vat_rates(State(app): AppState, ApiJson(req): ApiJson<VatRatesRequest>) -> ApiResult {
-    let journal = app.journal().map_err(ApiError::unavailable)?;
+    let journal = app.journal()?;
     let op = authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
     // A rate still used by a product stays: its sales would be refused.
     let in_use: Vec<String> = app
@@ -97,11 +97,12 @@ struct MerchantRequest {
 }
 
 async fn set_merchant(State(app): AppState, ApiJson(req): ApiJson<MerchantRequest>) -> ApiResult {
-    let journal = app.journal().map_err(ApiError::unavailable)?;
+    let journal = app.journal()?;
     let mut check = app.till.opening.clone();
     check.merchant = req.merchant.clone();
     crate::config::check_merchant_text(&check.merchant)
-        .and_then(|()| pos_core::body::validate_opening(&check))
+        .map_err(|e| ApiError::invalid("invalid_merchant", e.to_string()))?;
+    pos_core::body::validate_opening(&check)
         .map_err(|e| ApiError::invalid("invalid_merchant", e))?;
     let op = authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
     let old = app.current_opening().merchant;

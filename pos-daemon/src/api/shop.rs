@@ -35,7 +35,7 @@ async fn sync_status(State(app): AppState) -> ApiResult {
     let mut shops = Vec::new();
     for shop in app.shops.clone() {
         let (status, drift) = blocking(move || (shop.status(), shop.drift())).await?;
-        let status = status.map_err(ApiError::internal)?;
+        let status = status.map_err(|e| ApiError::internal(e.to_string()))?;
         let drift = drift.map_err(ledger_error)?;
         shops.push(json!({
             "shop": status.shop,
@@ -104,10 +104,9 @@ async fn sync_reconcile(
     authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
     let mut answers = Vec::new();
     for shop in targets(&app, req.shop.as_deref())? {
-        let drift = shop
-            .reconcile()
-            .await
-            .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "shop_unreachable", e))?;
+        let drift = shop.reconcile().await.map_err(|e| {
+            ApiError::new(StatusCode::BAD_GATEWAY, "shop_unreachable", e.to_string())
+        })?;
         tracing::info!(shop = %shop.name, by = %req.operator, corrections = drift.len(), "reconciliation");
         answers.push(json!({ "shop": shop.name, "drift": drift }));
     }
@@ -152,7 +151,7 @@ async fn sync_run(
                 failure.get_or_insert(ApiError::new(
                     StatusCode::BAD_GATEWAY,
                     "shop_unreachable",
-                    e,
+                    e.to_string(),
                 ));
                 continue;
             }
@@ -170,7 +169,9 @@ async fn sync_run(
             }
         };
         tracing::info!(shop = %shop.name, by = %req.operator, pushed = report.pushed, orders = report.orders_seen, "sync run on demand");
-        let status = shop.status().map_err(ApiError::internal)?;
+        let status = shop
+            .status()
+            .map_err(|e| ApiError::internal(e.to_string()))?;
         answers.push(json!({ "shop": shop.name, "run": report, "status": status }));
     }
     match failure {

@@ -62,6 +62,21 @@ impl ProjectionError {
     }
 }
 
+/// Why the projector could not project (the records stay in the journal: the next batch or
+/// start tries again).
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectorError {
+    /// The journal could not be read.
+    #[error("the projector cannot read the journal: {0}")]
+    Read(#[from] pos_core::reader::ReadError),
+    /// No projection's cursor could be read from its store.
+    #[error("no projection's cursor can be read")]
+    NoCursor,
+    /// A projection failed.
+    #[error(transparent)]
+    Projection(#[from] ProjectionError),
+}
+
 /// A journal record as the projections receive it.
 #[derive(Debug, Clone)]
 pub struct Projected {
@@ -221,16 +236,17 @@ impl Projector {
         self.print.cursor().unwrap_or(0)
     }
 
-    fn reader(&mut self) -> Result<&JournalReader, String> {
-        if self.reader.is_none() {
-            self.reader = Some(JournalReader::open(&self.journal_path).map_err(|e| e.to_string())?);
-        }
-        self.reader.as_ref().ok_or_else(|| "no reader".to_string())
+    fn reader(&mut self) -> Result<&JournalReader, ProjectorError> {
+        let reader = match self.reader.take() {
+            Some(r) => r,
+            None => JournalReader::open(&self.journal_path)?,
+        };
+        Ok(self.reader.insert(reader))
     }
 
     /// The journal's last seq.
-    pub fn head(&mut self) -> Result<u64, String> {
-        let r = self.reader()?.last_seq().map_err(|e| e.to_string());
+    pub fn head(&mut self) -> Result<u64, ProjectorError> {
+        let r = self.reader()?.last_seq().map_err(ProjectorError::from);
         if r.is_err() {
             self.reader = None;
         }
@@ -253,7 +269,11 @@ impl Projector {
     }
 
     /// Reads records `from..=upto` (at most [`CHUNK`]); returns them and the last seq read.
-    fn read_chunk(&mut self, from: u64, upto: u64) -> Result<(Vec<Projected>, u64), String> {
+    fn read_chunk(
+        &mut self,
+        from: u64,
+        upto: u64,
+    ) -> Result<(Vec<Projected>, u64), ProjectorError> {
         let mut out = Vec::new();
         let mut last = from.saturating_sub(1);
         let read = self.reader()?.for_each_from(from, |rec| {
@@ -282,7 +302,7 @@ impl Projector {
         });
         if let Err(e) = read {
             self.reader = None;
-            return Err(e.to_string());
+            return Err(e.into());
         }
         Ok((out, last))
     }
@@ -290,14 +310,14 @@ impl Projector {
     /// Projects every record up to `upto` (durable records only: callers pass seqs whose
     /// append returned, or the journal head) to every projection behind it. Returns how many
     /// print jobs were created.
-    pub fn project_to(&mut self, upto: u64) -> Result<usize, String> {
+    pub fn project_to(&mut self, upto: u64) -> Result<usize, ProjectorError> {
         self.take_additions();
         let before = self.print_jobs_created();
         let mut cursors: Vec<u64> = self.others.iter_mut().filter_map(|h| h.cursor()).collect();
         cursors.extend(self.print.cursor());
         cursors.sort_unstable();
         let Some(&lowest) = cursors.first() else {
-            return Err("no projection's cursor can be read".into());
+            return Err(ProjectorError::NoCursor);
         };
         let mut from = lowest + 1;
         let mut failure = None;
@@ -317,13 +337,13 @@ impl Projector {
             for result in std::iter::once(print).chain(others.collect::<Vec<_>>()) {
                 if let Err(e) = result {
                     tracing::error!(error = %e, "projection failed (retried with the next batch)");
-                    failure = Some(e.to_string());
+                    failure = Some(e);
                 }
             }
             from = last + 1;
         }
         match failure {
-            Some(e) => Err(e),
+            Some(e) => Err(e.into()),
             None => Ok(self.print_jobs_created() - before),
         }
     }

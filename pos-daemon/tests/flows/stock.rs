@@ -217,7 +217,7 @@ timeout_secs = 2
 async fn run(d: &Daemon) -> Value {
     let shop = d.app.shop().expect("shop configured");
     let r = shop.run_once().await;
-    json!({ "ok": r.is_ok(), "error": r.err() })
+    json!({ "ok": r.is_ok(), "error": r.err().map(|e| e.to_string()) })
 }
 
 async fn sync(d: &Daemon) -> Value {
