@@ -23,6 +23,8 @@ pub struct App {
     pub config: Arc<Config>,
     /// The printer, the drawer and the worker's wake-up ([`Printing`]).
     pub printing: Arc<Printing>,
+    /// The stock ledger and the online shops ([`crate::stock::Stock`]).
+    pub stock: crate::stock::Stock,
     /// The journal, its identity, key and clock ([`Till`]).
     pub till: Arc<Till>,
     /// Catalog and print queue.
@@ -42,8 +44,6 @@ pub struct App {
     pub sessions: Mutex<crate::sessions::Sessions>,
     /// PIN attempts.
     pub pins: Mutex<PinGuard>,
-    /// "Sold below zero stock" warnings, logged at most once a minute under a burst.
-    pub below_zero_warnings: crate::throttle::Throttle,
     /// Training mode.
     pub training: AtomicBool,
     /// Each scanner's state for the API, by device path.
@@ -55,14 +55,6 @@ pub struct App {
     pub keys_in_flight: Mutex<HashSet<String>>,
     /// Last scans (for the API), newest last.
     pub scans: Mutex<std::collections::VecDeque<serde_json::Value>>,
-    /// The stock ledger (`stock.db`): the only record of stock levels.
-    pub ledger: crate::stock::SharedLedger,
-    /// The online shops whose configuration is usable, in the configuration's order.
-    pub shops: Vec<Arc<crate::stock::ShopSync>>,
-    /// Stock and shop configuration problems (reported by `GET /v1/sync`; sales go on).
-    pub shop_problems: Vec<String>,
-    /// Serialises click & collect pickups (see [`crate::stock`]).
-    pub pickup_gate: tokio::sync::Mutex<()>,
     /// Projections added while posd runs ([`App::add_projection`]).
     projections: Additions,
     /// The projector's state and queue, until its thread starts.
@@ -230,10 +222,7 @@ impl App {
             bus.clone(),
         ));
         let app = App {
-            ledger,
-            shops,
-            shop_problems,
-            pickup_gate: tokio::sync::Mutex::new(()),
+            stock: crate::stock::Stock::new(ledger, shops, shop_problems),
             projector_start: Mutex::new(None),
             projections: Additions::default(),
             sessions: Mutex::new(crate::sessions::Sessions::new(
@@ -251,7 +240,6 @@ impl App {
             signed_in: RwLock::new(HashSet::new()),
 
             pins: Mutex::new(pins),
-            below_zero_warnings: crate::throttle::Throttle::new(std::time::Duration::from_secs(60)),
             training: AtomicBool::new(training),
             scans: Mutex::new(Default::default()),
             scanners: Mutex::new(Default::default()),
@@ -394,7 +382,7 @@ impl App {
             self.bus.clone(),
         );
         // A ledger without a cursor of its own had its movements recorded with the print jobs.
-        let stock = StockProjection::new(self.ledger.clone(), self.ops.cursor()?);
+        let stock = StockProjection::new(self.stock.ledger.clone(), self.ops.cursor()?);
         Ok(Projector::new(
             self.config.journal_path(),
             print,
@@ -438,12 +426,12 @@ impl App {
 
     /// The first online shop (the one of a till with a single shop).
     pub fn shop(&self) -> Option<Arc<crate::stock::ShopSync>> {
-        self.shops.first().cloned()
+        self.stock.shops.first().cloned()
     }
 
     /// The online shop named `name`.
     pub fn shop_named(&self, name: &str) -> Option<Arc<crate::stock::ShopSync>> {
-        self.shops.iter().find(|s| s.name == name).cloned()
+        self.stock.shops.iter().find(|s| s.name == name).cloned()
     }
 
     /// See [`Printing::printer_state`].

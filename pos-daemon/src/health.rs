@@ -69,7 +69,7 @@ fn alert(health: &Value) -> Value {
 
 /// Publishes a `health` event (the whole health) each time its alert part changes, looking
 /// every `every`, until `stop` turns true. Asks for the journal to be reopened
-/// ([`App::journal_reopen`]) when it writes nothing more until then.
+/// ([`crate::till::Till::journal_reopen`]) when it writes nothing more until then.
 pub async fn watch(app: Arc<App>, every: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut last = Value::Null;
     let mut ticks = tokio::time::interval(every);

@@ -1,5 +1,5 @@
 //! posd as a library: the daemon's services, its HTTP API and its start-up, which the `posd`
-//! binary runs ([`serve`]) and the tests drive directly.
+//! binary runs ([`serve()`]) and the tests drive directly.
 
 pub mod api;
 pub mod app;
@@ -164,7 +164,7 @@ async fn serve_async(
             }
         });
     }
-    for shop in &app.shops {
+    for shop in &app.stock.shops {
         tracing::info!(shop = %shop.name, "online shop sync started");
         tokio::spawn(shop.clone().run());
     }

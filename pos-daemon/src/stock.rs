@@ -142,6 +142,44 @@ pub fn prepare(
     Ok(())
 }
 
+/// The stock service: the ledger and the online shops syncing with it.
+pub struct Stock {
+    /// The stock ledger (`stock.db`): the only record of stock levels. A mutex around one
+    /// SQLite connection: the projector, the API and each shop's syncer take turns.
+    pub ledger: SharedLedger,
+    /// The online shops whose configuration is usable, in the configuration's order.
+    pub shops: Vec<Arc<ShopSync>>,
+    /// Stock and shop configuration problems (reported by `GET /v1/sync`; sales go on).
+    pub problems: Vec<String>,
+    /// Serialises click & collect pickups: the intent written before the sale is the one the
+    /// projector reads with it (an async mutex: held across the journal append).
+    pub pickup_gate: tokio::sync::Mutex<()>,
+    /// "Sold below zero stock" warnings, logged at most once a minute under a burst.
+    pub below_zero_warnings: crate::throttle::Throttle,
+}
+
+impl std::fmt::Debug for Stock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stock")
+            .field("shops", &self.shops)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stock {
+    /// The service over `ledger`, with the shops whose configuration could be used and the
+    /// problems of the others.
+    pub fn new(ledger: SharedLedger, shops: Vec<Arc<ShopSync>>, problems: Vec<String>) -> Stock {
+        Stock {
+            ledger,
+            shops,
+            problems,
+            pickup_gate: tokio::sync::Mutex::new(()),
+            below_zero_warnings: crate::throttle::Throttle::new(Duration::from_secs(60)),
+        }
+    }
+}
+
 /// Why a shop does not sync.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ShopError {

@@ -33,7 +33,7 @@ async fn list_products(State(app): AppState) -> ApiResult {
     let app2 = app.clone();
     let products = blocking(move || {
         let mut products = app2.ops.products().map_err(|e| e.to_string())?;
-        let l = crate::stock::lock(&app2.ledger);
+        let l = crate::stock::lock(&app2.stock.ledger);
         for p in products.iter_mut().filter(|p| p.track_stock) {
             p.stock_milli = l
                 .level(&p.sku)
@@ -91,7 +91,7 @@ async fn save_product(app: Arc<App>, req: ProductRequest, must_exist: Option<boo
             .upsert_product(&stored)
             .map_err(|e| e.to_string())?;
         if stored.track_stock {
-            let mut l = crate::stock::lock(&app2.ledger);
+            let mut l = crate::stock::lock(&app2.stock.ledger);
             l.track(&stored.sku, app2.config.stock.low_of(&stored.sku))
                 .map_err(|e| e.to_string())?;
             if let Some(q) = stored.stock_milli {
@@ -124,7 +124,7 @@ async fn save_product(app: Arc<App>, req: ProductRequest, must_exist: Option<boo
 /// Fills a tracked product's `stock_milli` (on hand) from the ledger.
 fn with_level(app: &App, p: &mut Product) {
     if p.track_stock {
-        p.stock_milli = crate::stock::lock(&app.ledger)
+        p.stock_milli = crate::stock::lock(&app.stock.ledger)
             .level(&p.sku)
             .ok()
             .flatten()

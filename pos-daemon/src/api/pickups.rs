@@ -54,7 +54,7 @@ async fn pickup(
             "pickups are not recorded in training mode",
         ));
     }
-    let _gate = app.pickup_gate.lock().await;
+    let _gate = app.stock.pickup_gate.lock().await;
     if let Some(s) = app.shop_named(&shop) {
         // The order may have been cancelled since the last poll. A shop that does not answer
         // in time does not hold the customer at the till: the last poll decides.

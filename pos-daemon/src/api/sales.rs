@@ -216,7 +216,7 @@ async fn post_sale(
             .iter()
             .map(|l| (l.sku.clone(), l.quantity.0))
             .collect();
-        let ledger = app.ledger.clone();
+        let ledger = app.stock.ledger.clone();
         match blocking(move || crate::stock::lock(&ledger).check_sale(&wanted)).await? {
             Ok(w) => w,
             Err(shop_sync::ledger::LedgerError::Insufficient(short)) => {
@@ -255,7 +255,7 @@ async fn post_sale(
     let job = job.await.ok().flatten();
     let mut answer = ticket_answer(&app, &a, code, job);
     if !warnings.is_empty() {
-        if let Some(held_back) = app.below_zero_warnings.pass() {
+        if let Some(held_back) = app.stock.below_zero_warnings.pass() {
             tracing::warn!(seq = a.seq, shortages = ?warnings, held_back, "sold below zero stock");
         }
         answer["stock_warnings"] = json!(warnings);
@@ -398,7 +398,7 @@ async fn post_refund(
         .try_fold(0i64, |acc, p| acc.checked_add(p.amount.0.checked_abs()?))
         .ok_or_else(|| ApiError::invalid("invalid_ticket", "amount overflow"))?;
     let op = operator(&app, &req.operator)?;
-    let needs_manager = req.void || amount > app.config.policy.cashier_refund_limit_cents;
+    let needs_manager = app.config.policy.refund_needs_manager(req.void, amount);
     let mut override_by = None;
     if needs_manager && op.role != Role::Manager {
         let (Some(m), Some(pin)) = (&req.manager, &req.manager_pin) else {

@@ -33,7 +33,7 @@ pub(super) fn routes() -> Vec<Route> {
 
 async fn sync_status(State(app): AppState) -> ApiResult {
     let mut shops = Vec::new();
-    for shop in app.shops.clone() {
+    for shop in app.stock.shops.clone() {
         let (status, drift) = blocking(move || (shop.status(), shop.drift())).await?;
         let status = status.map_err(|e| ApiError::internal(e.to_string()))?;
         let drift = drift.map_err(ledger_error)?;
@@ -47,7 +47,7 @@ async fn sync_status(State(app): AppState) -> ApiResult {
             "drift": drift,
         }));
     }
-    let mut problems = app.shop_problems.clone();
+    let mut problems = app.stock.problems.clone();
     {
         let catalog = app
             .catalog
@@ -80,8 +80,8 @@ fn targets(app: &App, shop: Option<&str>) -> Result<Vec<Arc<ShopSync>>, ApiError
                 format!("no online shop is named {name:?}"),
             )
         }),
-        None if app.shops.is_empty() => Err(no_shop(app)),
-        None => Ok(app.shops.clone()),
+        None if app.stock.shops.is_empty() => Err(no_shop(app)),
+        None => Ok(app.stock.shops.clone()),
     }
 }
 
@@ -181,12 +181,12 @@ async fn sync_run(
 }
 
 fn no_shop(app: &App) -> ApiError {
-    let why = if app.shop_problems.is_empty() {
+    let why = if app.stock.problems.is_empty() {
         "no online shop is configured ([[shops]])".to_string()
     } else {
         format!(
             "the online shop is not usable: {}",
-            app.shop_problems.join("; ")
+            app.stock.problems.join("; ")
         )
     };
     ApiError::new(StatusCode::CONFLICT, "no_shop", why)

@@ -38,7 +38,7 @@ pub(super) async fn with_ledger<T: Send + 'static>(
         + Send
         + 'static,
 ) -> Result<T, ApiError> {
-    let ledger = app.ledger.clone();
+    let ledger = app.stock.ledger.clone();
     blocking(move || f(&mut crate::stock::lock(&ledger)))
         .await?
         .map_err(ledger_error)

@@ -80,7 +80,7 @@ async fn two_woocommerce_shops_on_one_till_sync_independently() {
         shop_table("site-b", &url_b)
     );
     let d = daemon(&extra).await;
-    assert_eq!(d.app.shops.len(), 2);
+    assert_eq!(d.app.stock.shops.len(), 2);
 
     // Both are synced by one "sync now"; the answer lists each.
     let (status, v) = sync_now(&d, None).await;

@@ -53,7 +53,7 @@ async fn a_sale_moves_stock_once_also_when_the_projection_is_replayed() {
     // the ledger keys movements by seq and line, so nothing moves twice.
     d.app.ops.set_meta("recovered_upto", "0").expect("cursor");
     // And so did the ledger's own cursor (stock.db restored from an old backup).
-    pos_daemon::stock::lock(&d.app.ledger)
+    pos_daemon::stock::lock(&d.app.stock.ledger)
         .set_meta(pos_daemon::project::stock::CURSOR, "0")
         .expect("stock cursor");
     let mut p = d.app.new_projector().expect("projector");
@@ -62,7 +62,7 @@ async fn a_sale_moves_stock_once_also_when_the_projection_is_replayed() {
     p.project_to(head).expect("replay");
     assert_eq!(on_hand(&d, "BAGUETTE").await, 97_000);
     // Replaying the movements gives the stored levels.
-    let fixed = pos_daemon::stock::lock(&d.app.ledger)
+    let fixed = pos_daemon::stock::lock(&d.app.stock.ledger)
         .replay()
         .expect("replay");
     assert!(fixed.is_empty(), "levels are the movements' projection");
@@ -472,8 +472,11 @@ async fn a_pickup_journaled_but_not_projected_ends_its_reservation_once() {
         shop: "woo".into(),
         order: cc.to_string(),
     };
-    pos_daemon::stock::set_intent(&mut pos_daemon::stock::lock(&d.app.ledger), Some(&intent))
-        .expect("intent");
+    pos_daemon::stock::set_intent(
+        &mut pos_daemon::stock::lock(&d.app.stock.ledger),
+        Some(&intent),
+    )
+    .expect("intent");
     let journal = d.app.journal().expect("journal");
     let input = crate::two_baguettes(pos_core::ticket::PaymentMethod::Online);
     let a = tokio::task::spawn_blocking(move || journal.sale(&input))
@@ -484,7 +487,7 @@ async fn a_pickup_journaled_but_not_projected_ends_its_reservation_once() {
         .ops
         .set_meta("recovered_upto", &(a.seq - 1).to_string())
         .expect("cursor");
-    pos_daemon::stock::lock(&d.app.ledger)
+    pos_daemon::stock::lock(&d.app.stock.ledger)
         .set_meta(pos_daemon::project::stock::CURSOR, &(a.seq - 1).to_string())
         .expect("stock cursor");
     for _ in 0..2 {
@@ -694,7 +697,7 @@ async fn a_pickup_ticket_shows_what_was_paid_online() {
     assert_eq!(sync(&d).await["backlog"]["pending"], 0);
     assert_eq!(lock(&fake).stock("BAGUETTE"), Some(98));
     assert_eq!(lock(&fake).stock("COMTE"), Some(18));
-    let fixed = pos_daemon::stock::lock(&d.app.ledger)
+    let fixed = pos_daemon::stock::lock(&d.app.stock.ledger)
         .replay()
         .expect("replay");
     assert!(fixed.is_empty());
@@ -743,7 +746,7 @@ async fn a_pickup_with_a_product_unknown_to_the_till_is_refused_and_changes_noth
     );
     let p = d.ok("GET", "/v1/pickups", None).await;
     assert_eq!(p["pickups"][0]["order_id"], cc.to_string());
-    let intent = pos_daemon::stock::lock(&d.app.ledger)
+    let intent = pos_daemon::stock::lock(&d.app.stock.ledger)
         .meta(pos_daemon::stock::PICKUP_INTENT)
         .expect("meta");
     assert!(
