@@ -4,17 +4,17 @@
 use crate::auth::PinGuard;
 use crate::bus::Bus;
 use crate::catalog::Catalog;
-use crate::config::{Config, OperatorConfig};
+use crate::config::Config;
 use crate::ops::Ops;
 use crate::print::{PrinterState, Printing};
 use crate::project::{Additions, PrintProjection, Projection, Projector, StockProjection};
+use crate::staff::Staff;
 use crate::till::{Notice, Till, TillParts};
 use pos_core::barcode::BarcodeConfig;
 use pos_core::body::OpeningBody;
 use pos_core::journal::{Journal, JournalError, JournalOptions};
 use pos_core::keys::KeyPair;
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::AtomicBool;
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, RwLock};
 
 /// Everything the handlers and workers share.
@@ -25,6 +25,10 @@ pub struct App {
     pub printing: Arc<Printing>,
     /// The stock ledger and the online shops ([`crate::stock::Stock`]).
     pub stock: crate::stock::Stock,
+    /// The operators, who is signed in, the sessions, the PIN lock-out ([`Staff`]).
+    pub staff: Staff,
+    /// The scanners' state and the last scans ([`crate::devices::Devices`]).
+    pub devices: crate::devices::Devices,
     /// The journal, its identity, key and clock ([`Till`]).
     pub till: Arc<Till>,
     /// Catalog and print queue.
@@ -35,26 +39,9 @@ pub struct App {
     pub barcodes: BarcodeConfig,
     /// The event stream.
     pub bus: Bus,
-    /// Operators by id.
-    pub operators: HashMap<String, OperatorConfig>,
-    /// Operators signed in now, for machine clients (the configuration's bearer tokens).
-    pub signed_in: RwLock<HashSet<String>>,
-    /// The operators' sessions, one per client (browsers, tablets): a session acts as its own
-    /// operator only. A mutex: every request carrying a session token updates its idle time.
-    pub sessions: Mutex<crate::sessions::Sessions>,
-    /// PIN attempts.
-    pub pins: Mutex<PinGuard>,
-    /// Training mode.
-    pub training: AtomicBool,
-    /// Each scanner's state for the API, by device path.
-    pub scanners: Mutex<std::collections::BTreeMap<String, serde_json::Value>>,
     /// The operators' sessions kept from the last run, while the start is not journaled yet:
     /// the clock read too far ahead of the journal at start ([`App::finish_start`]).
     pub start_pending: Mutex<Option<HashSet<String>>>,
-    /// The idempotency keys of the requests being served ([`crate::idempotency`]).
-    pub keys_in_flight: Mutex<HashSet<String>>,
-    /// Last scans (for the API), newest last.
-    pub scans: Mutex<std::collections::VecDeque<serde_json::Value>>,
     /// Projections added while posd runs ([`App::add_projection`]).
     projections: Additions,
     /// The projector's state and queue, until its thread starts.
@@ -193,11 +180,6 @@ impl App {
             tracing::error!(problem = %p, "online shop configuration: sales go on, sync does not");
         }
         let catalog = Catalog::new(products);
-        let operators = config
-            .operators
-            .iter()
-            .map(|o| (o.id.clone(), o.clone()))
-            .collect();
         let pins = PinGuard::new(
             config.policy.pin_max_failures,
             std::time::Duration::from_secs(config.policy.pin_lockout_secs),
@@ -212,6 +194,7 @@ impl App {
             key,
             clock,
             projector,
+            training,
         }));
         let ops = Arc::new(ops);
         let bus = Bus::default();
@@ -225,10 +208,15 @@ impl App {
             stock: crate::stock::Stock::new(ledger, shops, shop_problems),
             projector_start: Mutex::new(None),
             projections: Additions::default(),
-            sessions: Mutex::new(crate::sessions::Sessions::new(
-                config.api.session_idle_secs,
-                config.api.max_sessions,
-            )),
+            staff: Staff::new(
+                &config.operators,
+                crate::sessions::Sessions::new(
+                    config.api.session_idle_secs,
+                    config.api.max_sessions,
+                ),
+                pins,
+            ),
+            devices: crate::devices::Devices::default(),
             config,
             till,
             printing,
@@ -236,15 +224,7 @@ impl App {
             catalog: RwLock::new(catalog),
             barcodes,
             bus,
-            operators,
-            signed_in: RwLock::new(HashSet::new()),
-
-            pins: Mutex::new(pins),
-            training: AtomicBool::new(training),
-            scans: Mutex::new(Default::default()),
-            scanners: Mutex::new(Default::default()),
             start_pending: Mutex::new(None),
-            keys_in_flight: Mutex::new(HashSet::new()),
         };
         if let Some(j) = &app.till.journal {
             match j.clock_ahead() {
@@ -304,7 +284,7 @@ impl App {
     fn resume_sessions(&self, j: &Journal, kept: HashSet<String>) -> Result<(), StartError> {
         let mut resumed = HashSet::new();
         for id in kept {
-            if self.operators.contains_key(&id) {
+            if self.staff.operators.contains_key(&id) {
                 resumed.insert(id);
                 continue;
             }
@@ -324,10 +304,10 @@ impl App {
         if !resumed.is_empty() {
             tracing::info!(count = resumed.len(), "operator sessions resumed");
         }
-        if self.training.load(std::sync::atomic::Ordering::SeqCst) {
+        if self.till.training.load(std::sync::atomic::Ordering::SeqCst) {
             tracing::warn!("training mode resumed: tickets are training tickets");
         }
-        if let Ok(mut s) = self.signed_in.write() {
+        if let Ok(mut s) = self.staff.signed_in.write() {
             *s = resumed;
         }
         Ok(self.save_sessions()?)
@@ -335,7 +315,7 @@ impl App {
 
     /// Writes the operators signed in and training mode to `ops.db`.
     pub fn save_sessions(&self) -> Result<(), rusqlite::Error> {
-        let ids: Vec<String> = match self.signed_in.read() {
+        let ids: Vec<String> = match self.staff.signed_in.read() {
             Ok(s) => s.iter().cloned().collect(),
             Err(p) => p.into_inner().iter().cloned().collect(),
         };
@@ -343,7 +323,7 @@ impl App {
             SIGNED_IN,
             &serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into()),
         )?;
-        let training = self.training.load(std::sync::atomic::Ordering::SeqCst);
+        let training = self.till.training.load(std::sync::atomic::Ordering::SeqCst);
         self.ops
             .set_meta(TRAINING, if training { "on" } else { "off" })
     }
@@ -479,7 +459,7 @@ impl App {
     /// every [`SESSION_SWEEP`]; a session used after its end is ended when it comes, too).
     pub async fn end_idle_sessions(&self) {
         let now = self.till.clock.now_ms();
-        let ended = match self.sessions.lock() {
+        let ended = match self.staff.sessions.lock() {
             Ok(mut s) => s.sweep(now),
             Err(_) => return,
         };

@@ -49,7 +49,7 @@ pub fn state(app: &App) -> Value {
         })),
         "register_id": app.till.opening.register_id,
         "software": crate::software(),
-        "training": app.training.load(Ordering::SeqCst),
+        "training": app.till.training.load(Ordering::SeqCst),
         "printer": app.printer_state(),
         "disk": disk_state(&app.config),
     })

@@ -88,7 +88,7 @@ pub struct InFlight {
 impl InFlight {
     /// Takes `key` for this request; `None` if another request holds it.
     pub fn take(app: &Arc<App>, key: &str) -> Option<InFlight> {
-        let mut keys = match app.keys_in_flight.lock() {
+        let mut keys = match app.till.keys_in_flight.lock() {
             Ok(k) => k,
             Err(p) => p.into_inner(),
         };
@@ -101,7 +101,7 @@ impl InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        let mut keys = match self.app.keys_in_flight.lock() {
+        let mut keys = match self.app.till.keys_in_flight.lock() {
             Ok(k) => k,
             Err(p) => p.into_inner(),
         };

@@ -7,8 +7,7 @@ use drivers::scanner::serial::{ScannerEvent, SerialScanner, SerialScannerConfig}
 use serde_json::json;
 use std::sync::Arc;
 
-/// How many recent scans are kept for `GET /v1/scans`.
-pub const RECENT_SCANS: usize = 50;
+use crate::devices::RECENT_SCANS;
 
 /// What a scan resolves to, as pushed on the event stream.
 pub fn describe(app: &App, code: &str) -> serde_json::Value {
@@ -28,7 +27,7 @@ pub fn describe(app: &App, code: &str) -> serde_json::Value {
 /// A decoded scan: looked up, kept in the recent scans and pushed on the event stream.
 pub fn on_scan(app: &App, code: &str) {
     let event = describe(app, code);
-    if let Ok(mut s) = app.scans.lock() {
+    if let Ok(mut s) = app.devices.scans.lock() {
         if s.len() >= RECENT_SCANS {
             s.pop_front();
         }
@@ -49,7 +48,7 @@ impl App {
             "state": state,
             "error": error,
         });
-        let changed = match self.scanners.lock() {
+        let changed = match self.devices.scanners.lock() {
             Ok(mut m) => {
                 m.insert(s.path.display().to_string(), value.clone()) != Some(value.clone())
             }
@@ -62,7 +61,12 @@ impl App {
 
     /// The scanners' states, as `GET /v1/devices` shows them.
     pub fn scanner_states(&self) -> Vec<serde_json::Value> {
-        let known = self.scanners.lock().map(|m| m.clone()).unwrap_or_default();
+        let known = self
+            .devices
+            .scanners
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default();
         self.config
             .scanners
             .iter()

@@ -178,6 +178,20 @@ impl Stock {
             below_zero_warnings: crate::throttle::Throttle::new(Duration::from_secs(60)),
         }
     }
+
+    /// What a sale of `lines` leaves short under the zero-stock policy: the shortages to warn
+    /// of (`warn`), or `Insufficient` when the policy refuses the sale (`refuse`: nothing may be
+    /// journaled). Products whose stock is not tracked never fall short. Blocking.
+    pub fn check_sale(
+        &self,
+        lines: &[pos_core::ticket::LineInput],
+    ) -> Result<Vec<shop_sync::ledger::Shortage>, LedgerError> {
+        let wanted: Vec<(String, i64)> = lines
+            .iter()
+            .map(|l| (l.sku.clone(), l.quantity.0))
+            .collect();
+        lock(&self.ledger).check_sale(&wanted)
+    }
 }
 
 /// Why a shop does not sync.

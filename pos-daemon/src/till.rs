@@ -8,8 +8,10 @@
 use pos_core::body::{Merchant, OpeningBody};
 use pos_core::journal::{Clock, Journal};
 use pos_core::keys::KeyPair;
+use std::collections::HashSet;
+use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::SyncSender;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// An appended record to project; the reply gets its print job id (none for records that do
 /// not print, or when `ops.db` failed: the next batch or start retries from the cursor).
@@ -44,6 +46,12 @@ pub struct Till {
     /// Notified when the journal must be reopened (a commit of unknown outcome): `posd serve`
     /// stops with an error, for its service manager to start it again.
     pub journal_reopen: tokio::sync::Notify,
+    /// Training mode: tickets are journaled as training tickets, counted nowhere. An atomic:
+    /// every sale reads it, a manager rarely switches it.
+    pub training: AtomicBool,
+    /// The idempotency keys of the requests being served ([`crate::idempotency`]): a second
+    /// request with a key in the set waits for the first's answer instead of writing twice.
+    pub keys_in_flight: Mutex<HashSet<String>>,
     /// Appended seqs go to the projector (print jobs, stock movements, closures).
     projector: SyncSender<Notice>,
 }
@@ -72,6 +80,8 @@ pub struct TillParts {
     pub clock: Arc<dyn Clock>,
     /// Where appended seqs go.
     pub projector: SyncSender<Notice>,
+    /// Whether training mode is on (kept in `ops.db` across restarts).
+    pub training: bool,
 }
 
 impl Till {
@@ -85,6 +95,8 @@ impl Till {
             key: p.key,
             clock: p.clock,
             journal_reopen: tokio::sync::Notify::new(),
+            training: AtomicBool::new(p.training),
+            keys_in_flight: Mutex::new(HashSet::new()),
             projector: p.projector,
         }
     }

@@ -46,6 +46,7 @@ async fn print_jobs(State(app): AppState) -> ApiResult {
 
 async fn scans(State(app): AppState) -> ApiResult {
     let list: Vec<Value> = app
+        .devices
         .scans
         .lock()
         .map(|s| s.iter().cloned().collect())

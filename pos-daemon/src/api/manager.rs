@@ -39,7 +39,7 @@ struct TrainingRequest {
 async fn training(State(app): AppState, ApiJson(req): ApiJson<TrainingRequest>) -> ApiResult {
     app.journal()?;
     let op = authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
-    let was = app.training.swap(req.on, Ordering::SeqCst);
+    let was = app.till.training.swap(req.on, Ordering::SeqCst);
     if was != req.on {
         save_sessions(&app).await?;
         let code = if req.on {

@@ -177,7 +177,7 @@ async fn require_token(State(app): AppState, mut req: Request, next: Next) -> Re
         Caller::Machine
     } else {
         let now = app.till.clock.now_ms();
-        let found = match app.sessions.lock() {
+        let found = match app.staff.sessions.lock() {
             Ok(mut s) => s.touch(&given, now),
             Err(_) => return ApiError::internal("session lock").into_response(),
         };

@@ -33,7 +33,8 @@ struct SignIn {
 }
 
 pub(super) fn operator(app: &App, id: &str) -> Result<OperatorConfig, ApiError> {
-    app.operators
+    app.staff
+        .operators
         .get(id)
         .cloned()
         .ok_or_else(|| ApiError::invalid("unknown_operator", format!("no operator {id:?}")))
@@ -53,6 +54,7 @@ impl PinAttempt<'_> {
         self.judged = true;
         Ok(self
             .app
+            .staff
             .pins
             .lock()
             .map_err(|_| ApiError::internal("pin lock"))?
@@ -63,7 +65,7 @@ impl PinAttempt<'_> {
 impl Drop for PinAttempt<'_> {
     fn drop(&mut self) {
         if !self.judged {
-            if let Ok(mut g) = self.app.pins.lock() {
+            if let Ok(mut g) = self.app.staff.pins.lock() {
                 g.abandon(self.operator);
             }
         }
@@ -81,6 +83,7 @@ pub(super) async fn authorize(
 ) -> Result<OperatorConfig, ApiError> {
     let op = operator(app, id)?;
     let taken = app
+        .staff
         .pins
         .lock()
         .map_err(|_| ApiError::internal("pin lock"))?
@@ -149,12 +152,13 @@ pub(super) async fn authorize(
 async fn sign_in(State(app): AppState, ApiJson(req): ApiJson<SignIn>) -> ApiResult {
     app.journal()?;
     let op = authorize(&app, &req.operator, &req.pin, Role::Cashier).await?;
-    if let Ok(mut s) = app.signed_in.write() {
+    if let Ok(mut s) = app.staff.signed_in.write() {
         s.insert(op.id.clone());
     }
     save_sessions(&app).await?;
     let now = app.till.clock.now_ms();
     let (token, evicted) = app
+        .staff
         .sessions
         .lock()
         .map_err(|_| ApiError::internal("session lock"))?
@@ -196,7 +200,8 @@ async fn sign_out(
             if operator != req.operator {
                 return Err(not_this_session(&operator, &req.operator));
             }
-            app.sessions
+            app.staff
+                .sessions
                 .lock()
                 .map_err(|_| ApiError::internal("session lock"))?
                 .close(&token);
@@ -209,11 +214,13 @@ async fn sign_out(
         }
         Caller::Machine => {
             let was = app
+                .staff
                 .signed_in
                 .write()
                 .map(|mut s| s.remove(&req.operator))
                 .unwrap_or(false);
             let sessions = app
+                .staff
                 .sessions
                 .lock()
                 .map_err(|_| ApiError::internal("session lock"))?
@@ -269,6 +276,7 @@ pub(super) fn signed_in(app: &App, caller: &Caller, id: &str) -> Result<(), ApiE
         };
     }
     let ok = app
+        .staff
         .signed_in
         .read()
         .map(|s| s.contains(id))

@@ -47,7 +47,7 @@ async fn pickup(
 ) -> ApiResult {
     let journal = app.journal()?;
     signed_in(&app, &caller, &req.operator)?;
-    if app.training.load(Ordering::SeqCst) {
+    if app.till.training.load(Ordering::SeqCst) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "training_mode",

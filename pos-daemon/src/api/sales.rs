@@ -207,17 +207,12 @@ async fn post_sale(
     }
     // The journal validates the ticket before writing anything: a refused ticket changes
     // nothing.
-    let training = app.training.load(Ordering::SeqCst);
+    let training = app.till.training.load(Ordering::SeqCst);
     let warnings = if training {
         Vec::new()
     } else {
-        let wanted: Vec<(String, i64)> = input
-            .lines
-            .iter()
-            .map(|l| (l.sku.clone(), l.quantity.0))
-            .collect();
-        let ledger = app.stock.ledger.clone();
-        match blocking(move || crate::stock::lock(&ledger).check_sale(&wanted)).await? {
+        let (app2, lines) = (app.clone(), input.lines.clone());
+        match blocking(move || app2.stock.check_sale(&lines)).await? {
             Ok(w) => w,
             Err(shop_sync::ledger::LedgerError::Insufficient(short)) => {
                 return Err(ApiError::new(

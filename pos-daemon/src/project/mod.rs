@@ -150,6 +150,9 @@ pub type Additions = Arc<Mutex<Vec<Box<dyn Projection>>>>;
 struct Held<P: ?Sized> {
     /// `None` until its store has been read (and again after a failure).
     cursor: Option<u64>,
+    /// Its failures are logged at most once a minute: a store that stays down must not write
+    /// a log line per batch of sales (it is tried again with every batch).
+    failures: crate::throttle::Throttle,
     projection: Box<P>,
 }
 
@@ -158,6 +161,7 @@ impl<P: Projection + ?Sized> Held<P> {
         Held {
             projection,
             cursor: None,
+            failures: crate::throttle::Throttle::new(Duration::from_secs(60)),
         }
     }
 
@@ -189,6 +193,9 @@ impl<P: Projection + ?Sized> Held<P> {
             Err(e) => {
                 // Read again from its store before the next try.
                 self.cursor = None;
+                if let Some(held_back) = self.failures.pass() {
+                    tracing::error!(error = %e, held_back, "projection failed (tried again with the next batch)");
+                }
                 Err(e)
             }
         }
@@ -336,7 +343,6 @@ impl Projector {
             let others = self.others.iter_mut().map(|h| h.feed(&chunk, last));
             for result in std::iter::once(print).chain(others.collect::<Vec<_>>()) {
                 if let Err(e) = result {
-                    tracing::error!(error = %e, "projection failed (retried with the next batch)");
                     failure = Some(e);
                 }
             }
@@ -369,11 +375,10 @@ pub fn run(mut p: Projector, rx: Receiver<Notice>) {
                 // Records appended without a notice, a failed batch, a projection added:
                 // catch up with the head.
                 match p.head() {
-                    Ok(head) => {
-                        if let Err(e) = p.project_to(head) {
-                            tracing::error!(error = %e, "the projector cannot catch up");
-                        }
-                    }
+                    Ok(head) => match p.project_to(head) {
+                        Ok(_) | Err(ProjectorError::Projection(_)) => {}
+                        Err(e) => tracing::error!(error = %e, "the projector cannot catch up"),
+                    },
                     Err(e) => tracing::error!(error = %e, "the projector cannot read the journal"),
                 }
                 continue;
@@ -387,9 +392,11 @@ pub fn run(mut p: Projector, rx: Receiver<Notice>) {
             }
         }
         let upto = batch.iter().map(|n| n.seq).max().unwrap_or(0);
-        if let Err(e) = p.project_to(upto) {
+        match p.project_to(upto) {
+            // Logged where it failed, at most once a minute.
+            Ok(_) | Err(ProjectorError::Projection(_)) => {}
             // The records are journaled: a later batch or the next start retries.
-            tracing::error!(error = %e, "cannot project the records");
+            Err(e) => tracing::error!(error = %e, "cannot project the records"),
         }
         for n in batch.drain(..) {
             if let Some(reply) = n.reply {
