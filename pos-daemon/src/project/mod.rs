@@ -153,6 +153,9 @@ struct Held<P: ?Sized> {
     /// Its failures are logged at most once a minute: a store that stays down must not write
     /// a log line per batch of sales (it is tried again with every batch).
     failures: crate::throttle::Throttle,
+    /// It failed earlier in this round: it gets no later chunk of the round (the records of the
+    /// chunk that failed would be missing from them); the next round reads from its cursor.
+    out_of_round: bool,
     projection: Box<P>,
 }
 
@@ -162,6 +165,7 @@ impl<P: Projection + ?Sized> Held<P> {
             projection,
             cursor: None,
             failures: crate::throttle::Throttle::new(Duration::from_secs(60)),
+            out_of_round: false,
         }
     }
 
@@ -178,6 +182,9 @@ impl<P: Projection + ?Sized> Held<P> {
 
     /// Applies what of `chunk` lies past its cursor, up to `upto`.
     fn feed(&mut self, chunk: &[Projected], upto: u64) -> Result<(), ProjectionError> {
+        if self.out_of_round {
+            return Ok(());
+        }
         let Some(cursor) = self.cursor() else {
             return Ok(());
         };
@@ -191,8 +198,9 @@ impl<P: Projection + ?Sized> Held<P> {
                 Ok(())
             }
             Err(e) => {
-                // Read again from its store before the next try.
+                // Read again from its store before the next try, in the next round.
                 self.cursor = None;
+                self.out_of_round = true;
                 if let Some(held_back) = self.failures.pass() {
                     tracing::error!(error = %e, held_back, "projection failed (tried again with the next batch)");
                 }
@@ -209,6 +217,8 @@ pub struct Projector {
     print: Held<PrintProjection>,
     others: Vec<Held<dyn Projection>>,
     additions: Additions,
+    /// Records read and handed at a time ([`CHUNK`]).
+    chunk: usize,
 }
 
 impl std::fmt::Debug for Projector {
@@ -235,7 +245,14 @@ impl Projector {
             print: Held::new(Box::new(print)),
             others: others.into_iter().map(Held::new).collect(),
             additions,
+            chunk: CHUNK,
         }
+    }
+
+    /// The projector handing records `chunk` at a time (at least one) instead of [`CHUNK`].
+    pub fn with_chunk(mut self, chunk: usize) -> Projector {
+        self.chunk = chunk.max(1);
+        self
     }
 
     /// The print projection's cursor (the last seq whose print job is known).
@@ -275,7 +292,7 @@ impl Projector {
         }
     }
 
-    /// Reads records `from..=upto` (at most [`CHUNK`]); returns them and the last seq read.
+    /// Reads records `from..=upto` (at most a chunk); returns them and the last seq read.
     fn read_chunk(
         &mut self,
         from: u64,
@@ -283,6 +300,7 @@ impl Projector {
     ) -> Result<(Vec<Projected>, u64), ProjectorError> {
         let mut out = Vec::new();
         let mut last = from.saturating_sub(1);
+        let chunk = self.chunk;
         let read = self.reader()?.for_each_from(from, |rec| {
             let Ok(rec) = rec else {
                 // A malformed row projects nothing; verification reports it.
@@ -301,7 +319,7 @@ impl Projector {
                 kind,
                 body,
             });
-            if out.len() >= CHUNK {
+            if out.len() >= chunk {
                 ControlFlow::Break(())
             } else {
                 ControlFlow::Continue(())
@@ -319,6 +337,10 @@ impl Projector {
     /// print jobs were created.
     pub fn project_to(&mut self, upto: u64) -> Result<usize, ProjectorError> {
         self.take_additions();
+        self.print.out_of_round = false;
+        for h in &mut self.others {
+            h.out_of_round = false;
+        }
         let before = self.print_jobs_created();
         let mut cursors: Vec<u64> = self.others.iter_mut().filter_map(|h| h.cursor()).collect();
         cursors.extend(self.print.cursor());

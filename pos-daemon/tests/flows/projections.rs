@@ -12,6 +12,8 @@ struct Noting {
     seen: Arc<Mutex<Vec<u64>>>,
     cursor: Arc<Mutex<u64>>,
     fail: Arc<Mutex<bool>>,
+    /// Fails its next apply only.
+    fail_once: Arc<Mutex<bool>>,
 }
 
 impl Projection for Noting {
@@ -24,7 +26,8 @@ impl Projection for Noting {
     }
 
     fn apply(&mut self, records: &[Projected], upto: u64) -> Result<(), ProjectionError> {
-        if *self.fail.lock().expect("lock") {
+        let once = std::mem::take(&mut *self.fail_once.lock().expect("lock"));
+        if once || *self.fail.lock().expect("lock") {
             return Err(ProjectionError::new("noting", "its store is down"));
         }
         self.seen
@@ -75,6 +78,7 @@ async fn a_projection_added_later_catches_up_from_the_start_and_nothing_prints_t
         seen: seen.clone(),
         cursor: cursor.clone(),
         fail: fail.clone(),
+        fail_once: Arc::default(),
     }));
     caught_up(&cursor, head).await;
     assert_eq!(
@@ -104,4 +108,51 @@ async fn a_projection_added_later_catches_up_from_the_start_and_nothing_prints_t
     unique.dedup();
     assert_eq!(seen, unique, "no record handed twice");
     assert_eq!(seen.last(), Some(&head));
+}
+
+/// A projection that fails on one chunk of a long catch-up gets nothing more in that round
+/// (the chunk's records would be missing from the later ones) and everything, once and in
+/// order, in the next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projection_failing_mid_catch_up_skips_no_record() {
+    use pos_daemon::project::{PrintProjection, Projector, ProjectorError};
+    let d = daemon("").await;
+    for n in 1..=3 {
+        d.sale(n).await;
+    }
+    let head = d.records().len() as u64;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let noting = Noting {
+        seen: seen.clone(),
+        cursor: Arc::new(Mutex::new(0)),
+        fail: Arc::default(),
+        fail_once: Arc::new(Mutex::new(true)),
+    };
+    let app = &d.app;
+    let print = PrintProjection::new(
+        app.ops.clone(),
+        app.printing.clone(),
+        app.till.clone(),
+        app.bus.clone(),
+    );
+    // Two records a chunk: the catch-up from the opening takes several.
+    let mut p = Projector::new(
+        app.config.journal_path(),
+        print,
+        vec![Box::new(noting)],
+        Default::default(),
+    )
+    .with_chunk(2);
+    assert!(head > 4, "{head} records");
+    let first = p.project_to(head);
+    assert!(
+        matches!(first, Err(ProjectorError::Projection(_))),
+        "{first:?}"
+    );
+    assert!(
+        seen.lock().expect("lock").is_empty(),
+        "nothing after the failed chunk"
+    );
+    p.project_to(head).expect("the next round");
+    assert_eq!(*seen.lock().expect("lock"), (1..=head).collect::<Vec<_>>());
 }
