@@ -66,11 +66,6 @@ impl Sessions {
         }
     }
 
-    /// How long a session may stay idle, in seconds.
-    pub fn idle_secs(&self) -> i64 {
-        self.idle_ms / 1000
-    }
-
     /// Opens a session for `operator`; returns its token (64 hex digits) and the operator of
     /// the session ended to make room, if one was.
     pub fn open(&mut self, operator: &str, now: i64) -> (String, Option<String>) {

@@ -179,19 +179,24 @@ impl Stock {
         }
     }
 
-    /// What a sale of `lines` leaves short under the zero-stock policy: the shortages to warn
-    /// of (`warn`), or `Insufficient` when the policy refuses the sale (`refuse`: nothing may be
-    /// journaled). Products whose stock is not tracked never fall short. Blocking.
+    /// What a sale taking `demand` ([`demand`]) leaves short under the zero-stock policy:
+    /// the shortages to warn of (`warn`), or `Insufficient` when the policy refuses the sale
+    /// (`refuse`: nothing may be journaled). Products whose stock is not tracked never fall
+    /// short. Blocking.
     pub fn check_sale(
         &self,
-        lines: &[pos_core::ticket::LineInput],
+        demand: &[(String, i64)],
     ) -> Result<Vec<shop_sync::ledger::Shortage>, LedgerError> {
-        let wanted: Vec<(String, i64)> = lines
-            .iter()
-            .map(|l| (l.sku.clone(), l.quantity.0))
-            .collect();
-        lock(&self.ledger).check_sale(&wanted)
+        lock(&self.ledger).check_sale(demand)
     }
+}
+
+/// What a sale's lines take from stock: (SKU, quantity in thousandths), line by line.
+pub fn demand(lines: &[pos_core::ticket::LineInput]) -> Vec<(String, i64)> {
+    lines
+        .iter()
+        .map(|l| (l.sku.clone(), l.quantity.0))
+        .collect()
 }
 
 /// Why a shop does not sync.

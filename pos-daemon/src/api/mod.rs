@@ -127,13 +127,16 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
+/// How many routes there are (counted once: a 404 must not build the route table again).
+static ROUTE_COUNT: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| all_routes().len());
+
 async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
         format!(
             "no such route; the {} routes are described at /v1/openapi.json",
-            all_routes().len()
+            *ROUTE_COUNT
         ),
     )
 }
@@ -163,7 +166,6 @@ async fn require_token(State(app): AppState, mut req: Request, next: Next) -> Re
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(bearer_token)
-        .map(str::to_string)
     else {
         return unauthorized();
     };
@@ -178,13 +180,13 @@ async fn require_token(State(app): AppState, mut req: Request, next: Next) -> Re
     } else {
         let now = app.till.clock.now_ms();
         let found = match app.staff.sessions.lock() {
-            Ok(mut s) => s.touch(&given, now),
+            Ok(mut s) => s.touch(given, now),
             Err(_) => return ApiError::internal("session lock").into_response(),
         };
         match found {
             Found::Live { operator } => Caller::Session {
                 operator,
-                token: given,
+                token: given.to_string(),
             },
             Found::Expired { operator } => {
                 app.journal_idle_session_end(&operator).await;

@@ -211,8 +211,8 @@ async fn post_sale(
     let warnings = if training {
         Vec::new()
     } else {
-        let (app2, lines) = (app.clone(), input.lines.clone());
-        match blocking(move || app2.stock.check_sale(&lines)).await? {
+        let (app2, demand) = (app.clone(), crate::stock::demand(&input.lines));
+        match blocking(move || app2.stock.check_sale(&demand)).await? {
             Ok(w) => w,
             Err(shop_sync::ledger::LedgerError::Insufficient(short)) => {
                 return Err(ApiError::new(

@@ -102,37 +102,51 @@ pub trait Projection: Send {
     fn apply(&mut self, records: &[Projected], upto: u64) -> Result<(), ProjectionError>;
 }
 
-/// The print jobs and stock movements of a journal record (pure: the body says it all).
-pub fn side_effects(kind: Kind, body: &Body, seq: u64) -> NewRecordJob {
-    let mut job = NewRecordJob {
+/// The print job of a journal record: its drawer kick when paid in cash (pure: the body says
+/// it all). Its stock movements are the stock projection's ([`stock_moves`]).
+pub fn print_job(kind: Kind, body: &Body, seq: u64) -> NewRecordJob {
+    let payments = match (kind, body) {
+        (Kind::Sale, Body::Sale(s)) => s.payments.as_slice(),
+        (Kind::Refund, Body::Refund(r)) => r.payments.as_slice(),
+        _ => &[],
+    };
+    NewRecordJob {
         seq,
-        drawer: false,
+        drawer: payments.iter().any(|p| p.method == PaymentMethod::Cash),
         stock: Vec::new(),
         paid_online: false,
         not_printed: None,
-    };
-    match (kind, body) {
-        (Kind::Sale, Body::Sale(s)) => {
-            job.drawer = s.payments.iter().any(|p| p.method == PaymentMethod::Cash);
-            job.paid_online = s.payments.iter().any(|p| p.method == PaymentMethod::Online);
-            job.stock = s
-                .lines
-                .iter()
-                .map(|l| (l.sku.clone(), -l.quantity.0))
-                .collect();
-        }
-        (Kind::Refund, Body::Refund(r)) => {
-            // Refund quantities are negative: goods come back.
-            job.drawer = r.payments.iter().any(|p| p.method == PaymentMethod::Cash);
-            job.stock = r
-                .lines
-                .iter()
-                .map(|l| (l.sku.clone(), -l.quantity.0))
-                .collect();
-        }
-        _ => {}
     }
-    job
+}
+
+/// The stock movements of a journal record, and whether it was paid online (a click & collect
+/// pickup); the drawer is the print projection's ([`print_job`]).
+pub fn stock_moves(kind: Kind, body: &Body, seq: u64) -> NewRecordJob {
+    let (stock, paid_online) = match (kind, body) {
+        (Kind::Sale, Body::Sale(s)) => (
+            s.lines
+                .iter()
+                .map(|l| (l.sku.clone(), -l.quantity.0))
+                .collect(),
+            s.payments.iter().any(|p| p.method == PaymentMethod::Online),
+        ),
+        // Refund quantities are negative: goods come back.
+        (Kind::Refund, Body::Refund(r)) => (
+            r.lines
+                .iter()
+                .map(|l| (l.sku.clone(), -l.quantity.0))
+                .collect(),
+            false,
+        ),
+        _ => (Vec::new(), false),
+    };
+    NewRecordJob {
+        seq,
+        drawer: false,
+        stock,
+        paid_online,
+        not_printed: None,
+    }
 }
 
 /// Whether records of this kind get a print job (and a decoded body in [`Projected`]).
@@ -342,10 +356,14 @@ impl Projector {
             h.out_of_round = false;
         }
         let before = self.print_jobs_created();
-        let mut cursors: Vec<u64> = self.others.iter_mut().filter_map(|h| h.cursor()).collect();
-        cursors.extend(self.print.cursor());
-        cursors.sort_unstable();
-        let Some(&lowest) = cursors.first() else {
+        let print = self.print.cursor();
+        let lowest = self
+            .others
+            .iter_mut()
+            .filter_map(|h| h.cursor())
+            .chain(print)
+            .min();
+        let Some(lowest) = lowest else {
             return Err(ProjectorError::NoCursor);
         };
         let mut from = lowest + 1;

@@ -2,7 +2,7 @@
 //! its drawer kick, recorded in one transaction with its cursor (`ops.db`'s). Closures are
 //! also published on the event stream, with their job.
 
-use super::{printable, side_effects, Projected, Projection, ProjectionError};
+use super::{print_job, printable, Projected, Projection, ProjectionError};
 use crate::bus::Bus;
 use crate::ops::{NewRecordJob, Ops};
 use crate::print::Printing;
@@ -108,7 +108,7 @@ impl Projection for PrintProjection {
             let (Some(kind), Some(body)) = (p.kind.filter(|k| printable(*k)), &p.body) else {
                 continue;
             };
-            let mut job = side_effects(kind, body, p.record.seq);
+            let mut job = print_job(kind, body, p.record.seq);
             if now.saturating_sub(p.record.timestamp_ms) > PRINT_WINDOW_MS {
                 job.not_printed = Some(format!(
                     "journaled at {}, too long before it was projected to print as an \

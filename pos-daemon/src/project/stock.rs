@@ -3,7 +3,7 @@
 //! is keyed by its record's seq as well: records applied again (a pickup's movement is
 //! committed on its own) change nothing.
 
-use super::{side_effects, Projected, Projection, ProjectionError};
+use super::{stock_moves, Projected, Projection, ProjectionError};
 use crate::stock::SharedLedger;
 use shop_sync::ledger::LedgerError;
 
@@ -57,7 +57,7 @@ impl Projection for StockProjection {
         let jobs: Vec<_> = records
             .iter()
             .filter_map(|p| {
-                let job = side_effects(p.kind?, p.body.as_ref()?, p.record.seq);
+                let job = stock_moves(p.kind?, p.body.as_ref()?, p.record.seq);
                 (!job.stock.is_empty()).then_some(job)
             })
             .collect();
