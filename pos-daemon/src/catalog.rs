@@ -6,6 +6,7 @@ use pos_core::money::{Cents, Qty, VatRate};
 use pos_core::ticket::{LineInput, MAX_SKU_LEN, MAX_UNIT_PRICE};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use utoipa::ToSchema;
 
 /// At most this many barcodes per product.
 pub const MAX_BARCODES_PER_PRODUCT: usize = 16;
@@ -13,8 +14,9 @@ pub const MAX_BARCODES_PER_PRODUCT: usize = 16;
 pub const MAX_PRODUCTS: usize = 100_000;
 
 /// How a product is sold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = ProductUnit)]
 pub enum Unit {
     /// By the piece.
     #[default]
@@ -34,7 +36,7 @@ impl Unit {
 }
 
 /// A product.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Product {
     /// Stock-keeping unit.
@@ -61,7 +63,7 @@ pub struct Product {
 }
 
 /// What a barcode resolved to.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Lookup {
     /// The product.
     pub product: Product,
@@ -236,7 +238,7 @@ impl Catalog {
 }
 
 /// A sale line as the till sends it.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LineRequest {
     /// The product's SKU (or give `barcode`).
@@ -247,9 +249,11 @@ pub struct LineRequest {
     pub barcode: Option<String>,
     /// Pieces, for products sold by the piece (default 1; `null` is not a quantity).
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = i64, minimum = 1)]
     pub quantity: Option<i64>,
     /// Grams, for products sold by weight (read from a weight-embedded code otherwise).
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = i64, minimum = 1)]
     pub weight_grams: Option<i64>,
     /// Discount on the line, in cents.
     #[serde(default)]

@@ -3,7 +3,8 @@
 //! that the disk is filling up without polling.
 
 use crate::app::App;
-use serde_json::{json, Value};
+use crate::print::PrinterState;
+use serde::Serialize;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,8 +14,79 @@ pub const WATCH_INTERVAL: Duration = Duration::from_secs(2);
 /// A clock behind the journal by less than this is not reported (a clock stepped back a little).
 pub const CLOCK_BEHIND_SLACK_MS: i64 = 60_000;
 
+/// The daemon's health (`GET /v1/health`, the `health` event).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok`: sales go through; `journal_unavailable` (the journal could not be opened),
+    /// `journal_failing` (its last commit was refused: a full disk, a file moved) or
+    /// `clock_ahead` (every record is refused until the clock is corrected or confirmed).
+    pub status: &'static str,
+    /// The journal.
+    pub journal: JournalHealth,
+    /// How far the clock is behind the journal's last record, when more than a minute: sales
+    /// go through, dated at that record's time, and no day closes until the clock catches up.
+    pub clock_behind_ms: Option<i64>,
+    /// The clock too far ahead of the journal, when it is.
+    pub clock_ahead: Option<ClockAhead>,
+    /// The register's id.
+    pub register_id: String,
+    /// The daemon's name and version.
+    #[schema(value_type = SoftwareVersion)]
+    pub software: pos_core::body::Software,
+    /// Training mode.
+    pub training: bool,
+    /// The receipt printer.
+    pub printer: PrinterState,
+    /// The data directory's disk.
+    pub disk: DiskHealth,
+}
+
+/// Software: a name and a version.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Never built: it describes `pos_core::body::Software` in the API document.
+pub struct SoftwareVersion {
+    /// Its name.
+    name: String,
+    /// Its version.
+    version: String,
+}
+
+/// The journal's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct JournalHealth {
+    /// Whether records are written.
+    pub ok: bool,
+    /// Why not.
+    pub error: Option<String>,
+}
+
+/// A clock too far ahead of the journal.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ClockAhead {
+    /// The clock's reading (milliseconds since the epoch).
+    pub clock_ms: i64,
+    /// The journal's last record's time.
+    pub last_record_ms: i64,
+    /// Whole days between them.
+    pub days: i64,
+    /// What to do, for a person.
+    pub message: String,
+}
+
+/// The data directory's disk.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DiskHealth {
+    /// Bytes an unprivileged process may still write, when it could be read.
+    pub free_bytes: Option<u64>,
+    /// Below `[storage] low_free_mib`, when it could be read.
+    pub low: Option<bool>,
+    /// Why it could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// The health as `GET /v1/health` gives it.
-pub fn state(app: &App) -> Value {
+pub fn state(app: &App) -> Health {
     // An open journal whose last commit was refused (a full disk, a file moved) is failing
     // until a commit goes through again.
     let write_failure = app.till.journal.as_ref().and_then(|j| j.write_failure());
@@ -34,44 +106,46 @@ pub fn state(app: &App) -> Value {
         (Some(_), None, Some(_)) => "clock_ahead",
         (Some(_), None, None) => "ok",
     };
-    json!({
-        "status": status,
-        "journal": {
-            "ok": status == "ok",
-            "error": app.till.journal_error.clone().or(write_failure),
+    Health {
+        status,
+        journal: JournalHealth {
+            ok: status == "ok",
+            error: app.till.journal_error.clone().or(write_failure),
         },
-        "clock_behind_ms": clock_behind_ms,
-        "clock_ahead": clock_ahead.map(|a| json!({
-            "clock_ms": a.clock_ms,
-            "last_record_ms": a.last_ms,
-            "days": a.days(),
-            "message": a.to_string(),
-        })),
-        "register_id": app.till.opening.register_id,
-        "software": crate::software(),
-        "training": app.till.training.load(Ordering::SeqCst),
-        "printer": app.printer_state(),
-        "disk": disk_state(&app.config),
-    })
+        clock_behind_ms,
+        clock_ahead: clock_ahead.map(|a| ClockAhead {
+            clock_ms: a.clock_ms,
+            last_record_ms: a.last_ms,
+            days: a.days(),
+            message: a.to_string(),
+        }),
+        register_id: app.till.opening.register_id.clone(),
+        software: crate::software(),
+        training: app.till.training.load(Ordering::SeqCst),
+        printer: app.printer_state(),
+        disk: disk_state(&app.config),
+    }
 }
 
 /// What a front-end must react to: whether sales go through and why not, whether the clock is
 /// behind the journal, and whether the disk is low. (Not the free bytes or the clock's reading,
 /// which change all the time.)
-fn alert(health: &Value) -> Value {
-    json!([
-        health["status"],
-        health["journal"]["error"],
-        health["clock_behind_ms"].is_u64(),
-        health["disk"]["low"]
-    ])
+type Alert = (&'static str, Option<String>, bool, Option<bool>);
+
+fn alert(health: &Health) -> Alert {
+    (
+        health.status,
+        health.journal.error.clone(),
+        health.clock_behind_ms.is_some(),
+        health.disk.low,
+    )
 }
 
 /// Publishes a `health` event (the whole health) each time its alert part changes, looking
 /// every `every`, until `stop` turns true. Asks for the journal to be reopened
 /// ([`crate::till::Till::journal_reopen`]) when it writes nothing more until then.
 pub async fn watch(app: Arc<App>, every: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let mut last = Value::Null;
+    let mut last: Option<Alert> = None;
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -88,25 +162,34 @@ pub async fn watch(app: Arc<App>, every: Duration, mut stop: tokio::sync::watch:
             app.till.journal_reopen.notify_one();
         }
         let now = alert(&health);
-        if now != last {
-            if !last.is_null() {
-                app.bus.publish("health", health);
+        if last.as_ref() != Some(&now) {
+            if last.is_some() {
+                app.bus
+                    .publish("health", serde_json::to_value(health).unwrap_or_default());
             }
-            last = now;
+            last = Some(now);
         }
     }
 }
 
 /// Free space on the data directory's file system, and whether it is below the warning level
 /// (`null` fields when it cannot be read).
-fn disk_state(config: &crate::config::Config) -> Value {
+fn disk_state(config: &crate::config::Config) -> DiskHealth {
     let low_bytes = config.storage.low_free_mib.saturating_mul(1024 * 1024);
     match rustix::fs::statvfs(&config.data_dir) {
         Ok(fs) => {
             // What an unprivileged process may still write (not the root-reserved blocks).
             let free = fs.f_bavail.saturating_mul(fs.f_frsize);
-            json!({ "free_bytes": free, "low": free < low_bytes })
+            DiskHealth {
+                free_bytes: Some(free),
+                low: Some(free < low_bytes),
+                error: None,
+            }
         }
-        Err(e) => json!({ "free_bytes": null, "low": null, "error": e.to_string() }),
+        Err(e) => DiskHealth {
+            free_bytes: None,
+            low: None,
+            error: Some(e.to_string()),
+        },
     }
 }

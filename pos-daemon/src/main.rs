@@ -69,6 +69,8 @@ enum Command {
     },
     /// Read a PIN on standard input and print its argon2 hash.
     HashPin,
+    /// Print the API's OpenAPI document (the one served at `/v1/openapi.json`).
+    Openapi,
 }
 
 fn main() -> ExitCode {
@@ -107,6 +109,10 @@ fn main() -> ExitCode {
         })
         .map_err(CommandError::from),
         Command::HashPin => hash_pin_cmd(),
+        Command::Openapi => {
+            println!("{}", pos_daemon::api::document_json());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -26,7 +26,7 @@ const CURSOR: &str = "recovered_upto";
 pub const MAX_JOBS_LISTED: usize = 200;
 
 /// A print job's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
     /// Waiting to be sent.
@@ -72,7 +72,7 @@ impl JobState {
 }
 
 /// What a job prints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobKind {
     /// A journal record (ticket, duplicate, closure), rendered from the journal at print time.
@@ -82,7 +82,7 @@ pub enum JobKind {
 }
 
 /// A print job.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Job {
     /// Queue id.
     pub id: i64,

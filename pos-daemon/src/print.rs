@@ -30,7 +30,7 @@ pub const DRAWER_POLL: Duration = Duration::from_millis(500);
 pub const STATUS_POLL: Duration = Duration::from_secs(3);
 
 /// The printer as the API shows it.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct PrinterState {
     /// Whether a printer is configured.
     pub configured: bool,

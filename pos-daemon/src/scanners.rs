@@ -3,24 +3,36 @@
 
 use crate::app::App;
 use crate::config::{ScannerConfig, ScannerKind, WedgeLayout};
+use crate::devices::{Scan, ScannerState, RECENT_SCANS};
 use drivers::scanner::serial::{ScannerEvent, SerialScanner, SerialScannerConfig};
-use serde_json::json;
 use std::sync::Arc;
 
-use crate::devices::RECENT_SCANS;
-
 /// What a scan resolves to, as pushed on the event stream.
-pub fn describe(app: &App, code: &str) -> serde_json::Value {
+pub fn describe(app: &App, code: &str) -> Scan {
     let looked = app
         .catalog
         .read()
         .map(|c| c.lookup(code, &app.barcodes))
         .map_err(|_| ());
+    let not_found = |error: String| Scan {
+        code: code.to_string(),
+        found: false,
+        product: None,
+        weight_grams: None,
+        price_cents: None,
+        error: Some(error),
+    };
     match looked {
-        Ok(Ok(l)) => json!({ "code": code, "found": true, "product": l.product,
-                             "weight_grams": l.weight_grams, "price_cents": l.price_cents }),
-        Ok(Err(e)) => json!({ "code": code, "found": false, "error": e.to_string() }),
-        Err(()) => json!({ "code": code, "found": false, "error": "catalog unavailable" }),
+        Ok(Ok(l)) => Scan {
+            code: code.to_string(),
+            found: true,
+            product: Some(l.product),
+            weight_grams: l.weight_grams,
+            price_cents: l.price_cents,
+            error: None,
+        },
+        Ok(Err(e)) => not_found(e.to_string()),
+        Err(()) => not_found("catalog unavailable".to_string()),
     }
 }
 
@@ -33,7 +45,8 @@ pub fn on_scan(app: &App, code: &str) {
         }
         s.push_back(event.clone());
     }
-    app.bus.publish("scan", event);
+    app.bus
+        .publish("scan", serde_json::to_value(event).unwrap_or_default());
 }
 
 /// How long a keyboard-wedge scanner that cannot be opened waits before the next try.
@@ -42,12 +55,12 @@ pub const WEDGE_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
 impl App {
     /// Records a scanner's state (`connected` or `disconnected`, with the reason).
     pub fn set_scanner_state(&self, s: &ScannerConfig, state: &str, error: Option<String>) {
-        let value = json!({
-            "path": s.path.display().to_string(),
-            "kind": s.kind,
-            "state": state,
-            "error": error,
-        });
+        let value = ScannerState {
+            path: s.path.display().to_string(),
+            kind: s.kind,
+            state: state.to_string(),
+            error,
+        };
         let changed = match self.devices.scanners.lock() {
             Ok(mut m) => {
                 m.insert(s.path.display().to_string(), value.clone()) != Some(value.clone())
@@ -55,12 +68,13 @@ impl App {
             Err(_) => false,
         };
         if changed {
-            self.bus.publish("scanner", value);
+            self.bus
+                .publish("scanner", serde_json::to_value(value).unwrap_or_default());
         }
     }
 
     /// The scanners' states, as `GET /v1/devices` shows them.
-    pub fn scanner_states(&self) -> Vec<serde_json::Value> {
+    pub fn scanner_states(&self) -> Vec<ScannerState> {
         let known = self
             .devices
             .scanners
@@ -74,9 +88,11 @@ impl App {
                 known
                     .get(&s.path.display().to_string())
                     .cloned()
-                    .unwrap_or_else(|| {
-                        json!({ "path": s.path.display().to_string(), "kind": s.kind,
-                            "state": "unknown", "error": null })
+                    .unwrap_or_else(|| ScannerState {
+                        path: s.path.display().to_string(),
+                        kind: s.kind,
+                        state: "unknown".to_string(),
+                        error: None,
                     })
             })
             .collect()

@@ -8,6 +8,7 @@ use crate::ticket::{PaymentMethod, RefundBody, SaleBody, VatTotal};
 use serde::{Deserialize, Serialize};
 
 /// Which period a closure closes.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Period {
@@ -35,6 +36,7 @@ impl Period {
 }
 
 /// A payment method's total over a period: amounts paid minus change given.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentTotal {
@@ -45,6 +47,7 @@ pub struct PaymentTotal {
 }
 
 /// Totals of a period.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Totals {
@@ -130,6 +133,7 @@ impl Totals {
 }
 
 /// The body of a `closure` record.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClosureBody {

@@ -23,6 +23,7 @@ pub const MAX_JSON_INT: i64 = (1 << 53) - 1;
 pub struct Overflow;
 
 /// An amount of money in cents (euro cents for a EUR journal). Negative for refunds.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
@@ -92,6 +93,7 @@ impl fmt::Display for Cents {
 }
 
 /// A quantity in thousandths: pieces (`1000` = 1 piece) or weights (`1000` = 1 kg, `1` = 1 g).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
@@ -118,6 +120,7 @@ impl fmt::Display for Qty {
 }
 
 /// A VAT rate in hundredths of a percent: `2000` is 20 %, `550` is 5.5 %.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]

@@ -1,35 +1,46 @@
 //! `/v1/products`: the catalogue.
 
 use super::error::ApiError;
-use super::extract::{blocking, ApiJson, ApiResult, AppState};
+use super::extract::{blocking, Answer, ApiJson, AppState};
 use super::operators::authorize;
-use super::Route;
 use crate::app::App;
-use crate::catalog::{CatalogError, Product};
+use crate::catalog::{CatalogError, Lookup, Product};
 use crate::config::Role;
 use axum::extract::{Path, State};
-use axum::http::Method;
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The routes of this resource.
-pub(super) fn routes() -> Vec<Route> {
-    vec![
-        Route::new(Method::GET, "/v1/products", list_products),
-        Route::new(Method::POST, "/v1/products", create_product),
-        Route::new(Method::PUT, "/v1/products/{sku}", update_product),
-        Route::new(
-            Method::GET,
-            "/v1/products/by-barcode/{code}",
-            product_by_barcode,
-        ),
-    ]
+pub(super) fn routes() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::default()
+        .routes(routes!(list_products, create_product))
+        .routes(routes!(update_product))
+        .routes(routes!(product_by_barcode))
 }
 
-async fn list_products(State(app): AppState) -> ApiResult {
+/// The catalogue.
+#[derive(Serialize, ToSchema)]
+struct ProductsAnswer {
+    /// Every product, with its stock level (`stock_milli`: on hand) when tracked.
+    products: Vec<Product>,
+}
+
+/// A product as stored.
+#[derive(Serialize, ToSchema)]
+struct ProductAnswer {
+    /// The product, with its stock level when tracked.
+    product: Product,
+}
+
+/// List products (with stock).
+#[utoipa::path(get, path = "/v1/products", tag = "catalogue",
+    responses((status = 200, description = "The catalogue", body = ProductsAnswer)))]
+async fn list_products(State(app): AppState) -> Answer<ProductsAnswer> {
     let app2 = app.clone();
     let products = blocking(move || {
         let mut products = app2.ops.products().map_err(|e| e.to_string())?;
@@ -44,19 +55,26 @@ async fn list_products(State(app): AppState) -> ApiResult {
     })
     .await?
     .map_err(ApiError::internal)?;
-    Ok(Json(json!({ "products": products })))
+    Ok(Json(ProductsAnswer { products }))
 }
 
 /// A product created or changed by a manager.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ProductRequest {
+    /// A manager.
     operator: String,
+    /// The manager's PIN.
     pin: String,
+    /// The product. A `stock_milli` given with a tracked product is an inventory count.
     product: Product,
 }
 
-async fn save_product(app: Arc<App>, req: ProductRequest, must_exist: Option<bool>) -> ApiResult {
+async fn save_product(
+    app: Arc<App>,
+    req: ProductRequest,
+    must_exist: Option<bool>,
+) -> Answer<ProductAnswer> {
     let journal = app.journal()?;
     authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
     let p = req.product;
@@ -118,7 +136,7 @@ async fn save_product(app: Arc<App>, req: ProductRequest, must_exist: Option<boo
         c.insert(p.clone());
     }
     with_level(&app, &mut p);
-    Ok(Json(json!({ "product": p })))
+    Ok(Json(ProductAnswer { product: p }))
 }
 
 /// Fills a tracked product's `stock_milli` (on hand) from the ledger.
@@ -132,15 +150,32 @@ fn with_level(app: &App, p: &mut Product) {
     }
 }
 
-async fn create_product(State(app): AppState, ApiJson(p): ApiJson<ProductRequest>) -> ApiResult {
+/// Create a product (manager).
+///
+/// 409 sku_exists (use PUT); 422 invalid_product (fields out of range, a VAT rate not in
+/// force, a barcode invalid or another product's, control characters in the label).
+#[utoipa::path(post, path = "/v1/products", tag = "catalogue",
+    request_body = ProductRequest,
+    responses((status = 200, description = "The product, stored", body = ProductAnswer)))]
+async fn create_product(
+    State(app): AppState,
+    ApiJson(p): ApiJson<ProductRequest>,
+) -> Answer<ProductAnswer> {
     save_product(app, p, Some(false)).await
 }
 
+/// Update a product (manager).
+///
+/// 404 unknown_sku; 422 invalid_product, also when the body's SKU differs from the path's.
+#[utoipa::path(put, path = "/v1/products/{sku}", tag = "catalogue",
+    params(("sku" = String, Path, description = "The SKU")),
+    request_body = ProductRequest,
+    responses((status = 200, description = "The product, stored", body = ProductAnswer)))]
 async fn update_product(
     State(app): AppState,
     Path(sku): Path<String>,
     ApiJson(p): ApiJson<ProductRequest>,
-) -> ApiResult {
+) -> Answer<ProductAnswer> {
     if p.product.sku != sku {
         return Err(ApiError::invalid(
             "invalid_product",
@@ -150,7 +185,13 @@ async fn update_product(
     save_product(app, p, Some(true)).await
 }
 
-async fn product_by_barcode(State(app): AppState, Path(code): Path<String>) -> ApiResult {
+/// Look a scanned code up: the product and, for variable-measure codes, the weight or price.
+///
+/// 404 unknown_barcode; 422 bad_barcode (a wrong check digit).
+#[utoipa::path(get, path = "/v1/products/by-barcode/{code}", tag = "catalogue",
+    params(("code" = String, Path, description = "EAN-13, EAN-8, UPC-A, a variable-measure EAN-13 (prefixes 20-29) or any text")),
+    responses((status = 200, description = "The product found", body = Lookup)))]
+async fn product_by_barcode(State(app): AppState, Path(code): Path<String>) -> Answer<Lookup> {
     let catalog = app
         .catalog
         .read()
@@ -163,5 +204,5 @@ async fn product_by_barcode(State(app): AppState, Path(code): Path<String>) -> A
     })?;
     drop(catalog);
     with_level(&app, &mut found.product);
-    Ok(Json(serde_json::to_value(found).unwrap_or_default()))
+    Ok(Json(found))
 }

@@ -10,7 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use pos_core::closure::ClosureError;
 use pos_core::journal::JournalError;
+use serde::Serialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 /// An API error.
 #[derive(Debug)]
@@ -62,12 +64,37 @@ impl ApiError {
     }
 }
 
+/// Every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct ErrorAnswer {
+    /// What went wrong.
+    error: ErrorBody,
+}
+
+/// An error: a stable code to act on, a message for a person, and for some errors details.
+#[derive(Debug, Serialize, ToSchema)]
+struct ErrorBody {
+    /// Stable, snake_case (`insufficient_stock`, `wrong_pin`...): what a client acts on.
+    code: &'static str,
+    /// What went wrong, for a person (English).
+    message: String,
+    /// More about some errors: `insufficient_stock`: `{"shortages": [{"sku",
+    /// "available_milli", "requested_milli"}]}`; `unknown_product` and `bad_order_line` of a
+    /// pickup: `{"line_id", "sku", "name"}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    details: Option<Value>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({ "error": { "code": self.code, "message": self.message } });
-        if let Some(d) = self.details {
-            body["error"]["details"] = d;
-        }
+        let body = ErrorAnswer {
+            error: ErrorBody {
+                code: self.code,
+                message: self.message,
+                details: self.details,
+            },
+        };
         (self.status, Json(body)).into_response()
     }
 }

@@ -9,7 +9,6 @@ use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, StatusCode};
 use axum::Json;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 use std::sync::Arc;
 /// A JSON body: malformed JSON is a 400, a well-formed body of the wrong shape a 422, a body
 /// over the limit a 413.
@@ -102,7 +101,22 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 }
 
 pub(super) type AppState = State<Arc<App>>;
-pub(super) type ApiResult = Result<Json<Value>, ApiError>;
+/// A handler's answer: a typed JSON body, or an error.
+pub(super) type Answer<T> = Result<Json<T>, ApiError>;
+
+/// The `Idempotency-Key` header of sales and refunds, for the API document (the value itself is
+/// read by [`KeyedJson`]).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // Never built: it only describes the header.
+pub(super) struct IdempotencyKeyHeader {
+    /// 1 to 128 visible ASCII characters chosen by the front-end for this ticket (kept 7
+    /// days). Sent again with the same body, the sale or refund is answered as the first time
+    /// (`idempotent_replay: true`) instead of being journaled twice; with another body, 422
+    /// idempotency_key_reused; while the first is being served, 409 idempotency_in_progress.
+    #[param(rename = "Idempotency-Key", min_length = 1, max_length = 128)]
+    idempotency_key: Option<String>,
+}
 
 pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,

@@ -1,42 +1,67 @@
 //! Manager operations: training mode, the clock confirmation, X reports, closures, archives.
 
 use super::error::{journal_error, ApiError};
-use super::extract::{blocking, ApiJson, ApiResult, AppState};
+use super::extract::{blocking, Answer, ApiJson, AppState};
 use super::operators::{authorize, save_sessions};
-use super::Route;
+use crate::app::App;
 use crate::config::Role;
 use axum::extract::State;
-use axum::http::Method;
 use axum::http::StatusCode;
 use axum::Json;
-use pos_core::closure::Period;
+use pos_core::body::Body;
+use pos_core::closure::{ClosureBody, Period, Totals, XReport};
 use pos_core::events;
 use pos_core::journal::JournalError;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use pos_core::money::Cents;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The routes of this resource.
-pub(super) fn routes() -> Vec<Route> {
-    vec![
-        Route::new(Method::POST, "/v1/training", training),
-        Route::new(Method::POST, "/v1/clock/confirm", confirm_clock),
-        Route::new(Method::GET, "/v1/reports/x", x_report),
-        Route::new(Method::POST, "/v1/reports/x/print", print_x_report),
-        Route::new(Method::POST, "/v1/closures", closure),
-        Route::new(Method::POST, "/v1/journal/archives", export_archive),
-    ]
+pub(super) fn routes() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::default()
+        .routes(routes!(training))
+        .routes(routes!(confirm_clock))
+        .routes(routes!(x_report))
+        .routes(routes!(print_x_report))
+        .routes(routes!(closure))
+        .routes(routes!(export_archive))
 }
 
-#[derive(Deserialize)]
+/// Training mode on or off.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TrainingRequest {
+    /// On or off.
     on: bool,
+    /// A manager.
     operator: String,
+    /// The manager's PIN.
     pin: String,
 }
 
-async fn training(State(app): AppState, ApiJson(req): ApiJson<TrainingRequest>) -> ApiResult {
+/// Training mode as it now is.
+#[derive(Serialize, ToSchema)]
+struct TrainingAnswer {
+    /// On: sales are journaled as training tickets, never counted.
+    training: bool,
+}
+
+/// Training mode on or off (manager).
+///
+/// In training mode sales are journaled as training tickets (printed as such, never in any
+/// total); pickups are refused. Journaled as training_started / training_stopped.
+#[utoipa::path(post, path = "/v1/training", tag = "manager",
+    request_body = TrainingRequest,
+    responses((status = 200, description = "Training mode as it now is", body = TrainingAnswer)))]
+async fn training(
+    State(app): AppState,
+    ApiJson(req): ApiJson<TrainingRequest>,
+) -> Answer<TrainingAnswer> {
     app.journal()?;
     let op = authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
     let was = app.till.training.swap(req.on, Ordering::SeqCst);
@@ -59,22 +84,40 @@ async fn training(State(app): AppState, ApiJson(req): ApiJson<TrainingRequest>) 
         .await;
         app.bus.publish("training", json!({ "on": req.on }));
     }
-    Ok(Json(json!({ "training": req.on })))
+    Ok(Json(TrainingAnswer { training: req.on }))
 }
 
-#[derive(Deserialize)]
+/// A manager's approval.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ClockConfirmRequest {
+struct ManagerRequest {
+    /// A manager.
     operator: String,
+    /// The manager's PIN.
     pin: String,
 }
 
-/// A manager confirms that the clock's reading, too far ahead of the journal's last record for
-/// records to be written unconfirmed, is right (the shop reopens after a long closure).
+/// The clock confirmation, journaled.
+#[derive(Serialize, ToSchema)]
+struct ClockConfirmed {
+    /// The confirmation's sequence number.
+    seq: u64,
+    /// The clock's reading it confirms (milliseconds since the epoch).
+    timestamp_ms: i64,
+}
+
+/// Confirm a clock reading far ahead of the journal's last record (manager).
+///
+/// A clock too far ahead (the shop reopens after a long closure, or the clock is wrong) makes
+/// every write a 409 clock_ahead until the clock is corrected or a manager confirms it here;
+/// the closures due before it are written first.
+#[utoipa::path(post, path = "/v1/clock/confirm", tag = "manager",
+    request_body = ManagerRequest,
+    responses((status = 200, description = "The confirmation, journaled", body = ClockConfirmed)))]
 async fn confirm_clock(
     State(app): AppState,
-    ApiJson(req): ApiJson<ClockConfirmRequest>,
-) -> ApiResult {
+    ApiJson(req): ApiJson<ManagerRequest>,
+) -> Answer<ClockConfirmed> {
     let journal = app.journal()?;
     let op = authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
     let app2 = app.clone();
@@ -87,21 +130,74 @@ async fn confirm_clock(
     })
     .await?
     .map_err(journal_error)?;
-    Ok(Json(json!({
-        "seq": confirmed.seq,
-        "timestamp_ms": confirmed.timestamp_ms,
-    })))
+    Ok(Json(ClockConfirmed {
+        seq: confirmed.seq,
+        timestamp_ms: confirmed.timestamp_ms,
+    }))
 }
 
-async fn x_report(State(app): AppState) -> ApiResult {
+/// The running totals of the open periods, without writing anything.
+#[derive(Serialize, ToSchema)]
+struct XReportAnswer {
+    /// The open business day (`YYYY-MM-DD`), if anything was written since the last day
+    /// closure.
+    open_day: Option<String>,
+    /// First sequence number of the open day.
+    day_first_seq: Option<u64>,
+    /// Last sequence number written.
+    last_seq: u64,
+    /// The open day's totals.
+    day: Totals,
+    /// Month to date (closed days of the open month plus the open day).
+    month: Totals,
+    /// Fiscal year to date.
+    year: Totals,
+    /// Perpetual grand total since the journal opened, never reset.
+    perpetual_total: Cents,
+    /// Perpetual total of absolute values.
+    perpetual_absolute_total: Cents,
+}
+
+impl From<XReport> for XReportAnswer {
+    fn from(x: XReport) -> Self {
+        XReportAnswer {
+            open_day: x.open_day,
+            day_first_seq: x.day_first_seq,
+            last_seq: x.last_seq,
+            day: x.day,
+            month: x.month,
+            year: x.year,
+            perpetual_total: x.perpetual_total,
+            perpetual_absolute_total: x.perpetual_absolute_total,
+        }
+    }
+}
+
+/// X report: running totals of the open day, month and year.
+#[utoipa::path(get, path = "/v1/reports/x", tag = "manager",
+    responses((status = 200, description = "The running totals", body = XReportAnswer)))]
+async fn x_report(State(app): AppState) -> Answer<XReportAnswer> {
     let journal = app.journal()?;
     let x = blocking(move || journal.x_report())
         .await?
         .map_err(journal_error)?;
-    Ok(Json(serde_json::to_value(x).unwrap_or_default()))
+    Ok(Json(x.into()))
 }
 
-async fn print_x_report(State(app): AppState) -> ApiResult {
+/// A print job queued.
+#[derive(Serialize, ToSchema)]
+struct PrintQueued {
+    /// The print job's id (`GET /v1/print-jobs`).
+    print_job: i64,
+}
+
+/// Print the X report.
+///
+/// Any client holding a token may ask, without a PIN: the X report reads the running totals
+/// and writes nothing to the journal.
+#[utoipa::path(post, path = "/v1/reports/x/print", tag = "manager",
+    responses((status = 200, description = "The X report, queued for printing", body = PrintQueued)))]
+async fn print_x_report(State(app): AppState) -> Answer<PrintQueued> {
     let journal = app.journal()?;
     let app2 = app.clone();
     let id = blocking(move || {
@@ -125,21 +221,63 @@ async fn print_x_report(State(app): AppState) -> ApiResult {
         Ok::<_, ApiError>(id)
     })
     .await??;
-    Ok(Json(json!({ "print_job": id })))
+    Ok(Json(PrintQueued { print_job: id }))
 }
 
-#[derive(Deserialize)]
+/// A closure on demand.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ClosureRequest {
+    /// `day`, `month` or `year` (`week` is refused: the French rules close months).
     period: Period,
+    /// A manager.
     operator: String,
+    /// The manager's PIN.
     pin: String,
-    /// A month or fiscal year closed before its end closes it whole: the manager confirms.
+    /// `true` to close a month or fiscal year before its end (it is then closed whole).
     #[serde(default)]
     confirm: bool,
 }
 
-async fn closure(State(app): AppState, ApiJson(req): ApiJson<ClosureRequest>) -> ApiResult {
+/// The closures written.
+#[derive(Serialize, ToSchema)]
+struct ClosuresAnswer {
+    /// Each closure written, the one asked for last (closures it made due come first).
+    closures: Vec<ClosureWritten>,
+    /// Why the chain head could not be appended to the anchor file, if it could not (the
+    /// closures are journaled all the same).
+    anchor_error: Option<String>,
+}
+
+/// A closure, journaled.
+#[derive(Serialize, ToSchema)]
+struct ClosureWritten {
+    /// Its sequence number.
+    seq: u64,
+    /// Its number among the closures.
+    number: u64,
+    /// Its body as signed.
+    body: ClosureBody,
+    /// The print job that prints its Z, when a printer is configured.
+    print_job: Option<i64>,
+}
+
+/// Close the day (Z), month or year on demand (manager).
+///
+/// Prints the Z with the chain head as a QR code and appends the head to the anchor file. A Z
+/// during the day lets the day go on: later sales open another part of the same day (the day
+/// closure says `continues: true`), and the month sums every part; a second Z with nothing
+/// sold since is a 409 nothing_to_close. A month or year closed before its end is closed whole
+/// (sales dated until its end are then 409 closed_period): without `confirm: true` the request
+/// is a 409 confirmation_required saying so, before the PIN is checked. Closures that a day of
+/// an earlier month closed now makes due (its month, its year) are written with it.
+#[utoipa::path(post, path = "/v1/closures", tag = "manager",
+    request_body = ClosureRequest,
+    responses((status = 200, description = "The closures written", body = ClosuresAnswer)))]
+async fn closure(
+    State(app): AppState,
+    ApiJson(req): ApiJson<ClosureRequest>,
+) -> Answer<ClosuresAnswer> {
     let journal = app.journal()?;
     if !journal.closes(req.period) {
         // Refused before the PIN is checked: nothing is journaled for a request that names
@@ -194,37 +332,89 @@ async fn closure(State(app): AppState, ApiJson(req): ApiJson<ClosureRequest>) ->
     let mut closures = Vec::new();
     for (a, job) in written {
         let job = job.await.ok().flatten();
-        let body: Value = serde_json::from_slice(&a.body).unwrap_or(Value::Null);
-        closures
-            .push(json!({ "seq": a.seq, "number": a.kind_seq, "body": body, "print_job": job }));
+        let Ok(Body::Closure(body)) = Body::decode(a.kind, &a.body) else {
+            // posd wrote it an instant ago: only a defect of posd itself gets here.
+            return Err(ApiError::internal(format!(
+                "closure {} is journaled but cannot be read back: see GET /v1/tickets/{}",
+                a.seq, a.seq
+            )));
+        };
+        closures.push(ClosureWritten {
+            seq: a.seq,
+            number: a.kind_seq,
+            body,
+            print_job: job,
+        });
     }
-    Ok(Json(
-        json!({ "closures": closures, "anchor_error": anchor_error }),
-    ))
+    Ok(Json(ClosuresAnswer {
+        closures,
+        anchor_error,
+    }))
 }
 
-#[derive(Deserialize)]
+/// What to archive: one of `period`, `year`, or `from_seq` with `to_seq`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ArchiveRequest {
-    /// A closed month, `2026-03`.
+    /// A closed month.
     #[serde(default)]
+    #[schema(example = "2026-03")]
     period: Option<String>,
-    /// A closed fiscal year, `2026`.
+    /// A closed fiscal year.
     #[serde(default)]
+    #[schema(example = "2026")]
     year: Option<String>,
-    /// A range of sequence numbers.
+    /// The first sequence number of a range.
     #[serde(default)]
+    #[schema(minimum = 1)]
     from_seq: Option<u64>,
+    /// The last sequence number of a range.
     #[serde(default)]
+    #[schema(minimum = 1)]
     to_seq: Option<u64>,
+    /// A manager.
     operator: String,
+    /// The manager's PIN.
     pin: String,
+}
+
+/// An archive written and journaled.
+#[derive(Serialize, ToSchema)]
+struct ArchiveAnswer {
+    /// The archive's file, in the data directory (`archives/<register>_<selection>.zip`).
+    file: String,
+    /// What it holds, as its manifest says.
+    label: String,
+    /// The first sequence number in it.
+    first_seq: u64,
+    /// The last sequence number in it.
+    last_seq: u64,
+    /// How many records it holds.
+    records: u64,
+    /// The SHA-256 of the file (hex).
+    file_sha256: String,
+    /// The SHA-256 of its signed manifest (hex).
+    manifest_sha256: String,
+    /// The `archive` record that journals it.
+    seq: u64,
 }
 
 /// The archives' directory in the data directory.
 pub const ARCHIVES_DIR: &str = "archives";
 
-async fn export_archive(State(app): AppState, ApiJson(req): ApiJson<ArchiveRequest>) -> ApiResult {
+/// Export a signed archive (manager): a closed month, a closed fiscal year or a range of
+/// records.
+///
+/// Written into `DATA/archives/` and journaled. `pos-journal verify <file>` checks it
+/// anywhere, with the register's public key. 422 invalid_selection (a month or year not
+/// closed, a bad range); 409 archive_exists.
+#[utoipa::path(post, path = "/v1/journal/archives", tag = "manager",
+    request_body = ArchiveRequest,
+    responses((status = 200, description = "The archive, written and journaled", body = ArchiveAnswer)))]
+async fn export_archive(
+    State(app): AppState,
+    ApiJson(req): ApiJson<ArchiveRequest>,
+) -> Answer<ArchiveAnswer> {
     use pos_core::archive::ArchiveSelection;
     let journal = app.journal()?;
     let bad = |m: String| ApiError::invalid("invalid_selection", m);
@@ -281,14 +471,14 @@ async fn export_archive(State(app): AppState, ApiJson(req): ApiJson<ArchiveReque
     })
     .await??;
     tracing::info!(operator = %op.id, file = %body.file_name, seq = a.seq, "archive written");
-    Ok(Json(json!({
-        "file": format!("{ARCHIVES_DIR}/{}", body.file_name),
-        "label": manifest.label,
-        "first_seq": manifest.first_seq,
-        "last_seq": manifest.last_seq,
-        "records": manifest.counts.values().sum::<u64>(),
-        "file_sha256": body.file_sha256,
-        "manifest_sha256": body.manifest_sha256,
-        "seq": a.seq,
-    })))
+    Ok(Json(ArchiveAnswer {
+        file: format!("{ARCHIVES_DIR}/{}", body.file_name),
+        label: manifest.label,
+        first_seq: manifest.first_seq,
+        last_seq: manifest.last_seq,
+        records: manifest.counts.values().sum::<u64>(),
+        file_sha256: body.file_sha256,
+        manifest_sha256: body.manifest_sha256,
+        seq: a.seq,
+    }))
 }

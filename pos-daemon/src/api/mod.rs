@@ -1,6 +1,11 @@
 //! The local HTTP API, versioned under `/v1`. Every answer is JSON; every error is
 //! `{ "error": { "code", "message" } }`, 4xx for bad input (with nothing journaled), 503 when
 //! the journal is unavailable.
+//!
+//! Each resource file lists its handlers; each handler carries its OpenAPI description
+//! (`#[utoipa::path]`), and the router and the document are built from the same list
+//! (`utoipa_axum::routes!`): a route cannot be served without being documented, nor documented
+//! without being served.
 
 mod catalog;
 mod devices;
@@ -13,76 +18,110 @@ mod sales;
 mod settings;
 mod shop;
 mod stock;
+mod ticket;
 
 use self::extract::AppState;
 use crate::app::App;
 use crate::auth::{bearer_token, same_secret};
 use crate::sessions::Found;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::handler::Handler;
-use axum::http::Method;
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Json, Router};
 pub use error::ApiError;
 use extract::Caller;
-use serde_json::Value;
-use std::sync::Arc;
-/// The OpenAPI document served at `/v1/openapi.json`.
-pub const OPENAPI: &str = include_str!("../../openapi.json");
+use std::sync::{Arc, LazyLock};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{OpenApi as Document, RefOr, Response as DocResponse};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-/// One route: a method and a path (as the OpenAPI document writes them) and its handler.
-pub(super) struct Route {
-    /// The method.
-    method: Method,
-    /// The path, with `{name}` for each parameter.
-    path: &'static str,
-    /// Whether it is served without a bearer token (its requests are checked otherwise).
-    public: bool,
-    /// The handler, for this method only.
-    handler: MethodRouter<Arc<App>>,
-}
+/// The parts of the document that no handler describes: what every route shares.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "posd local API",
+        version = "1",
+        description = "The cash-register daemon's local API. Every error is {\"error\": {\"code\", \"message\"}}: 4xx for bad input (nothing journaled), 409 clock_ahead while the clock reads too far ahead of the journal (POST /v1/clock/confirm), 503 when the journal is unavailable (outcome_unknown when a commit may or may not be in it). A sale is answered only once it is durable in the journal; printing follows. Every request with a body sends it as JSON with `Content-Type: application/json` (any other or none: 415 unsupported_media_type); the bearer scheme is case-insensitive. Amounts are integers: cents, VAT rates in hundredths of a percent (2000 = 20 %), quantities in thousandths of a piece or in grams.",
+        license(name = "MIT OR Apache-2.0")
+    ),
+    servers((url = "http://127.0.0.1:8420", description = "posd demo")),
+    security(("bearer" = [])),
+    components(schemas(error::ErrorAnswer))
+)]
+struct Base;
 
-impl Route {
-    /// A route that needs a bearer token.
-    pub(super) fn new<H, T>(method: Method, path: &'static str, handler: H) -> Route
-    where
-        H: Handler<T, Arc<App>>,
-        T: 'static,
-    {
-        // Every method the routes use is a standard one, which a filter exists for.
-        let filter = MethodFilter::try_from(method.clone()).unwrap_or(MethodFilter::GET);
-        Route {
-            method,
-            path,
-            public: false,
-            handler: on(filter, handler),
+/// Adds what every operation shares: the bearer scheme, and the error answers (4XX for a
+/// refusal, 503 when the journal or the daemon cannot serve), unless the operation lists its own.
+struct Shared;
+
+impl utoipa::Modify for Shared {
+    fn modify(&self, doc: &mut Document) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A token of the configuration ([api] tokens: machine clients, which name the operator they act for) or a session's token from POST /v1/operators/sign-in (acts as its operator only)",
+                    ))
+                    .build(),
+            ),
+        );
+        components.responses.insert(
+            "Error".to_string(),
+            RefOr::T(
+                DocResponse::builder()
+                    .description("Refused or failed: `{\"error\": {\"code\", \"message\", \"details\"?}}`; nothing was changed (but see outcome_unknown)")
+                    .content(
+                        "application/json",
+                        utoipa::openapi::ContentBuilder::new()
+                            .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+                                "ErrorAnswer",
+                            ))))
+                            .build(),
+                    )
+                    .build(),
+            ),
+        );
+        let error = || RefOr::Ref(utoipa::openapi::Ref::from_response_name("Error"));
+        for item in doc.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                for status in ["4XX", "503"] {
+                    op.responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(error);
+                }
+            }
         }
     }
-
-    /// A route served without a bearer token: its requests carry their own proof (a webhook's
-    /// signature) or nothing secret is served.
-    pub(super) fn public<H, T>(method: Method, path: &'static str, handler: H) -> Route
-    where
-        H: Handler<T, Arc<App>>,
-        T: 'static,
-    {
-        Route {
-            public: true,
-            ..Route::new(method, path, handler)
-        }
-    }
 }
 
-/// Every route of every resource.
-fn all_routes() -> Vec<Route> {
-    let mut routes = vec![
-        Route::public(Method::GET, "/v1/health", health),
-        Route::public(Method::GET, "/v1/openapi.json", openapi),
-    ];
-    for resource in [
+/// The routes served without a bearer token: their requests carry their own proof (a webhook's
+/// signature) or nothing secret is served.
+fn public_routes() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::default()
+        .routes(routes!(health))
+        .routes(routes!(openapi))
+        .merge(shop::public_routes())
+}
+
+/// The routes that need a bearer token, every resource's.
+fn protected_routes() -> OpenApiRouter<Arc<App>> {
+    [
         catalog::routes,
         operators::routes,
         sales::routes,
@@ -92,43 +131,61 @@ fn all_routes() -> Vec<Route> {
         stock::routes,
         shop::routes,
         pickups::routes,
-    ] {
-        routes.extend(resource());
-    }
-    routes
+    ]
+    .into_iter()
+    .fold(OpenApiRouter::default(), |router, resource| {
+        router.merge(resource())
+    })
 }
 
-/// Every route posd serves: (method in lowercase, path as in the OpenAPI document).
-pub fn routes() -> Vec<(String, &'static str)> {
-    all_routes()
-        .iter()
-        .map(|r| (r.method.as_str().to_ascii_lowercase(), r.path))
-        .collect()
+/// The OpenAPI document, as built from the handlers (what `/v1/openapi.json` serves).
+pub fn document() -> Document {
+    let mut doc = Base::openapi();
+    doc.merge(public_routes().merge(protected_routes()).into_openapi());
+    // The shared answers are added once every path is in.
+    utoipa::Modify::modify(&Shared, &mut doc);
+    doc
+}
+
+/// The document as JSON, built once.
+static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+    document()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"the API document cannot be written: {e}\"}}"))
+});
+
+/// The OpenAPI document served at `/v1/openapi.json`, as JSON.
+pub fn document_json() -> &'static str {
+    &DOCUMENT
 }
 
 /// The router.
 pub fn router(app: Arc<App>) -> Router {
     let limit = app.config.api.max_body_bytes;
-    let (mut public, mut protected) = (Router::new(), Router::new());
-    for r in all_routes() {
-        if r.public {
-            public = public.route(r.path, r.handler);
-        } else {
-            protected = protected.route(r.path, r.handler);
-        }
-    }
     let protected =
-        protected.route_layer(middleware::from_fn_with_state(app.clone(), require_token));
-    public
-        .merge(protected)
+        protected_routes().route_layer(middleware::from_fn_with_state(app.clone(), require_token));
+    let (router, _) = public_routes().merge(protected).split_for_parts();
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(app)
 }
 
-/// How many routes there are (counted once: a 404 must not build the route table again).
-static ROUTE_COUNT: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| all_routes().len());
+/// How many operations there are (counted once: a 404 must not build the document again).
+static ROUTE_COUNT: LazyLock<usize> = LazyLock::new(|| {
+    document()
+        .paths
+        .paths
+        .values()
+        .map(|p| {
+            [&p.get, &p.put, &p.post, &p.delete, &p.patch]
+                .iter()
+                .filter(|o| o.is_some())
+                .count()
+        })
+        .sum()
+});
 
 async fn not_found() -> ApiError {
     ApiError::new(
@@ -207,39 +264,27 @@ async fn require_token(State(app): AppState, mut req: Request, next: Next) -> Re
     next.run(req).await
 }
 
-async fn health(State(app): AppState) -> Json<Value> {
+/// Health: the journal's state (`ok`, `journal_unavailable`, `journal_failing` or
+/// `clock_ahead`), the clock, the disk, the printer and training mode.
+///
+/// Served without a bearer token. A front-end polls it, or follows the `health` events of
+/// `GET /v1/events`, to know whether sales go through.
+#[utoipa::path(get, path = "/v1/health", tag = "health", security(()),
+    responses((status = 200, description = "The daemon's health", body = crate::health::Health)))]
+async fn health(State(app): AppState) -> Json<crate::health::Health> {
     Json(crate::health::state(&app))
 }
 
+/// This document.
+///
+/// Served without a bearer token. Generated from posd's handlers and types; `posd openapi`
+/// prints the same document.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "health", security(()),
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object)))]
 async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Every route of the table is documented in the OpenAPI file with its method, and the
-    /// file documents no other. (That the router serves each one: `tests/flows`.)
-    #[test]
-    fn every_route_is_documented() {
-        let doc: Value = serde_json::from_str(OPENAPI).expect("openapi.json is JSON");
-        let paths = doc["paths"].as_object().expect("paths");
-        let routes = routes();
-        for (method, path) in &routes {
-            assert!(
-                paths.get(*path).and_then(|p| p.get(method)).is_some(),
-                "{method} {path} is not in openapi.json"
-            );
-        }
-        let documented: usize = paths
-            .values()
-            .map(|p| p.as_object().map_or(0, |m| m.len()))
-            .sum();
-        assert_eq!(
-            documented,
-            routes.len(),
-            "openapi.json documents routes posd does not serve"
-        );
-    }
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        document_json(),
+    )
+        .into_response()
 }

@@ -1,35 +1,60 @@
 //! `/v1/operators`: sign-in and sign-out, PIN checks with the lock-out, manager approvals.
 
 use super::error::{journal_error, ApiError};
-use super::extract::{blocking, ApiJson, ApiResult, AppState, Caller};
-use super::Route;
+use super::extract::{blocking, Answer, ApiJson, AppState, Caller};
 use crate::app::App;
 use crate::auth::{PinRefusal, PinReport};
 use crate::config::{OperatorConfig, Role};
 use axum::extract::State;
-use axum::http::Method;
 use axum::http::StatusCode;
 use axum::Extension;
 use axum::Json;
 use pos_core::events;
 use pos_core::journal::JournalError;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The routes of this resource.
-pub(super) fn routes() -> Vec<Route> {
-    vec![
-        Route::new(Method::POST, "/v1/operators/sign-in", sign_in),
-        Route::new(Method::POST, "/v1/operators/sign-out", sign_out),
-    ]
+pub(super) fn routes() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::default()
+        .routes(routes!(sign_in))
+        .routes(routes!(sign_out))
 }
 
-#[derive(Deserialize)]
+/// A sign-in.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SignIn {
+    /// The operator's id.
     operator: String,
+    /// Their PIN.
     pin: String,
+}
+
+/// An operator signed in, and their session.
+#[derive(Serialize, ToSchema)]
+struct SignedIn {
+    /// The operator's id.
+    operator: String,
+    /// Their name.
+    name: String,
+    /// Their role.
+    role: Role,
+    /// The session's bearer token (64 hex digits); only its SHA-256 is kept by posd, in memory
+    /// (a restart ends every session).
+    session: String,
+    /// Seconds without a request after which the session ends.
+    session_idle_secs: u64,
+}
+
+/// An operator signed out.
+#[derive(Serialize, ToSchema)]
+struct SignedOut {
+    /// The operator's id.
+    operator: String,
 }
 
 pub(super) fn operator(app: &App, id: &str) -> Result<OperatorConfig, ApiError> {
@@ -146,10 +171,23 @@ pub(super) async fn authorize(
     Ok(op)
 }
 
-/// Signs an operator in at this till: machine clients may then act for them, and the answer
-/// carries a session of their own for the client that signed in (its token acts as this
-/// operator only, until signed out or idle for `api.session_idle_secs`).
-async fn sign_in(State(app): AppState, ApiJson(req): ApiJson<SignIn>) -> ApiResult {
+/// Sign an operator in with their PIN (argon2).
+///
+/// After `[policy] pin_max_failures` wrong PINs in a row the operator is locked out for
+/// `pin_lockout_secs` (429 pin_locked, the right PIN included); attempts are counted before
+/// their PIN is checked, so a burst checks no more PINs than that (the others: 429
+/// pin_locked). A series of wrong PINs is journaled as operator_pin_rejected at its first PIN
+/// and at its end (lock-out, or the right PIN), with its count. The operator is signed in at
+/// the till (machine clients holding a configured token may act for them) and the answer
+/// carries a session for the client that signed in: its token, sent as the bearer token, acts
+/// as this operator only (another operator named in a request: 403 operator_mismatch) until
+/// signed out or left idle `api.session_idle_secs` (then 401 session_expired, journaled as a
+/// sign-out); manager actions still need the manager's PIN in each request. 403 wrong_pin,
+/// 422 unknown_operator.
+#[utoipa::path(post, path = "/v1/operators/sign-in", tag = "operators",
+    request_body = SignIn,
+    responses((status = 200, description = "Signed in, with a session", body = SignedIn)))]
+async fn sign_in(State(app): AppState, ApiJson(req): ApiJson<SignIn>) -> Answer<SignedIn> {
     app.journal()?;
     let op = authorize(&app, &req.operator, &req.pin, Role::Cashier).await?;
     if let Ok(mut s) = app.staff.signed_in.write() {
@@ -173,28 +211,36 @@ async fn sign_in(State(app): AppState, ApiJson(req): ApiJson<SignIn>) -> ApiResu
     }
     app.journal_event_by(events::OPERATOR_SIGNED_IN, "signed in", Some(&op.id))
         .await;
-    Ok(Json(json!({
-        "operator": op.id,
-        "name": op.name,
-        "role": op.role,
-        "session": token,
-        "session_idle_secs": app.config.api.session_idle_secs,
-    })))
+    Ok(Json(SignedIn {
+        operator: op.id,
+        name: op.name,
+        role: op.role,
+        session: token,
+        session_idle_secs: app.config.api.session_idle_secs,
+    }))
 }
 
-#[derive(Deserialize)]
+/// A sign-out.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SignOut {
+    /// The operator signing out.
     operator: String,
 }
 
-/// Signs out. A session signs itself out (its token stops working); a machine client signs the
-/// operator out of the till, which also ends every session of theirs.
+/// Sign out.
+///
+/// Sent with a session's token: that session ends (its operator must be the one named, else
+/// 403 operator_mismatch). Sent with a configured token: the operator is signed out of the
+/// till and every session of theirs ends (422 operator_not_signed_in when they were not).
+#[utoipa::path(post, path = "/v1/operators/sign-out", tag = "operators",
+    request_body = SignOut,
+    responses((status = 200, description = "Signed out", body = SignedOut)))]
 async fn sign_out(
     State(app): AppState,
     Extension(caller): Extension<Caller>,
     ApiJson(req): ApiJson<SignOut>,
-) -> ApiResult {
+) -> Answer<SignedOut> {
     match caller {
         Caller::Session { operator, token } => {
             if operator != req.operator {
@@ -240,7 +286,9 @@ async fn sign_out(
             .await;
         }
     }
-    Ok(Json(json!({ "operator": req.operator })))
+    Ok(Json(SignedOut {
+        operator: req.operator,
+    }))
 }
 
 /// A session used to act as another operator than its own.

@@ -1,50 +1,163 @@
 //! `/v1/pickups`: click & collect orders handed over as tickets paid online.
 
 use super::error::{journal_error, ApiError};
-use super::extract::{blocking, ApiJson, ApiResult, AppState, Caller};
+use super::extract::{blocking, Answer, ApiJson, AppState, Caller};
 use super::operators::signed_in;
-use super::sales::ticket_answer;
 use super::stock::with_ledger;
-use super::Route;
+use super::ticket::{PickupNote, TicketAnswer};
+use crate::app::App;
 use axum::extract::{Path, State};
-use axum::http::Method;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use pos_core::journal::JournalError;
 use pos_core::money::Cents;
 use pos_core::ticket::{Payment, PaymentMethod, SaleInput};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The routes of this resource.
-pub(super) fn routes() -> Vec<Route> {
-    vec![
-        Route::new(Method::GET, "/v1/pickups", pickups),
-        Route::new(Method::POST, "/v1/pickups/{shop}/{order}", pickup),
-    ]
+pub(super) fn routes() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::default()
+        .routes(routes!(pickups))
+        .routes(routes!(pickup))
 }
 
-async fn pickups(State(app): AppState) -> ApiResult {
+/// The click & collect orders waiting.
+#[derive(Serialize, ToSchema)]
+struct PickupsAnswer {
+    /// Each order waiting to be picked up.
+    pickups: Vec<PendingPickup>,
+}
+
+/// A click & collect order waiting at the till.
+#[derive(Serialize, ToSchema)]
+struct PendingPickup {
+    /// The shop's name.
+    shop: String,
+    /// The order's id in the shop.
+    order_id: String,
+    /// The lines holding stock at the till (products whose stock it tracks): what the pickup
+    /// takes off the shelves.
+    lines: Vec<ReservedLine>,
+    /// Every line of the order as the customer bought it: what the ticket shows.
+    items: Vec<OrderItem>,
+    /// What the customer paid for the whole order, in cents, when the shop said.
+    total_cents: Option<i64>,
+}
+
+/// A line of an order holding stock.
+#[derive(Serialize, ToSchema)]
+struct ReservedLine {
+    /// The shop's line id.
+    line_id: String,
+    /// The product.
+    sku: String,
+    /// Whole units reserved.
+    quantity: i64,
+}
+
+/// One line of an order as the customer bought it (tracked product or not).
+#[derive(Serialize, ToSchema)]
+struct OrderItem {
+    /// The shop's line id.
+    line_id: String,
+    /// The product's SKU; empty when the shop gave none.
+    sku: String,
+    /// The line's name in the shop.
+    name: String,
+    /// Whole units (kilograms for goods sold by weight).
+    quantity: i64,
+    /// What the customer paid for the line, VAT included, after discounts, in cents; null when
+    /// the shop did not say.
+    paid_cents: Option<i64>,
+}
+
+impl From<shop_sync::ledger::PendingPickup> for PendingPickup {
+    fn from(p: shop_sync::ledger::PendingPickup) -> Self {
+        PendingPickup {
+            shop: p.shop,
+            order_id: p.order_id,
+            lines: p
+                .lines
+                .into_iter()
+                .map(|l| ReservedLine {
+                    line_id: l.line_id,
+                    sku: l.sku,
+                    quantity: l.quantity,
+                })
+                .collect(),
+            items: p
+                .items
+                .into_iter()
+                .map(|i| OrderItem {
+                    line_id: i.line_id,
+                    sku: i.sku,
+                    name: i.name,
+                    quantity: i.quantity,
+                    paid_cents: i.paid_cents,
+                })
+                .collect(),
+            total_cents: p.total_cents,
+        }
+    }
+}
+
+/// Click & collect orders seen online, their stock reserved at the till, waiting to be picked
+/// up.
+///
+/// Every line of each order with its name and the amount paid online (`items`), the lines
+/// holding stock (`lines`), and the order's total paid online.
+#[utoipa::path(get, path = "/v1/pickups", tag = "shops",
+    responses((status = 200, description = "The orders waiting", body = PickupsAnswer)))]
+async fn pickups(State(app): AppState) -> Answer<PickupsAnswer> {
     let p = with_ledger(&app, |l| l.pending_pickups()).await?;
-    Ok(Json(json!({ "pickups": p })))
+    Ok(Json(PickupsAnswer {
+        pickups: p.into_iter().map(PendingPickup::from).collect(),
+    }))
 }
 
 /// The longest wait for the poll before a pickup.
 const PICKUP_POLL: std::time::Duration = std::time::Duration::from_secs(10);
 
-#[derive(Deserialize)]
+/// A pickup.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PickupRequest {
+    /// The cashier: signed in at the till, or the session's own operator.
     operator: String,
 }
 
+/// Record a click & collect pickup as a journaled sale paid online.
+///
+/// One line per order item, with the catalogue's label, VAT rate and unit (one online unit is
+/// one piece, or one kilogram of goods sold by weight), priced so that the line's total is
+/// what the customer paid online (unit price ceil(paid / units), the remainder as a line
+/// discount; the catalogue's price, with a warning, when the shop gave no amount); one
+/// payment, online, of the ticket's total; the reservation ends. When the order's total paid
+/// online differs from the ticket's (shipping, fees), the answer says so in
+/// `pickup.warnings` (no line is invented). 409 not_pickable when the order is not pickable
+/// (cancelled, unknown, already picked up), 409 unknown_product when a line's SKU is empty or
+/// not in the catalogue (`error.details`: line_id, sku, name; add the product, then retry),
+/// 409 bad_order_line for a quantity below one or a negative amount: nothing is journaled and
+/// the reservation stays. 409 training_mode in training mode.
+#[utoipa::path(post, path = "/v1/pickups/{shop}/{order}", tag = "shops",
+    params(
+        ("shop" = String, Path, description = "The shop's name in [[shops]]"),
+        ("order" = String, Path, description = "The order's id in the shop")
+    ),
+    request_body = PickupRequest,
+    responses((status = 200, description = "The ticket, as for POST /v1/sales, with `pickup`", body = TicketAnswer)))]
 async fn pickup(
     State(app): AppState,
     Extension(caller): Extension<Caller>,
     Path((shop, order)): Path<(String, String)>,
     ApiJson(req): ApiJson<PickupRequest>,
-) -> ApiResult {
+) -> Answer<TicketAnswer> {
     let journal = app.journal()?;
     signed_in(&app, &caller, &req.operator)?;
     if app.till.training.load(Ordering::SeqCst) {
@@ -130,13 +243,12 @@ async fn pickup(
     };
     let job = job.await.ok().flatten();
     tracing::info!(shop = %shop, order = %order, seq = a.seq, "click & collect order picked up");
-    let mut answer = ticket_answer(&app, &a, code, job);
-    answer["pickup"] = json!({
-        "shop": shop,
-        "order": order,
-        "order_total_cents": picked.total_cents,
-        "ticket_total_cents": total.0,
-        "warnings": warnings,
+    let answer = TicketAnswer::of(&app, &a, code, job)?.with_pickup(PickupNote {
+        shop,
+        order,
+        order_total_cents: picked.total_cents,
+        ticket_total_cents: total.0,
+        warnings,
     });
     app.bus.publish(
         "sale",

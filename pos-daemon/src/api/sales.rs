@@ -1,15 +1,16 @@
 //! `/v1/sales`, `/v1/refunds`, `/v1/tickets`: tickets journaled, answered, reprinted.
 
 use super::error::{journal_error, ApiError};
-use super::extract::{blocking, ApiJson, ApiResult, AppState, Caller, KeyedJson};
+use super::extract::{
+    blocking, Answer, ApiJson, AppState, Caller, IdempotencyKeyHeader, KeyedJson,
+};
 use super::operators::{authorize, operator, signed_in};
-use super::Route;
+use super::ticket::{Shortage, TicketAnswer};
 use crate::app::App;
 use crate::catalog::LineRequest;
 use crate::config::Role;
 use crate::idempotency::{self, Start};
 use axum::extract::{Path, State};
-use axum::http::Method;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use pos_core::body::Body;
@@ -20,34 +21,45 @@ use pos_core::ticket::{
     Payment, PaymentMethod, RefundInput, RefundLineInput, SaleInput, MAX_LINES_PER_TICKET,
     MAX_PAYMENTS_PER_TICKET,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The routes of this resource.
-pub(super) fn routes() -> Vec<Route> {
-    vec![
-        Route::new(Method::POST, "/v1/sales", post_sale),
-        Route::new(Method::POST, "/v1/refunds", post_refund),
-        Route::new(Method::GET, "/v1/tickets/{seq}", get_ticket),
-        Route::new(Method::POST, "/v1/tickets/{seq}/reprint", reprint),
-    ]
+pub(super) fn routes() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::default()
+        .routes(routes!(post_sale))
+        .routes(routes!(post_refund))
+        .routes(routes!(get_ticket))
+        .routes(routes!(reprint))
 }
 
-#[derive(Deserialize)]
+/// A payment as the till sends it.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PaymentRequest {
+    /// How it was paid (`online` is reserved to click & collect pickups).
     method: PaymentMethod,
+    /// Cents; at most `[policy] max_payment_cents` either way (default 1,000,000), else 422
+    /// payment_too_large. Refunds pay back positive amounts.
     amount_cents: i64,
 }
 
-#[derive(Deserialize)]
+/// A sale as the till sends it.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SaleRequest {
+    /// The cashier: signed in at the till, or the session's own operator.
     operator: String,
+    /// 1 to 200 lines.
     lines: Vec<LineRequest>,
+    /// At most 16 payments; cash beyond the total is given back as change.
     payments: Vec<PaymentRequest>,
+    /// A discount on the whole ticket, in cents, shared among its lines.
     #[serde(default)]
     ticket_discount_cents: i64,
 }
@@ -86,53 +98,26 @@ fn payments(
         .collect())
 }
 
-pub(super) fn ticket_answer(
-    app: &App,
-    a: &Appended,
-    code: Option<String>,
-    job: Option<i64>,
-) -> Value {
-    let body = Body::decode(a.kind, &a.body).ok();
-    let (total, change, vat, lines, pays) = match &body {
-        Some(Body::Sale(s)) | Some(Body::Training(s)) => (
-            s.total,
-            s.change,
-            &s.vat,
-            serde_json::to_value(&s.lines).unwrap_or_default(),
-            serde_json::to_value(&s.payments).unwrap_or_default(),
-        ),
-        Some(Body::Refund(r)) => (
-            r.total,
-            Cents::ZERO,
-            &r.vat,
-            serde_json::to_value(&r.lines).unwrap_or_default(),
-            serde_json::to_value(&r.payments).unwrap_or_default(),
-        ),
-        _ => return json!({ "seq": a.seq, "kind": a.kind.as_str(), "number": a.kind_seq }),
-    };
-    json!({
-        "seq": a.seq,
-        "kind": a.kind.as_str(),
-        "ticket_number": a.kind_seq,
-        "timestamp_ms": a.timestamp_ms,
-        "date_time": crate::printout::local_time(a.timestamp_ms, &app.till.opening.time_zone),
-        "total_cents": total.0,
-        "change_cents": change.0,
-        "vat": vat.iter().map(|v| json!({
-            "rate": v.rate.0, "net_cents": v.net.0, "vat_cents": v.vat.0, "gross_cents": v.gross.0
-        })).collect::<Vec<_>>(),
-        "lines": lines,
-        "payments": pays,
-        "receipt_code": code,
-        "print_job": job,
-    })
-}
-
+/// Record a sale (a training ticket in training mode).
+///
+/// Answered once the ticket is durable in the journal, with its number, totals, VAT breakdown,
+/// receipt code and print job; printing follows. Under `[stock] zero_stock = "refuse"` a sale
+/// taking a tracked product below zero is a 409 insufficient_stock (`error.details.shortages`),
+/// nothing journaled; under `"warn"` it is sold and the answer has `stock_warnings`. The online
+/// payment method is reserved to pickups. Cash tendered beyond the total by more than
+/// `[policy] max_change_cents` (default 100,000: twice the largest euro banknote) is a 422
+/// change_too_large, nothing journaled. Other refusals: 403 operator_not_signed_in or
+/// operator_mismatch, 422 unknown_sku, unknown_barcode, bad_barcode, invalid_line,
+/// invalid_ticket, payments_short, payment_too_large; 409 closed_period, clock_ahead.
+#[utoipa::path(post, path = "/v1/sales", tag = "tickets",
+    params(IdempotencyKeyHeader),
+    request_body = SaleRequest,
+    responses((status = 200, description = "The ticket, journaled", body = TicketAnswer)))]
 async fn post_sale(
     State(app): AppState,
     Extension(caller): Extension<Caller>,
     KeyedJson { body: req, key }: KeyedJson<SaleRequest>,
-) -> ApiResult {
+) -> Answer<TicketAnswer> {
     let journal = app.journal()?;
     // A sale sent again under its idempotency key gets its first answer, not a second ticket.
     let (_held, unsettled) = match key.as_ref().map(|k| idempotency::start(&app, k)) {
@@ -227,7 +212,9 @@ async fn post_sale(
                             .join(", ")
                     ),
                 )
-                .with_details(json!({ "shortages": short })))
+                .with_details(json!({
+                    "shortages": short.iter().map(Shortage::from).collect::<Vec<_>>()
+                })))
             }
             Err(e) => return Err(ApiError::invalid("invalid_ticket", e.to_string())),
         }
@@ -248,12 +235,11 @@ async fn post_sale(
     })
     .await??;
     let job = job.await.ok().flatten();
-    let mut answer = ticket_answer(&app, &a, code, job);
+    let answer = TicketAnswer::of(&app, &a, code, job)?.with_stock_warnings(&warnings);
     if !warnings.is_empty() {
         if let Some(held_back) = app.stock.below_zero_warnings.pass() {
             tracing::warn!(seq = a.seq, shortages = ?warnings, held_back, "sold below zero stock");
         }
-        answer["stock_warnings"] = json!(warnings);
     }
     app.bus.publish(
         "sale",
@@ -263,7 +249,7 @@ async fn post_sale(
 }
 
 /// The answer to a sale already journaled under the idempotency key sent again.
-async fn replay(app: &Arc<App>, journal: &Arc<Journal>, seq: u64) -> ApiResult {
+async fn replay(app: &Arc<App>, journal: &Arc<Journal>, seq: u64) -> Answer<TicketAnswer> {
     let (app, journal) = (app.clone(), journal.clone());
     blocking(move || {
         let record = pos_core::reader::JournalReader::open(&app.config.journal_path())
@@ -289,33 +275,42 @@ async fn replay(app: &Arc<App>, journal: &Arc<Journal>, seq: u64) -> ApiResult {
         };
         let code = journal.receipt_code(&a).ok();
         let job = app.ops.job_of_seq(seq).ok().flatten().map(|j| j.id);
-        let mut answer = ticket_answer(&app, &a, code, job);
-        answer["idempotent_replay"] = json!(true);
-        Ok(Json(answer))
+        Ok(Json(TicketAnswer::of(&app, &a, code, job)?.replayed()))
     })
     .await?
 }
 
-#[derive(Deserialize)]
+/// A line of the sale to return.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RefundLineRequest {
+    /// The sale's line, counted from 0 in the order of the sale's `lines`.
     original_line: u32,
+    /// How much to return: thousandths of a piece (whole pieces: multiples of 1000) or grams.
     quantity_milli: i64,
 }
 
-#[derive(Deserialize)]
+/// A refund or void of lines of a sale.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RefundRequest {
+    /// The cashier: signed in at the till, or the session's own operator.
     operator: String,
+    /// The sale's sequence number (`seq` of its answer).
     original_seq: u64,
+    /// Why, as the auditor reads it.
     reason: String,
+    /// The lines returned.
     lines: Vec<RefundLineRequest>,
+    /// The money given back, as positive amounts summing to the refund's total.
     payments: Vec<PaymentRequest>,
+    /// A void: cancels all that remains of the sale (every line returned whole).
     #[serde(default)]
     void: bool,
-    /// A manager's id and PIN, for voids and refunds above the cashier's limit.
+    /// A manager's id, for voids and refunds above the cashier's limit.
     #[serde(default)]
     manager: Option<String>,
+    /// That manager's PIN.
     #[serde(default)]
     manager_pin: Option<String>,
 }
@@ -369,11 +364,23 @@ async fn whole_pieces(
     Ok(())
 }
 
+/// Refund or void (`void: true`) lines of a sale.
+///
+/// Voids and refunds above the cashier limit (`[policy] cashier_refund_limit_cents`) need a
+/// manager (`manager`, `manager_pin`; else 403 manager_required), journaled as
+/// manager_override. Lines name the sale's lines by `original_line`, counted from 0; a piece is
+/// returned whole (422 invalid_ticket for part of one); payments are positive amounts paid
+/// back. Other refusals: 404 not_found (no such sale), 422 invalid_ticket (more than was sold,
+/// payments not matching), 403 wrong_pin, 429 pin_locked.
+#[utoipa::path(post, path = "/v1/refunds", tag = "tickets",
+    params(IdempotencyKeyHeader),
+    request_body = RefundRequest,
+    responses((status = 200, description = "The refund, journaled", body = TicketAnswer)))]
 async fn post_refund(
     State(app): AppState,
     Extension(caller): Extension<Caller>,
     KeyedJson { body: req, key }: KeyedJson<RefundRequest>,
-) -> ApiResult {
+) -> Answer<TicketAnswer> {
     let journal = app.journal()?;
     // A refund sent again under its idempotency key gets its first answer: money goes out once.
     let (_held, unsettled) = match key.as_ref().map(|k| idempotency::start(&app, k)) {
@@ -457,7 +464,7 @@ async fn post_refund(
         )
         .await;
     }
-    Ok(Json(ticket_answer(&app, &a, code, job)))
+    Ok(Json(TicketAnswer::of(&app, &a, code, job)?))
 }
 
 /// Whether `record` is the sale (or training ticket) `expected`.
@@ -510,7 +517,35 @@ fn parse_seq(s: &str) -> Result<u64, ApiError> {
         .ok_or_else(|| ApiError::invalid("invalid_seq", format!("{s:?} is not a sequence number")))
 }
 
-async fn get_ticket(State(app): AppState, Path(seq): Path<String>) -> ApiResult {
+/// A journal record, as signed: its body, receipt code and print job.
+#[derive(Serialize, ToSchema)]
+struct RecordAnswer {
+    /// Its sequence number.
+    seq: u64,
+    /// Its kind (`sale`, `refund`, `training`, `closure`, `duplicate`, `event`, ...).
+    kind: String,
+    /// Its number among the records of its kind.
+    number: u64,
+    /// When it was journaled (milliseconds since the epoch).
+    timestamp_ms: i64,
+    /// Its hash (hex), the link the next record signs.
+    hash: String,
+    /// Its body as journaled: the kind's schema in JOURNAL-FORMAT.md.
+    #[schema(value_type = Object)]
+    body: Value,
+    /// The receipt's signed code, for tickets.
+    receipt_code: Option<String>,
+    /// Its print job (the whole job: state, error), if one was queued.
+    print_job: Option<crate::ops::Job>,
+}
+
+/// A journal record by sequence number, with its receipt code and print job.
+///
+/// 422 invalid_seq for a number that is not one; 404 not_found for a record not written.
+#[utoipa::path(get, path = "/v1/tickets/{seq}", tag = "tickets",
+    params(("seq" = u64, Path, description = "Journal sequence number")),
+    responses((status = 200, description = "The record", body = RecordAnswer)))]
+async fn get_ticket(State(app): AppState, Path(seq): Path<String>) -> Answer<RecordAnswer> {
     let seq = parse_seq(&seq)?;
     let path = app.config.journal_path();
     let rec = blocking(move || {
@@ -538,32 +573,58 @@ async fn get_ticket(State(app): AppState, Path(seq): Path<String>) -> ApiResult 
     };
     let ops = app.ops.clone();
     let job = blocking(move || ops.job_of_seq(seq)).await?.ok().flatten();
-    Ok(Json(json!({
-        "seq": rec.seq,
-        "kind": rec.kind,
-        "number": rec.kind_seq,
-        "timestamp_ms": rec.timestamp_ms,
-        "hash": hex::encode(rec.hash),
-        "body": body,
-        "receipt_code": code,
-        "print_job": job,
-    })))
+    Ok(Json(RecordAnswer {
+        seq: rec.seq,
+        kind: rec.kind,
+        number: rec.kind_seq,
+        timestamp_ms: rec.timestamp_ms,
+        hash: hex::encode(rec.hash),
+        body,
+        receipt_code: code,
+        print_job: job,
+    }))
 }
 
-#[derive(Deserialize)]
+/// A reprint.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReprintRequest {
+    /// The operator asking: signed in at the till, or the session's own operator.
     operator: String,
+    /// Why (journaled with the duplicate; `reprint` when absent).
     #[serde(default)]
     reason: Option<String>,
 }
 
+/// A duplicate, journaled.
+#[derive(Serialize, ToSchema)]
+struct DuplicateAnswer {
+    /// The duplicate's sequence number.
+    seq: u64,
+    /// Always `duplicate`.
+    kind: &'static str,
+    /// The record reprinted.
+    original_seq: u64,
+    /// The duplicate's number among the copies of that record (1 for the first).
+    copy: Option<u64>,
+    /// The print job that prints it, when a printer is configured.
+    print_job: Option<i64>,
+}
+
+/// Reprint a ticket or a closure (Z).
+///
+/// Journals a duplicate and prints it marked DUPLICATA; settles a print job of unknown fate.
+/// 422 not_reprintable for a record that is neither a ticket nor a closure; 404 not_found.
+#[utoipa::path(post, path = "/v1/tickets/{seq}/reprint", tag = "tickets",
+    params(("seq" = u64, Path, description = "Journal sequence number of the ticket or closure")),
+    request_body = ReprintRequest,
+    responses((status = 200, description = "The duplicate, journaled", body = DuplicateAnswer)))]
 async fn reprint(
     State(app): AppState,
     Extension(caller): Extension<Caller>,
     Path(seq): Path<String>,
     ApiJson(req): ApiJson<ReprintRequest>,
-) -> ApiResult {
+) -> Answer<DuplicateAnswer> {
     let seq = parse_seq(&seq)?;
     let journal = app.journal()?;
     signed_in(&app, &caller, &req.operator)?;
@@ -623,7 +684,11 @@ async fn reprint(
         Some(&req.operator),
     )
     .await;
-    Ok(Json(
-        json!({ "seq": a.seq, "kind": "duplicate", "original_seq": seq, "copy": copy, "print_job": job }),
-    ))
+    Ok(Json(DuplicateAnswer {
+        seq: a.seq,
+        kind: "duplicate",
+        original_seq: seq,
+        copy,
+        print_job: job,
+    }))
 }

@@ -1,27 +1,26 @@
 //! `/v1/stock`: levels, receptions, counts, adjustments.
 
 use super::error::ApiError;
-use super::extract::{blocking, ApiJson, ApiResult, AppState};
+use super::extract::{blocking, Answer, ApiJson, AppState};
 use super::operators::authorize;
-use super::Route;
 use crate::app::App;
 use crate::config::Role;
 use axum::extract::State;
-use axum::http::Method;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The routes of this resource.
-pub(super) fn routes() -> Vec<Route> {
-    vec![
-        Route::new(Method::GET, "/v1/stock", stock_levels),
-        Route::new(Method::GET, "/v1/stock/low", low_stock),
-        Route::new(Method::POST, "/v1/stock/receptions", stock_reception),
-        Route::new(Method::POST, "/v1/stock/counts", stock_count),
-        Route::new(Method::POST, "/v1/stock/adjustments", stock_adjustment),
-    ]
+pub(super) fn routes() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::default()
+        .routes(routes!(stock_levels))
+        .routes(routes!(low_stock))
+        .routes(routes!(stock_reception))
+        .routes(routes!(stock_count))
+        .routes(routes!(stock_adjustment))
 }
 
 pub(super) fn ledger_error(e: shop_sync::ledger::LedgerError) -> ApiError {
@@ -44,53 +43,121 @@ pub(super) async fn with_ledger<T: Send + 'static>(
         .map_err(ledger_error)
 }
 
-fn level_json(l: &shop_sync::ledger::Level) -> Value {
-    json!({
-        "sku": l.sku, "on_hand_milli": l.on_hand_milli, "reserved_milli": l.reserved_milli,
-        "available_milli": l.available_milli(), "low_milli": l.low_milli,
-    })
+/// A tracked product's stock level.
+#[derive(Serialize, ToSchema)]
+struct Level {
+    /// The product.
+    sku: String,
+    /// On the shelves, thousandths of a piece or grams.
+    on_hand_milli: i64,
+    /// Reserved for click & collect orders not yet picked up.
+    reserved_milli: i64,
+    /// On hand minus reserved: what can be sold.
+    available_milli: i64,
+    /// The low-stock threshold on the available quantity, if any.
+    low_milli: Option<i64>,
 }
 
-#[derive(Deserialize)]
+impl From<&shop_sync::ledger::Level> for Level {
+    fn from(l: &shop_sync::ledger::Level) -> Self {
+        Level {
+            sku: l.sku.clone(),
+            on_hand_milli: l.on_hand_milli,
+            reserved_milli: l.reserved_milli,
+            available_milli: l.available_milli(),
+            low_milli: l.low_milli,
+        }
+    }
+}
+
+/// Where a page of levels starts.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct LevelsQuery {
+    /// The levels of the SKUs after this one (the last SKU of the previous page).
     #[serde(default)]
     after: String,
 }
 
+/// A page of stock levels.
+#[derive(Serialize, ToSchema)]
+struct LevelsAnswer {
+    /// The levels, by SKU.
+    levels: Vec<Level>,
+    /// The most levels a page holds: a full page has more after it.
+    limit: usize,
+}
+
+/// Stock levels per tracked product, by SKU: on hand, reserved for click & collect,
+/// available, low-stock threshold.
+///
+/// At most 500 a page, from `?after=SKU`.
+#[utoipa::path(get, path = "/v1/stock", tag = "stock",
+    params(LevelsQuery),
+    responses((status = 200, description = "A page of levels", body = LevelsAnswer)))]
 async fn stock_levels(
     State(app): AppState,
     axum::extract::Query(q): axum::extract::Query<LevelsQuery>,
-) -> ApiResult {
+) -> Answer<LevelsAnswer> {
     let levels = with_ledger(&app, move |l| l.levels(&q.after)).await?;
-    Ok(Json(json!({
-        "levels": levels.iter().map(level_json).collect::<Vec<_>>(),
-        "limit": shop_sync::ledger::MAX_LISTED,
-    })))
+    Ok(Json(LevelsAnswer {
+        levels: levels.iter().map(Level::from).collect(),
+        limit: shop_sync::ledger::MAX_LISTED,
+    }))
 }
 
-async fn low_stock(State(app): AppState) -> ApiResult {
+/// The products low in stock.
+#[derive(Serialize, ToSchema)]
+struct LowAnswer {
+    /// Their levels, by SKU.
+    low: Vec<Level>,
+}
+
+/// Products whose available stock is at or below their low-stock threshold.
+///
+/// The thresholds: `[stock] default_low_milli`, and per product `[stock.low_milli]`.
+#[utoipa::path(get, path = "/v1/stock/low", tag = "stock",
+    responses((status = 200, description = "The products low in stock", body = LowAnswer)))]
+async fn low_stock(State(app): AppState) -> Answer<LowAnswer> {
     let levels = with_ledger(&app, |l| l.low_stock()).await?;
-    Ok(Json(json!({
-        "low": levels.iter().map(level_json).collect::<Vec<_>>(),
-    })))
+    Ok(Json(LowAnswer {
+        low: levels.iter().map(Level::from).collect(),
+    }))
 }
 
-#[derive(Deserialize)]
+/// A product received or counted.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StockLine {
+    /// A product whose stock is tracked.
     sku: String,
+    /// Thousandths of a piece, or grams.
     quantity_milli: i64,
 }
 
-#[derive(Deserialize)]
+/// A reception of goods or an inventory count.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StockRequest {
+    /// A manager.
     operator: String,
+    /// The manager's PIN.
     pin: String,
-    /// The client's id of this reception or count: sending it again changes nothing.
+    /// The client's id of this reception or count (1 to 64 bytes, no `:`): sending it again
+    /// changes nothing. One is made when absent.
     #[serde(default)]
     id: Option<String>,
+    /// 1 to 1,000 lines.
     lines: Vec<StockLine>,
+}
+
+/// Stock movements recorded.
+#[derive(Serialize, ToSchema)]
+struct MovementsAnswer {
+    /// The id they are recorded under.
+    id: String,
+    /// Movements recorded now (0 when the id was recorded before).
+    movements: usize,
 }
 
 fn stock_id(id: Option<String>) -> Result<String, ApiError> {
@@ -131,17 +198,36 @@ fn tracked_lines(app: &App, lines: &[StockLine]) -> Result<Vec<(String, i64)>, A
         .collect()
 }
 
-async fn stock_reception(State(app): AppState, ApiJson(req): ApiJson<StockRequest>) -> ApiResult {
+/// A reception of goods (manager): positive quantities added to stock, once per id.
+///
+/// 422 untracked_sku, unknown_sku, invalid_stock.
+#[utoipa::path(post, path = "/v1/stock/receptions", tag = "stock",
+    request_body = StockRequest,
+    responses((status = 200, description = "Recorded", body = MovementsAnswer)))]
+async fn stock_reception(
+    State(app): AppState,
+    ApiJson(req): ApiJson<StockRequest>,
+) -> Answer<MovementsAnswer> {
     authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
     let lines = tracked_lines(&app, &req.lines)?;
     let id = stock_id(req.id)?;
     let id2 = id.clone();
     let n = with_ledger(&app, move |l| l.receive(&id2, &lines)).await?;
     tracing::info!(id = %id, by = %req.operator, movements = n, "stock received");
-    Ok(Json(json!({ "id": id, "movements": n })))
+    Ok(Json(MovementsAnswer { id, movements: n }))
 }
 
-async fn stock_count(State(app): AppState, ApiJson(req): ApiJson<StockRequest>) -> ApiResult {
+/// An inventory count (manager): each counted product's on-hand level becomes the count, once
+/// per id and product.
+///
+/// 422 untracked_sku, unknown_sku, invalid_stock (a negative count).
+#[utoipa::path(post, path = "/v1/stock/counts", tag = "stock",
+    request_body = StockRequest,
+    responses((status = 200, description = "Recorded", body = MovementsAnswer)))]
+async fn stock_count(
+    State(app): AppState,
+    ApiJson(req): ApiJson<StockRequest>,
+) -> Answer<MovementsAnswer> {
     authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
     let lines = tracked_lines(&app, &req.lines)?;
     if lines.iter().any(|(_, q)| *q < 0) {
@@ -154,22 +240,36 @@ async fn stock_count(State(app): AppState, ApiJson(req): ApiJson<StockRequest>) 
     let id2 = id.clone();
     let n = with_ledger(&app, move |l| l.count(&id2, &lines)).await?;
     tracing::info!(id = %id, by = %req.operator, movements = n, "inventory counted");
-    Ok(Json(json!({ "id": id, "movements": n })))
+    Ok(Json(MovementsAnswer { id, movements: n }))
 }
 
-#[derive(Deserialize)]
+/// A stock adjustment.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AdjustRequest {
+    /// A manager.
     operator: String,
+    /// The manager's PIN.
     pin: String,
+    /// The client's id of this adjustment: sending it again changes nothing.
     #[serde(default)]
     id: Option<String>,
+    /// A product whose stock is tracked.
     sku: String,
+    /// The change, thousandths of a piece or grams (negative: taken off).
     delta_milli: i64,
+    /// Why: breakage, theft, correction (at most 256 bytes).
     reason: String,
 }
 
-async fn stock_adjustment(State(app): AppState, ApiJson(req): ApiJson<AdjustRequest>) -> ApiResult {
+/// A stock adjustment with its reason (manager): breakage, theft, correction; once per id.
+#[utoipa::path(post, path = "/v1/stock/adjustments", tag = "stock",
+    request_body = AdjustRequest,
+    responses((status = 200, description = "Recorded", body = MovementsAnswer)))]
+async fn stock_adjustment(
+    State(app): AppState,
+    ApiJson(req): ApiJson<AdjustRequest>,
+) -> Answer<MovementsAnswer> {
     authorize(&app, &req.operator, &req.pin, Role::Manager).await?;
     let lines = tracked_lines(
         &app,
@@ -189,5 +289,5 @@ async fn stock_adjustment(State(app): AppState, ApiJson(req): ApiJson<AdjustRequ
     .await?;
     tracing::info!(id = %id, by = %req.operator, sku = %req.sku, delta = req.delta_milli,
         reason = %req.reason, "stock adjusted");
-    Ok(Json(json!({ "id": id, "movements": n })))
+    Ok(Json(MovementsAnswer { id, movements: n }))
 }

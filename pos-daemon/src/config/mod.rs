@@ -214,7 +214,7 @@ pub struct DrawerConfig {
 }
 
 /// How a scanner is connected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ScannerKind {
     /// A serial (or USB CDC serial) port.
@@ -254,7 +254,7 @@ pub struct ScannerConfig {
 }
 
 /// An operator's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Sells, refunds up to the configured limit.

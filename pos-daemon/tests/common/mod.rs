@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 #[path = "../../../drivers/tests/common/mod.rs"]
 pub mod emupos;
 
+pub mod conformance;
+
 pub const TOKEN: &str = "test-token-0123456789abcdef";
 pub const CASHIER_PIN: &str = "1234";
 pub const MANAGER_PIN: &str = "9999";
@@ -231,7 +233,12 @@ impl Posd {
             .and_then(|c| c.parse().ok())
             .unwrap_or(0);
         let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-        Ok((status, serde_json::from_str(body).unwrap_or(Value::Null)))
+        let body = serde_json::from_str(body).unwrap_or(Value::Null);
+        // Every answer is what the API document says.
+        if status != 0 {
+            conformance::check(method, path, status, &body);
+        }
+        Ok((status, body))
     }
 
     pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {

@@ -17,6 +17,7 @@ pub const MAX_SKU_LEN: usize = 64;
 pub const MAX_TEXT_LEN: usize = 256;
 
 /// How a payment was made.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentMethod {
@@ -64,6 +65,7 @@ impl PaymentMethod {
 }
 
 /// One payment: a method and an amount (positive on a sale, negative on a refund body).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Payment {
@@ -74,6 +76,7 @@ pub struct Payment {
 }
 
 /// What a quantity counts.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Unit {
@@ -120,6 +123,7 @@ pub struct SaleInput {
 }
 
 /// A computed line, as stored in a sale body.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TicketLine {
@@ -146,6 +150,7 @@ pub struct TicketLine {
 }
 
 /// The totals of one VAT rate.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VatTotal {
@@ -206,6 +211,7 @@ pub struct RefundInput {
 }
 
 /// The original ticket a refund refers to.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OriginalRef {
@@ -216,6 +222,7 @@ pub struct OriginalRef {
 }
 
 /// A returned line, as stored in a refund body (negative quantity and total).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RefundLine {
