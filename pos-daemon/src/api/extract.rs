@@ -114,8 +114,14 @@ pub(super) struct IdempotencyKeyHeader {
     /// days). Sent again with the same body, the sale or refund is answered as the first time
     /// (`idempotent_replay: true`) instead of being journaled twice; with another body, 422
     /// idempotency_key_reused; while the first is being served, 409 idempotency_in_progress.
-    #[param(rename = "Idempotency-Key", min_length = 1, max_length = 128)]
-    idempotency_key: Option<String>,
+    #[param(
+        rename = "Idempotency-Key",
+        required = false,
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[!-~]+$"
+    )]
+    idempotency_key: String,
 }
 
 pub(super) async fn blocking<T: Send + 'static>(
