@@ -7,7 +7,9 @@ use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::ops::Ops;
 use crate::print::{PrinterState, Printing};
-use crate::project::{Additions, PrintProjection, Projection, Projector, StockProjection};
+use crate::project::{
+    Additions, BackupProjection, PrintProjection, Projection, Projector, StockProjection,
+};
 use crate::staff::Staff;
 use crate::till::{Notice, Till, TillParts};
 use pos_core::barcode::BarcodeConfig;
@@ -29,6 +31,8 @@ pub struct App {
     pub staff: Staff,
     /// The scanners' state and the last scans ([`crate::devices::Devices`]).
     pub devices: crate::devices::Devices,
+    /// Snapshots to the backup medium ([`crate::backup::Backups`]).
+    pub backups: Arc<crate::backup::Backups>,
     /// The journal, its identity, key and clock ([`Till`]).
     pub till: Arc<Till>,
     /// Catalog and print queue.
@@ -89,6 +93,9 @@ pub enum StartError {
     /// The journal's records past a projection's cursor could not be projected.
     #[error("recovery: {0}")]
     Recovery(#[from] crate::project::ProjectorError),
+    /// The restore recorded in the data directory could not be journaled.
+    #[error("restore: {0}")]
+    Restore(#[from] crate::backup::BackupError),
     /// A record of the start could not be journaled.
     #[error("cannot journal {what}: {source}")]
     Journal {
@@ -217,6 +224,10 @@ impl App {
                 pins,
             ),
             devices: crate::devices::Devices::default(),
+            backups: Arc::new(crate::backup::Backups::new(
+                config.backup.clone(),
+                &config.time_zone,
+            )),
             config,
             till,
             printing,
@@ -252,6 +263,8 @@ impl App {
 
     /// Journals the software's start and resumes the operators' sessions.
     fn journal_start(&self, j: &Journal, signed_in: HashSet<String>) -> Result<(), StartError> {
+        // A restore is the first record after the snapshot's head.
+        crate::backup::restore::journal_restored(j, &self.config.data_dir)?;
         j.software_started(&crate::software())
             .map_err(|source| StartError::Journal {
                 what: "the start",
@@ -363,10 +376,19 @@ impl App {
         );
         // A ledger without a cursor of its own had its movements recorded with the print jobs.
         let stock = StockProjection::new(self.stock.ledger.clone(), self.ops.cursor()?);
+        let mut others: Vec<Box<dyn Projection>> = vec![Box::new(stock)];
+        if self.config.backup.as_ref().is_some_and(|b| b.after_closure) {
+            let head = self.till.journal.as_ref().map_or(0, |j| j.last_seq());
+            others.push(Box::new(BackupProjection::new(
+                self.ops.clone(),
+                self.backups.due.clone(),
+                head,
+            )));
+        }
         Ok(Projector::new(
             self.config.journal_path(),
             print,
-            vec![Box::new(stock)],
+            others,
             self.projections.clone(),
         ))
     }
@@ -427,6 +449,11 @@ impl App {
     /// See [`Printing::paper_width`].
     pub fn paper_width(&self) -> drivers::layout::PaperWidth {
         self.printing.paper_width()
+    }
+
+    /// What a snapshot copies: this till's stores, key and anchors.
+    pub fn backup_sources(&self) -> crate::backup::Sources {
+        crate::backup::sources_of(&self.config, &self.till.opening.register_id)
     }
 
     /// See [`Till::current_opening`].

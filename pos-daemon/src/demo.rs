@@ -203,6 +203,14 @@ pub fn run(opts: DemoOptions) -> Result<(), crate::DaemonError> {
         shops: Default::default(),
         storage: Default::default(),
         barcodes: Default::default(),
+        // On a till, another medium (a USB stick, a NAS mount); the demo keeps them beside its
+        // data.
+        backup: Some(crate::config::BackupConfig {
+            dir: data.join("backups"),
+            after_closure: true,
+            keep_daily: 7,
+            keep_monthly: 12,
+        }),
         api: ApiConfig {
             listen: opts.listen.clone(),
             tokens: vec![token.clone()],

@@ -39,6 +39,17 @@ pub struct Health {
     pub printer: PrinterState,
     /// The data directory's disk.
     pub disk: DiskHealth,
+    /// The backups, when a backup medium is configured.
+    pub backup: Option<BackupHealth>,
+}
+
+/// The backups.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BackupHealth {
+    /// When the newest good snapshot was taken.
+    pub last_good_ms: Option<i64>,
+    /// No good snapshot, or the newest is more than a day old.
+    pub stale: bool,
 }
 
 /// Software: a name and a version.
@@ -124,13 +135,27 @@ pub fn state(app: &App) -> Health {
         training: app.till.training.load(Ordering::SeqCst),
         printer: app.printer_state(),
         disk: disk_state(&app.config),
+        backup: app.backups.config.as_ref().map(|_| {
+            let last_good_ms = app.backups.last_good_ms(&app.till.opening.register_id);
+            let now = app.till.clock.now_ms();
+            BackupHealth {
+                last_good_ms,
+                stale: last_good_ms.is_none_or(|t| now.saturating_sub(t) > crate::backup::STALE_MS),
+            }
+        }),
     }
 }
 
 /// What a front-end must react to: whether sales go through and why not, whether the clock is
-/// behind the journal, and whether the disk is low. (Not the free bytes or the clock's reading,
+/// behind the journal, whether the disk is low, and whether the backups are stale. (Not the free bytes or the clock's reading,
 /// which change all the time.)
-type Alert = (&'static str, Option<String>, bool, Option<bool>);
+type Alert = (
+    &'static str,
+    Option<String>,
+    bool,
+    Option<bool>,
+    Option<bool>,
+);
 
 fn alert(health: &Health) -> Alert {
     (
@@ -138,6 +163,7 @@ fn alert(health: &Health) -> Alert {
         health.journal.error.clone(),
         health.clock_behind_ms.is_some(),
         health.disk.low,
+        health.backup.as_ref().map(|b| b.stale),
     )
 }
 

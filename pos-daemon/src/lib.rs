@@ -4,6 +4,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod backup;
 pub mod barcodes;
 pub mod bus;
 pub mod catalog;
@@ -201,6 +202,7 @@ async fn serve_async(
         health::WATCH_INTERVAL,
         stop_rx.clone(),
     ));
+    tokio::spawn(backup::worker(app.clone(), stop_rx.clone()));
     let worker = match &app.config.printer {
         Some(p) => {
             let address = p.address.parse::<drivers::transport::PrinterAddress>()?;

@@ -9,7 +9,7 @@
 
 use clap::{Parser, Subcommand};
 use pos_core::keys::Algorithm;
-use pos_daemon::{auth, config, demo, init_with, serve, DaemonError};
+use pos_daemon::{auth, backup, config, demo, init_with, serve, DaemonError};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -71,6 +71,37 @@ enum Command {
     HashPin,
     /// Print the API's OpenAPI document (the one served at `/v1/openapi.json`).
     Openapi,
+    /// Take a snapshot of every store to the backup medium (`[backup] dir`) and check it;
+    /// works while posd runs. With `--check`, check every snapshot on the medium again.
+    Backup {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Check the snapshots on the medium instead of taking one (a byte changed since it
+        /// was written shows).
+        #[arg(long)]
+        check: bool,
+    },
+    /// Restore a snapshot into a data directory (a new machine's): checked first; never over
+    /// a data directory's stores unless told to; the next `posd serve` journals the restore.
+    Restore {
+        /// The snapshot's directory.
+        snapshot: PathBuf,
+        /// The data directory to restore into.
+        #[arg(long)]
+        data: PathBuf,
+        /// An anchor file kept elsewhere (repeatable): the snapshot is compared with the chain
+        /// heads it holds.
+        #[arg(long)]
+        anchors: Vec<PathBuf>,
+        /// Move the stores the data directory holds aside (into `replaced-...`) and restore.
+        #[arg(long)]
+        replace: bool,
+        /// Restore although the anchors show records written after the snapshot (they are
+        /// lost; the restore journals which).
+        #[arg(long)]
+        accept_loss: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -109,6 +140,14 @@ fn main() -> ExitCode {
         })
         .map_err(CommandError::from),
         Command::HashPin => hash_pin_cmd(),
+        Command::Backup { config, check } => backup_cmd(&config, check),
+        Command::Restore {
+            snapshot,
+            data,
+            anchors,
+            replace,
+            accept_loss,
+        } => restore_cmd(snapshot, data, &anchors, replace, accept_loss),
         Command::Openapi => {
             println!("{}", pos_daemon::api::document_json());
             Ok(())
@@ -132,6 +171,15 @@ enum CommandError {
     /// Standard input could not be read.
     #[error("standard input: {0}")]
     Input(#[from] std::io::Error),
+    /// A backup or a restore failed.
+    #[error(transparent)]
+    Backup(#[from] pos_daemon::backup::BackupError),
+    /// A snapshot checked is not good.
+    #[error("{0} snapshot(s) do not pass their check")]
+    BadSnapshots(usize),
+    /// An anchor file cannot be read.
+    #[error(transparent)]
+    Anchors(#[from] pos_core::anchor::AnchorError),
     /// The PIN typed is not one.
     #[error("a PIN is 1 to {} characters", auth::MAX_PIN_LEN)]
     BadPin,
@@ -154,4 +202,62 @@ fn init_cmd(path: &Path, data: Option<PathBuf>, algorithm: Algorithm) -> Result<
         config.data_dir = d;
     }
     Ok(init_with(&config, algorithm)?)
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn backup_cmd(config: &Path, check: bool) -> Result<(), CommandError> {
+    let config = config::Config::load(config).map_err(DaemonError::from)?;
+    let backups = backup::Backups::new(config.backup.clone(), &config.time_zone);
+    let register = config.register_id.clone();
+    if check {
+        let list = backups.check_all(&register, now_ms())?;
+        let bad = list.iter().filter(|s| s.state != "good").count();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&list).unwrap_or_default()
+        );
+        return if bad == 0 {
+            Ok(())
+        } else {
+            Err(CommandError::BadSnapshots(bad))
+        };
+    }
+    let sources = backup::sources_of(&config, &register);
+    let summary = backups.take(&sources, now_ms(), "command")?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&summary).unwrap_or_default()
+    );
+    Ok(())
+}
+
+fn restore_cmd(
+    snapshot: PathBuf,
+    data: PathBuf,
+    anchor_files: &[PathBuf],
+    replace: bool,
+    accept_loss: bool,
+) -> Result<(), CommandError> {
+    let mut anchors = Vec::new();
+    for f in anchor_files {
+        anchors.extend(pos_core::anchor::read_anchors(f)?);
+    }
+    let restored = backup::restore::restore(
+        &backup::restore::RestoreRequest {
+            snapshot,
+            data_dir: data,
+            anchors,
+            replace,
+            accept_loss,
+        },
+        now_ms(),
+    )?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&restored).unwrap_or_default()
+    );
+    Ok(())
 }

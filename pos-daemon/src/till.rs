@@ -144,6 +144,25 @@ impl Till {
         self.journal_event_by(code, message, None).await
     }
 
+    /// Journals a technical event with details.
+    pub async fn journal_event_details<const N: usize>(
+        &self,
+        code: &'static str,
+        message: &str,
+        details: [(&str, String); N],
+    ) {
+        self.append_event(pos_core::body::EventBody {
+            code: code.to_string(),
+            message: message.to_string(),
+            operator: None,
+            details: details
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        })
+        .await
+    }
+
     /// Journals a technical event naming an operator.
     pub async fn journal_event_by(
         &self,
@@ -151,13 +170,20 @@ impl Till {
         message: &str,
         operator: Option<&str>,
     ) {
-        let Ok(j) = self.journal() else { return };
-        let body = pos_core::body::EventBody {
+        self.append_event(pos_core::body::EventBody {
             code: code.to_string(),
             message: message.to_string(),
             operator: operator.map(str::to_string),
             details: Default::default(),
-        };
+        })
+        .await
+    }
+
+    /// Journals a technical event (off the async threads); a failure is logged: the event
+    /// is not what the caller answers for.
+    async fn append_event(&self, body: pos_core::body::EventBody) {
+        let Ok(j) = self.journal() else { return };
+        let code = body.code.clone();
         let r =
             tokio::task::spawn_blocking(move || j.append(pos_core::journal::Draft::Event(body)))
                 .await;

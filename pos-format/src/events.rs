@@ -47,6 +47,8 @@ codes! {
     DEGRADED_ENDED = "degraded_ended": "Degraded mode ended.";
     CONFIGURATION_CHANGED = "configuration_changed": "A setting changed; details carry the old and new values.";
     DUPLICATE_PRINTED = "duplicate_printed": "A receipt copy was printed.";
+    BACKUP_WRITTEN = "backup_written": "A snapshot of the stores was written to the backup medium and checked; details carry its name, the journal head it holds and the check's result.";
+    RESTORED = "restored": "The stores were restored from a snapshot: the first record written after the restore, following the snapshot's head; details name the snapshot, its head and the records lost since it, if any.";
 }
 
 /// Whether `code` is in the table.

@@ -7,6 +7,7 @@
 //! (`utoipa_axum::routes!`): a route cannot be served without being documented, nor documented
 //! without being served.
 
+mod backups;
 mod catalog;
 mod devices;
 mod error;
@@ -131,6 +132,7 @@ fn protected_routes() -> OpenApiRouter<Arc<App>> {
         stock::routes,
         shop::routes,
         pickups::routes,
+        backups::routes,
     ]
     .into_iter()
     .fold(OpenApiRouter::default(), |router, resource| {

@@ -71,6 +71,41 @@ pub struct Config {
     /// The variable-measure barcode layouts of the shop's scales.
     #[serde(default)]
     pub barcodes: crate::barcodes::BarcodesConfig,
+    /// Snapshots of the stores to a second medium.
+    #[serde(default)]
+    pub backup: Option<BackupConfig>,
+}
+
+/// Snapshots of every store to a second medium (`[backup]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupConfig {
+    /// Where snapshots are written: a directory on another medium than the data directory
+    /// (a USB stick, a NAS mount).
+    pub dir: PathBuf,
+    /// Take one after every day closure (Z), automatic or on demand.
+    #[serde(default = "yes")]
+    pub after_closure: bool,
+    /// Keep the newest snapshot of each of the last this many days.
+    #[serde(default = "default_keep_daily")]
+    pub keep_daily: u32,
+    /// Keep the newest snapshot of each of the last this many months.
+    #[serde(default = "default_keep_monthly")]
+    pub keep_monthly: u32,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A week of days.
+fn default_keep_daily() -> u32 {
+    7
+}
+
+/// A year of months (the yearly ones are all kept).
+fn default_keep_monthly() -> u32 {
+    12
 }
 
 /// Warnings about the data directory's disk.
@@ -464,6 +499,9 @@ impl Config {
         }
         if let Some(a) = self.anchor_path.as_mut() {
             fix(a);
+        }
+        if let Some(b) = self.backup.as_mut() {
+            fix(&mut b.dir);
         }
         if let Some(p) = self.printer.as_mut() {
             if let Some(t) = p.text_dir.as_mut() {

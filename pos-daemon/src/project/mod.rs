@@ -13,6 +13,7 @@
 //! projection is the one whose outcome an answer carries (the job id of a sale's receipt): it
 //! is held apart from the others for that, and applied through the same interface.
 
+pub mod backup;
 pub mod print;
 pub mod stock;
 
@@ -28,6 +29,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use backup::BackupProjection;
 pub use print::{PrintProjection, PRINT_WINDOW_MS};
 pub use stock::StockProjection;
 

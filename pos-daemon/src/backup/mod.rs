@@ -1,0 +1,467 @@
+//! Backups: snapshots of every store to a second medium, checked after they are written,
+//! kept by a retention rule, and restored on a new machine.
+//!
+//! A snapshot is a directory on the backup medium (`[backup] dir`) named after the register and
+//! the time: the stores copied by SQLite's online backup API while sales go on
+//! ([`snapshot`]), a manifest of the files with their SHA-256, and the result of its check
+//! ([`check`]: the journal copy verified in full, reaching its anchors). [`retention`] says which
+//! to keep; [`restore`] puts one back.
+
+pub mod check;
+pub mod restore;
+pub mod retention;
+pub mod snapshot;
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+pub use snapshot::Sources;
+
+/// The manifest's file name in a snapshot.
+pub const MANIFEST: &str = "manifest.json";
+/// The check's file name in a snapshot.
+pub const CHECK: &str = "check.json";
+/// The manifest's format.
+pub const MANIFEST_FORMAT: &str = "posd-snapshot/1";
+/// The suffix of a snapshot being written.
+pub const PARTIAL: &str = ".partial";
+
+/// What a snapshot holds (`manifest.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// [`MANIFEST_FORMAT`].
+    pub format: String,
+    /// The snapshot's name (its directory's).
+    pub name: String,
+    /// The register.
+    pub register_id: String,
+    /// When it was taken (ms since the epoch).
+    pub created_ms: i64,
+    /// Why: `closure`, `api`, `command`.
+    pub reason: String,
+    /// The journal copy's last record.
+    pub journal_head_seq: u64,
+    /// Its hash (hex).
+    pub journal_head_hash: String,
+    /// The software that took it.
+    pub software: String,
+    /// The files, with their sizes and SHA-256.
+    pub files: Vec<FileEntry>,
+}
+
+/// A file of a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEntry {
+    /// Its name in the snapshot's directory.
+    pub name: String,
+    /// Its size.
+    pub bytes: u64,
+    /// Its SHA-256 (hex).
+    pub sha256: String,
+}
+
+/// A snapshot's check (`check.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    /// When it was checked.
+    pub checked_ms: i64,
+    /// Nothing found.
+    pub good: bool,
+    /// Journal records verified.
+    pub records: u64,
+    /// What was found.
+    pub problems: Vec<String>,
+}
+
+/// A snapshot as listed (`GET /v1/backups`, `posd backup`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SnapshotSummary {
+    /// Its name (its directory on the backup medium).
+    pub name: String,
+    /// When it was taken (ms since the epoch).
+    pub created_ms: i64,
+    /// Why: `closure` (after a day closure), `api` (`POST /v1/backups`), `command`
+    /// (`posd backup`).
+    pub reason: String,
+    /// The last journal record it holds.
+    pub journal_head_seq: u64,
+    /// Its size, in bytes.
+    pub bytes: u64,
+    /// `good` (checked: every file as written, the journal verifies and reaches its anchors),
+    /// `bad` (see `problems`) or `unchecked`.
+    pub state: &'static str,
+    /// When it was last checked.
+    pub checked_ms: Option<i64>,
+    /// What the check found.
+    pub problems: Vec<String>,
+}
+
+/// Why a backup or a restore failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    /// No `[backup]` in the configuration.
+    #[error("no backup medium is configured ([backup] dir)")]
+    NotConfigured,
+    /// Another backup is being taken.
+    #[error("a backup is being taken")]
+    InProgress,
+    /// A snapshot of that name exists.
+    #[error("a snapshot named {0} exists")]
+    Exists(String),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A store could not be copied or read.
+    #[error("{path}: {reason}")]
+    Store {
+        /// The store.
+        path: PathBuf,
+        /// What SQLite said.
+        reason: String,
+    },
+    /// A manifest or check file is not what it should be.
+    #[error("{path}: {reason}")]
+    Manifest {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The snapshot taken does not pass its check.
+    #[error("snapshot {name} does not pass its check: {}", problems.join("; "))]
+    Bad {
+        /// The snapshot.
+        name: String,
+        /// What the check found.
+        problems: Vec<String>,
+    },
+    /// A restore refused.
+    #[error("{0}")]
+    Restore(String),
+}
+
+impl BackupError {
+    fn io(path: &Path, source: std::io::Error) -> BackupError {
+        BackupError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// What a snapshot of the till configured by `config` copies.
+pub fn sources_of(config: &crate::config::Config, register_id: &str) -> Sources {
+    Sources {
+        register_id: register_id.to_string(),
+        journal: config.journal_path(),
+        ops: config.ops_path(),
+        stock: config.stock_path(),
+        anchors: config.anchor_path(),
+        key: config.key_path(),
+    }
+}
+
+/// The backup service: one snapshot at a time, to the configured medium.
+#[derive(Debug)]
+pub struct Backups {
+    /// The configuration (`None`: not configured).
+    pub config: Option<crate::config::BackupConfig>,
+    /// The register's time zone (the days and months of retention).
+    pub time_zone: String,
+    /// Held while a snapshot is taken: a second one at the same time is refused, not queued.
+    running: Mutex<()>,
+    /// Woken when a snapshot is due (a day closure: [`crate::project::BackupProjection`]).
+    pub due: Arc<tokio::sync::Notify>,
+    /// When the newest good snapshot was taken: `None` until the medium was read (health
+    /// asks every few seconds; the medium is read once, then kept up to date by each take).
+    last_good: Mutex<Option<Option<i64>>>,
+}
+
+/// A snapshot older than this is stale (health warns).
+pub const STALE_MS: i64 = 24 * 3600 * 1000;
+
+impl Backups {
+    /// The service for `config`.
+    pub fn new(config: Option<crate::config::BackupConfig>, time_zone: &str) -> Backups {
+        Backups {
+            config,
+            time_zone: time_zone.to_string(),
+            running: Mutex::new(()),
+            due: Arc::new(tokio::sync::Notify::new()),
+            last_good: Mutex::new(None),
+        }
+    }
+
+    /// The backup medium's directory.
+    pub fn dir(&self) -> Result<&Path, BackupError> {
+        self.config
+            .as_ref()
+            .map(|c| c.dir.as_path())
+            .ok_or(BackupError::NotConfigured)
+    }
+
+    /// Takes a snapshot of `sources`, checks it, applies the retention rule; returns the
+    /// snapshot as listed (blocking: disk work). A snapshot that fails its check is kept and
+    /// listed as bad, and the answer is [`BackupError::Bad`].
+    pub fn take(
+        &self,
+        sources: &Sources,
+        now_ms: i64,
+        reason: &str,
+    ) -> Result<SnapshotSummary, BackupError> {
+        let dir = self.dir()?.to_path_buf();
+        let _held = match self.running.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::WouldBlock) => return Err(BackupError::InProgress),
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+        };
+        remove_partials(&dir, &sources.register_id);
+        let (path, manifest) = snapshot::take(sources, &dir, now_ms, reason)?;
+        let result = check::check(&path, &[], now_ms);
+        check::record(&path, &result)?;
+        let summary = summarize(&manifest, Some(&result));
+        if !result.good {
+            return Err(BackupError::Bad {
+                name: manifest.name,
+                problems: result.problems,
+            });
+        }
+        self.prune(&dir, &sources.register_id);
+        if let Ok(mut g) = self.last_good.lock() {
+            *g = Some(Some(summary.created_ms));
+        }
+        Ok(summary)
+    }
+
+    /// When the newest good snapshot of `register_id` was taken, if any (`None` too when no
+    /// medium is configured).
+    pub fn last_good_ms(&self, register_id: &str) -> Option<i64> {
+        let Ok(dir) = self.dir() else { return None };
+        let mut g = match self.last_good.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        *g.get_or_insert_with(|| {
+            list_in(dir, register_id)
+                .iter()
+                .filter(|s| s.state == "good")
+                .map(|s| s.created_ms)
+                .max()
+        })
+    }
+
+    /// Every snapshot of `register_id` on the medium, newest first, with its last check.
+    pub fn list(&self, register_id: &str) -> Result<Vec<SnapshotSummary>, BackupError> {
+        let dir = self.dir()?;
+        Ok(list_in(dir, register_id))
+    }
+
+    /// Checks every snapshot of `register_id` again (a medium read back: a byte flipped since
+    /// shows), records the results, and lists them.
+    pub fn check_all(
+        &self,
+        register_id: &str,
+        now_ms: i64,
+    ) -> Result<Vec<SnapshotSummary>, BackupError> {
+        let dir = self.dir()?;
+        for s in list_in(dir, register_id) {
+            let path = dir.join(&s.name);
+            let result = check::check(&path, &[], now_ms);
+            check::record(&path, &result)?;
+        }
+        Ok(list_in(dir, register_id))
+    }
+
+    /// Deletes the snapshots the retention rule lets go.
+    fn prune(&self, dir: &Path, register_id: &str) {
+        let Some(c) = &self.config else { return };
+        let zone: chrono_tz::Tz = self.time_zone.parse().unwrap_or(chrono_tz::UTC);
+        let candidates: Vec<retention::Candidate> = list_in(dir, register_id)
+            .into_iter()
+            .map(|s| retention::Candidate {
+                date: chrono::DateTime::<chrono::Utc>::from_timestamp_millis(s.created_ms)
+                    .map(|t| t.with_timezone(&zone).date_naive().to_string())
+                    .unwrap_or_default(),
+                created_ms: s.created_ms,
+                good: match s.state {
+                    "good" => Some(true),
+                    "bad" => Some(false),
+                    _ => None,
+                },
+                name: s.name,
+            })
+            .collect();
+        for name in retention::to_delete(&candidates, c.keep_daily, c.keep_monthly) {
+            let path = dir.join(&name);
+            match std::fs::remove_dir_all(&path) {
+                Ok(()) => tracing::info!(snapshot = %name, "snapshot deleted (retention)"),
+                Err(e) => {
+                    tracing::warn!(snapshot = %name, error = %e, "cannot delete a snapshot")
+                }
+            }
+        }
+    }
+}
+
+/// The summary of a snapshot from its manifest and check.
+fn summarize(m: &Manifest, check: Option<&Check>) -> SnapshotSummary {
+    SnapshotSummary {
+        name: m.name.clone(),
+        created_ms: m.created_ms,
+        reason: m.reason.clone(),
+        journal_head_seq: m.journal_head_seq,
+        bytes: m.files.iter().map(|f| f.bytes).sum(),
+        state: match check {
+            Some(c) if c.good => "good",
+            Some(_) => "bad",
+            None => "unchecked",
+        },
+        checked_ms: check.map(|c| c.checked_ms),
+        problems: check.map(|c| c.problems.clone()).unwrap_or_default(),
+    }
+}
+
+/// The snapshots of `register_id` in `dir`, newest first. A directory whose manifest cannot
+/// be read is listed as bad, with why.
+fn list_in(dir: &Path, register_id: &str) -> Vec<SnapshotSummary> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<SnapshotSummary> = entries
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|name| snapshot::is_name_of(name, register_id, false))
+        .map(|name| {
+            let path = dir.join(&name);
+            match check::manifest(&path) {
+                Ok(m) => summarize(&m, check::recorded(&path).as_ref()),
+                Err(e) => SnapshotSummary {
+                    name,
+                    created_ms: 0,
+                    reason: String::new(),
+                    journal_head_seq: 0,
+                    bytes: 0,
+                    state: "bad",
+                    checked_ms: None,
+                    problems: vec![e.to_string()],
+                },
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| b.created_ms.cmp(&a.created_ms).then(b.name.cmp(&a.name)));
+    out
+}
+
+/// Removes the snapshots of `register_id` left half-written (a backup cut short).
+fn remove_partials(dir: &Path, register_id: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if snapshot::is_name_of(&name, register_id, true) {
+            match std::fs::remove_dir_all(e.path()) {
+                Ok(()) => tracing::info!(snapshot = %name, "a snapshot cut short removed"),
+                Err(e) => {
+                    tracing::warn!(snapshot = %name, error = %e, "cannot remove a snapshot cut short")
+                }
+            }
+        }
+    }
+}
+
+/// How often the worker looks for a snapshot still due (one the medium refused: a USB stick
+/// not plugged in) when nothing wakes it.
+pub const RETRY: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Takes the snapshots due after day closures, until `stop` turns true: one at a time, off
+/// the async threads; the due mark is cleared once a good snapshot holds the closure.
+pub async fn worker(app: Arc<crate::app::App>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    if app.backups.config.is_none() {
+        return;
+    }
+    loop {
+        let due = app
+            .ops
+            .meta(crate::project::backup::DUE)
+            .ok()
+            .flatten()
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some(seq) = due {
+            match take_now(&app, "closure").await {
+                Ok(s) if s.journal_head_seq >= seq => {
+                    // Cleared only if no later closure made another one due meanwhile.
+                    let still = app.ops.meta(crate::project::backup::DUE).ok().flatten();
+                    if still.as_deref() == Some(seq.to_string().as_str()) {
+                        if let Err(e) = app.ops.set_meta(crate::project::backup::DUE, "") {
+                            tracing::error!(error = %e, "cannot clear the backup due mark");
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "the snapshot after the closure failed; tried again later")
+                }
+            }
+        }
+        tokio::select! {
+            _ = app.backups.due.notified() => {}
+            _ = tokio::time::sleep(RETRY) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Takes a snapshot now (off the async threads) and journals it (`backup_written`).
+pub async fn take_now(
+    app: &Arc<crate::app::App>,
+    reason: &'static str,
+) -> Result<SnapshotSummary, BackupError> {
+    let app2 = app.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let now = app2.till.clock.now_ms();
+        app2.backups.take(&app2.backup_sources(), now, reason)
+    })
+    .await
+    .map_err(|e| BackupError::Restore(format!("the backup worker failed: {e}")))?;
+    match &result {
+        Ok(s) => {
+            tracing::info!(snapshot = %s.name, head = s.journal_head_seq, bytes = s.bytes, "snapshot written and checked");
+            app.till
+                .journal_event_details(
+                    pos_core::events::BACKUP_WRITTEN,
+                    &format!("snapshot {} written and checked", s.name),
+                    [
+                        ("snapshot", s.name.clone()),
+                        ("head_seq", s.journal_head_seq.to_string()),
+                        ("check", s.state.to_string()),
+                    ],
+                )
+                .await;
+        }
+        Err(BackupError::Bad { name, problems }) => {
+            app.till
+                .journal_event_details(
+                    pos_core::events::BACKUP_WRITTEN,
+                    &format!("snapshot {name} written, but it does not pass its check"),
+                    [
+                        ("snapshot", name.clone()),
+                        ("check", "bad".to_string()),
+                        ("problems", problems.join("; ")),
+                    ],
+                )
+                .await;
+        }
+        Err(_) => {}
+    }
+    result
+}
