@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace on a fresh machine: installs what the tests need (socat, the
-# emupos printer emulator and an OpenAPI validator in virtualenvs), then builds and runs all tests, doc tests and lints.
+# Runs every test of the workspace on a fresh machine: installs what the tests need (socat,
+# restic and OpenSSH's server from Debian, the emupos printer emulator and an OpenAPI validator
+# in virtualenvs), then builds and runs all tests, doc tests and lints.
 # This is the README's test command; .ci/run calls it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,8 +9,14 @@ cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
 
 step "test peers"
-if ! command -v socat >/dev/null 2>&1; then
-    (apt-get update -qq && apt-get install -y -qq socat) >/dev/null
+# socat (pseudo-terminals for the serial devices), restic and OpenSSH's server (the off-site
+# backups, sent to a real SFTP server on a localhost port), from Debian.
+need=()
+command -v socat >/dev/null 2>&1 || need+=(socat)
+command -v restic >/dev/null 2>&1 || need+=(restic)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+if [ ${#need[@]} -gt 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}") >/dev/null
 fi
 bash scripts/install-emupos.sh
 bash scripts/install-openapi-validator.sh

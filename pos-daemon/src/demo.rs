@@ -210,6 +210,7 @@ pub fn run(opts: DemoOptions) -> Result<(), crate::DaemonError> {
             after_closure: true,
             keep_daily: 7,
             keep_monthly: 12,
+            offsite: None,
         }),
         api: ApiConfig {
             listen: opts.listen.clone(),

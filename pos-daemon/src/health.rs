@@ -50,6 +50,9 @@ pub struct BackupHealth {
     pub last_good_ms: Option<i64>,
     /// No good snapshot, or the newest is more than a day old.
     pub stale: bool,
+    /// The off-site copies, when configured: nothing sent, or the last copy more than a day
+    /// old.
+    pub offsite_stale: Option<bool>,
 }
 
 /// Software: a name and a version.
@@ -141,6 +144,7 @@ pub fn state(app: &App) -> Health {
             BackupHealth {
                 last_good_ms,
                 stale: last_good_ms.is_none_or(|t| now.saturating_sub(t) > crate::backup::STALE_MS),
+                offsite_stale: crate::backup::offsite_state(app).map(|o| o.stale),
             }
         }),
     }
@@ -154,7 +158,7 @@ type Alert = (
     Option<String>,
     bool,
     Option<bool>,
-    Option<bool>,
+    Option<(bool, Option<bool>)>,
 );
 
 fn alert(health: &Health) -> Alert {
@@ -163,7 +167,7 @@ fn alert(health: &Health) -> Alert {
         health.journal.error.clone(),
         health.clock_behind_ms.is_some(),
         health.disk.low,
-        health.backup.as_ref().map(|b| b.stale),
+        health.backup.as_ref().map(|b| (b.stale, b.offsite_stale)),
     )
 }
 

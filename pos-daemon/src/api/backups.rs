@@ -30,6 +30,8 @@ struct BackupsAnswer {
     snapshots: Vec<SnapshotSummary>,
     /// When the newest good snapshot was taken.
     last_good_ms: Option<i64>,
+    /// The copies on another machine, when configured (`[backup.offsite]`).
+    offsite: Option<crate::backup::OffsiteState>,
 }
 
 /// The snapshots on the backup medium, newest first, with their checks.
@@ -45,6 +47,7 @@ async fn list_backups(State(app): AppState) -> Answer<BackupsAnswer> {
             dir: None,
             snapshots: Vec::new(),
             last_good_ms: None,
+            offsite: None,
         }));
     };
     let dir = dir.display().to_string();
@@ -62,6 +65,7 @@ async fn list_backups(State(app): AppState) -> Answer<BackupsAnswer> {
         dir: Some(dir),
         snapshots,
         last_good_ms,
+        offsite: crate::backup::offsite_state(&app),
     }))
 }
 

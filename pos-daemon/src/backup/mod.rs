@@ -8,6 +8,7 @@
 //! to keep; [`restore`] puts one back.
 
 pub mod check;
+pub mod offsite;
 pub mod restore;
 pub mod retention;
 pub mod snapshot;
@@ -180,6 +181,8 @@ pub struct Backups {
     running: Mutex<()>,
     /// Woken when a snapshot is due (a day closure: [`crate::project::BackupProjection`]).
     pub due: Arc<tokio::sync::Notify>,
+    /// Held while a copy is sent off-site (one at a time).
+    offsite_lock: tokio::sync::Mutex<()>,
     /// When the newest good snapshot was taken: `None` until the medium was read (health
     /// asks every few seconds; the medium is read once, then kept up to date by each take).
     last_good: Mutex<Option<Option<i64>>>,
@@ -196,6 +199,7 @@ impl Backups {
             time_zone: time_zone.to_string(),
             running: Mutex::new(()),
             due: Arc::new(tokio::sync::Notify::new()),
+            offsite_lock: tokio::sync::Mutex::new(()),
             last_good: Mutex::new(None),
         }
     }
@@ -383,12 +387,116 @@ fn remove_partials(dir: &Path, register_id: &str) {
 /// not plugged in) when nothing wakes it.
 pub const RETRY: std::time::Duration = std::time::Duration::from_secs(300);
 
-/// Takes the snapshots due after day closures, until `stop` turns true: one at a time, off
-/// the async threads; the due mark is cleared once a good snapshot holds the closure.
-pub async fn worker(app: Arc<crate::app::App>, mut stop: tokio::sync::watch::Receiver<bool>) {
-    if app.backups.config.is_none() {
-        return;
+/// The `ops.db` meta key of the last snapshot sent off-site (its name).
+pub const OFFSITE_SENT: &str = "offsite_last_sent";
+/// The `ops.db` meta key of when it was sent (ms).
+pub const OFFSITE_OK_MS: &str = "offsite_last_ok_ms";
+/// The `ops.db` meta key of the last off-site failure (empty after a success).
+pub const OFFSITE_ERROR: &str = "offsite_last_error";
+
+/// The off-site copies, as `GET /v1/backups` and health show them.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct OffsiteState {
+    /// The restic repository.
+    pub repository: String,
+    /// The last snapshot sent.
+    pub last_sent: Option<String>,
+    /// When it was sent.
+    pub last_ok_ms: Option<i64>,
+    /// Why the last try failed, when it did (tried again every `retry_secs`).
+    pub last_error: Option<String>,
+    /// Nothing sent, or the last copy is more than a day old.
+    pub stale: bool,
+}
+
+/// The off-site copies' state, when configured.
+pub fn offsite_state(app: &crate::app::App) -> Option<OffsiteState> {
+    let cfg = app.backups.config.as_ref()?.offsite.as_ref()?;
+    let meta = |k| {
+        app.ops
+            .meta(k)
+            .ok()
+            .flatten()
+            .filter(|v: &String| !v.is_empty())
+    };
+    let last_ok_ms = meta(OFFSITE_OK_MS).and_then(|v| v.parse().ok());
+    let now = app.till.clock.now_ms();
+    Some(OffsiteState {
+        repository: cfg.repository.clone(),
+        last_sent: meta(OFFSITE_SENT),
+        last_ok_ms,
+        last_error: meta(OFFSITE_ERROR),
+        stale: last_ok_ms.is_none_or(|t: i64| now.saturating_sub(t) > STALE_MS),
+    })
+}
+
+/// Sends the newest good snapshot off-site when it is not there yet; returns its name when
+/// one was sent. One send at a time.
+pub async fn send_offsite(app: &Arc<crate::app::App>) -> Result<Option<String>, String> {
+    let Some(cfg) = app.backups.config.as_ref().and_then(|c| c.offsite.clone()) else {
+        return Ok(None);
+    };
+    let _one = app.backups.offsite_lock.lock().await;
+    let app2 = app.clone();
+    let sent = tokio::task::spawn_blocking(move || {
+        let register = app2.till.opening.register_id.clone();
+        let list = app2.backups.list(&register).map_err(|e| e.to_string())?;
+        let Some(newest) = list.into_iter().find(|s| s.state == "good") else {
+            return Ok(None);
+        };
+        let already = app2.ops.meta(OFFSITE_SENT).ok().flatten();
+        if already.as_deref() == Some(newest.name.as_str()) {
+            return Ok(None);
+        }
+        let (dir, c) = match (app2.backups.dir(), &app2.backups.config) {
+            (Ok(d), Some(c)) => (d.join(&newest.name), c),
+            _ => return Ok(None),
+        };
+        let result = offsite::Offsite::new(&cfg).send(
+            &dir,
+            &newest.name,
+            &register,
+            c.keep_daily,
+            c.keep_monthly,
+        );
+        let now = app2.till.clock.now_ms();
+        let set = |k, v: &str| {
+            if let Err(e) = app2.ops.set_meta(k, v) {
+                tracing::error!(error = %e, "cannot record the off-site copy's state");
+            }
+        };
+        match result {
+            Ok(id) => {
+                set(OFFSITE_SENT, &newest.name);
+                set(OFFSITE_OK_MS, &now.to_string());
+                set(OFFSITE_ERROR, "");
+                tracing::info!(snapshot = %newest.name, restic_id = %id, "snapshot copied off-site");
+                Ok(Some(newest.name))
+            }
+            Err(e) => {
+                set(OFFSITE_ERROR, &e.to_string());
+                Err(e.to_string())
+            }
+        }
+    })
+    .await
+    .map_err(|e| format!("the off-site worker failed: {e}"))?;
+    if let Err(e) = &sent {
+        tracing::warn!(error = %e, "off-site copy failed; tried again later");
     }
+    sent
+}
+
+/// Takes the snapshots due after day closures, and sends the newest good one off-site, until
+/// `stop` turns true: one at a time, off the async threads; the due mark is cleared once a
+/// good snapshot holds the closure.
+pub async fn worker(app: Arc<crate::app::App>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let Some(config) = app.backups.config.clone() else {
+        return;
+    };
+    let retry = config.offsite.as_ref().map_or(RETRY, |o| {
+        std::time::Duration::from_secs(o.retry_secs.max(1))
+    });
     loop {
         let due = app
             .ops
@@ -413,9 +521,11 @@ pub async fn worker(app: Arc<crate::app::App>, mut stop: tokio::sync::watch::Rec
                 }
             }
         }
+        // Logged by send_offsite; tried again at the next round.
+        let _ = send_offsite(&app).await;
         tokio::select! {
             _ = app.backups.due.notified() => {}
-            _ = tokio::time::sleep(RETRY) => {}
+            _ = tokio::time::sleep(retry) => {}
             _ = stop.changed() => return,
         }
     }
@@ -436,6 +546,8 @@ pub async fn take_now(
     match &result {
         Ok(s) => {
             tracing::info!(snapshot = %s.name, head = s.journal_head_seq, bytes = s.bytes, "snapshot written and checked");
+            // The worker sends it off-site.
+            app.backups.due.notify_one();
             app.till
                 .journal_event_details(
                     pos_core::events::BACKUP_WRITTEN,

@@ -92,6 +92,41 @@ pub struct BackupConfig {
     /// Keep the newest snapshot of each of the last this many months.
     #[serde(default = "default_keep_monthly")]
     pub keep_monthly: u32,
+    /// Copies of the snapshots on another machine.
+    #[serde(default)]
+    pub offsite: Option<OffsiteConfig>,
+}
+
+/// Copies of the snapshots on another machine (`[backup.offsite]`), sent and encrypted by
+/// restic.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OffsiteConfig {
+    /// The restic repository: `sftp:user@host:/path`, or `s3:https://host/bucket` (S3
+    /// credentials from posd's environment, as restic reads them).
+    pub repository: String,
+    /// The file holding the repository's password (restic encrypts with it; without it the
+    /// copies cannot be read: a lost password is a lost backup).
+    pub password_file: PathBuf,
+    /// The restic program.
+    #[serde(default = "default_restic")]
+    pub restic: PathBuf,
+    /// The command restic runs to reach an SFTP server (`ssh -p 2222 -i KEY user@host -s
+    /// sftp`), when the default `ssh` is not enough.
+    #[serde(default)]
+    pub sftp_command: Option<String>,
+    /// How often a copy that failed (the server unreachable) is tried again, in seconds.
+    #[serde(default = "default_offsite_retry_secs")]
+    pub retry_secs: u64,
+}
+
+fn default_restic() -> PathBuf {
+    PathBuf::from("restic")
+}
+
+/// Five minutes: a server back is used soon, a server down is not hammered.
+fn default_offsite_retry_secs() -> u64 {
+    300
 }
 
 fn yes() -> bool {
@@ -502,6 +537,9 @@ impl Config {
         }
         if let Some(b) = self.backup.as_mut() {
             fix(&mut b.dir);
+            if let Some(o) = b.offsite.as_mut() {
+                fix(&mut o.password_file);
+            }
         }
         if let Some(p) = self.printer.as_mut() {
             if let Some(t) = p.text_dir.as_mut() {

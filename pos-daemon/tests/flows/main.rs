@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
 
+mod backups;
 #[path = "../common/conformance.rs"]
 mod conformance;
 mod projections;
