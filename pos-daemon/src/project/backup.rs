@@ -1,7 +1,8 @@
 //! The backup projection: a day closure in the journal makes a snapshot due. The due mark and
-//! the cursor are kept in `ops.db`, so a closure whose snapshot was not taken yet (posd
-//! stopped, the medium absent) is still due at the next start; the backup worker
-//! ([`crate::backup::worker`]) takes it and clears the mark.
+//! the cursor (written with each mark, and every [`PERSIST_EVERY`] records) are kept in
+//! `ops.db`, so a closure whose snapshot was not taken yet (posd stopped, the medium absent)
+//! is still due at the next start; the backup worker ([`crate::backup::worker`]) takes it and
+//! clears the mark.
 
 use super::{Projected, Projection, ProjectionError};
 use crate::ops::Ops;
@@ -15,6 +16,10 @@ pub const CURSOR: &str = "backup_cursor";
 pub const DUE: &str = "backup_due";
 /// The projection's name.
 const NAME: &str = "backup";
+/// The cursor is written with every due mark, and otherwise once this many records passed: a
+/// write per batch of sales would cost a commit each, for records this projection has no use
+/// for (after a restart it reads again at most this many).
+pub const PERSIST_EVERY: u64 = 10_000;
 
 /// Day closures, as snapshots due.
 pub struct BackupProjection {
@@ -24,6 +29,8 @@ pub struct BackupProjection {
     /// The cursor to take when `ops.db` has none: the journal's head at the first start with
     /// backups (the closures of the past are not due again).
     first_cursor: u64,
+    /// The cursor as last written to `ops.db`.
+    persisted: u64,
 }
 
 impl BackupProjection {
@@ -33,6 +40,7 @@ impl BackupProjection {
             ops,
             notify,
             first_cursor,
+            persisted: 0,
         }
     }
 }
@@ -47,17 +55,19 @@ impl Projection for BackupProjection {
     }
 
     fn cursor(&mut self) -> Result<u64, ProjectionError> {
-        match self.ops.meta(CURSOR).map_err(error)? {
+        let cursor = match self.ops.meta(CURSOR).map_err(error)? {
             Some(v) => v
                 .parse()
-                .map_err(|_| ProjectionError::new(NAME, format!("cursor {v:?} is not a seq"))),
+                .map_err(|_| ProjectionError::new(NAME, format!("cursor {v:?} is not a seq")))?,
             None => {
                 self.ops
                     .set_meta(CURSOR, &self.first_cursor.to_string())
                     .map_err(error)?;
-                Ok(self.first_cursor)
+                self.first_cursor
             }
-        }
+        };
+        self.persisted = cursor;
+        Ok(cursor)
     }
 
     fn apply(&mut self, records: &[Projected], upto: u64) -> Result<(), ProjectionError> {
@@ -65,13 +75,20 @@ impl Projection for BackupProjection {
             .iter()
             .rev()
             .find(|p| matches!(&p.body, Some(Body::Closure(c)) if c.period == Period::Day));
-        // The mark before the cursor: a stop between them makes it due again, never lost.
+        // The mark before the cursor: a stop between them makes it due again, never lost; and
+        // the cursor written past the closure, so that it is never marked again.
         if let Some(p) = closed {
             self.ops
                 .set_meta(DUE, &p.record.seq.to_string())
                 .map_err(error)?;
             self.notify.notify_one();
         }
-        self.ops.set_meta(CURSOR, &upto.to_string()).map_err(error)
+        if closed.is_some() || upto.saturating_sub(self.persisted) >= PERSIST_EVERY {
+            self.ops
+                .set_meta(CURSOR, &upto.to_string())
+                .map_err(error)?;
+            self.persisted = upto;
+        }
+        Ok(())
     }
 }
