@@ -109,15 +109,29 @@ fn verify_journal(
     anchors.extend(more.iter().cloned());
     // Anchors of other registers are not this journal's.
     anchors.retain(|a| a.register_id == m.register_id);
-    let reader = pos_core::reader::JournalReader::open(&journal)
-        .map_err(|e| vec![format!("journal.db: {e}")])?;
-    let mut sink = pos_core::verify::CollectFindings::default();
     let options = pos_core::verify::VerifyOptions {
         anchors,
         ..Default::default()
     };
-    let summary = pos_core::verify::verify_journal(&reader, &options, &mut sink)
-        .map_err(|e| vec![format!("journal.db: {e}")])?;
+    let copy = journal.clone();
+    let run = move || {
+        let reader = pos_core::reader::JournalReader::open(&copy)?;
+        let mut sink = pos_core::verify::CollectFindings::default();
+        let summary = pos_core::verify::verify_journal(&reader, &options, &mut sink)?;
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>((summary, sink))
+    };
+    // Every core but one: a snapshot is checked while the till sells.
+    let threads =
+        std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1));
+    let (summary, sink) = match rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("backup-check-{i}"))
+        .build()
+    {
+        Ok(pool) => pool.install(run),
+        Err(_) => run(),
+    }
+    .map_err(|e| vec![format!("journal.db: {e}")])?;
     let mut problems: Vec<String> = sink
         .findings
         .iter()

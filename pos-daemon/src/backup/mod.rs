@@ -537,12 +537,20 @@ pub async fn take_now(
     reason: &'static str,
 ) -> Result<SnapshotSummary, BackupError> {
     let app2 = app.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        let now = app2.till.clock.now_ms();
-        app2.backups.take(&app2.backup_sources(), now, reason)
-    })
-    .await
-    .map_err(|e| BackupError::Restore(format!("the backup worker failed: {e}")))?;
+    // A thread of its own at the lowest priority (not one of tokio's blocking threads, which
+    // serve the sales' appends and would keep it): sales come first.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("backup".into())
+        .spawn(move || {
+            lower_priority();
+            let now = app2.till.clock.now_ms();
+            let _ = tx.send(app2.backups.take(&app2.backup_sources(), now, reason));
+        })
+        .map_err(|e| BackupError::io(Path::new("backup thread"), e))?;
+    let result = rx
+        .await
+        .map_err(|e| BackupError::Restore(format!("the backup thread failed: {e}")))?;
     match &result {
         Ok(s) => {
             tracing::info!(snapshot = %s.name, head = s.journal_head_seq, bytes = s.bytes, "snapshot written and checked");
@@ -576,4 +584,13 @@ pub async fn take_now(
         Err(_) => {}
     }
     result
+}
+
+/// Lowers the calling thread's priority to the least (nice 19); the threads it starts (the
+/// check's verification) inherit it. A failure leaves it as it was.
+fn lower_priority() {
+    // On Linux a nice value is a thread's: setting it on the thread's id leaves the others.
+    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19) {
+        tracing::debug!(error = %e, "the backup runs at normal priority");
+    }
 }
