@@ -136,6 +136,10 @@ fn the_restore_drill() {
     );
     let health = posd.ok("GET", "/v1/health", None);
     assert_eq!(health["backup"]["stale"], false, "{health}");
+    if medium.path().starts_with("/dev/shm") {
+        let listed = posd.ok("GET", "/v1/backups", None);
+        assert_eq!(listed["on_data_disk"], false, "{listed}");
+    }
 
     // The till's disk is lost.
     posd.kill9();

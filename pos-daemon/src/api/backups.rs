@@ -26,6 +26,10 @@ struct BackupsAnswer {
     configured: bool,
     /// The medium's directory.
     dir: Option<String>,
+    /// The medium is on the data directory's file system: it does not survive that disk, and
+    /// its writes slow the sales (a file system's journal flushes them with each sale). Put it
+    /// on another medium.
+    on_data_disk: bool,
     /// This register's snapshots, newest first, each with its last check.
     snapshots: Vec<SnapshotSummary>,
     /// When the newest good snapshot was taken.
@@ -45,11 +49,13 @@ async fn list_backups(State(app): AppState) -> Answer<BackupsAnswer> {
         return Ok(Json(BackupsAnswer {
             configured: false,
             dir: None,
+            on_data_disk: false,
             snapshots: Vec::new(),
             last_good_ms: None,
             offsite: None,
         }));
     };
+    let on_data_disk = crate::backup::same_file_system(dir, &app.config.data_dir);
     let dir = dir.display().to_string();
     let app2 = app.clone();
     let snapshots = blocking(move || app2.backups.list(&app2.till.opening.register_id))
@@ -63,6 +69,7 @@ async fn list_backups(State(app): AppState) -> Answer<BackupsAnswer> {
     Ok(Json(BackupsAnswer {
         configured: true,
         dir: Some(dir),
+        on_data_disk,
         snapshots,
         last_good_ms,
         offsite: crate::backup::offsite_state(&app),

@@ -228,6 +228,13 @@ impl Backups {
             Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
         };
         remove_partials(&dir, &sources.register_id);
+        if sources
+            .journal
+            .parent()
+            .is_some_and(|data| same_file_system(&dir, data))
+        {
+            tracing::warn!(medium = %dir.display(), "the backup medium is on the data directory's disk: it does not survive it, and its writes slow the sales; put it on another medium");
+        }
         let (path, manifest) = snapshot::take(sources, &dir, now_ms, reason)?;
         let result = check::check(&path, &[], now_ms);
         check::record(&path, &result)?;
@@ -593,4 +600,16 @@ fn lower_priority() {
     if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19) {
         tracing::debug!(error = %e, "the backup runs at normal priority");
     }
+}
+
+/// Whether `a` and `b` are on one file system (the nearest existing ancestor of each is
+/// looked at: a medium not created yet is where it will be).
+pub fn same_file_system(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let device = |p: &Path| {
+        p.ancestors()
+            .find_map(|a| std::fs::metadata(a).ok())
+            .map(|m| m.dev())
+    };
+    matches!((device(a), device(b)), (Some(x), Some(y)) if x == y)
 }

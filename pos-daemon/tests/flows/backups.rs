@@ -47,6 +47,8 @@ async fn health_warns_when_the_backups_are_more_than_a_day_old() {
     assert_eq!(h["backup"]["offsite_stale"], true, "{h}");
     let listed = d.ok("GET", "/v1/backups", None).await;
     assert_eq!(listed["offsite"]["stale"], true, "{listed}");
+    // The medium here is a directory beside the data: said.
+    assert_eq!(listed["on_data_disk"], true, "{listed}");
 }
 
 /// A day closed makes a snapshot due; the worker takes it and clears the mark.
