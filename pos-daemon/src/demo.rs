@@ -181,6 +181,12 @@ pub fn run(opts: DemoOptions) -> Result<(), crate::DaemonError> {
         path: receipts.clone(),
         source,
     })?;
+    // The backup medium's directory (a till's is made when its medium is prepared).
+    let backups = data.join("backups");
+    std::fs::create_dir_all(&backups).map_err(|source| crate::DaemonError::Files {
+        path: backups.clone(),
+        source,
+    })?;
     let token = opts.token.unwrap_or_else(random_token);
     let config = Config {
         merchant: MerchantConfig {
@@ -206,7 +212,7 @@ pub fn run(opts: DemoOptions) -> Result<(), crate::DaemonError> {
         // On a till, another medium (a USB stick, a NAS mount); the demo keeps them beside its
         // data.
         backup: Some(crate::config::BackupConfig {
-            dir: data.join("backups"),
+            dir: backups,
             after_closure: true,
             keep_daily: 7,
             keep_monthly: 12,

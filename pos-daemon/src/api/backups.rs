@@ -94,8 +94,9 @@ struct BackupAnswer {
 /// Take a snapshot now (any signed-in operator), check it, apply the retention rule.
 ///
 /// Sales go on while it is taken (SQLite's online backup API). Journaled as `backup_written`.
-/// 409 no_backup_medium when `[backup]` is not configured, 409 backup_in_progress while
-/// another is taken; 503 backup_failed when the medium refuses it or the snapshot does not
+/// 409 no_backup_medium when `[backup]` is not configured, 409 backup_medium_absent when its
+/// directory is not there (the medium not mounted), 409 backup_in_progress while another is
+/// taken; 503 backup_failed when the medium refuses it or the snapshot does not
 /// pass its check (it is then listed as `bad`).
 #[utoipa::path(post, path = "/v1/backups", tag = "backups",
     request_body = BackupRequest,
@@ -117,6 +118,9 @@ fn backup_error(e: BackupError) -> ApiError {
     match e {
         BackupError::NotConfigured => {
             ApiError::new(StatusCode::CONFLICT, "no_backup_medium", e.to_string())
+        }
+        BackupError::MediumAbsent(_) => {
+            ApiError::new(StatusCode::CONFLICT, "backup_medium_absent", e.to_string())
         }
         BackupError::InProgress => {
             ApiError::new(StatusCode::CONFLICT, "backup_in_progress", e.to_string())

@@ -106,6 +106,9 @@ pub enum BackupError {
     /// No `[backup]` in the configuration.
     #[error("no backup medium is configured ([backup] dir)")]
     NotConfigured,
+    /// The medium's directory is not there (not plugged in, not mounted).
+    #[error("the backup medium {0} is not there: is it plugged in and mounted? (its directory is made once, when the medium is prepared)")]
+    MediumAbsent(PathBuf),
     /// Another backup is being taken.
     #[error("a backup is being taken")]
     InProgress,

@@ -84,7 +84,11 @@ pub fn take(
     created_ms: i64,
     reason: &str,
 ) -> Result<(PathBuf, Manifest), BackupError> {
-    std::fs::create_dir_all(target).map_err(|e| BackupError::io(target, e))?;
+    // Never created here: a medium not mounted (a USB stick left out) would otherwise be
+    // replaced by a directory on the till's own disk, where its mount point is.
+    if !target.is_dir() {
+        return Err(BackupError::MediumAbsent(target.to_path_buf()));
+    }
     let name = name_for(&sources.register_id, created_ms);
     let partial = target.join(format!("{name}{PARTIAL}"));
     let done = target.join(&name);

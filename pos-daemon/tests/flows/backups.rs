@@ -21,6 +21,17 @@ retry_secs = 3600
 #[tokio::test]
 async fn health_warns_when_the_backups_are_more_than_a_day_old() {
     let d = daemon(BACKUP).await;
+    // Not there: the medium is absent.
+    let (status, v) = d
+        .call("POST", "/v1/backups", Some(json!({"operator": "alice"})))
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("backup_medium_absent")),
+        "{v}"
+    );
+    assert!(!d.dir.path().join("medium").exists(), "never made by posd");
+    std::fs::create_dir(d.dir.path().join("medium")).expect("the medium");
     let h = d.ok("GET", "/v1/health", None).await;
     assert_eq!(h["backup"]["stale"], true, "no snapshot yet: {h}");
     assert_eq!(h["backup"]["offsite_stale"], true, "{h}");
@@ -55,6 +66,7 @@ async fn health_warns_when_the_backups_are_more_than_a_day_old() {
 #[tokio::test]
 async fn a_day_closure_makes_a_snapshot() {
     let d = daemon(BACKUP).await;
+    std::fs::create_dir(d.dir.path().join("medium")).expect("the medium");
     d.sale(2).await;
     d.ok(
         "POST",
