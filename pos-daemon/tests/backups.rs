@@ -354,12 +354,12 @@ fn a_flipped_byte_on_the_medium_is_caught() {
     );
 }
 
-/// `kill -9` of a backup in the middle: the snapshot cut short is never listed, and the next
-/// backup succeeds (and removes it).
+/// `kill -9` of a backup in the middle (`posd backup`, then posd itself): the snapshot cut
+/// short is never listed, and the next backup succeeds (and removes it).
 #[test]
 fn a_backup_killed_midway_is_never_listed() {
     let medium = medium();
-    let posd = start(&backup_table(medium.path(), ""));
+    let mut posd = start(&backup_table(medium.path(), ""));
     posd.sign_in("alice", CASHIER_PIN);
     sell(&posd, 50);
     let config = posd.config.to_str().expect("path").to_string();
@@ -392,6 +392,41 @@ fn a_backup_killed_midway_is_never_listed() {
         }
     }
     assert!(cut_short, "no backup was caught midway in 20 tries");
+    // The daemon itself killed while it takes one: the same.
+    let mut cut_short = false;
+    for _ in 0..20 {
+        let port = posd.port;
+        let asking = std::thread::spawn(move || {
+            let body = json!({"operator": "alice"}).to_string();
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+            std::io::Write::write_all(
+                &mut s,
+                format!(
+                    "POST /v1/backups HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            )
+            .ok()?;
+            let mut answer = String::new();
+            std::io::Read::read_to_string(&mut s, &mut answer).ok()?;
+            Some(answer)
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !partial() && !asking.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        posd.kill9();
+        let _ = asking.join();
+        let was_cut = partial();
+        posd.spawn();
+        posd.sign_in("alice", CASHIER_PIN);
+        if was_cut {
+            cut_short = true;
+            break;
+        }
+    }
+    assert!(cut_short, "posd was not caught midway in 20 tries");
     let listed = posd.ok("GET", "/v1/backups", None);
     assert!(
         listed["snapshots"]
