@@ -440,3 +440,37 @@ fn a_backup_killed_midway_is_never_listed() {
     assert_eq!(taken["snapshot"]["state"], "good");
     assert!(!partial(), "the snapshot cut short is removed");
 }
+
+/// One writer on the medium, across processes: while another holds it (`posd backup` running),
+/// posd answers 409 backup_in_progress and writes nothing; once free, it takes its snapshot.
+#[test]
+fn one_backup_at_a_time_on_a_medium() {
+    use std::os::fd::AsRawFd;
+    let medium = medium();
+    let posd = start(&backup_table(medium.path(), ""));
+    posd.sign_in("alice", CASHIER_PIN);
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(medium.path().join(".posd-backup.lock"))
+        .expect("lock file");
+    // SAFETY: flock on a file descriptor this test owns, open for the call's duration.
+    let held = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    assert_eq!(held, 0, "the test holds the medium");
+    let (status, v) = posd.call("POST", "/v1/backups", Some(json!({"operator": "alice"})));
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("backup_in_progress")),
+        "{v}"
+    );
+    let listed = posd.ok("GET", "/v1/backups", None);
+    assert_eq!(
+        listed["snapshots"].as_array().map(Vec::len),
+        Some(0),
+        "{listed}"
+    );
+    drop(lock);
+    let taken = posd.ok("POST", "/v1/backups", Some(json!({"operator": "alice"})));
+    assert_eq!(taken["snapshot"]["state"], "good", "{taken}");
+}

@@ -230,6 +230,9 @@ impl Backups {
             Err(std::sync::TryLockError::WouldBlock) => return Err(BackupError::InProgress),
             Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
         };
+        // Across processes too (`posd backup` while posd runs): one writer on the medium, or
+        // each would remove the other's snapshot in progress.
+        let _medium = lock_medium(&dir)?;
         remove_partials(&dir, &sources.register_id);
         if sources
             .journal
@@ -615,4 +618,24 @@ pub fn same_file_system(a: &Path, b: &Path) -> bool {
             .map(|m| m.dev())
     };
     matches!((device(a), device(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// The medium's lock file, held (an exclusive `flock`) while a snapshot is written; another
+/// process holding it is [`BackupError::InProgress`].
+fn lock_medium(dir: &Path) -> Result<std::fs::File, BackupError> {
+    if !dir.is_dir() {
+        return Err(BackupError::MediumAbsent(dir.to_path_buf()));
+    }
+    let path = dir.join(".posd-backup.lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| BackupError::io(&path, e))?;
+    match rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(f),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(BackupError::InProgress),
+        Err(e) => Err(BackupError::io(&path, e.into())),
+    }
 }
