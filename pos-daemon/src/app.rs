@@ -451,9 +451,15 @@ impl App {
         self.printing.paper_width()
     }
 
-    /// What a snapshot copies: this till's stores, key and anchors.
-    pub fn backup_sources(&self) -> crate::backup::Sources {
-        crate::backup::sources_of(&self.config, &self.till.opening.register_id)
+    /// What the backups need of the till: the service, the till, `ops.db`, and what a
+    /// snapshot copies (this till's stores, key and anchors).
+    pub fn backup_parts(&self) -> crate::backup::BackupParts {
+        crate::backup::BackupParts {
+            backups: self.backups.clone(),
+            till: self.till.clone(),
+            ops: self.ops.clone(),
+            sources: crate::backup::sources_of(&self.config, &self.till.opening.register_id),
+        }
     }
 
     /// See [`Till::current_opening`].

@@ -144,7 +144,8 @@ pub fn state(app: &App) -> Health {
             BackupHealth {
                 last_good_ms,
                 stale: last_good_ms.is_none_or(|t| now.saturating_sub(t) > crate::backup::STALE_MS),
-                offsite_stale: crate::backup::offsite_state(app).map(|o| o.stale),
+                offsite_stale: crate::backup::offsite_state(&app.backups, &app.ops, now)
+                    .map(|o| o.stale),
             }
         }),
     }

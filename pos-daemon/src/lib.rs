@@ -202,7 +202,7 @@ async fn serve_async(
         health::WATCH_INTERVAL,
         stop_rx.clone(),
     ));
-    tokio::spawn(backup::worker(app.clone(), stop_rx.clone()));
+    tokio::spawn(backup::worker::worker(app.backup_parts(), stop_rx.clone()));
     let worker = match &app.config.printer {
         Some(p) => {
             let address = p.address.parse::<drivers::transport::PrinterAddress>()?;

@@ -72,7 +72,7 @@ async fn list_backups(State(app): AppState) -> Answer<BackupsAnswer> {
         on_data_disk,
         snapshots,
         last_good_ms,
-        offsite: crate::backup::offsite_state(&app),
+        offsite: crate::backup::offsite_state(&app.backups, &app.ops, app.till.clock.now_ms()),
     }))
 }
 
@@ -107,7 +107,7 @@ async fn take_backup(
     ApiJson(req): ApiJson<BackupRequest>,
 ) -> Answer<BackupAnswer> {
     signed_in(&app, &caller, &req.operator)?;
-    let snapshot = crate::backup::take_now(&app, "api")
+    let snapshot = crate::backup::take_now(&app.backup_parts(), "api")
         .await
         .map_err(backup_error)?;
     tracing::info!(snapshot = %snapshot.name, by = %req.operator, "snapshot on demand");

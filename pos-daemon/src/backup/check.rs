@@ -4,7 +4,7 @@
 //! (`check.json`) and is what the list shows.
 
 use super::snapshot::{digest, journal_head};
-use super::{BackupError, Check, Manifest, CHECK, MANIFEST, MANIFEST_FORMAT};
+use super::types::{BackupError, Check, Manifest, CHECK, MANIFEST, MANIFEST_FORMAT};
 use std::path::Path;
 
 /// Reads a snapshot's manifest.

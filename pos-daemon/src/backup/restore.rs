@@ -10,7 +10,7 @@
 
 use super::check::{check, manifest};
 use super::snapshot::{digest, sync_dir};
-use super::BackupError;
+use super::types::BackupError;
 use pos_core::anchor::Anchor;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

@@ -8,28 +8,11 @@
 //! renamed once complete and flushed: a snapshot cut short (posd killed, the medium pulled) is
 //! never taken for a whole one.
 
-use super::{BackupError, FileEntry, Manifest, MANIFEST, MANIFEST_FORMAT, PARTIAL};
+use super::types::{BackupError, FileEntry, Manifest, Sources, MANIFEST, MANIFEST_FORMAT, PARTIAL};
 use rusqlite::{Connection, OpenFlags};
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-
-/// What a snapshot copies, and from where.
-#[derive(Debug, Clone)]
-pub struct Sources {
-    /// The register's id (the snapshot's name starts with it).
-    pub register_id: String,
-    /// The journal.
-    pub journal: PathBuf,
-    /// `ops.db`.
-    pub ops: PathBuf,
-    /// `stock.db`.
-    pub stock: PathBuf,
-    /// The anchor file (copied when it exists).
-    pub anchors: PathBuf,
-    /// The signing key (copied when it exists: a restored till signs on with it).
-    pub key: PathBuf,
-}
 
 /// The register's id as snapshot names start with it (characters other than letters, digits,
 /// `-` and `_` replaced by `-`).

@@ -136,7 +136,10 @@ pub async fn start_on(dir: tempfile::TempDir, config: Config) -> Daemon {
         Duration::from_millis(50),
         stop_rx.clone(),
     ));
-    tokio::spawn(pos_daemon::backup::worker(app.clone(), stop_rx.clone()));
+    tokio::spawn(pos_daemon::backup::worker::worker(
+        app.backup_parts(),
+        stop_rx.clone(),
+    ));
     let router = pos_daemon::api::router(app.clone());
     Daemon {
         dir,
