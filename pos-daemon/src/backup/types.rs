@@ -135,6 +135,9 @@ pub enum BackupError {
     /// A restore refused.
     #[error("{0}")]
     Restore(String),
+    /// The thread taking the snapshot could not be started or ended without an answer.
+    #[error("the backup thread: {0}")]
+    Thread(String),
 }
 
 impl BackupError {

@@ -8,7 +8,6 @@ use super::service::Backups;
 use super::types::{BackupError, OffsiteState, SnapshotSummary, Sources, STALE_MS};
 use crate::ops::Ops;
 use crate::till::Till;
-use std::path::Path;
 use std::sync::Arc;
 
 /// What the backups need of the till.
@@ -171,10 +170,8 @@ pub async fn take_now(
             let now = app2.till.clock.now_ms();
             let _ = tx.send(app2.backups.take(&app2.sources, now, reason));
         })
-        .map_err(|e| BackupError::io(Path::new("backup thread"), e))?;
-    let result = rx
-        .await
-        .map_err(|e| BackupError::Restore(format!("the backup thread failed: {e}")))?;
+        .map_err(|e| BackupError::Thread(e.to_string()))?;
+    let result = rx.await.map_err(|e| BackupError::Thread(e.to_string()))?;
     match &result {
         Ok(s) => {
             tracing::info!(snapshot = %s.name, head = s.journal_head_seq, bytes = s.bytes, "snapshot written and checked");
