@@ -9,7 +9,7 @@ use super::ticket::{Shortage, TicketAnswer};
 use crate::app::App;
 use crate::catalog::LineRequest;
 use crate::config::Role;
-use crate::idempotency::{self, Start};
+use crate::idempotency::{self, RequestKey, Start};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
@@ -120,11 +120,9 @@ async fn post_sale(
 ) -> Answer<TicketAnswer> {
     let journal = app.journal()?;
     // A sale sent again under its idempotency key gets its first answer, not a second ticket.
-    let (_held, unsettled) = match key.as_ref().map(|k| idempotency::start(&app, k)) {
-        None => (None, None),
-        Some(Err(e)) => return Err(e.into()),
-        Some(Ok(Start::Replay(seq))) => return replay(&app, &journal, seq).await,
-        Some(Ok(Start::Serve { held, unsettled })) => (Some(held), unsettled),
+    let (_held, unsettled) = match start_keyed(&app, &journal, key.as_ref()).await? {
+        Keyed::Replayed(answer) => return Ok(*answer),
+        Keyed::Serve { held, unsettled } => (held, unsettled),
     };
     signed_in(&app, &caller, &req.operator)?;
     if req.lines.is_empty() || req.lines.len() > MAX_LINES_PER_TICKET {
@@ -176,19 +174,10 @@ async fn post_sale(
             ));
         }
     }
-    if let (Some(k), Some(after_seq)) = (&key, unsettled) {
-        // Remembered, but its answer was never recorded: the journal says whether the sale
-        // was written.
-        let (app2, k2) = (app.clone(), k.key.clone());
-        let written = blocking(move || {
-            idempotency::settle(&app2, &k2, after_seq, |r| {
-                expected.as_ref().is_some_and(|e| is_sale(r, e))
-            })
-        })
-        .await??;
-        if let Some(seq) = written {
-            return replay(&app, &journal, seq).await;
-        }
+    let written =
+        move |r: &pos_core::record::Record| expected.as_ref().is_some_and(|e| is_sale(r, e));
+    if let Some(answer) = settled(&app, &journal, key.as_ref(), unsettled, written).await? {
+        return Ok(answer);
     }
     // The journal validates the ticket before writing anything: a refused ticket changes
     // nothing.
@@ -246,6 +235,58 @@ async fn post_sale(
         json!({ "seq": a.seq, "kind": a.kind.as_str(), "ticket_number": a.kind_seq }),
     );
     Ok(Json(answer))
+}
+
+/// How a request sent with an idempotency key goes on.
+enum Keyed {
+    /// Served before: its first answer.
+    Replayed(Box<Json<TicketAnswer>>),
+    /// To serve: its key held (none without a key); `unsettled` as [`Start::Serve`] says.
+    Serve {
+        /// The key, held while the request is served.
+        held: Option<idempotency::InFlight>,
+        /// The seq after which its record may already be.
+        unsettled: Option<u64>,
+    },
+}
+
+/// Starts a sale or refund under its idempotency key, if it has one.
+async fn start_keyed(
+    app: &Arc<App>,
+    journal: &Arc<Journal>,
+    key: Option<&RequestKey>,
+) -> Result<Keyed, ApiError> {
+    match key.map(|k| idempotency::start(app, k)).transpose()? {
+        None => Ok(Keyed::Serve {
+            held: None,
+            unsettled: None,
+        }),
+        Some(Start::Replay(seq)) => Ok(Keyed::Replayed(Box::new(replay(app, journal, seq).await?))),
+        Some(Start::Serve { held, unsettled }) => Ok(Keyed::Serve {
+            held: Some(held),
+            unsettled,
+        }),
+    }
+}
+
+/// A key remembered whose answer was never recorded (posd stopped meanwhile): the journal says
+/// whether its ticket was written (`written` recognises it); if so, its answer.
+async fn settled(
+    app: &Arc<App>,
+    journal: &Arc<Journal>,
+    key: Option<&RequestKey>,
+    unsettled: Option<u64>,
+    written: impl Fn(&pos_core::record::Record) -> bool + Send + 'static,
+) -> Result<Option<Json<TicketAnswer>>, ApiError> {
+    let (Some(k), Some(after_seq)) = (key, unsettled) else {
+        return Ok(None);
+    };
+    let (app2, k2) = (app.clone(), k.key.clone());
+    let seq = blocking(move || idempotency::settle(&app2, &k2, after_seq, written)).await??;
+    match seq {
+        Some(seq) => Ok(Some(replay(app, journal, seq).await?)),
+        None => Ok(None),
+    }
 }
 
 /// The answer to a sale already journaled under the idempotency key sent again.
@@ -383,11 +424,9 @@ async fn post_refund(
 ) -> Answer<TicketAnswer> {
     let journal = app.journal()?;
     // A refund sent again under its idempotency key gets its first answer: money goes out once.
-    let (_held, unsettled) = match key.as_ref().map(|k| idempotency::start(&app, k)) {
-        None => (None, None),
-        Some(Err(e)) => return Err(e.into()),
-        Some(Ok(Start::Replay(seq))) => return replay(&app, &journal, seq).await,
-        Some(Ok(Start::Serve { held, unsettled })) => (Some(held), unsettled),
+    let (_held, unsettled) = match start_keyed(&app, &journal, key.as_ref()).await? {
+        Keyed::Replayed(answer) => return Ok(*answer),
+        Keyed::Serve { held, unsettled } => (held, unsettled),
     };
     signed_in(&app, &caller, &req.operator)?;
     if req.lines.len() > MAX_LINES_PER_TICKET {
@@ -428,17 +467,10 @@ async fn post_refund(
         void: req.void,
     };
     let original = req.original_seq;
-    if let (Some(k), Some(after_seq)) = (&key, unsettled) {
-        // Remembered, but its answer was never recorded: the journal says whether the refund
-        // was written.
-        let (app2, k2, wanted) = (app.clone(), k.key.clone(), input.clone());
-        let written = blocking(move || {
-            idempotency::settle(&app2, &k2, after_seq, |r| is_refund(r, original, &wanted))
-        })
-        .await??;
-        if let Some(seq) = written {
-            return replay(&app, &journal, seq).await;
-        }
+    let wanted = input.clone();
+    let written = move |r: &pos_core::record::Record| is_refund(r, original, &wanted);
+    if let Some(answer) = settled(&app, &journal, key.as_ref(), unsettled, written).await? {
+        return Ok(answer);
     }
     let app2 = app.clone();
     let (a, code, job) = blocking(move || {
