@@ -26,8 +26,9 @@ pub const IDLE_POLL: Duration = Duration::from_secs(2);
 /// How often an idle worker asks the printer about the cash drawer, when one is configured.
 pub const DRAWER_POLL: Duration = Duration::from_millis(500);
 /// How often an idle worker asks the printer for its status: a fault (paper out, cover open,
-/// the printer gone) shows on the API and the event stream without waiting for a receipt.
-pub const STATUS_POLL: Duration = Duration::from_secs(3);
+/// the printer gone) shows on the API and the event stream without waiting for a receipt, and
+/// on the web till within 2 s (a status request is a few bytes each way).
+pub const STATUS_POLL: Duration = Duration::from_secs(1);
 
 /// The printer as the API shows it.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -38,7 +39,8 @@ pub struct PrinterState {
     pub state: String,
     /// The fault or error, when there is one.
     pub error: Option<String>,
-    /// Faults reported by the printer (`paper_out`, `cover_open`...).
+    /// Faults reported by the printer: `paper_out`, `cover_open`, `offline`, `cutter_error`,
+    /// `unrecoverable_error`, `auto_recoverable_error`.
     pub faults: Vec<String>,
     /// Paper near its end.
     pub paper_near_end: bool,
@@ -47,8 +49,21 @@ pub struct PrinterState {
 fn fault_names(s: &drivers::status::PrinterStatus) -> Vec<String> {
     s.faults()
         .iter()
-        .map(|f| format!("{f:?}").to_lowercase())
+        .map(|f| fault_name(*f).to_string())
         .collect()
+}
+
+/// A fault's name as the API and the event stream give it (snake_case).
+fn fault_name(f: drivers::status::Fault) -> &'static str {
+    use drivers::status::Fault;
+    match f {
+        Fault::Offline => "offline",
+        Fault::CoverOpen => "cover_open",
+        Fault::PaperOut => "paper_out",
+        Fault::CutterError => "cutter_error",
+        Fault::UnrecoverableError => "unrecoverable_error",
+        Fault::AutoRecoverableError => "auto_recoverable_error",
+    }
 }
 
 /// The printing service: the printer's and the drawer's state as last seen, and what wakes
@@ -361,7 +376,7 @@ pub async fn run(
             let idle = if printing.config.drawer.is_some() {
                 DRAWER_POLL
             } else {
-                IDLE_POLL
+                IDLE_POLL.min(STATUS_POLL)
             };
             let mut stop2 = stop.clone();
             tokio::select! {
