@@ -10,11 +10,14 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "test peers"
 # socat (pseudo-terminals for the serial devices), restic and OpenSSH's server (the off-site
-# backups, sent to a real SFTP server on a localhost port), from Debian.
+# backups, sent to a real SFTP server on a localhost port), Chromium and its WebDriver (the web
+# till's tests, in a real headless browser), from Debian.
 need=()
 command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v restic >/dev/null 2>&1 || need+=(restic)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}") >/dev/null
 fi
@@ -23,6 +26,8 @@ bash scripts/install-openapi-validator.sh
 
 export EMUPOS_BIN="$PWD/.venv/emupos/bin/emupos"
 export OPENAPI_VALIDATOR="$PWD/.venv/openapi/bin/openapi-spec-validator"
+# The browser tests fail instead of skipping when Chromium is missing.
+export POSD_REQUIRE_BROWSER=1
 
 step "format and lints"
 cargo fmt --all -- --check

@@ -60,6 +60,10 @@ pub struct Product {
     /// prefix and item code (`2123450`: prefix 21, item 23450).
     #[serde(default)]
     pub barcodes: Vec<String>,
+    /// The category the till's product grid files it under (`null`: "Divers"); at most 40
+    /// characters, no control characters.
+    #[serde(default)]
+    pub category: Option<String>,
 }
 
 /// What a barcode resolved to.
@@ -167,6 +171,16 @@ impl Catalog {
                 "price_cents must be between 0 and {MAX_UNIT_PRICE}"
             ));
         }
+        if let Some(c) = &p.category {
+            if c.trim().is_empty()
+                || c.chars().count() > MAX_CATEGORY_CHARS
+                || c.chars().any(char::is_control)
+            {
+                return bad(format!(
+                    "category must be 1 to {MAX_CATEGORY_CHARS} characters, none a control character"
+                ));
+            }
+        }
         if !rates.contains(&VatRate(p.vat_rate)) {
             return bad(format!("VAT rate {} is not a configured rate", p.vat_rate));
         }
@@ -265,6 +279,9 @@ pub struct LineRequest {
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     <i64 as serde::Deserialize>::deserialize(d).map(Some)
 }
+
+/// The longest category name, in characters (a tab of the till's product grid).
+pub const MAX_CATEGORY_CHARS: usize = 40;
 
 /// The largest quantity in pieces on one line.
 pub const MAX_PIECES: i64 = pos_core::ticket::MAX_QUANTITY / 1000;

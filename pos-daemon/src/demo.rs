@@ -48,6 +48,20 @@ fn product(sku: &str, label: &str, price: i64, vat: u32, unit: Unit, codes: &[St
         track_stock: unit == Unit::Piece,
         stock_milli: Some(if unit == Unit::Piece { 200_000 } else { 0 }),
         barcodes: codes.to_vec(),
+        category: Some(category_of(sku).into()),
+    }
+}
+
+/// The till's tab of a sample product.
+fn category_of(sku: &str) -> &'static str {
+    match sku {
+        "BAGUETTE" | "PAIN-CAMPAGNE" => "Boulangerie",
+        "CROISSANT" | "PAIN-CHOC" => "Viennoiserie",
+        "TARTE-CITRON" => "Pâtisserie",
+        "VIN-CDR" | "EAU-15" => "Boissons",
+        "COMTE" | "OEUFS" => "Crèmerie",
+        "JOURNAL" => "Presse",
+        _ => "Épicerie",
     }
 }
 
@@ -281,7 +295,8 @@ pub fn run(opts: DemoOptions) -> Result<(), crate::DaemonError> {
     let banner_receipts = receipts.clone();
     let ready = Box::new(move |addr: std::net::SocketAddr| {
         let url = format!("http://{addr}");
-        println!("posd demo: API at {url}/v1 (OpenAPI: {url}/v1/openapi.json)");
+        println!("posd demo: open the till at {url}/ (sign in as alice, PIN {CASHIER_PIN})");
+        println!("API at {url}/v1 (OpenAPI: {url}/v1/openapi.json)");
         println!("data directory: {}", data.display());
         println!("receipts (ESC/POS and text): {}", banner_receipts.display());
         println!(

@@ -25,6 +25,7 @@ pub mod staff;
 pub mod stock;
 pub mod throttle;
 pub mod till;
+pub mod web;
 
 use pos_core::keys::Algorithm;
 use std::path::PathBuf;

@@ -199,6 +199,20 @@ fn row_to_job(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
     })
 }
 
+/// Adds the products' `category` column to an `ops.db` made before it existed (a product
+/// without one is filed under "Divers" by the till).
+fn add_category_column(conn: &Connection) -> Result<(), rusqlite::Error> {
+    let has: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('products') WHERE name = 'category'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has {
+        conn.execute_batch("ALTER TABLE products ADD COLUMN category TEXT")?;
+    }
+    Ok(())
+}
+
 const JOB_COLUMNS: &str = "id, seq, kind, state, drawer, payload, error";
 
 impl Ops {
@@ -207,6 +221,7 @@ impl Ops {
     pub fn open(path: &Path, printing: bool) -> Result<Ops, rusqlite::Error> {
         let hot = open_conn(path, "NORMAL")?;
         hot.execute_batch(SCHEMA)?;
+        add_category_column(&hot)?;
         let worker = open_conn(path, "FULL")?;
         Ok(Ops {
             hot: Mutex::new(hot),
@@ -461,7 +476,8 @@ impl Ops {
     pub fn products(&self) -> Result<Vec<Product>, rusqlite::Error> {
         let conn = lock(&self.hot);
         let mut stmt = conn.prepare(
-            "SELECT sku, label, price_cents, vat_rate, unit, track_stock, stock_milli, barcodes
+            "SELECT sku, label, price_cents, vat_rate, unit, track_stock, stock_milli, barcodes,
+                    category
              FROM products ORDER BY sku",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -477,6 +493,7 @@ impl Ops {
                 track_stock: track != 0,
                 stock_milli: None,
                 barcodes: serde_json::from_str(&barcodes).unwrap_or_default(),
+                category: r.get(8)?,
             })
         })?;
         rows.collect()
@@ -499,12 +516,12 @@ impl Ops {
         let barcodes = serde_json::to_string(&p.barcodes).unwrap_or_else(|_| "[]".into());
         conn.execute(
             "INSERT INTO products(sku, label, price_cents, vat_rate, unit, track_stock,
-                                  stock_milli, barcodes)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)
+                                  stock_milli, barcodes, category)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8)
              ON CONFLICT(sku) DO UPDATE SET label = excluded.label,
                price_cents = excluded.price_cents, vat_rate = excluded.vat_rate,
                unit = excluded.unit, track_stock = excluded.track_stock,
-               barcodes = excluded.barcodes",
+               barcodes = excluded.barcodes, category = excluded.category",
             params![
                 p.sku,
                 p.label,
@@ -512,7 +529,8 @@ impl Ops {
                 p.vat_rate,
                 p.unit.as_str(),
                 p.track_stock as i64,
-                barcodes
+                barcodes,
+                p.category
             ],
         )?;
         Ok(())

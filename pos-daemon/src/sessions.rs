@@ -2,6 +2,10 @@
 //! token bound to that operator; a request carrying it acts as that operator only, and the
 //! session ends when it is signed out or left idle too long.
 //!
+//! A browser holds its token in an httpOnly cookie that its scripts cannot read; every write
+//! it sends must also carry the session's CSRF token (a second random value, given to the page
+//! in the sign-in answer), which another site's page cannot know.
+//!
 //! The configuration's bearer tokens remain for machine clients (a native front-end trusted to
 //! name the operator it acts for). A session token is a random 256-bit value; only its SHA-256
 //! is kept, and sessions are found by that digest, so neither a lookup's timing nor a memory
@@ -22,6 +26,19 @@ struct Session {
     operator: String,
     /// When a request last used it (the journal's clock, UTC milliseconds).
     last_used: i64,
+    /// The token a browser's writes must carry besides the cookie (64 hex digits).
+    csrf: String,
+}
+
+/// A session just opened.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    /// Its token (64 hex digits): the bearer token, or the browser's cookie.
+    pub token: String,
+    /// Its CSRF token (64 hex digits), for a browser's writes.
+    pub csrf: String,
+    /// The operator of the session ended to make room, if one was.
+    pub evicted: Option<String>,
 }
 
 /// What a token names.
@@ -31,6 +48,8 @@ pub enum Found {
     Live {
         /// The operator.
         operator: String,
+        /// The session's CSRF token.
+        csrf: String,
     },
     /// A session that was left idle too long: it has just been ended.
     Expired {
@@ -54,6 +73,13 @@ fn digest(token: &str) -> TokenDigest {
     Sha256::digest(token.as_bytes()).into()
 }
 
+/// 256 random bits as 64 hex digits.
+fn random_hex() -> String {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
 impl Sessions {
     /// No session yet; sessions end after `idle_secs` without a request; at most `max` at
     /// once (opening one more ends the one idle longest). Times are the journal's clock (UTC
@@ -66,9 +92,9 @@ impl Sessions {
         }
     }
 
-    /// Opens a session for `operator`; returns its token (64 hex digits) and the operator of
-    /// the session ended to make room, if one was.
-    pub fn open(&mut self, operator: &str, now: i64) -> (String, Option<String>) {
+    /// Opens a session for `operator`: its token, its CSRF token, and the operator of the
+    /// session ended to make room, if one was.
+    pub fn open(&mut self, operator: &str, now: i64) -> Opened {
         let mut evicted = None;
         if self.by_digest.len() >= self.max {
             let oldest = self
@@ -80,17 +106,21 @@ impl Sessions {
                 evicted = self.by_digest.remove(&d).map(|s| s.operator);
             }
         }
-        let mut bytes = [0u8; 32];
-        OsRng.fill_bytes(&mut bytes);
-        let token = hex::encode(bytes);
+        let token = random_hex();
+        let csrf = random_hex();
         self.by_digest.insert(
             digest(&token),
             Session {
                 operator: operator.to_string(),
                 last_used: now,
+                csrf: csrf.clone(),
             },
         );
-        (token, evicted)
+        Opened {
+            token,
+            csrf,
+            evicted,
+        }
     }
 
     /// The session `token` names at `now`: a live one is used again (its idle time restarts),
@@ -108,6 +138,7 @@ impl Sessions {
         s.last_used = now;
         Found::Live {
             operator: s.operator.clone(),
+            csrf: s.csrf.clone(),
         }
     }
 
@@ -161,12 +192,16 @@ mod tests {
     fn a_token_names_its_operator_until_it_is_closed_or_idle_too_long() {
         let t0 = 1_765_000_000_000i64;
         let mut s = Sessions::new(60, 8);
-        let (alice, _) = s.open("alice", t0);
-        let (bob, _) = s.open("bob", t0);
+        let opened = s.open("alice", t0);
+        let (alice, alice_csrf) = (opened.token, opened.csrf);
+        let bob = s.open("bob", t0).token;
         assert_ne!(alice, bob);
+        assert_ne!(alice, alice_csrf);
         assert_eq!(alice.len(), 64);
+        assert_eq!(alice_csrf.len(), 64);
         let live = |op: &str| Found::Live {
             operator: op.into(),
+            csrf: alice_csrf.clone(),
         };
         assert_eq!(s.touch(&alice, t0 + 50_000), live("alice"));
         // Used at 50 s: still live at 100 s; bob, unused since 0 s, has expired.
@@ -188,11 +223,11 @@ mod tests {
     fn the_session_idle_longest_makes_room_and_sweeps_end_idle_ones() {
         let t0 = 1_765_000_000_000i64;
         let mut s = Sessions::new(60, 2);
-        let (a, _) = s.open("alice", t0);
-        let (_b, _) = s.open("bob", t0 + 1_000);
+        let a = s.open("alice", t0).token;
+        s.open("bob", t0 + 1_000);
         s.touch(&a, t0 + 2_000);
         // bob's is the one idle longest.
-        let (_c, evicted) = s.open("carol", t0 + 3_000);
+        let evicted = s.open("carol", t0 + 3_000).evicted;
         assert_eq!(evicted.as_deref(), Some("bob"));
         assert_eq!(s.len(), 2);
         assert!(s.has_operator("alice") && s.has_operator("carol") && !s.has_operator("bob"));

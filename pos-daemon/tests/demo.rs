@@ -50,6 +50,21 @@ fn post(addr: &str, path: &str, headers: &[String], body: &str) -> (u16, Value) 
     (status, json)
 }
 
+/// The raw answer to `GET http://addr{path}` (no token).
+fn get_raw(addr: &str, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).expect("posd listening");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut raw = String::new();
+    let _ = s.read_to_string(&mut raw);
+    raw
+}
+
 /// The headers of a `curl` line other than those [`post`] sends itself.
 fn curl_headers(line: &str) -> Vec<String> {
     line.split("-H '")
@@ -118,12 +133,17 @@ fn the_demo_starts_and_its_printed_first_sale_works() {
             Err(_) => panic!("no banner with the first sale within 60 s: {banner:?}"),
         }
     }
-    let api = banner
-        .iter()
-        .find_map(|l| l.strip_prefix("posd demo: API at http://"))
-        .and_then(|rest| rest.split_once("/v1"))
+    // The till's URL comes first: a newcomer opens it and sells.
+    let api = banner[0]
+        .strip_prefix("posd demo: open the till at http://")
+        .and_then(|rest| rest.split_once('/'))
         .map(|(addr, _)| addr.to_string())
-        .expect("the API address");
+        .unwrap_or_else(|| panic!("the till's URL first: {banner:?}"));
+    let page = get_raw(&api, "/");
+    assert!(
+        page.starts_with("HTTP/1.1 200") && page.contains("/assets/till.js"),
+        "the till's page: {page}"
+    );
     let receipts = banner
         .iter()
         .find_map(|l| l.strip_prefix("receipts (ESC/POS and text): "))

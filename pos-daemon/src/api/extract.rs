@@ -144,5 +144,7 @@ pub(super) enum Caller {
         operator: String,
         /// Its token (to end it on sign-out).
         token: String,
+        /// Its CSRF token (what a browser's page is given again after a reload).
+        csrf: String,
     },
 }

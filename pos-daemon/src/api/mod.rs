@@ -16,6 +16,7 @@ mod manager;
 mod operators;
 mod pickups;
 mod sales;
+mod session;
 mod settings;
 mod shop;
 mod stock;
@@ -26,7 +27,7 @@ use crate::app::App;
 use crate::auth::{bearer_token, same_secret};
 use crate::sessions::Found;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
@@ -118,6 +119,7 @@ fn public_routes() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(health))
         .routes(routes!(openapi))
         .merge(shop::public_routes())
+        .merge(session::public_routes())
 }
 
 /// The routes that need a bearer token, every resource's.
@@ -125,6 +127,7 @@ fn protected_routes() -> OpenApiRouter<Arc<App>> {
     [
         catalog::routes,
         operators::routes,
+        session::routes,
         sales::routes,
         manager::routes,
         settings::routes,
@@ -168,6 +171,7 @@ pub fn router(app: Arc<App>) -> Router {
         protected_routes().route_layer(middleware::from_fn_with_state(app.clone(), require_token));
     let (router, _) = public_routes().merge(protected).split_for_parts();
     router
+        .merge(crate::web::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
@@ -208,32 +212,41 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
-/// Lets through a request carrying one of the configuration's tokens (a machine client) or a
-/// live session's token, and tells the handlers which ([`Caller`]). A session left idle too
-/// long is ended here, with its sign-out journaled.
+/// Lets through a request carrying one of the configuration's tokens (a machine client), a
+/// live session's token as its bearer token, or a browser's session cookie, and tells the
+/// handlers which ([`Caller`]). A browser's writes (any method but GET and HEAD) must also carry
+/// the session's CSRF token (403 csrf_failed). A session left idle too long is ended here, with
+/// its sign-out journaled.
 async fn require_token(State(app): AppState, mut req: Request, next: Next) -> Response {
     let unauthorized = || {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
-            "a valid bearer token is required (a configured token, or a session's from POST /v1/operators/sign-in)",
+            "a valid bearer token is required (a configured token, or a session's from POST /v1/operators/sign-in), or a browser's session (POST /v1/session/sign-in)",
         )
         .into_response()
     };
-    let Some(given) = req
+    let bearer = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(bearer_token)
-    else {
-        return unauthorized();
+        .and_then(bearer_token);
+    // The cookie counts only without an Authorization header: a machine client's token is
+    // never read from a cookie.
+    let (given, from_cookie) = match bearer {
+        Some(token) => (token, false),
+        None => match session::session_cookie(req.headers()) {
+            Some(token) => (token, true),
+            None => return unauthorized(),
+        },
     };
-    let machine = app
-        .config
-        .api
-        .tokens
-        .iter()
-        .any(|k| same_secret(k.as_bytes(), given.as_bytes()));
+    let machine = !from_cookie
+        && app
+            .config
+            .api
+            .tokens
+            .iter()
+            .any(|k| same_secret(k.as_bytes(), given.as_bytes()));
     let caller = if machine {
         Caller::Machine
     } else {
@@ -243,10 +256,29 @@ async fn require_token(State(app): AppState, mut req: Request, next: Next) -> Re
             Err(_) => return ApiError::internal("session lock").into_response(),
         };
         match found {
-            Found::Live { operator } => Caller::Session {
-                operator,
-                token: given.to_string(),
-            },
+            Found::Live { operator, csrf } => {
+                let safe = matches!(*req.method(), Method::GET | Method::HEAD);
+                if from_cookie && !safe {
+                    let sent = req
+                        .headers()
+                        .get(session::CSRF_HEADER)
+                        .map(|v| v.as_bytes())
+                        .unwrap_or_default();
+                    if !same_secret(sent, csrf.as_bytes()) {
+                        return ApiError::new(
+                            StatusCode::FORBIDDEN,
+                            "csrf_failed",
+                            "a browser's write must carry its session's CSRF token in the X-CSRF-Token header",
+                        )
+                        .into_response();
+                    }
+                }
+                Caller::Session {
+                    operator,
+                    token: given.to_string(),
+                    csrf,
+                }
+            }
             Found::Expired { operator } => {
                 app.journal_idle_session_end(&operator).await;
                 return ApiError::new(

@@ -194,30 +194,40 @@ async fn sign_in(State(app): AppState, ApiJson(req): ApiJson<SignIn>) -> Answer<
         s.insert(op.id.clone());
     }
     save_sessions(&app).await?;
-    let now = app.till.clock.now_ms();
-    let (token, evicted) = app
-        .staff
-        .sessions
-        .lock()
-        .map_err(|_| ApiError::internal("session lock"))?
-        .open(&op.id, now);
-    if let Some(evicted) = evicted {
-        app.journal_event_by(
-            events::OPERATOR_SIGNED_OUT,
-            "session ended: the most sessions allowed are open, this one was idle longest",
-            Some(&evicted),
-        )
-        .await;
-    }
-    app.journal_event_by(events::OPERATOR_SIGNED_IN, "signed in", Some(&op.id))
-        .await;
+    let opened = open_session(&app, &op.id).await?;
     Ok(Json(SignedIn {
         operator: op.id,
         name: op.name,
         role: op.role,
-        session: token,
+        session: opened.token,
         session_idle_secs: app.config.api.session_idle_secs,
     }))
+}
+
+/// Opens a session for operator `id` (its sign-in journaled; a session ended to make room
+/// journaled as a sign-out).
+pub(super) async fn open_session(
+    app: &Arc<App>,
+    id: &str,
+) -> Result<crate::sessions::Opened, ApiError> {
+    let now = app.till.clock.now_ms();
+    let opened = app
+        .staff
+        .sessions
+        .lock()
+        .map_err(|_| ApiError::internal("session lock"))?
+        .open(id, now);
+    if let Some(evicted) = &opened.evicted {
+        app.journal_event_by(
+            events::OPERATOR_SIGNED_OUT,
+            "session ended: the most sessions allowed are open, this one was idle longest",
+            Some(evicted),
+        )
+        .await;
+    }
+    app.journal_event_by(events::OPERATOR_SIGNED_IN, "signed in", Some(id))
+        .await;
+    Ok(opened)
 }
 
 /// A sign-out.
@@ -242,7 +252,9 @@ async fn sign_out(
     ApiJson(req): ApiJson<SignOut>,
 ) -> Answer<SignedOut> {
     match caller {
-        Caller::Session { operator, token } => {
+        Caller::Session {
+            operator, token, ..
+        } => {
             if operator != req.operator {
                 return Err(not_this_session(&operator, &req.operator));
             }

@@ -297,6 +297,7 @@ mod tests {
             track_stock: false,
             stock_milli: None,
             barcodes: Vec::new(),
+            category: None,
         })
     }
 

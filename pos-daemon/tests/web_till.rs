@@ -1,0 +1,491 @@
+//! The web till in a real headless Chromium, against the real posd and the emupos printer
+//! emulator: sign-in with the PIN pad, barcodes typed at scanner speed, a cash payment and its
+//! receipt, the printer's state on the page, the network cut during a payment, and what a
+//! cashier's session cannot do. Also the browser session over plain HTTP (cookie, CSRF).
+
+mod common;
+
+#[path = "common/browser.rs"]
+mod browser;
+#[path = "common/cut.rs"]
+mod cut;
+
+use common::emupos::Emupos;
+use common::{start, Posd, MANAGER_PIN, TOKEN};
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+fn printer_config(emupos: &Emupos) -> String {
+    format!(
+        "\n[printer]\naddress = \"{}\"\npaper_mm = 80\n\n[drawer]\npin = 2\n",
+        emupos.tcp_address()
+    )
+}
+
+/// A product weighed at the deli counter, whose scale prints its price: prefix 25 (a price
+/// label), item 12345.
+fn add_ham(posd: &Posd) {
+    posd.ok(
+        "POST",
+        "/v1/products",
+        Some(json!({"operator": "marie", "pin": MANAGER_PIN, "product": {
+            "sku": "JAMBON", "label": "Jambon blanc à la coupe", "price_cents": 2990,
+            "vat_rate": 550, "unit": "kg", "barcodes": ["2512345"], "category": "Traiteur"
+        }})),
+    );
+}
+
+/// The price label of 8.75 € of ham.
+fn ham_label() -> String {
+    let body = "251234500875";
+    let digits: Vec<u8> = body.bytes().map(|b| b - b'0').collect();
+    format!("{body}{}", pos_core::barcode::check_digit(&digits))
+}
+
+async fn sign_in(b: &browser::Browser, posd_port: u16, operator: &str, pin: &str) {
+    b.client
+        .goto(&format!("http://127.0.0.1:{posd_port}/"))
+        .await
+        .expect("the till's page");
+    b.touch(&format!("#operators button[data-operator='{operator}']"))
+        .await;
+    for d in pin.chars() {
+        b.touch(&format!("#pinpad [data-digit='{d}']")).await;
+    }
+    b.touch("#pin-ok").await;
+    b.shown("#till").await;
+}
+
+async fn scan_and_wait(b: &browser::Browser, code: &str, lines: usize) {
+    b.scan(code).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while b.count("#lines li").await < lines {
+        assert!(Instant::now() < deadline, "{code} not on the ticket");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cashier_signs_in_scans_three_codes_pays_cash_and_the_receipt_prints() {
+    let Some(b) = browser::start(1280, 800).await else {
+        return;
+    };
+    let emupos = Emupos::start();
+    let posd = start(&printer_config(&emupos));
+    add_ham(&posd);
+
+    b.client
+        .goto(&format!("http://127.0.0.1:{}/", posd.port))
+        .await
+        .expect("page");
+    b.shown("#operators button[data-operator='alice']").await;
+    b.screenshot("signin").await;
+    sign_in(&b, posd.port, "alice", common::CASHIER_PIN).await;
+    assert_eq!(b.text("#operator-name").await, "Alice");
+
+    // Three codes at scanner speed: an EAN-13, an EAN-8, and a price label from the scale.
+    scan_and_wait(&b, "3017620422003", 1).await;
+    scan_and_wait(&b, "96385074", 2).await;
+    scan_and_wait(&b, &ham_label(), 3).await;
+    let total = b.text("#ticket-total").await;
+    assert!(total.contains("19,55"), "total {total:?}");
+    b.screenshot("till").await;
+
+    // Two touches: pay, then the 20 € note.
+    b.touch("#pay").await;
+    b.shown("#pay-modal").await;
+    b.screenshot("payment").await;
+    b.touch("#notes [data-note='2000']").await;
+    let change = b
+        .wait_text("#done-change", Duration::from_secs(10), |t| !t.is_empty())
+        .await;
+    assert!(change.contains("0,45"), "change {change:?}");
+    assert!(b.text("#done-title").await.contains("Ticket n° 1"));
+    b.screenshot("change").await;
+
+    let receipts = emupos.wait_receipts(1);
+    let r = &receipts[0];
+    for needle in [
+        "Baguette tradition",
+        "Vin rouge « Côtes-du-Rhône »",
+        "Jambon blanc à la coupe",
+        "TOTAL TTC",
+        "19,55 €",
+        "Espèces",
+        "Rendu monnaie",
+        "0,45 €",
+    ] {
+        assert!(r.contains(needle), "missing {needle:?} in receipt:\n{r}");
+    }
+    assert_eq!(posd.count_kind("sale"), 1);
+    // The next scan starts the next ticket.
+    scan_and_wait(&b, "3017620422003", 1).await;
+    assert!(b.text("#ticket-total").await.contains("1,30"));
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weighed_goods_by_touch_ask_their_weight_and_search_finds_products() {
+    let Some(b) = browser::start(1024, 768).await else {
+        return;
+    };
+    let posd = start("");
+    sign_in(&b, posd.port, "alice", common::CASHIER_PIN).await;
+    b.touch("#search").await;
+    b.keys("comt").await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while b.count("#products button").await != 1 {
+        assert!(Instant::now() < deadline, "search did not narrow the grid");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    b.touch("#products button[data-sku='COMTE']").await;
+    b.shown("#weight-modal").await;
+    b.keys(&format!("500{}", char::from(fantoccini::key::Key::Enter)))
+        .await;
+    let total = b
+        .wait_text("#ticket-total", Duration::from_secs(5), |t| {
+            t.contains("12,45")
+        })
+        .await;
+    assert!(total.contains("12,45"));
+    // Card pays exactly what is due: one touch on the method.
+    b.touch("#pay").await;
+    b.touch("[data-method='card']").await;
+    let change = b
+        .wait_text("#done-change", Duration::from_secs(10), |t| !t.is_empty())
+        .await;
+    assert!(change.contains("0,00"), "change {change:?}");
+    let seq = posd
+        .records()
+        .into_iter()
+        .rev()
+        .find(|(_, k)| k == "sale")
+        .map(|(seq, _)| seq)
+        .expect("a sale");
+    let sale = posd.ok("GET", &format!("/v1/tickets/{seq}"), None);
+    let line = &sale["body"]["lines"][0];
+    assert_eq!(
+        (line["sku"].as_str(), line["total"].as_i64()),
+        (Some("COMTE"), Some(1245)),
+        "{sale}"
+    );
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paper_out_shows_within_two_seconds_and_the_receipt_prints_once_after() {
+    let Some(b) = browser::start(1280, 800).await else {
+        return;
+    };
+    let emupos = Emupos::start();
+    let posd = start(&printer_config(&emupos));
+    sign_in(&b, posd.port, "alice", common::CASHIER_PIN).await;
+    b.wait_text("#pill-printer", Duration::from_secs(10), |t| {
+        t.contains("Imprimante prête")
+    })
+    .await;
+
+    emupos.set_fault("paper-out", true);
+    let shown = Instant::now();
+    b.wait_text("#pill-printer", Duration::from_secs(5), |t| {
+        t.contains("Plus de papier")
+    })
+    .await;
+    let took = shown.elapsed();
+    assert!(
+        took <= Duration::from_secs(2),
+        "paper out shown after {took:?}"
+    );
+
+    // The sale goes through (the journal first); its receipt waits for paper.
+    scan_and_wait(&b, "3017620422003", 1).await;
+    b.touch("#pay").await;
+    b.touch("#notes [data-note='500']").await;
+    b.wait_text("#done-change", Duration::from_secs(10), |t| {
+        t.contains("3,70")
+    })
+    .await;
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(emupos.receipts().is_empty(), "printed without paper");
+
+    emupos.set_fault("paper-out", false);
+    b.wait_text("#pill-printer", Duration::from_secs(5), |t| {
+        !t.contains("Plus de papier")
+    })
+    .await;
+    assert_eq!(emupos.wait_receipts(1).len(), 1);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        emupos.receipts().len(),
+        1,
+        "the receipt printed more than once"
+    );
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_network_cut_during_a_payment_makes_exactly_one_sale() {
+    let Some(b) = browser::start(1280, 800).await else {
+        return;
+    };
+    let emupos = Emupos::start();
+    let posd = start(&printer_config(&emupos));
+    let relay = cut::Cut::start(posd.port);
+    sign_in(&b, relay.port, "alice", common::CASHIER_PIN).await;
+    scan_and_wait(&b, "3017620422003", 1).await;
+    b.touch("#pay").await;
+
+    // posd gets the sale, but its answer is lost.
+    relay.drop_answers();
+    b.touch("#notes [data-note='500']").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while posd.count_kind("sale") < 1 {
+        assert!(Instant::now() < deadline, "the sale never reached posd");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    b.wait_text("#pay-status", Duration::from_secs(10), |t| {
+        t.contains("injoignable")
+    })
+    .await;
+    b.wait_text("#pill-network", Duration::from_secs(5), |t| {
+        t.contains("injoignable")
+    })
+    .await;
+    b.screenshot("offline").await;
+    // Then no network at all for a while; the page keeps the ticket and tries again.
+    relay.refuse();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(b
+        .shown("#pay-modal")
+        .await
+        .is_displayed()
+        .await
+        .unwrap_or(false));
+
+    relay.pass();
+    let change = b
+        .wait_text("#done-change", Duration::from_secs(15), |t| !t.is_empty())
+        .await;
+    assert!(change.contains("3,70"), "change {change:?}");
+    assert_eq!(posd.count_kind("sale"), 1, "one sale, never two");
+    assert_eq!(emupos.wait_receipts(1).len(), 1);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(emupos.receipts().len(), 1);
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cashiers_page_cannot_reach_manager_actions_nor_write_without_its_csrf_token() {
+    let Some(b) = browser::start(1280, 800).await else {
+        return;
+    };
+    let posd = start("");
+    sign_in(&b, posd.port, "alice", common::CASHIER_PIN).await;
+    // What the page's own scripts could do with its session, by hand.
+    let v = b
+        .run_async(
+            r#"
+const done = arguments[arguments.length - 1];
+(async () => {
+  const session = await (await fetch('/v1/session')).json();
+  const call = async (path, body, csrf) => {
+    const headers = {'Content-Type': 'application/json'};
+    if (csrf) headers['X-CSRF-Token'] = csrf;
+    const r = await fetch(path, {method: 'POST', headers, body: JSON.stringify(body)});
+    return [r.status, (await r.json()).error?.code ?? null];
+  };
+  const sale = {operator: 'alice', lines: [{sku: 'BAGUETTE'}], payments: [{method: 'cash', amount_cents: 130}]};
+  done({
+    cookie: document.cookie,
+    closure: await call('/v1/closures', {period: 'day', operator: 'alice', pin: '1234'}, session.csrf),
+    as_manager: await call('/v1/sales', {...sale, operator: 'marie'}, session.csrf),
+    no_csrf: await call('/v1/sales', sale, null),
+    wrong_csrf: await call('/v1/sales', sale, 'f'.repeat(64)),
+    page: (await (await fetch('/')).text()) + (await (await fetch('/assets/till.js')).text()),
+  });
+})();
+"#,
+        )
+        .await;
+    assert_eq!(
+        v["cookie"], "",
+        "the session cookie is not readable by scripts"
+    );
+    assert_eq!(v["closure"], json!([403, "manager_required"]));
+    assert_eq!(v["as_manager"], json!([403, "operator_mismatch"]));
+    assert_eq!(v["no_csrf"], json!([403, "csrf_failed"]));
+    assert_eq!(v["wrong_csrf"], json!([403, "csrf_failed"]));
+    assert!(!v["page"].as_str().unwrap_or(TOKEN).contains(TOKEN));
+    assert_eq!(posd.count_kind("sale"), 0);
+    assert_eq!(posd.count_kind("closure"), 0);
+    b.close().await;
+}
+
+/// One HTTP/1.1 request; returns (status, headers, JSON body).
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+    body: Option<&str>,
+) -> (u16, String, Value) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("posd");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let extra: String = headers.iter().map(|h| format!("{h}\r\n")).collect();
+    let body = body.unwrap_or("");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("request");
+    let mut raw = String::new();
+    let _ = s.read_to_string(&mut raw);
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (
+        status,
+        head.to_string(),
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
+}
+
+#[test]
+fn a_browser_session_lives_in_an_http_only_cookie_and_its_writes_need_the_csrf_token() {
+    let posd = start("");
+    let json_type = "Content-Type: application/json";
+    // The sign-in screen's list needs no token.
+    let (status, _, v) = http(posd.port, "GET", "/v1/session/operators", &[], None);
+    assert_eq!(status, 200);
+    let names: Vec<&str> = v["operators"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|o| o["name"].as_str())
+        .collect();
+    assert_eq!(names, ["Alice", "Marie"]);
+    assert!(!v.to_string().contains("argon2"));
+
+    // A wrong PIN sets no cookie.
+    let (status, head, v) = http(
+        posd.port,
+        "POST",
+        "/v1/session/sign-in",
+        &[json_type],
+        Some(r#"{"operator":"alice","pin":"0000"}"#),
+    );
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("wrong_pin"))
+    );
+    assert!(!head.to_ascii_lowercase().contains("set-cookie"));
+
+    let (status, head, v) = http(
+        posd.port,
+        "POST",
+        "/v1/session/sign-in",
+        &[json_type],
+        Some(r#"{"operator":"alice","pin":"1234"}"#),
+    );
+    assert_eq!(status, 200, "{v}");
+    let cookie_line = head
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .expect("a cookie");
+    assert!(cookie_line.contains("HttpOnly") && cookie_line.contains("SameSite=Strict"));
+    let token = cookie_line
+        .split_once("posd_session=")
+        .and_then(|(_, r)| r.split(';').next())
+        .expect("token");
+    assert_eq!(token.len(), 64);
+    let csrf = v["csrf"].as_str().expect("csrf").to_string();
+    assert_ne!(csrf, token);
+    let cookie = format!("Cookie: posd_session={token}");
+    let csrf_header = format!("X-CSRF-Token: {csrf}");
+
+    // Reading needs the cookie only; it gives the CSRF token again.
+    let (status, _, v) = http(posd.port, "GET", "/v1/session", &[&cookie], None);
+    assert_eq!((status, v["csrf"].as_str()), (200, Some(csrf.as_str())));
+    assert_eq!(v["operator"], "alice");
+    // A write without the CSRF token changes nothing.
+    let sale = r#"{"operator":"alice","lines":[{"sku":"BAGUETTE"}],"payments":[{"method":"cash","amount_cents":130}]}"#;
+    let (status, _, v) = http(
+        posd.port,
+        "POST",
+        "/v1/sales",
+        &[&cookie, json_type],
+        Some(sale),
+    );
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("csrf_failed"))
+    );
+    assert_eq!(posd.count_kind("sale"), 0);
+    let (status, _, v) = http(
+        posd.port,
+        "POST",
+        "/v1/sales",
+        &[&cookie, &csrf_header, json_type],
+        Some(sale),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(posd.count_kind("sale"), 1);
+
+    // A configured token is never read from a cookie.
+    let machine_cookie = format!("Cookie: posd_session={TOKEN}");
+    let (status, _, _) = http(posd.port, "GET", "/v1/products", &[&machine_cookie], None);
+    assert_eq!(status, 401);
+    // Nor has it a browser session.
+    let bearer = format!("Authorization: Bearer {TOKEN}");
+    let (status, _, v) = http(posd.port, "GET", "/v1/session", &[&bearer], None);
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("not_a_session"))
+    );
+
+    // Signing out ends the session and removes the cookie.
+    let (status, head, _) = http(
+        posd.port,
+        "POST",
+        "/v1/session/sign-out",
+        &[&cookie, &csrf_header],
+        None,
+    );
+    assert_eq!(status, 200);
+    assert!(head.contains("Max-Age=0"));
+    let (status, _, _) = http(posd.port, "GET", "/v1/session", &[&cookie], None);
+    assert_eq!(status, 401);
+    let events: Vec<String> = posd.records().into_iter().map(|(_, k)| k).collect();
+    assert!(events.iter().any(|k| k == "event"), "{events:?}");
+}
+
+#[test]
+fn the_pages_are_served_with_a_strict_content_security_policy() {
+    let posd = start("");
+    for path in [
+        "/",
+        "/assets/till.js",
+        "/assets/till.css",
+        "/assets/i18n/fr.json",
+    ] {
+        let (status, head, _) = http(posd.port, "GET", path, &[], None);
+        assert_eq!(status, 200, "{path}");
+        let head = head.to_ascii_lowercase();
+        assert!(
+            head.contains("content-security-policy: default-src 'none'; script-src 'self'"),
+            "{path}: {head}"
+        );
+        assert!(head.contains("x-frame-options: deny"), "{path}");
+    }
+    let (status, _, _) = http(posd.port, "GET", "/assets/../posd.toml", &[], None);
+    assert_eq!(status, 404);
+    let (status, _, _) = http(posd.port, "GET", "/assets/nothing.js", &[], None);
+    assert_eq!(status, 404);
+}

@@ -1,0 +1,739 @@
+// The web till: sign-in with a PIN pad, the product grid, barcodes from a keyboard-wedge
+// scanner or posd's serial scanners, payment, and the change to give.
+//
+// It talks to posd's API with the browser session's cookie (never a configured token); every
+// write carries the session's CSRF token. A sale is sent under an Idempotency-Key made when the
+// ticket is paid and kept (with the ticket) in localStorage until posd answers: a lost network
+// or a reload sends it again under the same key, so a sale is neither lost nor recorded twice.
+'use strict';
+
+const LANGS = ['fr', 'en'];
+const PENDING_KEY = 'posd.pendingSale';
+const LANG_KEY = 'posd.lang';
+// Keys typed closer together than this are a scanner's; a human's typing resets the buffer.
+const SCAN_GAP_MS = 60;
+const HEALTH_EVERY_MS = 1000;
+
+const state = {
+  lang: 'fr',
+  texts: {},
+  session: null,
+  register: '',
+  products: [],
+  category: null,
+  search: '',
+  lines: [],
+  selected: -1,
+  payments: [],
+  pending: null,
+  weighing: null,
+  lastSale: null,
+  online: true,
+  health: null,
+};
+
+const $ = (id) => document.getElementById(id);
+
+// ---------------------------------------------------------------------------- texts
+
+async function loadTexts(lang) {
+  const res = await fetch(`/assets/i18n/${lang}.json`);
+  state.texts = await res.json();
+  state.lang = lang;
+  document.documentElement.lang = lang;
+  document.title = t('title.till');
+  document.querySelectorAll('[data-t]').forEach((el) => { el.textContent = t(el.dataset.t); });
+  document.querySelectorAll('[data-t-placeholder]').forEach((el) => {
+    el.placeholder = t(el.dataset.tPlaceholder);
+  });
+  document.querySelectorAll('[data-lang-switch]').forEach((el) => { el.textContent = t('lang.other'); });
+}
+
+function t(key, params) {
+  let s = state.texts[key] ?? key;
+  for (const [k, v] of Object.entries(params || {})) s = s.split(`{${k}}`).join(String(v));
+  return s;
+}
+
+function money(cents) {
+  return new Intl.NumberFormat(state.lang === 'fr' ? 'fr-FR' : 'en-IE', {
+    style: 'currency', currency: 'EUR',
+  }).format(cents / 100);
+}
+
+// Euros as typed ("12,5", "12.50", "20") to cents; null when it is not an amount.
+function parseEuros(text) {
+  const s = text.trim().replace(',', '.');
+  if (!/^\d{1,7}(\.\d{0,2})?$/.test(s)) return null;
+  const [whole, frac = ''] = s.split('.');
+  return Number(whole) * 100 + Number((frac + '00').slice(0, 2));
+}
+
+function centsToInput(cents) {
+  const s = (cents / 100).toFixed(2);
+  return state.lang === 'fr' ? s.replace('.', ',') : s;
+}
+
+// ---------------------------------------------------------------------------- API
+
+class Offline extends Error {}
+
+async function api(method, path, body, headers = {}) {
+  const h = { ...headers };
+  if (body !== undefined) h['Content-Type'] = 'application/json';
+  if (method !== 'GET' && state.session) h['X-CSRF-Token'] = state.session.csrf;
+  let res;
+  try {
+    res = await fetch(path, {
+      method, headers: h, credentials: 'same-origin', cache: 'no-store',
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (e) {
+    setOnline(false);
+    throw new Offline(String(e));
+  }
+  setOnline(true);
+  let data = null;
+  try { data = await res.json(); } catch (_) { data = null; }
+  if (res.status === 401 && state.session && path !== '/v1/session/sign-in') {
+    state.session = null;
+    showSignIn(t('error.session_expired'));
+  }
+  return { status: res.status, data };
+}
+
+function errorText(r) {
+  return r.data && r.data.error ? r.data.error.message : `HTTP ${r.status}`;
+}
+
+// ---------------------------------------------------------------------------- sign-in
+
+let pinOperator = null;
+let pin = '';
+
+async function showSignIn(message) {
+  $('till').hidden = true;
+  $('signin').hidden = false;
+  closeModals();
+  $('operators-panel').hidden = false;
+  $('pin-panel').hidden = true;
+  pinOperator = null;
+  const r = await api('GET', '/v1/session/operators').catch(() => null);
+  const list = $('operators');
+  list.replaceChildren();
+  const operators = r && r.data ? r.data.operators : [];
+  if (operators.length === 0) list.textContent = t('signin.none');
+  for (const op of operators) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.dataset.operator = op.id;
+    b.append(op.name);
+    const role = document.createElement('small');
+    role.textContent = t(`role.${op.role}`);
+    b.append(role);
+    b.addEventListener('click', () => choosePinOperator(op));
+    list.append(b);
+  }
+  if (message) {
+    $('signin-error').textContent = message;
+  }
+  const first = list.querySelector('button');
+  if (first) first.focus();
+}
+
+function choosePinOperator(op) {
+  pinOperator = op;
+  pin = '';
+  $('operators-panel').hidden = true;
+  $('pin-panel').hidden = false;
+  $('pin-title').textContent = t('pin.title', { name: op.name });
+  $('signin-error').textContent = '';
+  renderPin();
+}
+
+function renderPin() {
+  $('pin-dots').textContent = '•'.repeat(pin.length);
+  $('pin-ok').disabled = pin.length === 0;
+}
+
+function pinKey(key) {
+  if (/^\d$/.test(key) && pin.length < 12) pin += key;
+  else if (key === 'Backspace') pin = pin.slice(0, -1);
+  else if (key === 'Enter') return submitPin();
+  else if (key === 'Escape') return showSignIn();
+  renderPin();
+}
+
+async function submitPin() {
+  if (!pinOperator || pin.length === 0) return;
+  const body = { operator: pinOperator.id, pin };
+  pin = '';
+  renderPin();
+  let r;
+  try {
+    r = await api('POST', '/v1/session/sign-in', body);
+  } catch (_) {
+    $('signin-error').textContent = t('status.network.bad');
+    return;
+  }
+  if (r.status === 200) {
+    state.session = r.data;
+    await showTill();
+  } else if (r.status === 429) {
+    const secs = /(\d+) s/.exec(errorText(r));
+    $('signin-error').textContent = secs ? t('pin.locked', { secs: secs[1] }) : errorText(r);
+  } else if (r.data && r.data.error && r.data.error.code === 'wrong_pin') {
+    $('signin-error').textContent = t('pin.wrong');
+  } else {
+    $('signin-error').textContent = t('error.generic', { message: errorText(r) });
+  }
+}
+
+async function signOut() {
+  if (state.session) await api('POST', '/v1/session/sign-out').catch(() => null);
+  state.session = null;
+  showSignIn();
+}
+
+// ---------------------------------------------------------------------------- catalogue
+
+async function showTill() {
+  $('signin').hidden = true;
+  $('till').hidden = false;
+  $('operator-name').textContent = state.session.name;
+  setTraining(state.session.training);
+  const r = await api('GET', '/v1/products');
+  if (r.status === 200) state.products = r.data.products;
+  renderCategories();
+  renderProducts();
+  renderTicket();
+  startEvents();
+  resumePending();
+}
+
+function categoryOf(p) {
+  return p.category || t('category.none');
+}
+
+function renderCategories() {
+  const names = [...new Set(state.products.map(categoryOf))].sort((a, b) => a.localeCompare(b, state.lang));
+  const box = $('categories');
+  box.replaceChildren();
+  for (const name of [null, ...names]) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.setAttribute('role', 'tab');
+    b.textContent = name === null ? t('category.all') : name;
+    b.setAttribute('aria-selected', String(state.category === name));
+    b.addEventListener('click', () => { state.category = name; renderCategories(); renderProducts(); });
+    box.append(b);
+  }
+}
+
+function renderProducts() {
+  const q = state.search.trim().toLowerCase();
+  const shown = state.products.filter((p) => (q
+    ? p.label.toLowerCase().includes(q) || p.sku.toLowerCase().includes(q)
+    : state.category === null || categoryOf(p) === state.category));
+  const grid = $('products');
+  grid.replaceChildren();
+  for (const p of shown) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.dataset.sku = p.sku;
+    const label = document.createElement('span');
+    label.className = 'label';
+    label.textContent = p.label;
+    const price = document.createElement('span');
+    price.className = 'price';
+    price.textContent = p.unit === 'kg' ? t('line.per_kg', { price: money(p.price_cents) }) : money(p.price_cents);
+    b.append(label, price);
+    b.addEventListener('click', () => addProduct(p));
+    grid.append(b);
+  }
+}
+
+// ---------------------------------------------------------------------------- the ticket
+
+function lineAmount(l) {
+  if (l.fixedCents !== undefined) return l.fixedCents;
+  if (l.unit === 'kg') return Math.round((l.price * l.grams) / 1000);
+  return l.price * l.qty;
+}
+
+function ticketTotal() {
+  return state.lines.reduce((sum, l) => sum + lineAmount(l), 0);
+}
+
+function addProduct(p, grams) {
+  if (p.unit === 'kg' && grams === undefined) return askWeight(p);
+  const lastSale = $('done-modal').hidden === false;
+  if (lastSale) newSale();
+  if (p.unit === 'kg') {
+    state.lines.push({ sku: p.sku, label: p.label, unit: 'kg', price: p.price_cents, grams });
+    state.selected = state.lines.length - 1;
+  } else {
+    const i = state.lines.findIndex((l) => l.sku === p.sku && l.unit !== 'kg' && l.fixedCents === undefined);
+    if (i >= 0) {
+      state.lines[i].qty += 1;
+      state.selected = i;
+    } else {
+      state.lines.push({ sku: p.sku, label: p.label, unit: 'piece', price: p.price_cents, qty: 1 });
+      state.selected = state.lines.length - 1;
+    }
+  }
+  renderTicket();
+}
+
+// A code read from a weight- or price-embedded label is sold by its code: posd reads the weight
+// or price again from it, as the journal records it.
+function addScanned(lookup) {
+  const p = lookup.product;
+  if (lookup.weight_grams === null && lookup.price_cents === null) return addProduct(p, p.unit === 'kg' ? undefined : 0);
+  if ($('done-modal').hidden === false) newSale();
+  const line = { sku: p.sku, label: p.label, unit: p.unit, price: p.price_cents, barcode: lookup.code };
+  if (lookup.price_cents !== null) line.fixedCents = lookup.price_cents;
+  else line.grams = lookup.weight_grams;
+  state.lines.push(line);
+  state.selected = state.lines.length - 1;
+  renderTicket();
+}
+
+function requestLine(l) {
+  if (l.barcode) return { barcode: l.barcode };
+  if (l.unit === 'kg') return { sku: l.sku, weight_grams: l.grams };
+  return { sku: l.sku, quantity: l.qty };
+}
+
+function renderTicket() {
+  const ol = $('lines');
+  ol.replaceChildren();
+  state.lines.forEach((l, i) => {
+    const li = document.createElement('li');
+    if (i === state.selected) li.className = 'just-added';
+    const label = document.createElement('span');
+    label.className = 'l-label';
+    label.textContent = l.label;
+    const amount = document.createElement('span');
+    amount.className = 'l-amount';
+    amount.textContent = money(lineAmount(l));
+    const detail = document.createElement('span');
+    detail.className = 'l-detail';
+    if (l.fixedCents !== undefined) detail.textContent = t('line.embedded_price');
+    else if (l.unit === 'kg') detail.textContent = `${(l.grams / 1000).toFixed(3)} kg × ${t('line.per_kg', { price: money(l.price) })}`;
+    else detail.textContent = `${l.qty} × ${money(l.price)}`;
+    const actions = document.createElement('span');
+    actions.className = 'l-actions';
+    if (l.unit !== 'kg' && l.fixedCents === undefined) {
+      actions.append(
+        lineButton('−', t('line.less'), () => { l.qty -= 1; if (l.qty <= 0) removeLine(i); else renderTicket(); }),
+        lineButton('+', t('line.more'), () => { l.qty += 1; renderTicket(); }),
+      );
+    }
+    actions.append(lineButton('✕', t('line.remove'), () => removeLine(i)));
+    li.append(label, amount, detail, actions);
+    ol.append(li);
+  });
+  $('ticket-empty').hidden = state.lines.length > 0;
+  $('ticket-total').textContent = money(ticketTotal());
+  $('pay').disabled = state.lines.length === 0;
+  $('clear-ticket').disabled = state.lines.length === 0;
+  const sel = ol.children[state.selected];
+  if (sel) sel.scrollIntoView({ block: 'nearest' });
+}
+
+function lineButton(text, label, onClick) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.textContent = text;
+  b.setAttribute('aria-label', label);
+  b.addEventListener('click', onClick);
+  return b;
+}
+
+function removeLine(i) {
+  state.lines.splice(i, 1);
+  state.selected = Math.min(state.selected, state.lines.length - 1);
+  renderTicket();
+}
+
+function newSale() {
+  state.lines = [];
+  state.payments = [];
+  state.selected = -1;
+  closeModals();
+  renderTicket();
+}
+
+// ---------------------------------------------------------------------------- weighed goods
+
+function askWeight(p) {
+  state.weighing = p;
+  $('weight-title').textContent = t('weight.title', { label: p.label });
+  $('weight-input').value = '';
+  $('weight-error').textContent = '';
+  $('weight-modal').hidden = false;
+  $('weight-input').focus();
+}
+
+function confirmWeight() {
+  const grams = Number($('weight-input').value.trim());
+  if (!Number.isInteger(grams) || grams < 1 || grams > 100000) {
+    $('weight-error').textContent = t('weight.invalid');
+    return;
+  }
+  const p = state.weighing;
+  $('weight-modal').hidden = true;
+  state.weighing = null;
+  addProduct(p, grams);
+}
+
+// ---------------------------------------------------------------------------- barcodes
+
+async function scan(code) {
+  let r;
+  try {
+    r = await api('GET', `/v1/products/by-barcode/${encodeURIComponent(code)}`);
+  } catch (_) {
+    return;
+  }
+  if (r.status === 200) {
+    alertBar('');
+    addScanned(r.data);
+  } else if (r.data && r.data.error && r.data.error.code === 'bad_barcode') {
+    alertBar(t('scan.bad', { code }));
+  } else {
+    alertBar(t('scan.unknown', { code }));
+  }
+}
+
+let scanBuffer = '';
+let scanLast = 0;
+
+function onKey(e) {
+  if (!$('signin').hidden && !$('pin-panel').hidden) {
+    if (/^\d$/.test(e.key) || ['Backspace', 'Enter', 'Escape'].includes(e.key)) {
+      e.preventDefault();
+      pinKey(e.key);
+    }
+    return;
+  }
+  if ($('till').hidden) return;
+  const inField = e.target instanceof HTMLInputElement;
+  if (!$('weight-modal').hidden) {
+    if (e.key === 'Enter') { e.preventDefault(); confirmWeight(); }
+    if (e.key === 'Escape') { $('weight-modal').hidden = true; }
+    return;
+  }
+  if (!$('pay-modal').hidden) return payKey(e);
+  if (!$('done-modal').hidden && e.key === 'Enter' && scanBuffer === '') {
+    e.preventDefault();
+    newSale();
+    return;
+  }
+  if (inField && e.target.id === 'search') {
+    if (e.key === 'Enter') {
+      const v = e.target.value.trim();
+      if (/^\d{8,14}$/.test(v)) { e.preventDefault(); e.target.value = ''; state.search = ''; renderProducts(); scan(v); }
+    } else if (e.key === 'Escape') {
+      e.target.value = ''; state.search = ''; renderProducts(); e.target.blur();
+    }
+    return;
+  }
+  const now = performance.now();
+  if (e.key === 'Enter') {
+    if (scanBuffer.length > 0) {
+      e.preventDefault();
+      const code = scanBuffer;
+      scanBuffer = '';
+      scan(code);
+    } else if (state.lines.length > 0 && !(e.target instanceof HTMLButtonElement)) {
+      e.preventDefault();
+      openPay();
+    }
+    return;
+  }
+  if (e.key.length === 1 && !e.ctrlKey && !e.metaKey && !e.altKey) {
+    if (now - scanLast > SCAN_GAP_MS) scanBuffer = '';
+    scanBuffer += e.key;
+    scanLast = now;
+    e.preventDefault();
+  }
+}
+
+// posd's serial scanners and devices, through its event stream (the cookie goes with it).
+let events = null;
+function startEvents() {
+  if (events) return;
+  events = new EventSource('/v1/events');
+  events.addEventListener('scan', (ev) => {
+    const s = JSON.parse(ev.data);
+    if (s.found && s.product) addScanned(s);
+    else alertBar(t('scan.unknown', { code: s.code }));
+  });
+  events.addEventListener('printer', () => pollHealth());
+  events.addEventListener('health', () => pollHealth());
+}
+
+// ---------------------------------------------------------------------------- payment
+
+function remaining() {
+  return ticketTotal() - state.payments.reduce((s, p) => s + p.amount_cents, 0);
+}
+
+function openPay() {
+  if (state.lines.length === 0) return;
+  state.payments = [];
+  $('pay-error').textContent = '';
+  $('pay-status').textContent = '';
+  $('pay-modal').hidden = false;
+  renderPay();
+  $('pay-amount').focus();
+  $('pay-amount').select();
+}
+
+function renderPay() {
+  const left = remaining();
+  $('pay-remaining').textContent = money(Math.max(left, 0));
+  $('pay-amount').value = centsToInput(Math.max(left, 0));
+  const ul = $('pay-list');
+  ul.replaceChildren();
+  for (const p of state.payments) {
+    const li = document.createElement('li');
+    const m = document.createElement('span');
+    m.textContent = t(`method.${p.method}`);
+    const a = document.createElement('strong');
+    a.textContent = money(p.amount_cents);
+    li.append(m, a);
+    ul.append(li);
+  }
+}
+
+function addPayment(method, cents) {
+  if (state.pending) return;
+  if (cents === null || cents <= 0) {
+    $('pay-error').textContent = t('pay.invalid');
+    return;
+  }
+  // Only cash gives change: another method pays at most what is left.
+  const left = remaining();
+  const amount = method === 'cash' ? cents : Math.min(cents, left);
+  state.payments.push({ method, amount_cents: amount });
+  $('pay-error').textContent = '';
+  if (remaining() <= 0) submitSale();
+  else renderPay();
+}
+
+function payKey(e) {
+  const methods = { F1: 'cash', F2: 'card', F3: 'meal_voucher', F4: 'cheque' };
+  if (e.key === 'Escape') { e.preventDefault(); closePay(); return; }
+  if (e.key === 'Enter' || methods[e.key]) {
+    e.preventDefault();
+    addPayment(methods[e.key] || 'cash', parseEuros($('pay-amount').value));
+  }
+}
+
+function closePay() {
+  if (state.pending) return;
+  state.payments = [];
+  $('pay-modal').hidden = true;
+}
+
+function randomKey() {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return `web-${[...bytes].map((b) => b.toString(16).padStart(2, '0')).join('')}`;
+}
+
+async function submitSale() {
+  const body = {
+    operator: state.session.operator,
+    lines: state.lines.map(requestLine),
+    payments: state.payments,
+  };
+  state.pending = { key: randomKey(), body, lines: state.lines };
+  localStorage.setItem(PENDING_KEY, JSON.stringify(state.pending));
+  await sendPending();
+}
+
+// Sends the pending sale until posd gives a definite answer: a network failure, a request in
+// flight under the same key (409 idempotency_in_progress) or an outcome posd could not know
+// (503) are tried again under the same key, which posd answers as the first time.
+async function sendPending() {
+  const p = state.pending;
+  if (!p) return;
+  $('pay-modal').hidden = false;
+  document.querySelectorAll('#pay-modal button').forEach((b) => { b.disabled = true; });
+  $('pay-status').textContent = t('pay.sending');
+  for (;;) {
+    let r;
+    try {
+      r = await api('POST', '/v1/sales', p.body, { 'Idempotency-Key': p.key });
+    } catch (_) {
+      $('pay-status').textContent = t('pay.offline');
+      await sleep(1000);
+      continue;
+    }
+    const code = r.data && r.data.error ? r.data.error.code : null;
+    if (r.status === 401) return; // signed out: sent again after the next sign-in
+    if (r.status === 409 && code === 'idempotency_in_progress') { await sleep(300); continue; }
+    if (r.status >= 500) { $('pay-status').textContent = errorText(r); await sleep(1000); continue; }
+    state.pending = null;
+    localStorage.removeItem(PENDING_KEY);
+    document.querySelectorAll('#pay-modal button').forEach((b) => { b.disabled = false; });
+    $('pay-status').textContent = '';
+    if (r.status === 200) return saleDone(r.data);
+    state.payments = [];
+    renderPay();
+    $('pay-error').textContent = t('error.generic', { message: errorText(r) });
+    return;
+  }
+}
+
+function resumePending() {
+  const saved = localStorage.getItem(PENDING_KEY);
+  if (!saved || state.pending) return;
+  try {
+    const p = JSON.parse(saved);
+    if (p.body.operator !== state.session.operator) return;
+    state.pending = p;
+    state.lines = p.lines || [];
+    state.payments = p.body.payments;
+    renderTicket();
+    renderPay();
+    sendPending();
+  } catch (_) {
+    localStorage.removeItem(PENDING_KEY);
+  }
+}
+
+function saleDone(sale) {
+  state.lastSale = sale;
+  $('pay-modal').hidden = true;
+  const paid = sale.payments.reduce((s, p) => s + p.amount_cents, 0);
+  $('done-title').textContent = t('done.title', { number: sale.ticket_number });
+  $('done-change').textContent = money(sale.change_cents);
+  $('done-detail').textContent = t('done.detail', { total: money(sale.total_cents), paid: money(paid) });
+  state.lines = [];
+  state.payments = [];
+  state.selected = -1;
+  renderTicket();
+  $('done-modal').hidden = false;
+  $('done-next').focus();
+}
+
+async function duplicate() {
+  if (!state.lastSale) return;
+  const r = await api('POST', `/v1/tickets/${state.lastSale.seq}/reprint`, {
+    operator: state.session.operator, reason: 'duplicata demandé par le client',
+  }).catch(() => null);
+  $('done-detail').textContent = r && r.status === 200 ? t('done.duplicate_sent') : t('error.generic', { message: r ? errorText(r) : t('status.network.bad') });
+}
+
+function closeModals() {
+  for (const id of ['weight-modal', 'done-modal']) $(id).hidden = true;
+  if (!state.pending) $('pay-modal').hidden = true;
+}
+
+// ---------------------------------------------------------------------------- status
+
+function setOnline(online) {
+  if (state.online === online) return;
+  state.online = online;
+  renderPills();
+}
+
+function setTraining(on) {
+  $('training-banner').hidden = !on;
+}
+
+async function pollHealth() {
+  try {
+    const res = await fetch('/v1/health', { cache: 'no-store' });
+    state.health = await res.json();
+    setOnline(true);
+    setTraining(state.health.training);
+    $('till-register').textContent = state.health.register_id;
+    $('signin-register').textContent = state.health.register_id;
+  } catch (_) {
+    setOnline(false);
+  }
+  renderPills();
+}
+
+function pill(id, cls, text) {
+  const el = $(id);
+  el.className = `pill ${cls}`;
+  el.textContent = text;
+}
+
+function renderPills() {
+  pill('pill-network', state.online ? 'ok' : 'bad', t(state.online ? 'status.network.ok' : 'status.network.bad'));
+  const h = state.health;
+  if (!h) return;
+  const pr = h.printer;
+  let cls = 'ok';
+  let text = t('status.printer.ok');
+  if (!pr.configured) { cls = 'warn'; text = t('status.printer.none'); } else if (pr.faults.length > 0) {
+    cls = 'bad';
+    text = pr.faults.map((f) => state.texts[`status.printer.${f}`] ?? t('status.printer.fault')).join(', ');
+  } else if (pr.state === 'fault') { cls = 'bad'; text = pr.error || t('status.printer.fault'); } else if (pr.state === 'unknown') { cls = 'warn'; text = t('status.printer.unknown'); } else if (pr.paper_near_end) { cls = 'warn'; text = t('status.printer.paper_near_end'); }
+  pill('pill-printer', cls, text);
+  if (h.status === 'ok') pill('pill-journal', 'ok', t('status.journal.ok'));
+  else if (h.status === 'clock_ahead') pill('pill-journal', 'bad', t('status.journal.clock_ahead'));
+  else pill('pill-journal', 'bad', t('status.journal.bad'));
+}
+
+function alertBar(text) {
+  $('till-alert').textContent = text;
+  $('till-alert').hidden = !text;
+}
+
+function sleep(ms) {
+  return new Promise((r) => { setTimeout(r, ms); });
+}
+
+// ---------------------------------------------------------------------------- start
+
+function wire() {
+  document.addEventListener('keydown', onKey);
+  document.querySelectorAll('#pinpad [data-digit]').forEach((b) => b.addEventListener('click', () => pinKey(b.dataset.digit)));
+  $('pin-erase').addEventListener('click', () => pinKey('Backspace'));
+  $('pin-back').addEventListener('click', () => showSignIn());
+  $('pin-ok').addEventListener('click', () => submitPin());
+  $('switch-operator').addEventListener('click', () => signOut());
+  $('search').addEventListener('input', (e) => { state.search = e.target.value; renderProducts(); });
+  $('pay').addEventListener('click', () => openPay());
+  $('clear-ticket').addEventListener('click', () => newSale());
+  $('weight-ok').addEventListener('click', () => confirmWeight());
+  $('weight-cancel').addEventListener('click', () => { $('weight-modal').hidden = true; });
+  document.querySelectorAll('#notes [data-note]').forEach((b) => b.addEventListener('click', () => addPayment('cash', Number(b.dataset.note))));
+  document.querySelectorAll('[data-method]').forEach((b) => b.addEventListener('click', () => addPayment(b.dataset.method, parseEuros($('pay-amount').value))));
+  $('pay-cancel').addEventListener('click', () => closePay());
+  $('done-next').addEventListener('click', () => newSale());
+  $('done-duplicate').addEventListener('click', () => duplicate());
+  document.querySelectorAll('[data-lang-switch]').forEach((b) => b.addEventListener('click', async () => {
+    const next = LANGS[(LANGS.indexOf(state.lang) + 1) % LANGS.length];
+    localStorage.setItem(LANG_KEY, next);
+    await loadTexts(next);
+    renderPills();
+    if (state.session) { renderCategories(); renderProducts(); renderTicket(); }
+  }));
+}
+
+async function start() {
+  wire();
+  const saved = localStorage.getItem(LANG_KEY);
+  await loadTexts(LANGS.includes(saved) ? saved : 'fr');
+  pollHealth();
+  setInterval(pollHealth, HEALTH_EVERY_MS);
+  const r = await api('GET', '/v1/session').catch(() => null);
+  if (r && r.status === 200) {
+    state.session = r.data;
+    await showTill();
+  } else {
+    showSignIn();
+  }
+}
+
+start();
