@@ -489,3 +489,112 @@ fn the_pages_are_served_with_a_strict_content_security_policy() {
     let (status, _, _) = http(posd.port, "GET", "/assets/nothing.js", &[], None);
     assert_eq!(status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn returns_by_receipt_code_a_void_with_a_managers_pin_and_the_z_from_the_page() {
+    let Some(b) = browser::start(1280, 800).await else {
+        return;
+    };
+    let emupos = Emupos::start();
+    let posd = start(&printer_config(&emupos));
+    sign_in(&b, posd.port, "alice", common::CASHIER_PIN).await;
+    let sell = |codes: Vec<String>| {
+        let b = &b;
+        async move {
+            for (i, code) in codes.iter().enumerate() {
+                scan_and_wait(b, code, i + 1).await;
+            }
+            b.touch("#pay").await;
+            b.touch("#notes [data-note='2000']").await;
+            b.wait_text("#done-change", Duration::from_secs(10), |t| !t.is_empty())
+                .await;
+            b.touch("#done-next").await;
+        }
+    };
+    add_ham(&posd);
+    sell(vec!["3017620422003".into(), "96385074".into()]).await; // ticket 1: 10,80 €
+    sell(vec!["3017620422003".into(), ham_label()]).await; // ticket 2: 10,05 €
+
+    // The wine of ticket 1 comes back: its receipt's code is scanned; under the cashier's
+    // limit, no manager is needed.
+    let code = posd.ok("GET", "/v1/tickets/by-number/1", None)["receipt_code"]
+        .as_str()
+        .expect("receipt code")
+        .to_string();
+    b.touch("#open-refund").await;
+    b.shown("#refund-find").await;
+    b.scan(&code).await;
+    b.touch("#refund-lines li[data-line='1']").await;
+    assert!(b.text("#refund-total").await.contains("9,50"));
+    b.touch("#refund-go").await;
+    let given = b
+        .wait_text("#done-change", Duration::from_secs(10), |t| {
+            t.contains("9,50")
+        })
+        .await;
+    assert!(given.contains("9,50"));
+    b.touch("#done-next").await;
+
+    // Ticket 2 voided, found by its number: a manager's PIN on the spot, a wrong one first.
+    b.touch("#open-refund").await;
+    b.shown("#refund-find").await;
+    b.scan("2").await;
+    b.shown("#refund-lines li").await;
+    b.touch("#refund-void").await;
+    b.shown("#manager-modal").await;
+    for d in "0000".chars() {
+        b.touch(&format!("#manager-pad [data-mdigit='{d}']")).await;
+    }
+    b.touch("#manager-ok").await;
+    b.wait_text("#refund-error", Duration::from_secs(10), |t| {
+        t.contains("Code erroné")
+    })
+    .await;
+    assert_eq!(posd.count_kind("refund"), 1);
+    b.touch("#refund-void").await;
+    b.shown("#manager-modal").await;
+    for d in MANAGER_PIN.chars() {
+        b.touch(&format!("#manager-pad [data-mdigit='{d}']")).await;
+    }
+    b.touch("#manager-ok").await;
+    b.wait_text("#done-change", Duration::from_secs(10), |t| {
+        t.contains("10,05")
+    })
+    .await;
+    assert_eq!(posd.count_kind("refund"), 2);
+    let override_events = posd.records().iter().filter(|(_, k)| k == "event").count();
+    assert!(override_events > 0);
+    b.touch("#done-next").await;
+
+    // The Z: the day's totals first (10,80 + 10,05 - 9,50 - 10,05 = 1,30 €), then the manager.
+    b.touch("#open-reports").await;
+    let total = b
+        .wait_text("#x-day-total", Duration::from_secs(10), |t| {
+            t.contains("1,30")
+        })
+        .await;
+    assert!(total.contains("1,30"), "{total}");
+    let x = posd.ok("GET", "/v1/reports/x", None);
+    assert_eq!(x["day"]["total"], 130);
+    b.screenshot("z-closure").await;
+    assert_eq!(posd.count_kind("closure"), 0);
+    b.touch("#z-close").await;
+    b.shown("#manager-modal").await;
+    for d in MANAGER_PIN.chars() {
+        b.touch(&format!("#manager-pad [data-mdigit='{d}']")).await;
+    }
+    b.touch("#manager-ok").await;
+    let done = b
+        .wait_text("#reports-status", Duration::from_secs(10), |t| {
+            t.contains("Clôture Z")
+        })
+        .await;
+    assert!(done.contains("1,30"), "{done}");
+    assert_eq!(posd.count_kind("closure"), 1);
+    // The X now shows a day with nothing since the Z.
+    b.wait_text("#x-day-total", Duration::from_secs(5), |t| {
+        t.contains("0,00")
+    })
+    .await;
+    b.close().await;
+}

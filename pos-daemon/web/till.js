@@ -419,6 +419,22 @@ function onKey(e) {
     return;
   }
   if ($('till').hidden) return;
+  if (!$('manager-modal').hidden) {
+    if (/^\d$/.test(e.key) || ['Backspace', 'Enter', 'Escape'].includes(e.key)) {
+      e.preventDefault();
+      managerKey(e.key);
+    }
+    return;
+  }
+  if (!$('refund-modal').hidden) {
+    if (e.key === 'Enter' && e.target.id === 'refund-find') { e.preventDefault(); findOriginal(); }
+    if (e.key === 'Escape') $('refund-modal').hidden = true;
+    return;
+  }
+  if (!$('reports-modal').hidden) {
+    if (e.key === 'Escape') $('reports-modal').hidden = true;
+    return;
+  }
   const inField = e.target instanceof HTMLInputElement;
   if (!$('weight-modal').hidden) {
     if (e.key === 'Enter') { e.preventDefault(); confirmWeight(); }
@@ -631,8 +647,283 @@ async function duplicate() {
 }
 
 function closeModals() {
-  for (const id of ['weight-modal', 'done-modal']) $(id).hidden = true;
+  for (const id of ['weight-modal', 'done-modal', 'refund-modal', 'reports-modal', 'manager-modal']) $(id).hidden = true;
+  if (managerAsk) finishManager(false);
   if (!state.pending) $('pay-modal').hidden = true;
+}
+
+// ---------------------------------------------------------------------------- a manager's approval
+
+// Asks a manager's id and PIN on the spot; resolves to {operator, pin}, or null when cancelled.
+// posd checks the PIN with the request it approves (and its lock-out applies).
+let managerAsk = null;
+
+async function askManager(why) {
+  const r = await api('GET', '/v1/session/operators').catch(() => null);
+  const managers = r && r.data ? r.data.operators.filter((o) => o.role === 'manager') : [];
+  return new Promise((resolve) => {
+    const preset = managers.length === 1 ? managers[0].id
+      : (state.session.role === 'manager' ? state.session.operator : null);
+    managerAsk = { resolve, operator: preset, pin: '' };
+    $('manager-why').textContent = why;
+    $('manager-error').textContent = managers.length ? '' : t('manager.none');
+    const list = $('manager-list');
+    list.replaceChildren();
+    for (const m of managers) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.dataset.manager = m.id;
+      b.textContent = m.name;
+      b.addEventListener('click', () => { managerAsk.operator = m.id; renderManager(); });
+      list.append(b);
+    }
+    renderManager();
+    $('manager-modal').hidden = false;
+  });
+}
+
+function renderManager() {
+  if (!managerAsk) return;
+  $('manager-dots').textContent = '•'.repeat(managerAsk.pin.length);
+  document.querySelectorAll('#manager-list button').forEach((b) => {
+    b.setAttribute('aria-pressed', String(b.dataset.manager === managerAsk.operator));
+  });
+  $('manager-ok').disabled = !managerAsk.operator || managerAsk.pin.length === 0;
+}
+
+function managerKey(key) {
+  if (!managerAsk) return;
+  if (/^\d$/.test(key) && managerAsk.pin.length < 12) managerAsk.pin += key;
+  else if (key === 'Backspace') managerAsk.pin = managerAsk.pin.slice(0, -1);
+  else if (key === 'Enter') return finishManager(true);
+  else if (key === 'Escape') return finishManager(false);
+  renderManager();
+}
+
+function finishManager(ok) {
+  const a = managerAsk;
+  if (!a || (ok && (!a.operator || !a.pin))) return;
+  managerAsk = null;
+  $('manager-modal').hidden = true;
+  a.resolve(ok ? { operator: a.operator, pin: a.pin } : null);
+}
+
+// ---------------------------------------------------------------------------- returns and voids
+
+const refund = { original: null, picked: new Set(), method: 'cash' };
+
+function openRefund() {
+  refund.original = null;
+  refund.picked.clear();
+  $('refund-find').value = '';
+  $('refund-error').textContent = '';
+  $('refund-original').hidden = true;
+  $('refund-modal').hidden = false;
+  $('refund-find').focus();
+}
+
+// A receipt's code (scanned from its QR code) names the sale's sequence number; a number typed
+// is the one printed on the receipt.
+async function findOriginal() {
+  const v = $('refund-find').value.trim();
+  let path = null;
+  if (v.startsWith('POSR1*')) {
+    const seq = v.split('*')[2];
+    if (/^\d+$/.test(seq || '')) path = `/v1/tickets/${seq}`;
+  } else if (/^\d{1,12}$/.test(v)) {
+    path = `/v1/tickets/by-number/${v}`;
+  }
+  $('refund-error').textContent = '';
+  if (!path) { $('refund-error').textContent = t('refund.not_found', { number: v }); return; }
+  let r;
+  try { r = await api('GET', path); } catch (_) { $('refund-error').textContent = t('status.network.bad'); return; }
+  if (r.status === 404) { $('refund-error').textContent = t('refund.not_found', { number: v }); return; }
+  if (r.status !== 200) { $('refund-error').textContent = t('error.generic', { message: errorText(r) }); return; }
+  if (r.data.kind !== 'sale') { $('refund-error').textContent = t('refund.not_a_sale'); return; }
+  refund.original = r.data;
+  refund.picked.clear();
+  $('refund-original').hidden = false;
+  renderRefund();
+}
+
+function refundTotal() {
+  const lines = refund.original ? refund.original.body.lines : [];
+  return [...refund.picked].reduce((sum, i) => sum + lines[i].total, 0);
+}
+
+function renderRefund() {
+  const o = refund.original;
+  $('refund-original-title').textContent = t('refund.original', {
+    number: o.number,
+    date: new Date(o.timestamp_ms).toLocaleString(state.lang === 'fr' ? 'fr-FR' : 'en-GB'),
+    total: money(o.body.total),
+  });
+  const ol = $('refund-lines');
+  ol.replaceChildren();
+  o.body.lines.forEach((l, i) => {
+    const li = document.createElement('li');
+    li.dataset.line = String(i);
+    li.setAttribute('aria-selected', String(refund.picked.has(i)));
+    li.tabIndex = 0;
+    const label = document.createElement('span');
+    label.className = 'l-label';
+    label.textContent = l.label;
+    const amount = document.createElement('span');
+    amount.className = 'l-amount';
+    amount.textContent = money(l.total);
+    const detail = document.createElement('span');
+    detail.className = 'l-detail';
+    detail.textContent = l.unit === 'kg' ? `${(l.quantity / 1000).toFixed(3)} kg` : `${l.quantity / 1000} ×`;
+    li.append(label, amount, detail);
+    li.addEventListener('click', () => {
+      if (refund.picked.has(i)) refund.picked.delete(i); else refund.picked.add(i);
+      renderRefund();
+    });
+    ol.append(li);
+  });
+  $('refund-total').textContent = money(refund.picked.size ? refundTotal() : 0);
+  $('refund-go').disabled = refund.picked.size === 0;
+  document.querySelectorAll('[data-refund-method]').forEach((b) => {
+    b.setAttribute('aria-pressed', String(b.dataset.refundMethod === refund.method));
+  });
+}
+
+async function submitRefund(isVoid) {
+  const o = refund.original;
+  if (!o) return;
+  const total = isVoid ? o.body.total : refundTotal();
+  const body = {
+    operator: state.session.operator,
+    original_seq: o.seq,
+    reason: $('refund-reason').selectedOptions[0].textContent,
+    // A void returns every line whole.
+    lines: (isVoid ? o.body.lines.map((_, i) => i) : [...refund.picked].sort((a, b) => a - b)).map((i) => ({
+      original_line: i, quantity_milli: o.body.lines[i].quantity,
+    })),
+    payments: [{ method: refund.method, amount_cents: total }],
+    void: isVoid,
+  };
+  $('refund-error').textContent = '';
+  let r;
+  try {
+    r = await api('POST', '/v1/refunds', body, { 'Idempotency-Key': randomKey() });
+    if (r.status === 403 && r.data && r.data.error.code === 'manager_required') {
+      const why = isVoid ? t('refund.void_why', { number: o.number }) : t('refund.why', { total: money(total) });
+      const m = await askManager(why);
+      if (!m) return;
+      r = await api('POST', '/v1/refunds', { ...body, manager: m.operator, manager_pin: m.pin }, { 'Idempotency-Key': randomKey() });
+    }
+  } catch (_) {
+    $('refund-error').textContent = t('status.network.bad');
+    return;
+  }
+  if (r.status !== 200) {
+    $('refund-error').textContent = r.data && r.data.error && r.data.error.code === 'wrong_pin'
+      ? t('pin.wrong') : t('error.generic', { message: errorText(r) });
+    return;
+  }
+  $('refund-modal').hidden = true;
+  state.lastSale = r.data;
+  $('done-title').textContent = t('refund.done', { number: r.data.ticket_number });
+  $('done-change').textContent = money(Math.abs(r.data.total_cents));
+  $('done-detail').textContent = '';
+  $('done-modal').hidden = false;
+  $('done-next').focus();
+}
+
+// ---------------------------------------------------------------------------- X and Z
+
+async function openReports() {
+  $('reports-status').textContent = '';
+  $('reports-error').textContent = '';
+  $('reports-modal').hidden = false;
+  $('training-toggle').textContent = t(state.health && state.health.training ? 'reports.training_off' : 'reports.training');
+  await loadX();
+}
+
+async function loadX() {
+  let r;
+  try { r = await api('GET', '/v1/reports/x'); } catch (_) { $('reports-error').textContent = t('status.network.bad'); return; }
+  if (r.status !== 200) { $('reports-error').textContent = t('error.generic', { message: errorText(r) }); return; }
+  renderX(r.data);
+}
+
+function cell(tag, text, cls) {
+  const c = document.createElement(tag);
+  c.textContent = text;
+  if (cls) c.className = cls;
+  return c;
+}
+
+function row(...cells) {
+  const tr = document.createElement('tr');
+  tr.append(...cells);
+  return tr;
+}
+
+function renderX(x) {
+  const d = x.day;
+  state.xTotal = d.total;
+  const box = $('x-totals');
+  box.replaceChildren();
+  const head = document.createElement('p');
+  head.textContent = x.open_day ? t('reports.day', { day: x.open_day }) : t('reports.no_day');
+  const table = document.createElement('table');
+  table.append(
+    row(cell('th', t('reports.sales')), cell('td', String(d.sales), 'num'), cell('td', ''), cell('td', '')),
+    row(cell('th', t('reports.refunds')), cell('td', String(d.refunds), 'num'), cell('td', ''), cell('td', '')),
+    row(cell('th', ''), cell('th', t('reports.net'), 'num'), cell('th', t('reports.vat'), 'num'), cell('th', t('reports.gross'), 'num')),
+  );
+  for (const v of d.vat) {
+    const rate = (v.rate / 100).toLocaleString(state.lang === 'fr' ? 'fr-FR' : 'en-GB');
+    table.append(row(cell('th', t('reports.vat_rate', { rate: `${rate} %` })), cell('td', money(v.net), 'num'), cell('td', money(v.vat), 'num'), cell('td', money(v.gross), 'num')));
+  }
+  table.append(row(cell('th', t('reports.payments')), cell('td', ''), cell('td', ''), cell('td', '')));
+  for (const p of d.payments.filter((p) => p.amount !== 0)) {
+    table.append(row(cell('td', t(`method.${p.method}`)), cell('td', ''), cell('td', ''), cell('td', money(p.amount), 'num')));
+  }
+  const grand = row(cell('td', t('reports.total')), cell('td', ''), cell('td', ''), cell('td', money(d.total), 'num'));
+  grand.className = 'grand';
+  grand.id = 'x-day-total';
+  table.append(grand);
+  box.append(head, table);
+}
+
+async function printX() {
+  const r = await api('POST', '/v1/reports/x/print').catch(() => null);
+  if (r && r.status === 200) $('reports-status').textContent = t('reports.x_printed');
+  else $('reports-error').textContent = r ? t('error.generic', { message: errorText(r) }) : t('status.network.bad');
+}
+
+async function closeDay() {
+  $('reports-error').textContent = '';
+  const m = await askManager(t('reports.z_why', { total: money(state.xTotal || 0) }));
+  if (!m) return;
+  const r = await api('POST', '/v1/closures', { period: 'day', operator: m.operator, pin: m.pin }).catch(() => null);
+  if (!r) { $('reports-error').textContent = t('status.network.bad'); return; }
+  if (r.status !== 200) {
+    $('reports-error').textContent = r.data && r.data.error && r.data.error.code === 'wrong_pin'
+      ? t('pin.wrong') : t('error.generic', { message: errorText(r) });
+    return;
+  }
+  const z = r.data.closures[r.data.closures.length - 1];
+  await loadX();
+  $('reports-status').textContent = t('reports.z_done', { number: z.number, total: money(z.body.totals.total) });
+}
+
+async function toggleTraining() {
+  $('reports-error').textContent = '';
+  const on = !(state.health && state.health.training);
+  const m = await askManager(t('reports.training_why'));
+  if (!m) return;
+  const r = await api('POST', '/v1/training', { on, operator: m.operator, pin: m.pin }).catch(() => null);
+  if (!r || r.status !== 200) {
+    $('reports-error').textContent = r ? t('error.generic', { message: errorText(r) }) : t('status.network.bad');
+    return;
+  }
+  if (state.health) state.health.training = r.data.training;
+  setTraining(r.data.training);
+  $('training-toggle').textContent = t(r.data.training ? 'reports.training_off' : 'reports.training');
 }
 
 // ---------------------------------------------------------------------------- status
@@ -712,6 +1003,24 @@ function wire() {
   $('pay-cancel').addEventListener('click', () => closePay());
   $('done-next').addEventListener('click', () => newSale());
   $('done-duplicate').addEventListener('click', () => duplicate());
+  document.querySelectorAll('#manager-pad [data-mdigit]').forEach((b) => b.addEventListener('click', () => managerKey(b.dataset.mdigit)));
+  $('manager-erase').addEventListener('click', () => managerKey('Backspace'));
+  $('manager-cancel').addEventListener('click', () => finishManager(false));
+  $('manager-ok').addEventListener('click', () => finishManager(true));
+  $('open-refund').addEventListener('click', () => openRefund());
+  $('refund-find-go').addEventListener('click', () => findOriginal());
+  $('refund-go').addEventListener('click', () => submitRefund(false));
+  $('refund-void').addEventListener('click', () => submitRefund(true));
+  $('refund-cancel').addEventListener('click', () => { $('refund-modal').hidden = true; });
+  document.querySelectorAll('[data-refund-method]').forEach((b) => b.addEventListener('click', () => {
+    refund.method = b.dataset.refundMethod;
+    if (refund.original) renderRefund();
+  }));
+  $('open-reports').addEventListener('click', () => openReports());
+  $('reports-close').addEventListener('click', () => { $('reports-modal').hidden = true; });
+  $('x-print').addEventListener('click', () => printX());
+  $('z-close').addEventListener('click', () => closeDay());
+  $('training-toggle').addEventListener('click', () => toggleTraining());
   document.querySelectorAll('[data-lang-switch]').forEach((b) => b.addEventListener('click', async () => {
     const next = LANGS[(LANGS.indexOf(state.lang) + 1) % LANGS.length];
     localStorage.setItem(LANG_KEY, next);

@@ -35,6 +35,7 @@ pub(super) fn routes() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(post_sale))
         .routes(routes!(post_refund))
         .routes(routes!(get_ticket))
+        .routes(routes!(ticket_by_number))
         .routes(routes!(reprint))
 }
 
@@ -594,6 +595,42 @@ async fn get_ticket(State(app): AppState, Path(seq): Path<String>) -> Answer<Rec
             format!("no record {seq}"),
         ));
     };
+    record_answer(&app, rec).await
+}
+
+/// A sale by the number printed on its receipt ("Ticket n° 42").
+///
+/// What the till looks up when a customer brings a receipt back whose code cannot be scanned.
+/// 404 not_found when no sale has that number.
+#[utoipa::path(get, path = "/v1/tickets/by-number/{number}", tag = "tickets",
+    params(("number" = u64, Path, description = "The sale's number, as printed")),
+    responses((status = 200, description = "The sale", body = RecordAnswer)))]
+async fn ticket_by_number(
+    State(app): AppState,
+    Path(number): Path<String>,
+) -> Answer<RecordAnswer> {
+    let number = parse_seq(&number)?;
+    let path = app.config.journal_path();
+    let rec = blocking(move || {
+        pos_core::reader::JournalReader::open(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.sale_by_number(number).map_err(|e| e.to_string()))
+    })
+    .await?
+    .map_err(ApiError::unavailable)?;
+    let Some(rec) = rec else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no sale number {number}"),
+        ));
+    };
+    record_answer(&app, rec).await
+}
+
+/// A record as the API gives it: its body, its receipt code (tickets) and its print job.
+async fn record_answer(app: &Arc<App>, rec: pos_core::record::Record) -> Answer<RecordAnswer> {
+    let seq = rec.seq;
     let body: Value = serde_json::from_slice(&rec.body).unwrap_or(Value::Null);
     let total = body.get("total").and_then(Value::as_i64);
     let code = match (rec.kind.as_str(), total) {
