@@ -272,6 +272,12 @@ pub struct LineRequest {
     /// Discount on the line, in cents.
     #[serde(default)]
     pub discount_cents: i64,
+    /// A unit price other than the catalogue's, in cents incl. VAT (per kg when sold by
+    /// weight): a price override, which takes a manager's approval; not with a price-embedded
+    /// code (the scale priced it).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = i64, minimum = 0)]
+    pub unit_price_cents: Option<i64>,
 }
 
 /// An optional integer member: absent is `None` (through `#[serde(default)]`), but when given it
@@ -318,6 +324,17 @@ impl Catalog {
             vat_rate: VatRate(product.vat_rate),
             discount: Cents(line.discount_cents),
         };
+        if let Some(p) = line.unit_price_cents {
+            if price.is_some() {
+                return Err(bad("a price-embedded code carries its price".into()));
+            }
+            if !(0..=MAX_UNIT_PRICE).contains(&p) {
+                return Err(bad(format!(
+                    "unit_price_cents must be between 0 and {MAX_UNIT_PRICE}"
+                )));
+            }
+            input.unit_price = Cents(p);
+        }
         if let Some(p) = price {
             // A price-embedded code: the scale priced the item; one piece at that price.
             if line.quantity.is_some_and(|q| q != 1) || line.weight_grams.is_some() {

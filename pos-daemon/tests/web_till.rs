@@ -598,3 +598,76 @@ async fn returns_by_receipt_code_a_void_with_a_managers_pin_and_the_z_from_the_p
     .await;
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_discount_is_approved_by_a_manager_on_the_spot_and_a_ticket_waits_on_hold() {
+    let Some(b) = browser::start(1280, 800).await else {
+        return;
+    };
+    let posd = start("");
+    sign_in(&b, posd.port, "alice", common::CASHIER_PIN).await;
+    let enter = char::from(fantoccini::key::Key::Enter);
+
+    // 20 % off the wine: beyond a cashier's 10 %.
+    scan_and_wait(&b, "96385074", 1).await;
+    b.touch("#lines li [data-action='discount']").await;
+    b.shown("#entry-modal").await;
+    b.touch("[data-entry-unit='percent']").await;
+    b.keys(&format!("20{enter}")).await;
+    b.wait_text("#ticket-total", Duration::from_secs(5), |t| {
+        t.contains("7,60")
+    })
+    .await;
+
+    // On hold while another customer buys three baguettes by card.
+    b.touch("#hold-ticket").await;
+    b.wait_text("#recall-ticket", Duration::from_secs(5), |t| {
+        t.contains("(1)")
+    })
+    .await;
+    assert_eq!(b.count("#lines li").await, 0);
+    scan_and_wait(&b, "3017620422003", 1).await;
+    b.touch("#lines li [data-action='qty']").await;
+    b.shown("#entry-modal").await;
+    b.keys(&format!("3{enter}")).await;
+    b.wait_text("#ticket-total", Duration::from_secs(5), |t| {
+        t.contains("3,90")
+    })
+    .await;
+    b.touch("#pay").await;
+    b.touch("[data-method='card']").await;
+    b.wait_text("#done-title", Duration::from_secs(10), |t| {
+        t.contains("n° 1")
+    })
+    .await;
+    b.touch("#done-next").await;
+
+    // Recalled, paid: posd asks a manager, who approves on the spot.
+    b.touch("#recall-ticket").await;
+    b.touch("#held-list li[data-held='0']").await;
+    b.wait_text("#ticket-total", Duration::from_secs(5), |t| {
+        t.contains("7,60")
+    })
+    .await;
+    b.touch("#pay").await;
+    b.touch("[data-method='card']").await;
+    b.shown("#manager-modal").await;
+    for d in MANAGER_PIN.chars() {
+        b.touch(&format!("#manager-pad [data-mdigit='{d}']")).await;
+    }
+    b.touch("#manager-ok").await;
+    b.wait_text("#done-title", Duration::from_secs(10), |t| {
+        t.contains("n° 2")
+    })
+    .await;
+    let sale = posd.ok("GET", "/v1/tickets/by-number/2", None);
+    assert_eq!(sale["body"]["total"], 760, "{sale}");
+    assert_eq!(sale["body"]["lines"][0]["line_discount"], 190, "{sale}");
+    assert_eq!(posd.count_kind("sale"), 2);
+    assert_eq!(
+        b.text("#recall-ticket").await,
+        "Rappeler (0)",
+        "the recalled ticket left the list"
+    );
+    b.close().await;
+}

@@ -10,6 +10,7 @@
 const LANGS = ['fr', 'en'];
 const PENDING_KEY = 'posd.pendingSale';
 const LANG_KEY = 'posd.lang';
+const HELD_KEY = 'posd.heldTickets';
 // Keys typed closer together than this are a scanner's; a human's typing resets the buffer.
 const SCAN_GAP_MS = 60;
 const HEALTH_EVERY_MS = 1000;
@@ -23,6 +24,8 @@ const state = {
   category: null,
   search: '',
   lines: [],
+  ticketDiscount: 0,
+  held: [],
   selected: -1,
   payments: [],
   pending: null,
@@ -255,14 +258,21 @@ function renderProducts() {
 
 // ---------------------------------------------------------------------------- the ticket
 
-function lineAmount(l) {
+// The line's amount before its discount: the label's price, or the unit price (the catalogue's
+// or the one a manager set) times the quantity, rounded as the journal rounds.
+function lineGross(l) {
   if (l.fixedCents !== undefined) return l.fixedCents;
-  if (l.unit === 'kg') return Math.round((l.price * l.grams) / 1000);
-  return l.price * l.qty;
+  const price = l.override ?? l.price;
+  if (l.unit === 'kg') return Math.round((price * l.grams) / 1000);
+  return price * l.qty;
+}
+
+function lineAmount(l) {
+  return lineGross(l) - (l.discount || 0);
 }
 
 function ticketTotal() {
-  return state.lines.reduce((sum, l) => sum + lineAmount(l), 0);
+  return state.lines.reduce((sum, l) => sum + lineAmount(l), 0) - state.ticketDiscount;
 }
 
 function addProduct(p, grams) {
@@ -273,7 +283,8 @@ function addProduct(p, grams) {
     state.lines.push({ sku: p.sku, label: p.label, unit: 'kg', price: p.price_cents, grams });
     state.selected = state.lines.length - 1;
   } else {
-    const i = state.lines.findIndex((l) => l.sku === p.sku && l.unit !== 'kg' && l.fixedCents === undefined);
+    const i = state.lines.findIndex((l) => l.sku === p.sku && l.unit !== 'kg' && l.fixedCents === undefined
+      && l.override === undefined && !l.discount);
     if (i >= 0) {
       state.lines[i].qty += 1;
       state.selected = i;
@@ -300,9 +311,13 @@ function addScanned(lookup) {
 }
 
 function requestLine(l) {
-  if (l.barcode) return { barcode: l.barcode };
-  if (l.unit === 'kg') return { sku: l.sku, weight_grams: l.grams };
-  return { sku: l.sku, quantity: l.qty };
+  let line;
+  if (l.barcode) line = { barcode: l.barcode };
+  else if (l.unit === 'kg') line = { sku: l.sku, weight_grams: l.grams };
+  else line = { sku: l.sku, quantity: l.qty };
+  if (l.discount) line.discount_cents = l.discount;
+  if (l.override !== undefined) line.unit_price_cents = l.override;
+  return line;
 }
 
 function renderTicket() {
@@ -319,33 +334,51 @@ function renderTicket() {
     amount.textContent = money(lineAmount(l));
     const detail = document.createElement('span');
     detail.className = 'l-detail';
-    if (l.fixedCents !== undefined) detail.textContent = t('line.embedded_price');
-    else if (l.unit === 'kg') detail.textContent = `${(l.grams / 1000).toFixed(3)} kg × ${t('line.per_kg', { price: money(l.price) })}`;
-    else detail.textContent = `${l.qty} × ${money(l.price)}`;
+    const price = l.override ?? l.price;
+    let text;
+    if (l.fixedCents !== undefined) text = t('line.embedded_price');
+    else if (l.unit === 'kg') text = `${(l.grams / 1000).toFixed(3)} kg × ${t('line.per_kg', { price: money(price) })}`;
+    else text = `${l.qty} × ${money(price)}`;
+    if (l.override !== undefined) text += ` · ${t('line.price_changed')}`;
+    if (l.discount) text += ` · ${t('line.discount_detail', { amount: money(l.discount) })}`;
+    detail.textContent = text;
     const actions = document.createElement('span');
     actions.className = 'l-actions';
     if (l.unit !== 'kg' && l.fixedCents === undefined) {
       actions.append(
         lineButton('−', t('line.less'), () => { l.qty -= 1; if (l.qty <= 0) removeLine(i); else renderTicket(); }),
         lineButton('+', t('line.more'), () => { l.qty += 1; renderTicket(); }),
+        lineButton(t('line.quantity'), t('line.quantity'), () => editQuantity(l), 'qty'),
       );
     }
-    actions.append(lineButton('✕', t('line.remove'), () => removeLine(i)));
+    if (l.fixedCents === undefined) actions.append(lineButton(t('line.price'), t('line.price'), () => editPrice(l), 'price'));
+    actions.append(
+      lineButton(t('line.discount'), t('line.discount'), () => editDiscount(l), 'discount'),
+      lineButton('✕', t('line.remove'), () => removeLine(i)),
+    );
     li.append(label, amount, detail, actions);
     ol.append(li);
   });
   $('ticket-empty').hidden = state.lines.length > 0;
+  $('ticket-discount-row').hidden = state.ticketDiscount === 0;
+  $('ticket-discount').textContent = `− ${money(state.ticketDiscount)}`;
   $('ticket-total').textContent = money(ticketTotal());
-  $('pay').disabled = state.lines.length === 0;
-  $('clear-ticket').disabled = state.lines.length === 0;
+  const empty = state.lines.length === 0;
+  $('pay').disabled = empty;
+  $('clear-ticket').disabled = empty;
+  $('hold-ticket').disabled = empty;
+  $('discount-ticket').disabled = empty;
+  $('recall-ticket').textContent = t('ticket.recall', { count: state.held.length });
+  $('recall-ticket').disabled = state.held.length === 0;
   const sel = ol.children[state.selected];
   if (sel) sel.scrollIntoView({ block: 'nearest' });
 }
 
-function lineButton(text, label, onClick) {
+function lineButton(text, label, onClick, action) {
   const b = document.createElement('button');
   b.type = 'button';
   b.textContent = text;
+  if (action) b.dataset.action = action;
   b.setAttribute('aria-label', label);
   b.addEventListener('click', onClick);
   return b;
@@ -359,9 +392,131 @@ function removeLine(i) {
 
 function newSale() {
   state.lines = [];
+  state.ticketDiscount = 0;
   state.payments = [];
   state.selected = -1;
   closeModals();
+  renderTicket();
+}
+
+// ---------------------------------------------------------------------------- typed quantities, prices, discounts
+
+// Asks a value in a dialog; resolves to {value, unit} (`unit`: 'money' in cents, 'percent',
+// or 'qty'), or null when cancelled.
+let entryAsk = null;
+
+function askEntry(title, kind, initial) {
+  return new Promise((resolve) => {
+    entryAsk = { resolve, kind, unit: 'money' };
+    $('entry-title').textContent = title;
+    $('entry-input').value = initial ?? '';
+    $('entry-input').inputMode = kind === 'qty' ? 'numeric' : 'decimal';
+    $('entry-units').hidden = kind !== 'discount';
+    $('entry-error').textContent = '';
+    renderEntryUnits();
+    $('entry-modal').hidden = false;
+    $('entry-input').focus();
+    $('entry-input').select();
+  });
+}
+
+function renderEntryUnits() {
+  document.querySelectorAll('[data-entry-unit]').forEach((b) => {
+    b.setAttribute('aria-pressed', String(entryAsk && b.dataset.entryUnit === entryAsk.unit));
+  });
+}
+
+function finishEntry(ok) {
+  const a = entryAsk;
+  if (!a) return;
+  let value = null;
+  if (ok) {
+    const text = $('entry-input').value.trim();
+    if (a.kind === 'qty') value = /^\d{1,6}$/.test(text) && Number(text) > 0 ? Number(text) : null;
+    else if (a.unit === 'percent') value = /^\d{1,3}([.,]\d{1,2})?$/.test(text) && Number(text.replace(',', '.')) <= 100 ? Number(text.replace(',', '.')) : null;
+    else value = parseEuros(text);
+    if (value === null) { $('entry-error').textContent = t('entry.invalid'); return; }
+  }
+  entryAsk = null;
+  $('entry-modal').hidden = true;
+  a.resolve(ok ? { value, unit: a.kind === 'qty' ? 'qty' : a.unit } : null);
+}
+
+async function editQuantity(l) {
+  const r = await askEntry(t('entry.quantity', { label: l.label }), 'qty', String(l.qty));
+  if (r) { l.qty = r.value; renderTicket(); }
+}
+
+async function editPrice(l) {
+  const r = await askEntry(t('entry.price', { label: l.label }), 'money', centsToInput(l.override ?? l.price));
+  if (!r) return;
+  if (r.value === l.price) delete l.override; else l.override = r.value;
+  l.discount = Math.min(l.discount || 0, lineGross(l));
+  renderTicket();
+}
+
+function discountOf(r, base) {
+  const cents = r.unit === 'percent' ? Math.round((base * r.value) / 100) : r.value;
+  return Math.max(0, Math.min(cents, base));
+}
+
+async function editDiscount(l) {
+  const r = await askEntry(t('entry.discount', { label: l.label }), 'discount', l.discount ? centsToInput(l.discount) : '');
+  if (!r) return;
+  l.discount = discountOf(r, lineGross(l));
+  renderTicket();
+}
+
+async function editTicketDiscount() {
+  const r = await askEntry(t('entry.ticket_discount'), 'discount', state.ticketDiscount ? centsToInput(state.ticketDiscount) : '');
+  if (!r) return;
+  state.ticketDiscount = 0;
+  state.ticketDiscount = discountOf(r, ticketTotal());
+  renderTicket();
+}
+
+// ---------------------------------------------------------------------------- tickets on hold
+
+// Kept in this browser (a ticket on hold is this till's), with the operator who held it.
+function loadHeld() {
+  try { state.held = JSON.parse(localStorage.getItem(HELD_KEY) || '[]'); } catch (_) { state.held = []; }
+}
+
+function saveHeld() {
+  localStorage.setItem(HELD_KEY, JSON.stringify(state.held));
+}
+
+function holdTicket() {
+  if (state.lines.length === 0) return;
+  state.held.push({ at: Date.now(), lines: state.lines, ticketDiscount: state.ticketDiscount });
+  saveHeld();
+  newSale();
+}
+
+function openHeld() {
+  const ol = $('held-list');
+  ol.replaceChildren();
+  state.held.forEach((h, i) => {
+    const li = document.createElement('li');
+    li.tabIndex = 0;
+    li.dataset.held = String(i);
+    const total = h.lines.reduce((s, l) => s + lineAmount(l), 0) - (h.ticketDiscount || 0);
+    const time = new Date(h.at).toLocaleTimeString(state.lang === 'fr' ? 'fr-FR' : 'en-GB', { hour: '2-digit', minute: '2-digit' });
+    li.textContent = t('held.item', { time, count: h.lines.length, total: money(total) });
+    li.addEventListener('click', () => recall(i));
+    ol.append(li);
+  });
+  $('held-modal').hidden = false;
+}
+
+function recall(i) {
+  const [h] = state.held.splice(i, 1);
+  if (state.lines.length > 0) state.held.push({ at: Date.now(), lines: state.lines, ticketDiscount: state.ticketDiscount });
+  saveHeld();
+  $('held-modal').hidden = true;
+  state.lines = h.lines;
+  state.ticketDiscount = h.ticketDiscount || 0;
+  state.selected = state.lines.length - 1;
   renderTicket();
 }
 
@@ -419,6 +574,15 @@ function onKey(e) {
     return;
   }
   if ($('till').hidden) return;
+  if (!$('entry-modal').hidden) {
+    if (e.key === 'Enter') { e.preventDefault(); finishEntry(true); }
+    if (e.key === 'Escape') { e.preventDefault(); finishEntry(false); }
+    return;
+  }
+  if (!$('held-modal').hidden) {
+    if (e.key === 'Escape') $('held-modal').hidden = true;
+    return;
+  }
   if (!$('manager-modal').hidden) {
     if (/^\d$/.test(e.key) || ['Backspace', 'Enter', 'Escape'].includes(e.key)) {
       e.preventDefault();
@@ -567,6 +731,7 @@ async function submitSale() {
     lines: state.lines.map(requestLine),
     payments: state.payments,
   };
+  if (state.ticketDiscount) body.ticket_discount_cents = state.ticketDiscount;
   state.pending = { key: randomKey(), body, lines: state.lines };
   localStorage.setItem(PENDING_KEY, JSON.stringify(state.pending));
   await sendPending();
@@ -592,6 +757,17 @@ async function sendPending() {
     }
     const code = r.data && r.data.error ? r.data.error.code : null;
     if (r.status === 401) return; // signed out: sent again after the next sign-in
+    if (r.status === 403 && code === 'manager_required') {
+      // A price changed or a discount beyond the cashier's share: a manager approves on the
+      // spot; the approved request is a new one (new key: the refused one recorded nothing).
+      const m = await askManager(t('manager.sale_why'));
+      if (m) {
+        p.body = { ...p.body, manager: m.operator, manager_pin: m.pin };
+        p.key = randomKey();
+        localStorage.setItem(PENDING_KEY, JSON.stringify(p));
+        continue;
+      }
+    }
     if (r.status === 409 && code === 'idempotency_in_progress') { await sleep(300); continue; }
     if (r.status >= 500) { $('pay-status').textContent = errorText(r); await sleep(1000); continue; }
     state.pending = null;
@@ -647,8 +823,9 @@ async function duplicate() {
 }
 
 function closeModals() {
-  for (const id of ['weight-modal', 'done-modal', 'refund-modal', 'reports-modal', 'manager-modal']) $(id).hidden = true;
+  for (const id of ['weight-modal', 'done-modal', 'refund-modal', 'reports-modal', 'held-modal']) $(id).hidden = true;
   if (managerAsk) finishManager(false);
+  if (entryAsk) finishEntry(false);
   if (!state.pending) $('pay-modal').hidden = true;
 }
 
@@ -995,6 +1172,15 @@ function wire() {
   $('switch-operator').addEventListener('click', () => signOut());
   $('search').addEventListener('input', (e) => { state.search = e.target.value; renderProducts(); });
   $('pay').addEventListener('click', () => openPay());
+  $('hold-ticket').addEventListener('click', () => holdTicket());
+  $('recall-ticket').addEventListener('click', () => openHeld());
+  $('held-close').addEventListener('click', () => { $('held-modal').hidden = true; });
+  $('discount-ticket').addEventListener('click', () => editTicketDiscount());
+  $('entry-ok').addEventListener('click', () => finishEntry(true));
+  $('entry-cancel').addEventListener('click', () => finishEntry(false));
+  document.querySelectorAll('[data-entry-unit]').forEach((b) => b.addEventListener('click', () => {
+    if (entryAsk) { entryAsk.unit = b.dataset.entryUnit; renderEntryUnits(); $('entry-input').focus(); }
+  }));
   $('clear-ticket').addEventListener('click', () => newSale());
   $('weight-ok').addEventListener('click', () => confirmWeight());
   $('weight-cancel').addEventListener('click', () => { $('weight-modal').hidden = true; });
@@ -1032,6 +1218,7 @@ function wire() {
 
 async function start() {
   wire();
+  loadHeld();
   const saved = localStorage.getItem(LANG_KEY);
   await loadTexts(LANGS.includes(saved) ? saved : 'fr');
   pollHealth();

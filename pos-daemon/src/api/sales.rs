@@ -63,6 +63,13 @@ struct SaleRequest {
     /// A discount on the whole ticket, in cents, shared among its lines.
     #[serde(default)]
     ticket_discount_cents: i64,
+    /// A manager's id, for a price override or discounts above the cashier's share
+    /// (`[policy] cashier_max_discount_percent`).
+    #[serde(default)]
+    manager: Option<String>,
+    /// That manager's PIN.
+    #[serde(default)]
+    manager_pin: Option<String>,
 }
 
 /// The payments of a request, each within the policy's ceiling (compared by absolute value,
@@ -109,7 +116,10 @@ fn payments(
 /// `[policy] max_change_cents` (default 100,000: twice the largest euro banknote) is a 422
 /// change_too_large, nothing journaled. Other refusals: 403 operator_not_signed_in or
 /// operator_mismatch, 422 unknown_sku, unknown_barcode, bad_barcode, invalid_line,
-/// invalid_ticket, payments_short, payment_too_large; 409 closed_period, clock_ahead.
+/// invalid_ticket, payments_short, payment_too_large; 409 closed_period, clock_ahead. A
+/// cashier's price override (`unit_price_cents`) or discounts above `[policy]
+/// cashier_max_discount_percent` of the gross need `manager` and `manager_pin` (403
+/// manager_required, wrong_pin; 429 pin_locked), journaled as manager_override.
 #[utoipa::path(post, path = "/v1/sales", tag = "tickets",
     params(IdempotencyKeyHeader),
     request_body = SaleRequest,
@@ -175,6 +185,7 @@ async fn post_sale(
             ));
         }
     }
+    let override_by = approve_sale(&app, &req, expected.as_ref()).await?;
     let written =
         move |r: &pos_core::record::Record| expected.as_ref().is_some_and(|e| is_sale(r, e));
     if let Some(answer) = settled(&app, &journal, key.as_ref(), unsettled, written).await? {
@@ -231,11 +242,63 @@ async fn post_sale(
             tracing::warn!(seq = a.seq, shortages = ?warnings, held_back, "sold below zero stock");
         }
     }
+    if let Some((manager, what)) = override_by {
+        app.journal_event_by(
+            events::MANAGER_OVERRIDE,
+            &format!("{what} on sale seq {}", a.seq),
+            Some(&manager),
+        )
+        .await;
+    }
     app.bus.publish(
         "sale",
         json!({ "seq": a.seq, "kind": a.kind.as_str(), "ticket_number": a.kind_seq }),
     );
     Ok(Json(answer))
+}
+
+/// A cashier's price override or discounts above their share need a manager's approval, with
+/// the manager's PIN in the request (403 manager_required without it); returns the manager and
+/// what they approved, to journal as manager_override once the sale is.
+async fn approve_sale(
+    app: &Arc<App>,
+    req: &SaleRequest,
+    computed: Option<&pos_core::ticket::SaleBody>,
+) -> Result<Option<(String, String)>, ApiError> {
+    let overrides = req
+        .lines
+        .iter()
+        .filter(|l| l.unit_price_cents.is_some())
+        .count();
+    let discount = req.lines.iter().fold(req.ticket_discount_cents, |sum, l| {
+        sum.saturating_add(l.discount_cents)
+    });
+    let gross = computed.map_or(0, |c| c.lines.iter().map(|l| l.gross.0).sum::<i64>());
+    if !app
+        .config
+        .policy
+        .sale_needs_manager(overrides > 0, discount, gross)
+        || operator(app, &req.operator)?.role == Role::Manager
+    {
+        return Ok(None);
+    }
+    let (Some(m), Some(pin)) = (&req.manager, &req.manager_pin) else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "manager_required",
+            format!(
+                "a price override or discounts above {} % of the ticket need `manager` and `manager_pin`",
+                app.config.policy.cashier_max_discount_percent
+            ),
+        ));
+    };
+    authorize(app, m, pin, Role::Manager).await?;
+    let what = match (overrides, discount) {
+        (0, d) => format!("discount of {}", Cents(d)),
+        (n, 0) => format!("{n} price override(s)"),
+        (n, d) => format!("{n} price override(s) and a discount of {}", Cents(d)),
+    };
+    Ok(Some((m.clone(), what)))
 }
 
 /// How a request sent with an idempotency key goes on.

@@ -373,6 +373,11 @@ pub struct Policy {
     /// banknote): more is refused (422 `change_too_large`), as a mistyped amount.
     #[serde(default = "default_max_change")]
     pub max_change_cents: i64,
+    /// The most discount a cashier gives on a ticket without a manager, in percent of the
+    /// ticket's gross (line and ticket discounts together; default 10, 0 to 100). A price
+    /// override always takes a manager.
+    #[serde(default = "default_cashier_discount")]
+    pub cashier_max_discount_percent: u32,
 }
 
 impl Policy {
@@ -380,6 +385,20 @@ impl Policy {
     /// money given back above the cashier's limit (`amount_cents`: the payments' absolute sum).
     pub fn refund_needs_manager(&self, void: bool, amount_cents: i64) -> bool {
         void || amount_cents > self.cashier_refund_limit_cents
+    }
+
+    /// Whether a sale takes a manager's approval: a price other than the catalogue's, or
+    /// discounts (`discount_cents`, line and ticket together) above the cashier's share of the
+    /// ticket's gross (`gross_cents`, before any discount).
+    pub fn sale_needs_manager(
+        &self,
+        price_override: bool,
+        discount_cents: i64,
+        gross_cents: i64,
+    ) -> bool {
+        let allowed =
+            i128::from(gross_cents.max(0)) * i128::from(self.cashier_max_discount_percent);
+        price_override || i128::from(discount_cents) * 100 > allowed
     }
 }
 
@@ -392,6 +411,7 @@ impl Default for Policy {
             clock_ahead_limit_days: default_clock_ahead_limit_days(),
             max_payment_cents: default_max_payment(),
             max_change_cents: default_max_change(),
+            cashier_max_discount_percent: default_cashier_discount(),
         }
     }
 }
@@ -464,6 +484,9 @@ fn default_max_change() -> i64 {
 }
 fn default_refund_limit() -> i64 {
     5000
+}
+fn default_cashier_discount() -> u32 {
+    10
 }
 fn default_pin_failures() -> u32 {
     5
@@ -651,6 +674,9 @@ impl Config {
         if self.policy.pin_max_failures == 0 {
             return bad("policy.pin_max_failures must be at least 1".into());
         }
+        if self.policy.cashier_max_discount_percent > 100 {
+            return bad("policy.cashier_max_discount_percent must be between 0 and 100".into());
+        }
         if !(1..=366).contains(&self.policy.clock_ahead_limit_days) {
             return bad("policy.clock_ahead_limit_days must be between 1 and 366".into());
         }
@@ -735,5 +761,23 @@ mod tests {
             p.refund_needs_manager(true, 0),
             "a void, whatever its amount"
         );
+    }
+
+    #[test]
+    fn a_price_override_or_a_discount_above_the_cashiers_share_takes_a_manager() {
+        let p = Policy {
+            cashier_max_discount_percent: 10,
+            ..Policy::default()
+        };
+        assert!(!p.sale_needs_manager(false, 0, 1000));
+        assert!(!p.sale_needs_manager(false, 100, 1000), "10 % exactly");
+        assert!(p.sale_needs_manager(false, 101, 1000));
+        assert!(p.sale_needs_manager(true, 0, 1000), "any price override");
+        assert!(p.sale_needs_manager(false, 1, 0), "a discount on nothing");
+        let none = Policy {
+            cashier_max_discount_percent: 0,
+            ..Policy::default()
+        };
+        assert!(none.sale_needs_manager(false, 1, 1000));
     }
 }

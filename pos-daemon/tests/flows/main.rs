@@ -700,6 +700,158 @@ async fn refunds_and_voids_follow_the_limits_and_bring_stock_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cashiers_price_override_or_large_discount_needs_a_managers_pin() {
+    let d = daemon("[policy]\ncashier_max_discount_percent = 10\n").await;
+    let sale = |line: Value, cash: i64, extra: Value| {
+        let mut v = json!({"operator":"alice","lines":[line],
+            "payments":[{"method":"cash","amount_cents":cash}]});
+        if let (Some(b), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        v
+    };
+    let sales = || kinds(&d, "sale");
+    // 10 % of 10 baguettes (13,00 €) is 1,30 €: within the cashier's share.
+    let v = d
+        .ok(
+            "POST",
+            "/v1/sales",
+            Some(sale(
+                json!({"sku":"BAGUETTE","quantity":10,"discount_cents":130}),
+                1170,
+                json!({}),
+            )),
+        )
+        .await;
+    assert_eq!(v["total_cents"], 1170, "{v}");
+    // One cent more, as a ticket discount: a manager is needed; nothing journaled without.
+    let big = || {
+        sale(
+            json!({"sku":"BAGUETTE","quantity":10,"discount_cents":130}),
+            1169,
+            json!({"ticket_discount_cents": 1}),
+        )
+    };
+    let before = sales();
+    let (status, v) = d.call("POST", "/v1/sales", Some(big())).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("manager_required")),
+        "{v}"
+    );
+    let mut wrong = big();
+    wrong["manager"] = json!("marie");
+    wrong["manager_pin"] = json!("0000");
+    let (status, v) = d.call("POST", "/v1/sales", Some(wrong)).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("wrong_pin")),
+        "{v}"
+    );
+    let mut not_manager = big();
+    not_manager["manager"] = json!("alice");
+    not_manager["manager_pin"] = json!(CASHIER_PIN);
+    let (status, v) = d.call("POST", "/v1/sales", Some(not_manager)).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("manager_required")),
+        "{v}"
+    );
+    assert_eq!(sales(), before);
+    let mut approved = big();
+    approved["manager"] = json!("marie");
+    approved["manager_pin"] = json!(MANAGER_PIN);
+    let v = d.ok("POST", "/v1/sales", Some(approved)).await;
+    assert_eq!(v["total_cents"], 1169, "{v}");
+    assert_eq!(sales(), before + 1);
+
+    // A price override always takes a manager; the ticket is signed at the price given.
+    let over = json!({"sku":"VIN","unit_price_cents":800});
+    let (status, v) = d
+        .call(
+            "POST",
+            "/v1/sales",
+            Some(sale(over.clone(), 800, json!({}))),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("manager_required")),
+        "{v}"
+    );
+    let v = d
+        .ok(
+            "POST",
+            "/v1/sales",
+            Some(sale(
+                over,
+                800,
+                json!({"manager":"marie","manager_pin":MANAGER_PIN}),
+            )),
+        )
+        .await;
+    assert_eq!(v["lines"][0]["unit_price"], 800, "{v}");
+    // Not on a price label: the scale priced it.
+    d.ok(
+        "POST",
+        "/v1/products",
+        Some(json!({"operator":"marie","pin":MANAGER_PIN,"product":
+            {"sku":"JAMBON","label":"Jambon","price_cents":2990,"vat_rate":550,"unit":"kg","barcodes":["2512345"]}})),
+    )
+    .await;
+    let label = {
+        let body = "251234500875";
+        let digits: Vec<u8> = body.bytes().map(|b| b - b'0').collect();
+        format!("{body}{}", pos_core::barcode::check_digit(&digits))
+    };
+    let (status, v) = d
+        .call(
+            "POST",
+            "/v1/sales",
+            Some(sale(
+                json!({"barcode": label, "unit_price_cents":100}),
+                100,
+                json!({"manager":"marie","manager_pin":MANAGER_PIN}),
+            )),
+        )
+        .await;
+    assert_eq!(status, 422, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("carries its price"),
+        "{v}"
+    );
+    // A manager selling needs nobody else.
+    d.ok(
+        "POST",
+        "/v1/operators/sign-in",
+        Some(json!({"operator":"marie","pin":MANAGER_PIN})),
+    )
+    .await;
+    let v = d
+        .ok(
+            "POST",
+            "/v1/sales",
+            Some(
+                json!({"operator":"marie","lines":[{"sku":"VIN","unit_price_cents":500}],
+                "payments":[{"method":"cash","amount_cents":500}]}),
+            ),
+        )
+        .await;
+    assert_eq!(v["total_cents"], 500, "{v}");
+    let overrides = event_codes(&d.app.config.journal_path())
+        .iter()
+        .filter(|c| c.as_str() == "manager_override")
+        .count();
+    assert_eq!(
+        overrides, 2,
+        "the discount and the price override, by marie for alice"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn training_mode_is_for_managers_and_its_tickets_are_not_counted() {
     let d = daemon("").await;
     d.sale(1).await;
