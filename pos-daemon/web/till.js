@@ -7,6 +7,11 @@
 // or a reload sends it again under the same key, so a sale is neither lost nor recorded twice.
 'use strict';
 
+// Errors of the page's own code are kept where the browser tests read them (and fail on any).
+window.tillErrors = [];
+window.addEventListener('error', (e) => { window.tillErrors.push(String(e.message)); });
+window.addEventListener('unhandledrejection', (e) => { window.tillErrors.push(String(e.reason)); });
+
 const LANGS = ['fr', 'en'];
 const PENDING_KEY = 'posd.pendingSale';
 const LANG_KEY = 'posd.lang';
@@ -14,6 +19,8 @@ const HELD_KEY = 'posd.heldTickets';
 // Keys typed closer together than this are a scanner's; a human's typing resets the buffer.
 const SCAN_GAP_MS = 60;
 const HEALTH_EVERY_MS = 1000;
+// The scanners and the online shop change slowly: asked less often.
+const DEVICES_EVERY_MS = 5000;
 
 const state = {
   lang: 'fr',
@@ -211,6 +218,7 @@ async function showTill() {
   renderProducts();
   renderTicket();
   startEvents();
+  pollDevices();
   resumePending();
 }
 
@@ -1150,6 +1158,41 @@ function renderPills() {
   if (h.status === 'ok') pill('pill-journal', 'ok', t('status.journal.ok'));
   else if (h.status === 'clock_ahead') pill('pill-journal', 'bad', t('status.journal.clock_ahead'));
   else pill('pill-journal', 'bad', t('status.journal.bad'));
+  $('confirm-clock').hidden = h.status !== 'clock_ahead' || !state.session;
+  const d = state.devices;
+  $('pill-scanners').hidden = !d || d.scanners.length === 0;
+  if (d && d.scanners.length > 0) {
+    const all = d.scanners.every((sc) => sc.state === 'connected');
+    pill('pill-scanners', all ? 'ok' : 'bad', t(all ? 'status.scanners.ok' : 'status.scanners.bad'));
+  }
+  const y = state.sync;
+  $('pill-sync').hidden = !y || !y.configured;
+  if (y && y.configured) {
+    const failing = y.shops.some((sh) => sh.last_error);
+    const waiting = y.shops.reduce((n, sh) => n + sh.backlog.pending + sh.backlog.inflight, 0);
+    if (failing) pill('pill-sync', 'bad', t('status.sync.bad'));
+    else if (waiting > 0) pill('pill-sync', 'warn', t('status.sync.pending', { count: waiting }));
+    else pill('pill-sync', 'ok', t('status.sync.ok'));
+  }
+}
+
+async function pollDevices() {
+  if (!state.session) return;
+  const d = await api('GET', '/v1/devices').catch(() => null);
+  if (d && d.status === 200) state.devices = d.data;
+  const y = await api('GET', '/v1/sync').catch(() => null);
+  if (y && y.status === 200) state.sync = y.data;
+  renderPills();
+}
+
+async function confirmClock() {
+  const ahead = state.health && state.health.clock_ahead;
+  const date = ahead ? new Date(ahead.clock_ms).toLocaleString(state.lang === 'fr' ? 'fr-FR' : 'en-GB') : '';
+  const m = await askManager(t('clock.why', { date }));
+  if (!m) return;
+  const r = await api('POST', '/v1/clock/confirm', { operator: m.operator, pin: m.pin }).catch(() => null);
+  alertBar(r && r.status === 200 ? t('clock.confirmed') : t('error.generic', { message: r ? errorText(r) : t('status.network.bad') }));
+  pollHealth();
 }
 
 function alertBar(text) {
@@ -1170,6 +1213,7 @@ function wire() {
   $('pin-back').addEventListener('click', () => showSignIn());
   $('pin-ok').addEventListener('click', () => submitPin());
   $('switch-operator').addEventListener('click', () => signOut());
+  $('confirm-clock').addEventListener('click', () => confirmClock());
   $('search').addEventListener('input', (e) => { state.search = e.target.value; renderProducts(); });
   $('pay').addEventListener('click', () => openPay());
   $('hold-ticket').addEventListener('click', () => holdTicket());
@@ -1223,6 +1267,7 @@ async function start() {
   await loadTexts(LANGS.includes(saved) ? saved : 'fr');
   pollHealth();
   setInterval(pollHealth, HEALTH_EVERY_MS);
+  setInterval(pollDevices, DEVICES_EVERY_MS);
   const r = await api('GET', '/v1/session').catch(() => null);
   if (r && r.status === 200) {
     state.session = r.data;

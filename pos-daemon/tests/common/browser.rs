@@ -176,8 +176,15 @@ impl Browser {
         std::fs::write(dir.join(format!("{name}.png")), png).expect("screenshot");
     }
 
-    /// Ends the session and the driver.
+    /// Ends the session and the driver, once the page is checked to have run without an error
+    /// of its own code.
     pub async fn close(mut self) {
+        let errors = self
+            .client
+            .execute("return window.tillErrors || []", Vec::new())
+            .await
+            .expect("the page's errors");
+        assert_eq!(errors, serde_json::json!([]), "the page's scripts failed");
         let _ = self.client.clone().close().await;
         let _ = self.driver.kill();
         let _ = self.driver.wait();
