@@ -1,5 +1,5 @@
 //! The web till's pages, built into the binary: posd serves them with no network, no CDN and
-//! no Node toolchain, at `/` (the till) and under `/assets/`.
+//! no Node toolchain, at `/` (the till), `/admin` (the back office) and under `/assets/`.
 //!
 //! The pages hold no secret: they call the API with the browser session's cookie (see
 //! `api::session`). Every page is served with a content security policy that allows only
@@ -24,13 +24,30 @@ struct Asset {
 
 /// The till's page.
 const TILL_HTML: &[u8] = include_bytes!("../web/till.html");
+/// The back office's page.
+const ADMIN_HTML: &[u8] = include_bytes!("../web/admin.html");
 
 /// Every file under `/assets/`.
 const ASSETS: &[Asset] = &[
     Asset {
+        name: "common.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/common.js"),
+    },
+    Asset {
         name: "till.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../web/till.js"),
+    },
+    Asset {
+        name: "admin.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/admin.js"),
+    },
+    Asset {
+        name: "admin.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../web/admin.css"),
     },
     Asset {
         name: "till.css",
@@ -57,21 +74,29 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
                    connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; \
                    frame-ancestors 'none'";
 
-/// The routes of the pages: the till at `/`, its files under `/assets/`.
+/// The routes of the pages: the till at `/`, the back office at `/admin`, their files under
+/// `/assets/`.
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(till))
+        .route("/admin", get(admin))
         .route("/assets/{*name}", get(asset))
 }
 
 /// The bytes of every built-in file, by name (the till's page as `till.html`): for the size
 /// budget and the tests.
 pub fn files() -> impl Iterator<Item = (&'static str, &'static [u8])> {
-    std::iter::once(("till.html", TILL_HTML)).chain(ASSETS.iter().map(|a| (a.name, a.body)))
+    [("till.html", TILL_HTML), ("admin.html", ADMIN_HTML)]
+        .into_iter()
+        .chain(ASSETS.iter().map(|a| (a.name, a.body)))
 }
 
 async fn till() -> Response {
     page("text/html; charset=utf-8", TILL_HTML)
+}
+
+async fn admin() -> Response {
+    page("text/html; charset=utf-8", ADMIN_HTML)
 }
 
 async fn asset(Path(name): Path<String>) -> Response {

@@ -671,3 +671,89 @@ async fn a_large_discount_is_approved_by_a_manager_on_the_spot_and_a_ticket_wait
     );
     b.close().await;
 }
+
+/// Types `text` into the form field `name` of the product form (emptied first).
+async fn fill(b: &browser::Browser, name: &str, text: &str) {
+    let field = b.shown(&format!("#product-form [name='{name}']")).await;
+    field.clear().await.expect("clear");
+    field.send_keys(text).await.expect("keys");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_back_office_keeps_the_catalogue_with_a_managers_pin_and_is_closed_to_cashiers() {
+    let Some(b) = browser::start(1280, 800).await else {
+        return;
+    };
+    let posd = start("");
+    let enter = char::from(fantoccini::key::Key::Enter);
+    // A cashier signed in at the till is turned away.
+    sign_in(&b, posd.port, "alice", common::CASHIER_PIN).await;
+    b.client
+        .goto(&format!("http://127.0.0.1:{}/admin", posd.port))
+        .await
+        .expect("the back office");
+    b.wait_text("#admin-signin-error", Duration::from_secs(5), |t| {
+        t.contains("réservée aux responsables")
+    })
+    .await;
+
+    b.touch("#signin-pin").await;
+    b.keys(&format!("{MANAGER_PIN}{enter}")).await;
+    b.shown("#catalogue-rows tr[data-sku='BAGUETTE']").await;
+    assert_eq!(b.count("#catalogue-rows tr").await, 3);
+
+    // A new product sold by weight, in a new category.
+    b.touch("#product-new").await;
+    fill(&b, "sku", "POMME").await;
+    fill(&b, "label", "Pomme Golden").await;
+    fill(&b, "category", "Fruits").await;
+    fill(&b, "price", "2,40").await;
+    b.shown("#product-form [name='unit']")
+        .await
+        .select_by_value("kg")
+        .await
+        .expect("unit");
+    fill(&b, "pin", MANAGER_PIN).await;
+    b.screenshot("back-office-product").await;
+    b.keys(&enter.to_string()).await;
+    b.shown("#catalogue-rows tr[data-sku='POMME']").await;
+    b.screenshot("back-office-catalogue").await;
+    let products = posd.ok("GET", "/v1/products", None);
+    let pomme = products["products"]
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p["sku"] == "POMME"))
+        .cloned()
+        .expect("POMME stored");
+    assert_eq!(
+        (&pomme["price_cents"], &pomme["unit"], &pomme["category"]),
+        (&json!(240), &json!("kg"), &json!("Fruits"))
+    );
+
+    // The baguette's price: a wrong PIN changes nothing.
+    b.touch("#catalogue-rows tr[data-sku='BAGUETTE']").await;
+    fill(&b, "price", "1,35").await;
+    fill(&b, "pin", "0000").await;
+    b.keys(&enter.to_string()).await;
+    b.wait_text("#product-error", Duration::from_secs(5), |t| {
+        t.contains("Code erroné")
+    })
+    .await;
+    let price = |posd: &Posd| {
+        posd.ok("GET", "/v1/products", None)["products"]
+            .as_array()
+            .and_then(|a| a.iter().find(|p| p["sku"] == "BAGUETTE"))
+            .map(|p| p["price_cents"].clone())
+    };
+    assert_eq!(price(&posd), Some(json!(130)));
+    fill(&b, "pin", MANAGER_PIN).await;
+    b.keys(&enter.to_string()).await;
+    b.wait_text("#catalogue-status", Duration::from_secs(5), |t| {
+        t.contains("BAGUETTE")
+    })
+    .await;
+    assert_eq!(price(&posd), Some(json!(135)));
+    // The tracked baguette's stock was not counted again by the edit.
+    let stock = posd.ok("GET", "/v1/stock", None);
+    assert!(stock.to_string().contains("100000"), "{stock}");
+    b.close().await;
+}

@@ -7,14 +7,7 @@
 // or a reload sends it again under the same key, so a sale is neither lost nor recorded twice.
 'use strict';
 
-// Errors of the page's own code are kept where the browser tests read them (and fail on any).
-window.tillErrors = [];
-window.addEventListener('error', (e) => { window.tillErrors.push(String(e.message)); });
-window.addEventListener('unhandledrejection', (e) => { window.tillErrors.push(String(e.reason)); });
-
-const LANGS = ['fr', 'en'];
 const PENDING_KEY = 'posd.pendingSale';
-const LANG_KEY = 'posd.lang';
 const HELD_KEY = 'posd.heldTickets';
 // Keys typed closer together than this are a scanner's; a human's typing resets the buffer.
 const SCAN_GAP_MS = 60;
@@ -22,10 +15,7 @@ const HEALTH_EVERY_MS = 1000;
 // The scanners and the online shop change slowly: asked less often.
 const DEVICES_EVERY_MS = 5000;
 
-const state = {
-  lang: 'fr',
-  texts: {},
-  session: null,
+Object.assign(state, {
   register: '',
   products: [],
   category: null,
@@ -38,83 +28,13 @@ const state = {
   pending: null,
   weighing: null,
   lastSale: null,
-  online: true,
   health: null,
-};
+});
 
-const $ = (id) => document.getElementById(id);
 
 // ---------------------------------------------------------------------------- texts
 
-async function loadTexts(lang) {
-  const res = await fetch(`/assets/i18n/${lang}.json`);
-  state.texts = await res.json();
-  state.lang = lang;
-  document.documentElement.lang = lang;
-  document.title = t('title.till');
-  document.querySelectorAll('[data-t]').forEach((el) => { el.textContent = t(el.dataset.t); });
-  document.querySelectorAll('[data-t-placeholder]').forEach((el) => {
-    el.placeholder = t(el.dataset.tPlaceholder);
-  });
-  document.querySelectorAll('[data-lang-switch]').forEach((el) => { el.textContent = t('lang.other'); });
-}
-
-function t(key, params) {
-  let s = state.texts[key] ?? key;
-  for (const [k, v] of Object.entries(params || {})) s = s.split(`{${k}}`).join(String(v));
-  return s;
-}
-
-function money(cents) {
-  return new Intl.NumberFormat(state.lang === 'fr' ? 'fr-FR' : 'en-IE', {
-    style: 'currency', currency: 'EUR',
-  }).format(cents / 100);
-}
-
-// Euros as typed ("12,5", "12.50", "20") to cents; null when it is not an amount.
-function parseEuros(text) {
-  const s = text.trim().replace(',', '.');
-  if (!/^\d{1,7}(\.\d{0,2})?$/.test(s)) return null;
-  const [whole, frac = ''] = s.split('.');
-  return Number(whole) * 100 + Number((frac + '00').slice(0, 2));
-}
-
-function centsToInput(cents) {
-  const s = (cents / 100).toFixed(2);
-  return state.lang === 'fr' ? s.replace('.', ',') : s;
-}
-
 // ---------------------------------------------------------------------------- API
-
-class Offline extends Error {}
-
-async function api(method, path, body, headers = {}) {
-  const h = { ...headers };
-  if (body !== undefined) h['Content-Type'] = 'application/json';
-  if (method !== 'GET' && state.session) h['X-CSRF-Token'] = state.session.csrf;
-  let res;
-  try {
-    res = await fetch(path, {
-      method, headers: h, credentials: 'same-origin', cache: 'no-store',
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch (e) {
-    setOnline(false);
-    throw new Offline(String(e));
-  }
-  setOnline(true);
-  let data = null;
-  try { data = await res.json(); } catch (_) { data = null; }
-  if (res.status === 401 && state.session && path !== '/v1/session/sign-in') {
-    state.session = null;
-    showSignIn(t('error.session_expired'));
-  }
-  return { status: res.status, data };
-}
-
-function errorText(r) {
-  return r.data && r.data.error ? r.data.error.message : `HTTP ${r.status}`;
-}
 
 // ---------------------------------------------------------------------------- sign-in
 
@@ -727,12 +647,6 @@ function closePay() {
   $('pay-modal').hidden = true;
 }
 
-function randomKey() {
-  const bytes = new Uint8Array(16);
-  crypto.getRandomValues(bytes);
-  return `web-${[...bytes].map((b) => b.toString(16).padStart(2, '0')).join('')}`;
-}
-
 async function submitSale() {
   const body = {
     operator: state.session.operator,
@@ -1113,12 +1027,6 @@ async function toggleTraining() {
 
 // ---------------------------------------------------------------------------- status
 
-function setOnline(online) {
-  if (state.online === online) return;
-  state.online = online;
-  renderPills();
-}
-
 function setTraining(on) {
   $('training-banner').hidden = !on;
 }
@@ -1127,12 +1035,12 @@ async function pollHealth() {
   try {
     const res = await fetch('/v1/health', { cache: 'no-store' });
     state.health = await res.json();
-    setOnline(true);
+    noteOnline(true);
     setTraining(state.health.training);
     $('till-register').textContent = state.health.register_id;
     $('signin-register').textContent = state.health.register_id;
   } catch (_) {
-    setOnline(false);
+    noteOnline(false);
   }
   renderPills();
 }
@@ -1200,10 +1108,6 @@ function alertBar(text) {
   $('till-alert').hidden = !text;
 }
 
-function sleep(ms) {
-  return new Promise((r) => { setTimeout(r, ms); });
-}
-
 // ---------------------------------------------------------------------------- start
 
 function wire() {
@@ -1252,9 +1156,7 @@ function wire() {
   $('z-close').addEventListener('click', () => closeDay());
   $('training-toggle').addEventListener('click', () => toggleTraining());
   document.querySelectorAll('[data-lang-switch]').forEach((b) => b.addEventListener('click', async () => {
-    const next = LANGS[(LANGS.indexOf(state.lang) + 1) % LANGS.length];
-    localStorage.setItem(LANG_KEY, next);
-    await loadTexts(next);
+    await switchLanguage();
     renderPills();
     if (state.session) { renderCategories(); renderProducts(); renderTicket(); }
   }));
@@ -1263,8 +1165,9 @@ function wire() {
 async function start() {
   wire();
   loadHeld();
-  const saved = localStorage.getItem(LANG_KEY);
-  await loadTexts(LANGS.includes(saved) ? saved : 'fr');
+  hooks.onlineChanged = () => renderPills();
+  hooks.sessionEnded = () => showSignIn(t('error.session_expired'));
+  await loadTexts(savedLanguage());
   pollHealth();
   setInterval(pollHealth, HEALTH_EVERY_MS);
   setInterval(pollDevices, DEVICES_EVERY_MS);

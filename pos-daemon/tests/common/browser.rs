@@ -34,7 +34,10 @@ pub async fn start(width: u32, height: u32) -> Option<Browser> {
         eprintln!("skipped: chromium and chromedriver are not installed (scripts/test-all.sh installs them)");
         return None;
     };
-    let port = crate::common::emupos::free_port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
     let driver = Command::new(driver_bin)
         .arg(format!("--port={port}"))
         .stdin(Stdio::null())

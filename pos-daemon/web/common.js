@@ -1,0 +1,129 @@
+// What the web till and the back office share: their texts (one catalogue per language), money
+// as the shop writes it, and the API called with the browser session's cookie (every write
+// carries the session's CSRF token).
+'use strict';
+
+// Errors of the page's own code are kept where the browser tests read them (and fail on any).
+window.tillErrors = [];
+window.addEventListener('error', (e) => { window.tillErrors.push(String(e.message)); });
+window.addEventListener('unhandledrejection', (e) => { window.tillErrors.push(String(e.reason)); });
+
+const LANGS = ['fr', 'en'];
+const LANG_KEY = 'posd.lang';
+
+// The page's state; each page adds its own.
+const state = {
+  lang: 'fr',
+  texts: {},
+  session: null,
+  online: true,
+};
+
+// What a page does when posd becomes reachable or not, and when its session ends.
+const hooks = {
+  onlineChanged() {},
+  sessionEnded() {},
+};
+
+const $ = (id) => document.getElementById(id);
+
+// ---------------------------------------------------------------------------- texts
+
+async function loadTexts(lang) {
+  const res = await fetch(`/assets/i18n/${lang}.json`);
+  state.texts = await res.json();
+  state.lang = lang;
+  document.documentElement.lang = lang;
+  document.title = t(document.body.dataset.title || 'title.till');
+  document.querySelectorAll('[data-t]').forEach((el) => { el.textContent = t(el.dataset.t); });
+  document.querySelectorAll('[data-t-placeholder]').forEach((el) => {
+    el.placeholder = t(el.dataset.tPlaceholder);
+  });
+  document.querySelectorAll('[data-lang-switch]').forEach((el) => { el.textContent = t('lang.other'); });
+}
+
+function t(key, params) {
+  let s = state.texts[key] ?? key;
+  for (const [k, v] of Object.entries(params || {})) s = s.split(`{${k}}`).join(String(v));
+  return s;
+}
+
+function money(cents) {
+  return new Intl.NumberFormat(state.lang === 'fr' ? 'fr-FR' : 'en-IE', {
+    style: 'currency', currency: 'EUR',
+  }).format(cents / 100);
+}
+
+// Euros as typed ("12,5", "12.50", "20") to cents; null when it is not an amount.
+function parseEuros(text) {
+  const s = text.trim().replace(',', '.');
+  if (!/^\d{1,7}(\.\d{0,2})?$/.test(s)) return null;
+  const [whole, frac = ''] = s.split('.');
+  return Number(whole) * 100 + Number((frac + '00').slice(0, 2));
+}
+
+function centsToInput(cents) {
+  const s = (cents / 100).toFixed(2);
+  return state.lang === 'fr' ? s.replace('.', ',') : s;
+}
+
+// ---------------------------------------------------------------------------- API
+
+function noteOnline(online) {
+  if (state.online === online) return;
+  state.online = online;
+  hooks.onlineChanged(online);
+}
+
+class Offline extends Error {}
+
+async function api(method, path, body, headers = {}) {
+  const h = { ...headers };
+  if (body !== undefined) h['Content-Type'] = 'application/json';
+  if (method !== 'GET' && state.session) h['X-CSRF-Token'] = state.session.csrf;
+  let res;
+  try {
+    res = await fetch(path, {
+      method, headers: h, credentials: 'same-origin', cache: 'no-store',
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (e) {
+    noteOnline(false);
+    throw new Offline(String(e));
+  }
+  noteOnline(true);
+  let data = null;
+  try { data = await res.json(); } catch (_) { data = null; }
+  if (res.status === 401 && state.session && path !== '/v1/session/sign-in') {
+    state.session = null;
+    hooks.sessionEnded();
+  }
+  return { status: res.status, data };
+}
+
+function errorText(r) {
+  return r.data && r.data.error ? r.data.error.message : `HTTP ${r.status}`;
+}
+
+function sleep(ms) {
+  return new Promise((r) => { setTimeout(r, ms); });
+}
+
+function randomKey() {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return `web-${[...bytes].map((b) => b.toString(16).padStart(2, '0')).join('')}`;
+}
+
+// The language saved in this browser, else French.
+function savedLanguage() {
+  const saved = localStorage.getItem(LANG_KEY);
+  return LANGS.includes(saved) ? saved : 'fr';
+}
+
+// Switches to the next language and keeps it for the next visit.
+async function switchLanguage() {
+  const next = LANGS[(LANGS.indexOf(state.lang) + 1) % LANGS.length];
+  localStorage.setItem(LANG_KEY, next);
+  await loadTexts(next);
+}
