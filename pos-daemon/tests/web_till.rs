@@ -757,3 +757,89 @@ async fn the_back_office_keeps_the_catalogue_with_a_managers_pin_and_is_closed_t
     assert!(stock.to_string().contains("100000"), "{stock}");
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_back_office_receives_stock_shows_the_day_verifies_the_journal_and_keeps_the_merchant()
+{
+    let Some(b) = browser::start(1280, 800).await else {
+        return;
+    };
+    let posd = start("");
+    posd.sign_in("alice", common::CASHIER_PIN);
+    posd.ok(
+        "POST",
+        "/v1/sales",
+        Some(common::sale(json!({"sku":"BAGUETTE","quantity":3}), 500)),
+    );
+    let enter = char::from(fantoccini::key::Key::Enter);
+    b.client
+        .goto(&format!("http://127.0.0.1:{}/admin", posd.port))
+        .await
+        .expect("the back office");
+    b.touch("#signin-pin").await;
+    b.keys(&format!("{MANAGER_PIN}{enter}")).await;
+    b.shown("#catalogue-rows tr").await;
+
+    // A reception of 24 baguettes: 100 - 3 + 24.
+    b.touch("[data-section='stock']").await;
+    b.wait_text(
+        "#stock-rows tr[data-sku='BAGUETTE'] td:nth-child(3)",
+        Duration::from_secs(5),
+        |t| t == "97",
+    )
+    .await;
+    b.touch("#stock-quantity").await;
+    b.keys("24").await;
+    b.touch("#stock-add").await;
+    b.touch("#stock-pin").await;
+    b.keys(MANAGER_PIN).await;
+    b.touch("#stock-save").await;
+    b.wait_text(
+        "#stock-rows tr[data-sku='BAGUETTE'] td:nth-child(3)",
+        Duration::from_secs(5),
+        |t| t == "121",
+    )
+    .await;
+    b.screenshot("back-office-stock").await;
+
+    // The day's figures: the sale of 3,90 €.
+    b.touch("[data-section='day']").await;
+    b.wait_text("#day-total", Duration::from_secs(5), |t| t.contains("3,90"))
+        .await;
+
+    // The journal verified from the page.
+    b.touch("[data-section='journal']").await;
+    b.touch("#journal-verify").await;
+    let result = b
+        .wait_text("#journal-verify-result", Duration::from_secs(20), |t| {
+            t.contains("intègre")
+        })
+        .await;
+    assert!(result.contains("enregistrements vérifiés"), "{result}");
+
+    // The merchant's address, changed with the PIN and journaled.
+    b.touch("[data-section='shop']").await;
+    let address = b.shown("#merchant-address").await;
+    b.wait_text("#sync-state", Duration::from_secs(5), |t| {
+        t.contains("Aucune boutique")
+    })
+    .await;
+    address.clear().await.expect("clear");
+    address
+        .send_keys("14 rue de la Paix, 75002 Paris")
+        .await
+        .expect("address");
+    b.touch("#merchant-pin").await;
+    b.keys(MANAGER_PIN).await;
+    b.touch("#merchant-save").await;
+    b.wait_text("#merchant-status", Duration::from_secs(5), |t| {
+        t.contains("enregistrées")
+    })
+    .await;
+    let config = posd.ok("GET", "/v1/config", None);
+    assert_eq!(
+        config["merchant"]["address"],
+        "14 rue de la Paix, 75002 Paris"
+    );
+    b.close().await;
+}

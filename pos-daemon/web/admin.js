@@ -1,6 +1,8 @@
 // The back office: a manager signs in and keeps the catalogue (products, prices, VAT rates,
-// barcodes, categories, stock tracking). Every change is a manager action for posd: the
-// manager's PIN goes with it, as with any client.
+// barcodes, categories, stock tracking), the stock (levels, receptions, counts), reads the day's
+// figures, verifies and archives the journal, and keeps the merchant's details and the online
+// shop's sync. Every change is a manager action for posd: the manager's PIN goes with it, as with
+// any client.
 'use strict';
 
 Object.assign(state, {
@@ -8,7 +10,11 @@ Object.assign(state, {
   vatRates: [],
   editing: null,
   search: '',
+  section: 'catalogue',
+  stockLines: [],
 });
+
+const SECTIONS = ['catalogue', 'stock', 'day', 'journal', 'shop'];
 
 // ---------------------------------------------------------------------------- sign-in
 
@@ -60,8 +66,183 @@ async function showAdmin() {
   $('sections').hidden = false;
   $('admin-sign-out').hidden = false;
   $('admin-who').textContent = state.session.name;
-  $('catalogue').hidden = false;
-  await loadCatalogue();
+  await showSection(state.section);
+}
+
+async function showSection(name) {
+  state.section = name;
+  for (const id of SECTIONS) $(id).hidden = id !== name;
+  document.querySelectorAll('[data-section]').forEach((b) => {
+    b.setAttribute('aria-selected', String(b.dataset.section === name));
+  });
+  if (name === 'catalogue') await loadCatalogue();
+  else if (name === 'stock') await loadStock();
+  else if (name === 'day') await loadDay();
+  else if (name === 'shop') await loadShop();
+}
+
+// The answer's error for a person: a wrong PIN said plainly, anything else as posd says it.
+function failure(r) {
+  if (!r) return t('status.network.bad');
+  const code = r.data && r.data.error ? r.data.error.code : '';
+  return code === 'wrong_pin' ? t('pin.wrong') : t('error.generic', { message: errorText(r) });
+}
+
+// Takes the PIN typed in `id` (and empties the field).
+function takePin(id) {
+  const pin = $(id).value;
+  $(id).value = '';
+  return pin;
+}
+
+// ---------------------------------------------------------------------------- stock
+
+function quantityText(milli, unit) {
+  return unit === 'kg' ? `${(milli / 1000).toFixed(3)} kg` : String(milli / 1000);
+}
+
+async function loadStock() {
+  const [levels, low, products] = await Promise.all([
+    api('GET', '/v1/stock').catch(() => null),
+    api('GET', '/v1/stock/low').catch(() => null),
+    api('GET', '/v1/products').catch(() => null),
+  ]);
+  if (products && products.status === 200) state.products = products.data.products;
+  const bySku = new Map(state.products.map((p) => [p.sku, p]));
+  const lowSkus = new Set(low && low.status === 200 ? low.data.low.map((l) => l.sku) : []);
+  const tbody = $('stock-rows');
+  tbody.replaceChildren();
+  for (const l of levels && levels.status === 200 ? levels.data.levels : []) {
+    const p = bySku.get(l.sku);
+    const unit = p ? p.unit : 'piece';
+    const tr = document.createElement('tr');
+    tr.dataset.sku = l.sku;
+    if (lowSkus.has(l.sku)) tr.className = 'low';
+    const cells = [l.sku, p ? p.label : '', quantityText(l.on_hand_milli, unit), quantityText(l.reserved_milli, unit),
+      quantityText(l.available_milli, unit), l.low_milli === null ? '—' : quantityText(l.low_milli, unit)];
+    cells.forEach((v, i) => { const td = document.createElement('td'); td.textContent = v; if (i >= 2) td.className = 'num'; tr.append(td); });
+    tbody.append(tr);
+  }
+  const select = $('stock-sku');
+  select.replaceChildren(...state.products.filter((p) => p.track_stock).map((p) => {
+    const o = document.createElement('option');
+    o.value = p.sku;
+    o.textContent = `${p.sku} · ${p.label}`;
+    return o;
+  }));
+  renderStockLines();
+}
+
+function renderStockLines() {
+  $('stock-lines').replaceChildren(...state.stockLines.map((l) => {
+    const li = document.createElement('li');
+    li.textContent = `${l.sku} : ${l.quantity}`;
+    return li;
+  }));
+  $('stock-save').disabled = state.stockLines.length === 0;
+}
+
+function addStockLine() {
+  const p = state.products.find((x) => x.sku === $('stock-sku').value);
+  const q = Number($('stock-quantity').value.trim());
+  if (!p || !Number.isInteger(q) || q < 0 || q > 1000000) { $('stock-error').textContent = t('entry.invalid'); return; }
+  $('stock-error').textContent = '';
+  state.stockLines.push({ sku: p.sku, quantity: q, milli: p.unit === 'kg' ? q : q * 1000 });
+  $('stock-quantity').value = '';
+  renderStockLines();
+}
+
+async function saveStock() {
+  const kind = $('stock-kind').value;
+  const body = {
+    operator: state.session.operator,
+    pin: takePin('stock-pin'),
+    id: randomKey(),
+    lines: state.stockLines.map((l) => ({ sku: l.sku, quantity_milli: l.milli })),
+  };
+  const r = await api('POST', `/v1/stock/${kind}`, body).catch(() => null);
+  if (!r || r.status !== 200) { $('stock-error').textContent = failure(r); return; }
+  $('stock-error').textContent = '';
+  $('stock-status').textContent = t('stock.saved', { count: r.data.movements });
+  state.stockLines = [];
+  await loadStock();
+}
+
+// ---------------------------------------------------------------------------- the day's figures
+
+async function loadDay() {
+  const r = await api('GET', '/v1/reports/x').catch(() => null);
+  if (!r || r.status !== 200) { $('day-error').textContent = failure(r); return; }
+  $('day-error').textContent = '';
+  $('day-totals').replaceChildren(...xTable(r.data, 'day-total'));
+}
+
+// ---------------------------------------------------------------------------- the journal
+
+async function verifyJournal() {
+  $('journal-verify-result').textContent = t('journal.verifying');
+  const r = await api('POST', '/v1/journal/verify').catch(() => null);
+  if (!r || r.status !== 200) { $('journal-verify-result').textContent = failure(r); return; }
+  const v = r.data;
+  const lines = [v.intact ? t('journal.intact', { records: v.records }) : t('journal.broken', { records: v.records, findings: v.findings.length })];
+  for (const f of v.findings.slice(0, 20)) lines.push(`• ${typeof f === 'string' ? f : JSON.stringify(f)}`);
+  $('journal-verify-result').textContent = lines.join('\n');
+}
+
+async function archiveMonth() {
+  const body = { period: $('archive-month').value.trim(), operator: state.session.operator, pin: takePin('archive-pin') };
+  $('archive-error').textContent = '';
+  const r = await api('POST', '/v1/journal/archives', body).catch(() => null);
+  if (!r || r.status !== 200) { $('archive-error').textContent = failure(r); return; }
+  $('archive-result').textContent = t('journal.archived', { label: r.data.label, records: r.data.records, file: r.data.file, sha: r.data.file_sha256 });
+}
+
+// ---------------------------------------------------------------------------- the shop
+
+async function loadShop() {
+  const [c, y] = await Promise.all([api('GET', '/v1/config').catch(() => null), api('GET', '/v1/sync').catch(() => null)]);
+  if (c && c.status === 200) {
+    const m = c.data.merchant;
+    $('merchant-name').value = m.name;
+    $('merchant-address').value = m.address;
+    $('merchant-siret').value = m.siret;
+    $('merchant-vat').value = m.vat_id;
+  }
+  const box = $('sync-state');
+  box.replaceChildren();
+  const configured = y && y.status === 200 && y.data.configured;
+  $('sync-reconcile').disabled = !configured;
+  if (!configured) { box.textContent = t('sync.none'); return; }
+  const table = document.createElement('table');
+  table.className = 'grid-table';
+  table.append(row(cell('th', t('sync.shop')), cell('th', t('sync.waiting'), 'num'), cell('th', t('sync.problems'), 'num'), cell('th', t('sync.last_ok')), cell('th', t('sync.error'))));
+  for (const sh of y.data.shops) {
+    const last = sh.last_ok_ms ? new Date(sh.last_ok_ms).toLocaleString(state.lang === 'fr' ? 'fr-FR' : 'en-GB') : '—';
+    table.append(row(cell('td', sh.shop), cell('td', String(sh.backlog.pending + sh.backlog.inflight + sh.backlog.uncertain), 'num'),
+      cell('td', String(sh.problems.length), 'num'), cell('td', last), cell('td', sh.last_error || '')));
+  }
+  box.append(table);
+}
+
+async function saveMerchant() {
+  const body = {
+    merchant: { name: $('merchant-name').value.trim(), address: $('merchant-address').value.trim(), siret: $('merchant-siret').value.trim(), vat_id: $('merchant-vat').value.trim() },
+    operator: state.session.operator,
+    pin: takePin('merchant-pin'),
+  };
+  const r = await api('PUT', '/v1/config/merchant', body).catch(() => null);
+  if (!r || r.status !== 200) { $('merchant-error').textContent = failure(r); return; }
+  $('merchant-error').textContent = '';
+  $('merchant-status').textContent = t('merchant.saved');
+}
+
+async function reconcile() {
+  const r = await api('POST', '/v1/sync/reconcile', { operator: state.session.operator, pin: takePin('sync-pin') }).catch(() => null);
+  if (!r || r.status !== 200) { $('sync-error').textContent = failure(r); return; }
+  $('sync-error').textContent = '';
+  const drift = r.data.shops.reduce((n, sh) => n + sh.drift.length, 0);
+  $('sync-result').textContent = t('sync.reconciled', { count: drift });
+  await loadShop();
 }
 
 async function signOut() {
@@ -186,12 +367,19 @@ async function start() {
   $('product-new').addEventListener('click', () => editProduct(null));
   $('product-form').addEventListener('submit', (e) => saveProduct(e));
   $('product-cancel').addEventListener('click', () => { $('product-modal').hidden = true; });
+  document.querySelectorAll('[data-section]').forEach((b) => b.addEventListener('click', () => showSection(b.dataset.section)));
+  $('stock-add').addEventListener('click', () => addStockLine());
+  $('stock-save').addEventListener('click', () => saveStock());
+  $('journal-verify').addEventListener('click', () => verifyJournal());
+  $('archive-go').addEventListener('click', () => archiveMonth());
+  $('merchant-save').addEventListener('click', () => saveMerchant());
+  $('sync-reconcile').addEventListener('click', () => reconcile());
   document.addEventListener('keydown', (e) => {
     if (e.key === 'Escape' && !$('product-modal').hidden) $('product-modal').hidden = true;
   });
   document.querySelectorAll('[data-lang-switch]').forEach((b) => b.addEventListener('click', async () => {
     await switchLanguage();
-    if (state.session) renderCatalogue();
+    if (state.session) await showSection(state.section);
   }));
   await loadTexts(savedLanguage());
   const r = await api('GET', '/v1/session').catch(() => null);

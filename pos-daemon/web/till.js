@@ -947,45 +947,9 @@ async function loadX() {
   renderX(r.data);
 }
 
-function cell(tag, text, cls) {
-  const c = document.createElement(tag);
-  c.textContent = text;
-  if (cls) c.className = cls;
-  return c;
-}
-
-function row(...cells) {
-  const tr = document.createElement('tr');
-  tr.append(...cells);
-  return tr;
-}
-
 function renderX(x) {
-  const d = x.day;
-  state.xTotal = d.total;
-  const box = $('x-totals');
-  box.replaceChildren();
-  const head = document.createElement('p');
-  head.textContent = x.open_day ? t('reports.day', { day: x.open_day }) : t('reports.no_day');
-  const table = document.createElement('table');
-  table.append(
-    row(cell('th', t('reports.sales')), cell('td', String(d.sales), 'num'), cell('td', ''), cell('td', '')),
-    row(cell('th', t('reports.refunds')), cell('td', String(d.refunds), 'num'), cell('td', ''), cell('td', '')),
-    row(cell('th', ''), cell('th', t('reports.net'), 'num'), cell('th', t('reports.vat'), 'num'), cell('th', t('reports.gross'), 'num')),
-  );
-  for (const v of d.vat) {
-    const rate = (v.rate / 100).toLocaleString(state.lang === 'fr' ? 'fr-FR' : 'en-GB');
-    table.append(row(cell('th', t('reports.vat_rate', { rate: `${rate} %` })), cell('td', money(v.net), 'num'), cell('td', money(v.vat), 'num'), cell('td', money(v.gross), 'num')));
-  }
-  table.append(row(cell('th', t('reports.payments')), cell('td', ''), cell('td', ''), cell('td', '')));
-  for (const p of d.payments.filter((p) => p.amount !== 0)) {
-    table.append(row(cell('td', t(`method.${p.method}`)), cell('td', ''), cell('td', ''), cell('td', money(p.amount), 'num')));
-  }
-  const grand = row(cell('td', t('reports.total')), cell('td', ''), cell('td', ''), cell('td', money(d.total), 'num'));
-  grand.className = 'grand';
-  grand.id = 'x-day-total';
-  table.append(grand);
-  box.append(head, table);
+  state.xTotal = x.day.total;
+  $('x-totals').replaceChildren(...xTable(x));
 }
 
 async function printX() {
