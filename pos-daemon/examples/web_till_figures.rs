@@ -94,7 +94,8 @@ async fn main() {
         std::process::exit(2);
     };
 
-    // First loads: the page, its script, its styles and its texts, from posd, cache disabled.
+    // First loads: the page, its scripts, its styles and its texts, from posd (each load asks
+    // again: the assets are served `no-cache`), up to the sign-in screen listing the operators.
     let mut loads = Vec::new();
     for _ in 0..20 {
         b.client.goto(&url).await.expect("the till's page");
@@ -104,8 +105,8 @@ async fn main() {
             .execute(
                 "const n = performance.getEntriesByType('navigation')[0]; \
                  const r = performance.getEntriesByType('resource'); \
-                 return [n.loadEventEnd - n.startTime, \
-                         r.filter((e) => e.name.includes('/i18n/')).map((e) => e.responseEnd)[0] || 0, \
+                 const ready = performance.getEntriesByName('till-ready')[0]; \
+                 return [n.loadEventEnd - n.startTime, ready ? ready.startTime : NaN, \
                          n.encodedBodySize + r.reduce((s, e) => s + e.encodedBodySize, 0)];",
                 Vec::new(),
             )
@@ -159,8 +160,8 @@ async fn main() {
     let assets: usize = pos_daemon::web::files().map(|(_, bytes)| bytes.len()).sum();
     let mut load_ms: Vec<f64> = loads.iter().map(|l| l.0).collect();
     load_ms.sort_by(f64::total_cmp);
-    let mut texts_ms: Vec<f64> = loads.iter().map(|l| l.1).collect();
-    texts_ms.sort_by(f64::total_cmp);
+    let mut ready_ms: Vec<f64> = loads.iter().map(|l| l.1).collect();
+    ready_ms.sort_by(f64::total_cmp);
     println!("web till figures, {sales} sales of 3 scanned items paid in cash, posd at {addr}");
     println!(
         "assets built into posd: {assets} bytes ({:.0} KB); transferred on a first load: {:.0} bytes",
@@ -168,11 +169,11 @@ async fn main() {
         loads.last().map_or(0.0, |l| l.2)
     );
     println!(
-        "first load (20 loads, load event): p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms; texts received by p50 {:.1} ms",
-        percentile(&load_ms, 0.5),
-        percentile(&load_ms, 0.95),
-        load_ms.last().copied().unwrap_or(f64::NAN),
-        percentile(&texts_ms, 0.5)
+        "first load (20 loads): the sign-in screen usable (operators listed, texts in) p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms; load event p50 {:.1} ms",
+        percentile(&ready_ms, 0.5),
+        percentile(&ready_ms, 0.95),
+        ready_ms.last().copied().unwrap_or(f64::NAN),
+        percentile(&load_ms, 0.5)
     );
     let max_touches = touches.iter().max().copied().unwrap_or(0);
     println!("touches or keys besides the scans, per sale: {max_touches}");
