@@ -219,7 +219,7 @@ async fn serve_async(
         tokio::spawn(scanners::run(app.clone(), s));
     }
     tracing::info!(%addr, "posd listening");
-    if !addr.ip().is_loopback() {
+    if !addr.ip().is_loopback() && !app.config.api.tls_proxy {
         // posd speaks plain HTTP: its bearer tokens and PINs cross the network as they are.
         tracing::warn!(
             %addr,

@@ -843,3 +843,114 @@ async fn the_back_office_receives_stock_shows_the_day_verifies_the_journal_and_k
     );
     b.close().await;
 }
+
+#[test]
+fn behind_a_tls_proxy_the_session_cookie_is_secure() {
+    let posd = common::start_configured("tls_proxy = true", "", &[]);
+    let (status, head, _) = http(
+        posd.port,
+        "POST",
+        "/v1/session/sign-in",
+        &["Content-Type: application/json"],
+        Some(r#"{"operator":"alice","pin":"1234"}"#),
+    );
+    assert_eq!(status, 200);
+    let cookie = head
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .expect("a cookie");
+    assert!(cookie.ends_with("; Secure"), "{cookie}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_serial_scanner_sells_through_the_event_stream_and_training_and_lock_out_show() {
+    let Some(b) = browser::start(1280, 800).await else {
+        return;
+    };
+    let emupos = Emupos::start();
+    let posd = start(&format!(
+        "{}\n[[scanners]]\npath = \"{}\"\n",
+        printer_config(&emupos),
+        emupos.scanner_link.display()
+    ));
+    // Wrong PINs: the lock-out and how long it lasts are shown.
+    b.client
+        .goto(&format!("http://127.0.0.1:{}/", posd.port))
+        .await
+        .expect("page");
+    b.touch("#operators button[data-operator='alice']").await;
+    for _ in 0..3 {
+        for d in "0000".chars() {
+            b.touch(&format!("#pinpad [data-digit='{d}']")).await;
+        }
+        b.touch("#pin-ok").await;
+        b.wait_text("#signin-error", Duration::from_secs(10), |t| !t.is_empty())
+            .await;
+    }
+    for d in common::CASHIER_PIN.chars() {
+        b.touch(&format!("#pinpad [data-digit='{d}']")).await;
+    }
+    b.touch("#pin-ok").await;
+    b.wait_text("#signin-error", Duration::from_secs(10), |t| {
+        t.contains("Trop de codes erronés")
+    })
+    .await;
+    let till = b
+        .client
+        .find(fantoccini::Locator::Css("#till"))
+        .await
+        .expect("till");
+    assert_eq!(
+        till.is_displayed().await.ok(),
+        Some(false),
+        "locked out, not signed in"
+    );
+
+    // Marie signs in; a scan on the serial scanner comes to the page through posd's events.
+    sign_in(&b, posd.port, "marie", MANAGER_PIN).await;
+    b.wait_text("#pill-scanners", Duration::from_secs(15), |t| {
+        t.contains("Scanner connecté")
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while b.count("#lines li").await == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the serial scan never reached the page"
+        );
+        emupos.scan("96385074");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    assert!(b.text("#lines li .l-label").await.contains("Vin rouge"));
+
+    // Training mode on, from the page: "MODE ÉCOLE" on the screen, and on the ticket's receipt.
+    b.touch("#open-reports").await;
+    b.touch("#training-toggle").await;
+    b.shown("#manager-modal").await;
+    for d in MANAGER_PIN.chars() {
+        b.touch(&format!("#manager-pad [data-mdigit='{d}']")).await;
+    }
+    b.touch("#manager-ok").await;
+    b.wait_text("#training-banner", Duration::from_secs(5), |t| {
+        t.contains("MODE ÉCOLE")
+    })
+    .await;
+    b.touch("#reports-close").await;
+    b.touch("#pay").await;
+    b.touch("[data-method='card']").await;
+    b.wait_text("#done-title", Duration::from_secs(10), |t| {
+        t.contains("n° 1")
+    })
+    .await;
+    assert_eq!(posd.count_kind("training"), 1);
+    assert_eq!(posd.count_kind("sale"), 0);
+    let receipts = emupos.wait_receipts(1);
+    assert!(
+        receipts[0].to_uppercase().contains("ÉCOLE")
+            || receipts[0].to_uppercase().contains("FORMATION"),
+        "{}",
+        receipts[0]
+    );
+    b.screenshot("training").await;
+    b.close().await;
+}

@@ -56,9 +56,11 @@ pub(super) fn session_cookie(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The `Set-Cookie` value that gives a browser its session (no `Max-Age`: the browser forgets
-/// it when it closes; posd ends it after `api.session_idle_secs` without a request).
-fn set_cookie(token: &str) -> String {
-    format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict")
+/// it when it closes; posd ends it after `api.session_idle_secs` without a request). Behind a
+/// TLS proxy (`api.tls_proxy`) it is `Secure`: never sent over plain HTTP.
+fn set_cookie(token: &str, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}")
 }
 
 /// The `Set-Cookie` value that removes it.
@@ -164,7 +166,10 @@ async fn browser_sign_in(
     let answer = session_answer(&app, &op.id, opened.csrf)?;
     Ok((
         AppendHeaders([
-            (header::SET_COOKIE, set_cookie(&opened.token)),
+            (
+                header::SET_COOKIE,
+                set_cookie(&opened.token, app.config.api.tls_proxy),
+            ),
             (header::CACHE_CONTROL, "no-store".to_string()),
         ]),
         Json(answer),

@@ -233,6 +233,11 @@ pub struct ApiConfig {
     /// longest.
     #[serde(default = "default_max_sessions")]
     pub max_sessions: usize,
+    /// posd is reached through a TLS reverse proxy (tablets on the shop's network): browser
+    /// session cookies are marked `Secure`, and listening beyond this machine is not warned
+    /// about. posd itself speaks plain HTTP, to the proxy.
+    #[serde(default)]
+    pub tls_proxy: bool,
 }
 
 fn default_max_connections() -> usize {
@@ -256,6 +261,7 @@ impl Default for ApiConfig {
             max_connections: default_max_connections(),
             session_idle_secs: default_session_idle_secs(),
             max_sessions: default_max_sessions(),
+            tls_proxy: false,
         }
     }
 }
