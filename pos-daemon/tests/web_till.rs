@@ -103,6 +103,11 @@ async fn a_cashier_signs_in_scans_three_codes_pays_cash_and_the_receipt_prints()
         .await;
     assert!(change.contains("0,45"), "change {change:?}");
     assert!(b.text("#done-title").await.contains("Ticket n° 1"));
+    let detail = b.text("#done-detail").await;
+    assert!(
+        detail.contains("19,55") && detail.contains("payé 20,00"),
+        "{detail}"
+    );
     b.screenshot("change").await;
 
     let receipts = emupos.wait_receipts(1);
@@ -273,6 +278,30 @@ async fn the_network_cut_during_a_payment_makes_exactly_one_sale() {
     assert_eq!(emupos.wait_receipts(1).len(), 1);
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(emupos.receipts().len(), 1);
+
+    // The same for a refund: its answer lost, the money goes out once.
+    b.touch("#done-next").await;
+    b.touch("#open-refund").await;
+    b.shown("#refund-find").await;
+    b.scan("1").await;
+    b.touch("#refund-lines li[data-line='0']").await;
+    relay.drop_answers();
+    b.touch("#refund-go").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while posd.count_kind("refund") < 1 {
+        assert!(Instant::now() < deadline, "the refund never reached posd");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    b.wait_text("#refund-error", Duration::from_secs(10), |t| {
+        t.contains("injoignable")
+    })
+    .await;
+    relay.pass();
+    b.wait_text("#done-change", Duration::from_secs(15), |t| {
+        t.contains("1,30")
+    })
+    .await;
+    assert_eq!(posd.count_kind("refund"), 1, "one refund, never two");
     b.close().await;
 }
 
@@ -534,6 +563,33 @@ async fn returns_by_receipt_code_a_void_with_a_managers_pin_and_the_z_from_the_p
         .await;
     assert!(given.contains("9,50"));
     b.touch("#done-next").await;
+    let sale = posd.ok("GET", "/v1/tickets/by-number/1", None);
+    assert_eq!(
+        sale["returned"]["lines"],
+        json!([{"original_line": 1, "quantity_milli": 1000, "amount_cents": 950}]),
+        "{sale}"
+    );
+    assert_eq!(sale["returned"]["total_cents"], 950);
+    // Found again, the wine is shown as returned already and cannot be picked twice.
+    b.touch("#open-refund").await;
+    b.shown("#refund-find").await;
+    b.scan("1").await;
+    b.wait_text(
+        "#refund-lines li[data-line='1'] .l-detail",
+        Duration::from_secs(5),
+        |t| t.contains("déjà rendu"),
+    )
+    .await;
+    b.touch("#refund-lines li[data-line='1']").await;
+    assert!(b
+        .shown("#refund-go")
+        .await
+        .attr("disabled")
+        .await
+        .ok()
+        .flatten()
+        .is_some());
+    b.touch("#refund-cancel").await;
 
     // Ticket 2 voided, found by its number: a manager's PIN on the spot, a wrong one first.
     b.touch("#open-refund").await;

@@ -115,6 +115,28 @@ function randomKey() {
   return `web-${[...bytes].map((b) => b.toString(16).padStart(2, '0')).join('')}`;
 }
 
+// POSTs a ticket (a sale, a refund) under its idempotency key until posd gives a definite
+// answer: a network failure, the same key still being served (409 idempotency_in_progress) or
+// an outcome posd could not know (5xx) are sent again under the same key, which posd answers as
+// the first time; so the ticket is journaled once, whatever the network does. `waiting(text)`
+// says why it waits. Returns the definite answer.
+async function postKeyed(path, body, key, waiting) {
+  for (;;) {
+    let r;
+    try {
+      r = await api('POST', path, body, { 'Idempotency-Key': key });
+    } catch (_) {
+      waiting(t('pay.offline'));
+      await sleep(1000);
+      continue;
+    }
+    const code = r.data && r.data.error ? r.data.error.code : null;
+    if (r.status === 409 && code === 'idempotency_in_progress') { await sleep(300); continue; }
+    if (r.status >= 500) { waiting(errorText(r)); await sleep(1000); continue; }
+    return r;
+  }
+}
+
 // The language saved in this browser, else French.
 function savedLanguage() {
   const saved = localStorage.getItem(LANG_KEY);

@@ -672,14 +672,7 @@ async function sendPending() {
   document.querySelectorAll('#pay-modal button').forEach((b) => { b.disabled = true; });
   $('pay-status').textContent = t('pay.sending');
   for (;;) {
-    let r;
-    try {
-      r = await api('POST', '/v1/sales', p.body, { 'Idempotency-Key': p.key });
-    } catch (_) {
-      $('pay-status').textContent = t('pay.offline');
-      await sleep(1000);
-      continue;
-    }
+    const r = await postKeyed('/v1/sales', p.body, p.key, (why) => { $('pay-status').textContent = why; });
     const code = r.data && r.data.error ? r.data.error.code : null;
     if (r.status === 401) return; // signed out: sent again after the next sign-in
     if (r.status === 403 && code === 'manager_required') {
@@ -693,8 +686,6 @@ async function sendPending() {
         continue;
       }
     }
-    if (r.status === 409 && code === 'idempotency_in_progress') { await sleep(300); continue; }
-    if (r.status >= 500) { $('pay-status').textContent = errorText(r); await sleep(1000); continue; }
     state.pending = null;
     localStorage.removeItem(PENDING_KEY);
     document.querySelectorAll('#pay-modal button').forEach((b) => { b.disabled = false; });
@@ -727,7 +718,8 @@ function resumePending() {
 function saleDone(sale) {
   state.lastSale = sale;
   $('pay-modal').hidden = true;
-  const paid = sale.payments.reduce((s, p) => s + p.amount_cents, 0);
+  // The payments as journaled (`amount` in cents).
+  const paid = sale.payments.reduce((s, p) => s + p.amount, 0);
   $('done-title').textContent = t('done.title', { number: sale.ticket_number });
   $('done-change').textContent = money(sale.change_cents);
   $('done-detail').textContent = t('done.detail', { total: money(sale.total_cents), paid: money(paid) });
@@ -848,9 +840,24 @@ async function findOriginal() {
   renderRefund();
 }
 
+// What remains of line `i` of the original: its quantity and amount less what earlier refunds
+// returned (posd gives those with the sale).
+function remainingOf(i) {
+  const o = refund.original;
+  const l = o.body.lines[i];
+  const back = ((o.returned && o.returned.lines) || []).find((r) => r.original_line === i);
+  return {
+    quantity: l.quantity - (back ? back.quantity_milli : 0),
+    amount: l.total - (back ? back.amount_cents : 0),
+  };
+}
+
 function refundTotal() {
-  const lines = refund.original ? refund.original.body.lines : [];
-  return [...refund.picked].reduce((sum, i) => sum + lines[i].total, 0);
+  return [...refund.picked].reduce((sum, i) => sum + remainingOf(i).amount, 0);
+}
+
+function remainingLines() {
+  return refund.original.body.lines.map((_, i) => i).filter((i) => remainingOf(i).quantity > 0);
 }
 
 function renderRefund() {
@@ -863,21 +870,25 @@ function renderRefund() {
   const ol = $('refund-lines');
   ol.replaceChildren();
   o.body.lines.forEach((l, i) => {
+    const left = remainingOf(i);
     const li = document.createElement('li');
     li.dataset.line = String(i);
     li.setAttribute('aria-selected', String(refund.picked.has(i)));
+    li.setAttribute('aria-disabled', String(left.quantity <= 0));
     li.tabIndex = 0;
     const label = document.createElement('span');
     label.className = 'l-label';
     label.textContent = l.label;
     const amount = document.createElement('span');
     amount.className = 'l-amount';
-    amount.textContent = money(l.total);
+    amount.textContent = money(left.amount);
     const detail = document.createElement('span');
     detail.className = 'l-detail';
-    detail.textContent = l.unit === 'kg' ? `${(l.quantity / 1000).toFixed(3)} kg` : `${l.quantity / 1000} ×`;
+    detail.textContent = left.quantity <= 0 ? t('refund.already')
+      : (l.unit === 'kg' ? `${(left.quantity / 1000).toFixed(3)} kg` : `${left.quantity / 1000} ×`);
     li.append(label, amount, detail);
     li.addEventListener('click', () => {
+      if (left.quantity <= 0) return;
       if (refund.picked.has(i)) refund.picked.delete(i); else refund.picked.add(i);
       renderRefund();
     });
@@ -885,6 +896,7 @@ function renderRefund() {
   });
   $('refund-total').textContent = money(refund.picked.size ? refundTotal() : 0);
   $('refund-go').disabled = refund.picked.size === 0;
+  $('refund-void').disabled = remainingLines().length === 0;
   document.querySelectorAll('[data-refund-method]').forEach((b) => {
     b.setAttribute('aria-pressed', String(b.dataset.refundMethod === refund.method));
   });
@@ -893,32 +905,30 @@ function renderRefund() {
 async function submitRefund(isVoid) {
   const o = refund.original;
   if (!o) return;
-  const total = isVoid ? o.body.total : refundTotal();
+  const picked = isVoid ? remainingLines() : [...refund.picked].sort((a, b) => a - b);
+  const total = picked.reduce((sum, i) => sum + remainingOf(i).amount, 0);
   const body = {
     operator: state.session.operator,
     original_seq: o.seq,
     reason: $('refund-reason').selectedOptions[0].textContent,
-    // A void returns every line whole.
-    lines: (isVoid ? o.body.lines.map((_, i) => i) : [...refund.picked].sort((a, b) => a - b)).map((i) => ({
-      original_line: i, quantity_milli: o.body.lines[i].quantity,
-    })),
+    // What remains of each line picked (a void: of every line), returned whole.
+    lines: picked.map((i) => ({ original_line: i, quantity_milli: remainingOf(i).quantity })),
     payments: [{ method: refund.method, amount_cents: total }],
     void: isVoid,
   };
   $('refund-error').textContent = '';
-  let r;
-  try {
-    r = await api('POST', '/v1/refunds', body, { 'Idempotency-Key': randomKey() });
-    if (r.status === 403 && r.data && r.data.error.code === 'manager_required') {
-      const why = isVoid ? t('refund.void_why', { number: o.number }) : t('refund.why', { total: money(total) });
-      const m = await askManager(why);
-      if (!m) return;
-      r = await api('POST', '/v1/refunds', { ...body, manager: m.operator, manager_pin: m.pin }, { 'Idempotency-Key': randomKey() });
-    }
-  } catch (_) {
-    $('refund-error').textContent = t('status.network.bad');
-    return;
+  // Money goes out once: the refund is sent under one key until posd answers for sure.
+  const waiting = (why) => { $('refund-error').textContent = why; };
+  const buttons = document.querySelectorAll('#refund-modal button');
+  buttons.forEach((b) => { b.disabled = true; });
+  let r = await postKeyed('/v1/refunds', body, randomKey(), waiting);
+  if (r.status === 403 && r.data && r.data.error.code === 'manager_required') {
+    const why = isVoid ? t('refund.void_why', { number: o.number }) : t('refund.why', { total: money(total) });
+    const m = await askManager(why);
+    if (m) r = await postKeyed('/v1/refunds', { ...body, manager: m.operator, manager_pin: m.pin }, randomKey(), waiting);
   }
+  buttons.forEach((b) => { b.disabled = false; });
+  renderRefund();
   if (r.status !== 200) {
     $('refund-error').textContent = r.data && r.data.error && r.data.error.code === 'wrong_pin'
       ? t('pin.wrong') : t('error.generic', { message: errorText(r) });

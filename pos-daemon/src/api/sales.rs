@@ -633,6 +633,66 @@ struct RecordAnswer {
     receipt_code: Option<String>,
     /// Its print job (the whole job: state, error), if one was queued.
     print_job: Option<crate::ops::Job>,
+    /// For a sale: what its refunds and voids have returned so far (absent for other kinds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    returned: Option<Returned>,
+}
+
+/// What has been returned of a sale.
+#[derive(Serialize, ToSchema, Default)]
+struct Returned {
+    /// The refunds and voids of the sale, by sequence number.
+    refunds: Vec<u64>,
+    /// Per line of the sale returned at least in part: how much (thousandths of a piece or
+    /// grams, positive).
+    lines: Vec<ReturnedLine>,
+    /// The money given back, in cents (positive).
+    total_cents: i64,
+    /// Whether a void cancelled what remained.
+    voided: bool,
+}
+
+/// How much of one line of a sale has been returned.
+#[derive(Serialize, ToSchema)]
+struct ReturnedLine {
+    /// The sale's line, counted from 0.
+    original_line: u32,
+    /// Thousandths of a piece or grams returned (positive).
+    quantity_milli: i64,
+    /// The money given back for it, in cents (positive): what remains of the line is its
+    /// total minus this.
+    amount_cents: i64,
+}
+
+/// What the refunds in `refunds` (records of one sale's refunds) returned of it.
+fn returned_of(refunds: &[pos_core::record::Record]) -> Returned {
+    use pos_core::record::Kind;
+    let mut out = Returned::default();
+    let mut by_line: std::collections::BTreeMap<u32, (i64, i64)> = Default::default();
+    for r in refunds {
+        let Ok(Body::Refund(b)) = Body::decode(Kind::Refund, &r.body) else {
+            continue;
+        };
+        out.refunds.push(r.seq);
+        out.total_cents = out.total_cents.saturating_sub(b.total.0);
+        out.voided |= b.void;
+        for l in &b.lines {
+            let line = by_line.entry(l.original_line).or_default();
+            line.0 = line.0.saturating_sub(l.quantity.0);
+            line.1 = line.1.saturating_sub(l.total.0);
+        }
+    }
+    out.lines = by_line
+        .into_iter()
+        .map(
+            |(original_line, (quantity_milli, amount_cents))| ReturnedLine {
+                original_line,
+                quantity_milli,
+                amount_cents,
+            },
+        )
+        .collect();
+    out
 }
 
 /// A journal record by sequence number, with its receipt code and print job.
@@ -705,6 +765,20 @@ async fn record_answer(app: &Arc<App>, rec: pos_core::record::Record) -> Answer<
     };
     let ops = app.ops.clone();
     let job = blocking(move || ops.job_of_seq(seq)).await?.ok().flatten();
+    let returned = if rec.kind == "sale" {
+        let path = app.config.journal_path();
+        let refunds = blocking(move || {
+            pos_core::reader::JournalReader::open(&path)
+                // Every refund so far (the store's bound is a signed 64-bit seq).
+                .and_then(|r| r.refunds_of(seq, i64::MAX.unsigned_abs()))
+                .map_err(|e| e.to_string())
+        })
+        .await?
+        .map_err(ApiError::unavailable)?;
+        Some(returned_of(&refunds))
+    } else {
+        None
+    };
     Ok(Json(RecordAnswer {
         seq: rec.seq,
         kind: rec.kind,
@@ -714,6 +788,7 @@ async fn record_answer(app: &Arc<App>, rec: pos_core::record::Record) -> Answer<
         body,
         receipt_code: code,
         print_job: job,
+        returned,
     }))
 }
 

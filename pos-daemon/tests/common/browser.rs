@@ -144,12 +144,20 @@ impl Browser {
             .unwrap_or(0)
     }
 
-    /// Types `text` into the page's focused element as a keyboard-wedge scanner does (WebDriver
-    /// sends the keys back to back), ending with Enter.
+    /// Types `code` and Enter into whatever has the focus, as a keyboard-wedge scanner does
+    /// (WebDriver key actions, back to back; the page itself, not a field, may have the focus).
     pub async fn scan(&self, code: &str) {
-        let active = self.client.active_element().await.expect("active element");
-        let keys = format!("{code}{}", char::from(fantoccini::key::Key::Enter));
-        active.send_keys(&keys).await.expect("keys");
+        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+        let mut keys = KeyActions::new("scanner".into());
+        for c in code
+            .chars()
+            .chain([char::from(fantoccini::key::Key::Enter)])
+        {
+            keys = keys
+                .then(KeyAction::Down { value: c })
+                .then(KeyAction::Up { value: c });
+        }
+        self.client.perform_actions(keys).await.expect("keys");
     }
 
     /// Presses keys on the focused element.
