@@ -11,13 +11,15 @@ step() { printf '\n==> %s\n' "$*"; }
 step "test peers"
 # socat (pseudo-terminals for the serial devices), restic and OpenSSH's server (the off-site
 # backups, sent to a real SFTP server on a localhost port), Chromium and its WebDriver (the web
-# till's tests, in a real headless browser), from Debian.
+# till's tests, in a real headless browser) and libfaketime, from Debian.
 need=()
 command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v restic >/dev/null 2>&1 || need+=(restic)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+# libfaketime: a posd whose clock reads far ahead, for the web till's clock check.
+[ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 ] || need+=(libfaketime)
 if [ ${#need[@]} -gt 0 ]; then
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}") >/dev/null
 fi

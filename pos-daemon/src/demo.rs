@@ -244,6 +244,7 @@ pub fn run(opts: DemoOptions) -> Result<(), crate::DaemonError> {
                 .unwrap_or_else(|| format!("file:{}", receipts.display())),
             paper_mm: 80,
             text_dir: Some(receipts.clone()),
+            receipts: Default::default(),
         }),
         drawer: opts.drawer.then_some(DrawerConfig { pin: 2 }),
         scanners: opts

@@ -43,6 +43,8 @@ pub enum JobState {
     Failed,
     /// No printer configured.
     Skipped,
+    /// A receipt waiting for the customer to ask for it (`[printer] receipts = "on_request"`).
+    Held,
 }
 
 impl JobState {
@@ -55,6 +57,7 @@ impl JobState {
             JobState::Reprinted => "reprinted",
             JobState::Failed => "failed",
             JobState::Skipped => "skipped",
+            JobState::Held => "held",
         }
     }
 
@@ -66,6 +69,7 @@ impl JobState {
             "unknown" => JobState::Unknown,
             "reprinted" => JobState::Reprinted,
             "skipped" => JobState::Skipped,
+            "held" => JobState::Held,
             _ => JobState::Failed,
         }
     }
@@ -79,6 +83,8 @@ pub enum JobKind {
     Record,
     /// An X report, rendered when asked (not journaled).
     XReport,
+    /// The cash drawer opened for a ticket whose receipt is held.
+    Drawer,
 }
 
 /// A print job.
@@ -115,6 +121,9 @@ pub struct NewRecordJob {
     /// Why it is recorded without being printed (journaled too long before it was projected:
     /// see [`crate::project::PRINT_WINDOW_MS`]).
     pub not_printed: Option<String>,
+    /// Its receipt waits for the customer to ask (`held`); the drawer, if kicked, opens now
+    /// through a job of its own.
+    pub held: bool,
 }
 
 /// The operational database.
@@ -187,10 +196,10 @@ fn row_to_job(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
     Ok(Job {
         id: row.get(0)?,
         seq: seq.map(|s| s as u64),
-        kind: if kind == "x_report" {
-            JobKind::XReport
-        } else {
-            JobKind::Record
+        kind: match kind.as_str() {
+            "x_report" => JobKind::XReport,
+            "drawer" => JobKind::Drawer,
+            _ => JobKind::Record,
         },
         state: JobState::parse(&state),
         drawer: row.get::<_, i64>(4)? != 0,
@@ -262,20 +271,32 @@ impl Ops {
                  VALUES (?1, 'record', ?2, ?3, ?4, ?5)",
             )?;
             let now = now_ms();
+            let mut drawer = tx.prepare_cached(
+                "INSERT INTO print_jobs(seq, kind, state, drawer, updated_ms)
+                 VALUES (NULL, 'drawer', 'pending', 1, ?1)",
+            )?;
             for job in jobs {
-                let state = match job.not_printed {
-                    Some(_) => "skipped",
-                    None => self.initial_state(),
+                let held = job.held && self.printing && job.not_printed.is_none();
+                let state = match (&job.not_printed, held) {
+                    (Some(_), _) => "skipped",
+                    (None, true) => "held",
+                    (None, false) => self.initial_state(),
                 };
+                // A held receipt does not kick the drawer when it prints later: its own job
+                // opens the drawer now.
+                let kick_with_receipt = job.drawer && !held;
                 let inserted = insert.execute(params![
                     job.seq as i64,
                     state,
-                    job.drawer as i64,
+                    kick_with_receipt as i64,
                     job.not_printed,
                     now
                 ])?;
                 if inserted == 1 {
                     ids.push((job.seq, tx.last_insert_rowid()));
+                    if held && job.drawer {
+                        drawer.execute(params![now])?;
+                    }
                 }
             }
         }
@@ -419,6 +440,17 @@ impl Ops {
                updated_ms = ?1 WHERE state = 'sending'",
             params![now_ms()],
         )
+    }
+
+    /// Lets the held receipt of the record at `seq` print (its job goes `pending`); `false` when
+    /// it has no receipt waiting (printed, being printed, or never held).
+    pub fn release_held(&self, seq: u64) -> Result<bool, rusqlite::Error> {
+        let conn = lock(&self.hot);
+        let changed = conn.execute(
+            "UPDATE print_jobs SET state = 'pending', updated_ms = ?2 WHERE seq = ?1 AND state = 'held'",
+            params![seq as i64, now_ms()],
+        )?;
+        Ok(changed == 1)
     }
 
     /// The job printing the record at `seq`.

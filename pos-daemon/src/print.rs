@@ -212,6 +212,8 @@ impl Printing {
                 (bytes, Some(text))
             }
             (JobKind::Record, None) => return Err("record job without a sequence number".into()),
+            // The drawer kick alone (appended below), for a ticket whose receipt is held.
+            (JobKind::Drawer, _) => (Vec::new(), None),
         };
         if job.drawer {
             if let Some(d) = &self.config.drawer {
@@ -224,6 +226,14 @@ impl Printing {
             }
         }
         Ok(bytes)
+    }
+
+    /// Whether tickets' receipts wait for the customer to ask (`[printer] receipts`).
+    pub fn receipts_on_request(&self) -> bool {
+        self.config
+            .printer
+            .as_ref()
+            .is_some_and(|p| p.receipts == crate::config::ReceiptMode::OnRequest)
     }
 
     fn write_text_copy(&self, job: &Job, text: &str) {

@@ -27,43 +27,35 @@ const TILL_HTML: &[u8] = include_bytes!("../web/till.html");
 /// The back office's page.
 const ADMIN_HTML: &[u8] = include_bytes!("../web/admin.html");
 
-/// Every file under `/assets/`.
+/// A built-in file of `web/`, by name.
+macro_rules! asset {
+    ($name:literal, $content_type:literal) => {
+        Asset {
+            name: $name,
+            content_type: $content_type,
+            body: include_bytes!(concat!("../web/", $name)),
+        }
+    };
+}
+
+/// Every file under `/assets/`. The till's script is split by what each part does (loaded in
+/// this order by `till.html`, `till.js` last: it starts the page).
 const ASSETS: &[Asset] = &[
-    Asset {
-        name: "common.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../web/common.js"),
-    },
-    Asset {
-        name: "till.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../web/till.js"),
-    },
-    Asset {
-        name: "admin.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../web/admin.js"),
-    },
-    Asset {
-        name: "admin.css",
-        content_type: "text/css; charset=utf-8",
-        body: include_bytes!("../web/admin.css"),
-    },
-    Asset {
-        name: "till.css",
-        content_type: "text/css; charset=utf-8",
-        body: include_bytes!("../web/till.css"),
-    },
-    Asset {
-        name: "i18n/fr.json",
-        content_type: "application/json",
-        body: include_bytes!("../web/i18n/fr.json"),
-    },
-    Asset {
-        name: "i18n/en.json",
-        content_type: "application/json",
-        body: include_bytes!("../web/i18n/en.json"),
-    },
+    asset!("common.js", "text/javascript; charset=utf-8"),
+    asset!("till-signin.js", "text/javascript; charset=utf-8"),
+    asset!("till-ticket.js", "text/javascript; charset=utf-8"),
+    asset!("till-scan.js", "text/javascript; charset=utf-8"),
+    asset!("till-pay.js", "text/javascript; charset=utf-8"),
+    asset!("till-manager.js", "text/javascript; charset=utf-8"),
+    asset!("till-returns.js", "text/javascript; charset=utf-8"),
+    asset!("till-reports.js", "text/javascript; charset=utf-8"),
+    asset!("till-status.js", "text/javascript; charset=utf-8"),
+    asset!("till.js", "text/javascript; charset=utf-8"),
+    asset!("admin.js", "text/javascript; charset=utf-8"),
+    asset!("till.css", "text/css; charset=utf-8"),
+    asset!("admin.css", "text/css; charset=utf-8"),
+    asset!("i18n/fr.json", "application/json"),
+    asset!("i18n/en.json", "application/json"),
 ];
 
 /// The languages the pages speak, the first the default.

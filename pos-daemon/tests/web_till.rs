@@ -1010,3 +1010,146 @@ async fn a_serial_scanner_sells_through_the_event_stream_and_training_and_lock_o
     b.screenshot("training").await;
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_on_request_prints_only_when_the_customer_asks_and_the_drawer_opens_anyway() {
+    let Some(b) = browser::start(1280, 800).await else {
+        return;
+    };
+    let emupos = Emupos::start();
+    let config = printer_config(&emupos).replace(
+        "paper_mm = 80\n",
+        "paper_mm = 80\nreceipts = \"on_request\"\n",
+    );
+    let posd = start(&config);
+    sign_in(&b, posd.port, "alice", common::CASHIER_PIN).await;
+
+    // A first customer wants no receipt: the drawer opens, nothing prints.
+    scan_and_wait(&b, "3017620422003", 1).await;
+    b.touch("#pay").await;
+    b.touch("#notes [data-note='500']").await;
+    b.shown("#done-print").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while emupos.drawer_state() != "open" {
+        assert!(Instant::now() < deadline, "the drawer did not open");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    emupos.close_drawer();
+    b.touch("#done-next").await;
+
+    // The second asks for it: it prints once, as the original.
+    scan_and_wait(&b, "96385074", 1).await;
+    b.touch("#pay").await;
+    b.touch("#notes [data-note='1000']").await;
+    b.touch("#done-print").await;
+    b.wait_text("#done-detail", Duration::from_secs(5), |t| {
+        t.contains("envoyé")
+    })
+    .await;
+    let receipts = emupos.wait_receipts(1);
+    assert!(receipts[0].contains("Vin rouge"), "{}", receipts[0]);
+    assert!(!receipts[0].contains("DUPLICATA"), "{}", receipts[0]);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        emupos.receipts().len(),
+        1,
+        "the first customer's receipt never printed"
+    );
+
+    // Asked again, it is a duplicate's business; the first ticket's receipt can still be asked.
+    let seqs: Vec<u64> = posd
+        .records()
+        .into_iter()
+        .filter(|(_, k)| k == "sale")
+        .map(|(s, _)| s)
+        .collect();
+    posd.sign_in("alice", common::CASHIER_PIN);
+    let jobs = posd.ok("GET", "/v1/devices", None);
+    assert_eq!(jobs["print_queue"]["held"], 1, "{jobs}");
+    let print = |seq: u64| {
+        posd.call(
+            "POST",
+            &format!("/v1/tickets/{seq}/print"),
+            Some(json!({"operator": "alice"})),
+        )
+    };
+    let (status, v) = print(seqs[1]);
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("not_held")),
+        "{v}"
+    );
+    let (status, v) = print(seqs[0]);
+    assert_eq!(status, 200, "{v}");
+    let receipts = emupos.wait_receipts(2);
+    assert!(
+        receipts[1].contains("Baguette tradition"),
+        "{}",
+        receipts[1]
+    );
+    let (status, _) = print(seqs[0]);
+    assert_eq!(status, 409, "an original prints once");
+    b.close().await;
+}
+
+/// libfaketime (Debian's `libfaketime`): a posd started with it reads a clock moved forward.
+const FAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_far_ahead_is_shown_and_a_manager_confirms_the_date_from_the_page() {
+    if !std::path::Path::new(FAKETIME).exists() {
+        assert!(
+            std::env::var_os("POSD_REQUIRE_BROWSER").is_none(),
+            "libfaketime is missing (scripts/test-all.sh installs it)"
+        );
+        eprintln!("skipped: libfaketime is not installed");
+        return;
+    }
+    let Some(b) = browser::start(1280, 800).await else {
+        return;
+    };
+    let mut posd = start("");
+    posd.sign_in("alice", common::CASHIER_PIN);
+    posd.ok(
+        "POST",
+        "/v1/sales",
+        Some(common::sale(json!({"sku":"BAGUETTE"}), 130)),
+    );
+    // The till PC restarts with its clock 60 days ahead (more than the 45 days allowed).
+    posd.terminate();
+    posd.env.push(("LD_PRELOAD".into(), FAKETIME.into()));
+    posd.env.push(("FAKETIME".into(), "+60d".into()));
+    posd.spawn();
+    let health = posd.ok("GET", "/v1/health", None);
+    assert_eq!(health["status"], "clock_ahead", "{health}");
+
+    sign_in(&b, posd.port, "marie", MANAGER_PIN).await;
+    b.wait_text("#pill-journal", Duration::from_secs(5), |t| {
+        t.contains("Horloge en avance")
+    })
+    .await;
+    b.touch("#confirm-clock").await;
+    b.shown("#manager-modal").await;
+    for d in MANAGER_PIN.chars() {
+        b.touch(&format!("#manager-pad [data-mdigit='{d}']")).await;
+    }
+    b.touch("#manager-ok").await;
+    b.wait_text("#till-alert", Duration::from_secs(10), |t| {
+        t.contains("Date confirmée")
+    })
+    .await;
+    b.wait_text("#pill-journal", Duration::from_secs(5), |t| {
+        t.contains("Journal OK")
+    })
+    .await;
+    // Sales go through again.
+    scan_and_wait(&b, "3017620422003", 1).await;
+    b.touch("#pay").await;
+    b.touch("[data-method='card']").await;
+    b.wait_text("#done-title", Duration::from_secs(10), |t| {
+        t.contains("n° 2")
+    })
+    .await;
+    assert_eq!(posd.count_kind("sale"), 2);
+    b.close().await;
+}

@@ -32,7 +32,7 @@ struct DevicesAnswer {
     /// The receipt printer.
     printer: PrinterState,
     /// Print jobs per state (`pending`, `sending`, `printed`, `unknown`, `reprinted`, `failed`,
-    /// `skipped`):
+    /// `skipped`, `held`):
     /// only the states that have jobs.
     print_queue: BTreeMap<String, i64>,
     /// The cash drawer.

@@ -37,6 +37,7 @@ pub(super) fn routes() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(get_ticket))
         .routes(routes!(ticket_by_number))
         .routes(routes!(reprint))
+        .routes(routes!(print_receipt))
 }
 
 /// A payment as the till sends it.
@@ -789,6 +790,87 @@ async fn record_answer(app: &Arc<App>, rec: pos_core::record::Record) -> Answer<
         receipt_code: code,
         print_job: job,
         returned,
+    }))
+}
+
+/// A receipt asked for.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PrintRequest {
+    /// The operator asking: signed in at the till, or the session's own operator.
+    operator: String,
+}
+
+/// A held receipt let print.
+#[derive(Serialize, ToSchema)]
+struct ReceiptQueued {
+    /// The record whose receipt prints.
+    seq: u64,
+    /// Its print job.
+    print_job: i64,
+}
+
+/// Print a ticket's receipt the customer asked for.
+///
+/// Under `[printer] receipts = "on_request"` a ticket's receipt waits (`held`) until asked for:
+/// this prints it, once, as the original, within 15 minutes of the ticket. 409 not_held when it
+/// has no receipt waiting (printed already, never held, or no printer: reprint it as a
+/// duplicate, `POST /v1/tickets/{seq}/reprint`); 409 too_late after 15 minutes (a duplicate
+/// then); 404 not_found.
+#[utoipa::path(post, path = "/v1/tickets/{seq}/print", tag = "tickets",
+    params(("seq" = u64, Path, description = "Journal sequence number")),
+    request_body = PrintRequest,
+    responses((status = 200, description = "The receipt, queued for printing", body = ReceiptQueued)))]
+async fn print_receipt(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+    Path(seq): Path<String>,
+    ApiJson(req): ApiJson<PrintRequest>,
+) -> Answer<ReceiptQueued> {
+    let seq = parse_seq(&seq)?;
+    signed_in(&app, &caller, &req.operator)?;
+    let path = app.config.journal_path();
+    let rec = blocking(move || {
+        pos_core::reader::JournalReader::open(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.record(seq).map_err(|e| e.to_string()))
+    })
+    .await?
+    .map_err(ApiError::unavailable)?;
+    let Some(Ok(rec)) = rec else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no record {seq}"),
+        ));
+    };
+    // The same window as the print projection's: an original printed long after its ticket
+    // would be a second original.
+    if app.till.clock.now_ms().saturating_sub(rec.timestamp_ms) > crate::project::PRINT_WINDOW_MS {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "too_late",
+            "the ticket is more than 15 minutes old: reprint it as a duplicate",
+        ));
+    }
+    let ops = app.ops.clone();
+    let (released, job) = blocking(move || {
+        let released = ops.release_held(seq)?;
+        Ok::<_, rusqlite::Error>((released, ops.job_of_seq(seq)?))
+    })
+    .await?
+    .map_err(|e| ApiError::internal(format!("ops.db: {e}")))?;
+    let (true, Some(job)) = (released, job) else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_held",
+            "this record has no receipt waiting: reprint it as a duplicate",
+        ));
+    };
+    app.printing.notify.notify_one();
+    Ok(Json(ReceiptQueued {
+        seq,
+        print_job: job.id,
     }))
 }
 

@@ -131,6 +131,9 @@ struct BrowserSession {
     session_idle_secs: u64,
     /// Whether the till is in training mode ("MODE ÉCOLE").
     training: bool,
+    /// Whether tickets' receipts wait for the customer to ask (`[printer] receipts =
+    /// "on_request"`: the till offers to print them, `POST /v1/tickets/{seq}/print`).
+    receipts_on_request: bool,
 }
 
 fn session_answer(app: &App, operator: &str, csrf: String) -> Result<BrowserSession, ApiError> {
@@ -142,6 +145,7 @@ fn session_answer(app: &App, operator: &str, csrf: String) -> Result<BrowserSess
         csrf,
         session_idle_secs: app.config.api.session_idle_secs,
         training: app.till.training.load(Ordering::SeqCst),
+        receipts_on_request: app.printing.receipts_on_request(),
     })
 }
 

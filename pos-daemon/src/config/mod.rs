@@ -278,6 +278,23 @@ pub struct PrinterConfig {
     /// Also write a readable text copy of every printed record into this directory.
     #[serde(default)]
     pub text_dir: Option<PathBuf>,
+    /// `always` (default): every ticket's receipt prints as the ticket is journaled;
+    /// `on_request`: a ticket's receipt waits (`held`) until the customer asks for it
+    /// (`POST /v1/tickets/{seq}/print`; in France since 2023, a receipt is printed only when the
+    /// customer asks). The cash drawer opens all the same. Closures and duplicates always print.
+    #[serde(default)]
+    pub receipts: ReceiptMode,
+}
+
+/// When a ticket's receipt prints.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptMode {
+    /// As the ticket is journaled.
+    #[default]
+    Always,
+    /// When the customer asks for it.
+    OnRequest,
 }
 
 /// The cash drawer, kicked through the printer.

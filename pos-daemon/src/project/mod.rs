@@ -118,6 +118,7 @@ pub fn print_job(kind: Kind, body: &Body, seq: u64) -> NewRecordJob {
         stock: Vec::new(),
         paid_online: false,
         not_printed: None,
+        held: false,
     }
 }
 
@@ -148,6 +149,7 @@ pub fn stock_moves(kind: Kind, body: &Body, seq: u64) -> NewRecordJob {
         stock,
         paid_online,
         not_printed: None,
+        held: false,
     }
 }
 

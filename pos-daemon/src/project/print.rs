@@ -109,6 +109,8 @@ impl Projection for PrintProjection {
                 continue;
             };
             let mut job = print_job(kind, body, p.record.seq);
+            job.held = self.printing.receipts_on_request()
+                && matches!(kind, Kind::Sale | Kind::Refund | Kind::Training);
             if now.saturating_sub(p.record.timestamp_ms) > PRINT_WINDOW_MS {
                 job.not_printed = Some(format!(
                     "journaled at {}, too long before it was projected to print as an \
