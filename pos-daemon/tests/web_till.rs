@@ -138,6 +138,35 @@ async fn weighed_goods_by_touch_ask_their_weight_and_search_finds_products() {
     };
     let posd = start("");
     sign_in(&b, posd.port, "alice", common::CASHIER_PIN).await;
+    // A 1024x768 tablet: nothing overflows sideways, and every control on screen is at least
+    // 44 px each way (a finger, not a mouse).
+    scan_and_wait(&b, "3017620422003", 1).await;
+    let layout = b
+        .client
+        .execute(
+            "const small = [...document.querySelectorAll('button, input, select')]
+               .filter((e) => e.offsetParent !== null)
+               .map((e) => [e.id || e.textContent.trim(), e.getBoundingClientRect()])
+               .filter(([, r]) => r.width < 44 || r.height < 44)
+               .map(([name, r]) => `${name} ${r.width}x${r.height}`);
+             return [document.documentElement.scrollWidth, window.innerWidth, small];",
+            Vec::new(),
+        )
+        .await
+        .expect("layout");
+    assert!(
+        layout[0].as_f64() <= layout[1].as_f64(),
+        "overflows sideways: {layout}"
+    );
+    assert_eq!(layout[2], json!([]), "controls under 44 px: {layout}");
+    // English at the switch, French again.
+    b.touch("#till [data-lang-switch]").await;
+    b.wait_text("#pay", Duration::from_secs(5), |t| t == "Pay")
+        .await;
+    b.touch("#till [data-lang-switch]").await;
+    b.wait_text("#pay", Duration::from_secs(5), |t| t == "Encaisser")
+        .await;
+    b.touch("#clear-ticket").await;
     b.touch("#search").await;
     b.keys("comt").await;
     let deadline = Instant::now() + Duration::from_secs(5);
