@@ -926,6 +926,14 @@ async fn the_back_office_receives_stock_shows_the_day_verifies_the_journal_and_k
         config["merchant"]["address"],
         "14 rue de la Paix, 75002 Paris"
     );
+
+    // The operators and their roles.
+    b.touch("[data-section='operators']").await;
+    let marie = b.text("#operator-rows tr[data-operator='marie']").await;
+    assert!(
+        marie.contains("Marie") && marie.contains("Responsable"),
+        "{marie}"
+    );
     b.close().await;
 }
 

@@ -14,7 +14,7 @@ Object.assign(state, {
   stockLines: [],
 });
 
-const SECTIONS = ['catalogue', 'stock', 'day', 'journal', 'shop'];
+const SECTIONS = ['catalogue', 'stock', 'day', 'journal', 'shop', 'operators'];
 
 // ---------------------------------------------------------------------------- sign-in
 
@@ -79,6 +79,18 @@ async function showSection(name) {
   else if (name === 'stock') await loadStock();
   else if (name === 'day') await loadDay();
   else if (name === 'shop') await loadShop();
+  else if (name === 'operators') await loadOperators();
+}
+
+// The operators as posd's configuration defines them (read here, changed in posd.toml).
+async function loadOperators() {
+  const r = await api('GET', '/v1/session/operators').catch(() => null);
+  const tbody = $('operator-rows');
+  tbody.replaceChildren(...(r && r.status === 200 ? r.data.operators : []).map((o) => {
+    const tr = row(cell('td', o.id), cell('td', o.name), cell('td', t(`role.${o.role}`)));
+    tr.dataset.operator = o.id;
+    return tr;
+  }));
 }
 
 // The answer's error for a person: a wrong PIN said plainly, anything else as posd says it.
