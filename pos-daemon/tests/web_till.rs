@@ -1190,3 +1190,45 @@ async fn a_clock_far_ahead_is_shown_and_a_manager_confirms_the_date_from_the_pag
     assert_eq!(posd.count_kind("sale"), 2);
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_payment_card_then_cash_and_a_duplicate_on_request() {
+    let Some(b) = browser::start(1280, 800).await else {
+        return;
+    };
+    let emupos = Emupos::start();
+    let posd = start(&printer_config(&emupos));
+    sign_in(&b, posd.port, "alice", common::CASHIER_PIN).await;
+    scan_and_wait(&b, "96385074", 1).await; // 9,50 €
+    b.touch("#pay").await;
+    // 5 € by card typed in, then the rest in cash with a 10 € note.
+    let amount = b.shown("#pay-amount").await;
+    amount.clear().await.expect("clear");
+    amount.send_keys("5").await.expect("amount");
+    b.touch("[data-method='card']").await;
+    b.wait_text("#pay-remaining", Duration::from_secs(5), |t| {
+        t.contains("4,50")
+    })
+    .await;
+    b.touch("#notes [data-note='1000']").await;
+    let change = b
+        .wait_text("#done-change", Duration::from_secs(10), |t| !t.is_empty())
+        .await;
+    assert!(change.contains("5,50"), "{change}");
+    let sale = posd.ok("GET", "/v1/tickets/by-number/1", None);
+    assert_eq!(
+        sale["body"]["payments"],
+        json!([{"method": "card", "amount": 500}, {"method": "cash", "amount": 1000}]),
+        "{sale}"
+    );
+    emupos.wait_receipts(1);
+    b.touch("#done-duplicate").await;
+    b.wait_text("#done-detail", Duration::from_secs(5), |t| {
+        t.contains("Duplicata")
+    })
+    .await;
+    let receipts = emupos.wait_receipts(2);
+    assert!(receipts[1].contains("DUPLICATA"), "{}", receipts[1]);
+    assert_eq!(posd.count_kind("duplicate"), 1);
+    b.close().await;
+}
