@@ -1232,3 +1232,111 @@ async fn a_split_payment_card_then_cash_and_a_duplicate_on_request() {
     assert_eq!(posd.count_kind("duplicate"), 1);
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_back_office_archives_a_closed_month_and_hands_the_auditor_the_archive_and_the_key() {
+    let Some(b) = browser::start(1280, 800).await else {
+        return;
+    };
+    let posd = start("");
+    posd.sign_in("alice", common::CASHIER_PIN);
+    posd.ok(
+        "POST",
+        "/v1/sales",
+        Some(common::sale(json!({"sku":"BAGUETTE"}), 130)),
+    );
+    // The month closed early (a shop closing its books), so that it can be archived.
+    let closed = posd.ok(
+        "POST",
+        "/v1/closures",
+        Some(json!({"period": "month", "operator": "marie", "pin": MANAGER_PIN, "confirm": true})),
+    );
+    let month = closed["closures"]
+        .as_array()
+        .and_then(|c| c.last())
+        .and_then(|c| c["body"]["start"].as_str())
+        .map(|d| d[..7].to_string())
+        .expect("the month closed");
+    let enter = char::from(fantoccini::key::Key::Enter);
+    b.client
+        .goto(&format!("http://127.0.0.1:{}/admin", posd.port))
+        .await
+        .expect("the back office");
+    b.touch("#signin-pin").await;
+    b.keys(&format!("{MANAGER_PIN}{enter}")).await;
+    b.shown("#catalogue-rows tr").await;
+    b.touch("[data-section='journal']").await;
+    let key_id = posd.ok("GET", "/v1/journal/public-key", None)["key_id"]
+        .as_str()
+        .expect("key id")
+        .to_string();
+    b.wait_text("#public-key-id", Duration::from_secs(5), |t| {
+        t.contains(&key_id)
+    })
+    .await;
+    b.touch("#archive-month").await;
+    b.keys(&month).await;
+    b.touch("#archive-pin").await;
+    b.keys(MANAGER_PIN).await;
+    b.touch("#archive-go").await;
+    b.wait_text("#archive-result", Duration::from_secs(20), |t| {
+        t.contains("SHA-256")
+    })
+    .await;
+    let link = b.shown("#archive-list a").await;
+    let href = link.attr("href").await.expect("href").expect("a link");
+    b.screenshot("back-office-journal").await;
+
+    // What the links download, with the page's session, checked as an auditor would.
+    let got = b
+        .run_async(&format!(
+            r#"
+const done = arguments[arguments.length - 1];
+(async () => {{
+  const zip = new Uint8Array(await (await fetch('{href}')).arrayBuffer());
+  let bin = '';
+  for (const byte of zip) bin += String.fromCharCode(byte);
+  const key = await (await fetch('/v1/journal/public-key.pub')).text();
+  done([btoa(bin), key]);
+}})();
+"#
+        ))
+        .await;
+    use base64::Engine;
+    let zip = base64::engine::general_purpose::STANDARD
+        .decode(got[0].as_str().expect("zip"))
+        .expect("base64");
+    assert_eq!(&zip[..2], b"PK");
+    let dir = tempfile::tempdir().expect("dir");
+    let (zip_path, key_path) = (
+        dir.path().join("archive.zip"),
+        dir.path().join("register.pub"),
+    );
+    std::fs::write(&zip_path, &zip).expect("zip");
+    std::fs::write(&key_path, got[1].as_str().expect("key")).expect("key");
+    let (code, out) = common::pos_journal_verify(&zip_path);
+    assert_eq!(code, 0, "{out}");
+    let text = std::fs::read_to_string(&key_path).expect("key");
+    let answer = posd.ok("GET", "/v1/journal/public-key", None);
+    assert_eq!(Some(text.as_str()), answer["file"].as_str());
+    // The archive verifies against the key file downloaded (pos-journal was built above).
+    let pos_journal =
+        std::path::Path::new(env!("CARGO_BIN_EXE_posd")).with_file_name("pos-journal");
+    let out = std::process::Command::new(pos_journal)
+        .arg("verify")
+        .arg("--public-key")
+        .arg(&key_path)
+        .arg(&zip_path)
+        .output()
+        .expect("pos-journal");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Nothing outside the archives directory is served.
+    let (status, _) = posd.call("GET", "/v1/journal/archives/..%2Fjournal.db", None);
+    assert_eq!(status, 404);
+    b.close().await;
+}

@@ -79,6 +79,7 @@ async function showSection(name) {
   else if (name === 'stock') await loadStock();
   else if (name === 'day') await loadDay();
   else if (name === 'shop') await loadShop();
+  else if (name === 'journal') await loadJournalFiles();
   else if (name === 'operators') await loadOperators();
 }
 
@@ -201,12 +202,32 @@ async function verifyJournal() {
   $('journal-verify-result').textContent = lines.join('\n');
 }
 
+// The public key's id and the archives, each to download.
+async function loadJournalFiles() {
+  const [k, a] = await Promise.all([
+    api('GET', '/v1/journal/public-key').catch(() => null),
+    api('GET', '/v1/journal/archives').catch(() => null),
+  ]);
+  $('public-key-id').textContent = k && k.status === 200 ? t('journal.key_id', { algorithm: k.data.algorithm, id: k.data.key_id }) : '';
+  $('archive-list').replaceChildren(...(a && a.status === 200 ? a.data.archives : []).map((f) => {
+    const li = document.createElement('li');
+    const link = document.createElement('a');
+    link.className = 'download';
+    link.href = `/v1/journal/archives/${encodeURIComponent(f.name)}`;
+    link.download = f.name;
+    link.textContent = `${f.name} (${Math.ceil(f.bytes / 1024)} KB)`;
+    li.append(link);
+    return li;
+  }));
+}
+
 async function archiveMonth() {
   const body = { period: $('archive-month').value.trim(), operator: state.session.operator, pin: takePin('archive-pin') };
   $('archive-error').textContent = '';
   const r = await api('POST', '/v1/journal/archives', body).catch(() => null);
   if (!r || r.status !== 200) { $('archive-error').textContent = failure(r); return; }
   $('archive-result').textContent = t('journal.archived', { label: r.data.label, records: r.data.records, file: r.data.file, sha: r.data.file_sha256 });
+  await loadJournalFiles();
 }
 
 // ---------------------------------------------------------------------------- the shop

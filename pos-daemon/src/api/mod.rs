@@ -7,6 +7,7 @@
 //! (`utoipa_axum::routes!`): a route cannot be served without being documented, nor documented
 //! without being served.
 
+mod archives;
 mod backups;
 mod catalog;
 mod devices;
@@ -136,6 +137,7 @@ fn protected_routes() -> OpenApiRouter<Arc<App>> {
         shop::routes,
         pickups::routes,
         backups::routes,
+        archives::routes,
     ]
     .into_iter()
     .fold(OpenApiRouter::default(), |router, resource| {
