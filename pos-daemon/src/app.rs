@@ -204,6 +204,7 @@ impl App {
             training,
         }));
         let ops = Arc::new(ops);
+        let operators = operators_in_force(&config.operators, &ops)?;
         let bus = Bus::default();
         let printing = Arc::new(Printing::new(
             config.clone(),
@@ -216,7 +217,7 @@ impl App {
             projector_start: Mutex::new(None),
             projections: Additions::default(),
             staff: Staff::new(
-                &config.operators,
+                &operators,
                 crate::sessions::Sessions::new(
                     config.api.session_idle_secs,
                     config.api.max_sessions,
@@ -297,7 +298,7 @@ impl App {
     fn resume_sessions(&self, j: &Journal, kept: HashSet<String>) -> Result<(), StartError> {
         let mut resumed = HashSet::new();
         for id in kept {
-            if self.staff.operators.contains_key(&id) {
+            if self.staff.operator(&id).is_some() {
                 resumed.insert(id);
                 continue;
             }
@@ -510,4 +511,25 @@ impl App {
     ) {
         self.till.journal_event_by(code, message, operator).await
     }
+}
+
+/// The operators in force: the configuration's, as the back office changed them in `ops.db`
+/// (changed, added, or removed).
+fn operators_in_force(
+    configured: &[crate::config::OperatorConfig],
+    ops: &Ops,
+) -> Result<Vec<crate::config::OperatorConfig>, StartError> {
+    let mut by_id: std::collections::BTreeMap<String, crate::config::OperatorConfig> = configured
+        .iter()
+        .map(|o| (o.id.clone(), o.clone()))
+        .collect();
+    let changes = ops.operator_changes()?;
+    for (op, active) in changes {
+        if active {
+            by_id.insert(op.id.clone(), op);
+        } else {
+            by_id.remove(&op.id);
+        }
+    }
+    Ok(by_id.into_values().collect())
 }

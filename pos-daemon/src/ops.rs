@@ -154,6 +154,9 @@ CREATE TABLE IF NOT EXISTS idempotency(
   key TEXT PRIMARY KEY, request_sha256 BLOB NOT NULL, after_seq INTEGER NOT NULL,
   seq INTEGER UNIQUE, created_ms INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency(created_ms);
+CREATE TABLE IF NOT EXISTS operators(
+  id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, pin_hash TEXT NOT NULL,
+  active INTEGER NOT NULL, updated_ms INTEGER NOT NULL);
 ";
 
 /// How long an idempotency key is remembered.
@@ -500,6 +503,55 @@ impl Ops {
             "INSERT INTO meta(key, value) VALUES (?1, ?2)
              ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             params![key, value],
+        )?;
+        Ok(())
+    }
+
+    /// The operators the back office added or changed (`active` false: removed), over the
+    /// configuration's.
+    pub fn operator_changes(
+        &self,
+    ) -> Result<Vec<(crate::config::OperatorConfig, bool)>, rusqlite::Error> {
+        let conn = lock(&self.hot);
+        let mut stmt =
+            conn.prepare("SELECT id, name, role, pin_hash, active FROM operators ORDER BY id")?;
+        let rows = stmt.query_map([], |r| {
+            let role: String = r.get(2)?;
+            Ok((
+                crate::config::OperatorConfig {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    role: if role == "manager" {
+                        crate::config::Role::Manager
+                    } else {
+                        crate::config::Role::Cashier
+                    },
+                    pin_hash: r.get(3)?,
+                },
+                r.get::<_, i64>(4)? != 0,
+            ))
+        })?;
+        rows.collect()
+    }
+
+    /// Records an operator as the back office set it (`active` false: removed).
+    pub fn put_operator(
+        &self,
+        op: &crate::config::OperatorConfig,
+        active: bool,
+    ) -> Result<(), rusqlite::Error> {
+        let conn = lock(&self.hot);
+        let role = match op.role {
+            crate::config::Role::Manager => "manager",
+            crate::config::Role::Cashier => "cashier",
+        };
+        conn.execute(
+            "INSERT INTO operators(id, name, role, pin_hash, active, updated_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(id) DO UPDATE SET name = excluded.name, role = excluded.role,
+               pin_hash = excluded.pin_hash, active = excluded.active,
+               updated_ms = excluded.updated_ms",
+            params![op.id, op.name, role, op.pin_hash, active as i64, now_ms()],
         )?;
         Ok(())
     }

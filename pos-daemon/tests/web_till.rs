@@ -1340,3 +1340,158 @@ const done = arguments[arguments.length - 1];
     assert_eq!(status, 404);
     b.close().await;
 }
+
+/// Fills the operator form's field `name`.
+async fn fill_operator(b: &browser::Browser, name: &str, text: &str) {
+    let field = b.shown(&format!("#operator-form [name='{name}']")).await;
+    field.clear().await.expect("clear");
+    field.send_keys(text).await.expect("keys");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_back_office_adds_changes_and_removes_operators_and_keeps_a_manager() {
+    let Some(b) = browser::start(1280, 800).await else {
+        return;
+    };
+    let mut posd = start("");
+    let enter = char::from(fantoccini::key::Key::Enter);
+    let sign_in_as = |posd: &Posd, who: &str, pin: &str| {
+        http(
+            posd.port,
+            "POST",
+            "/v1/session/sign-in",
+            &["Content-Type: application/json"],
+            Some(&json!({"operator": who, "pin": pin}).to_string()),
+        )
+        .0
+    };
+    b.client
+        .goto(&format!("http://127.0.0.1:{}/admin", posd.port))
+        .await
+        .expect("the back office");
+    b.touch("#signin-pin").await;
+    b.keys(&format!("{MANAGER_PIN}{enter}")).await;
+    b.shown("#catalogue-rows tr").await;
+    b.touch("[data-section='operators']").await;
+    b.shown("#operator-rows tr[data-operator='marie']").await;
+
+    // Paul joins as a cashier.
+    b.touch("#operator-new").await;
+    fill_operator(&b, "id", "paul").await;
+    fill_operator(&b, "name", "Paul").await;
+    fill_operator(&b, "new_pin", "4321").await;
+    fill_operator(&b, "pin", MANAGER_PIN).await;
+    b.keys(&enter.to_string()).await;
+    b.shown("#operator-rows tr[data-operator='paul']").await;
+    b.screenshot("back-office-operators").await;
+    assert_eq!(sign_in_as(&posd, "paul", "4321"), 200);
+
+    // His PIN changed: the old one no longer opens a session.
+    b.touch("#operator-rows tr[data-operator='paul']").await;
+    fill_operator(&b, "new_pin", "8765").await;
+    fill_operator(&b, "pin", MANAGER_PIN).await;
+    b.keys(&enter.to_string()).await;
+    b.wait_text("#operators-status", Duration::from_secs(5), |t| {
+        t.contains("Paul")
+    })
+    .await;
+    assert_eq!(sign_in_as(&posd, "paul", "4321"), 403);
+    assert_eq!(sign_in_as(&posd, "paul", "8765"), 200);
+
+    // Marie is the only manager: she cannot be removed.
+    b.touch("#operator-rows tr[data-operator='marie']").await;
+    fill_operator(&b, "pin", MANAGER_PIN).await;
+    b.touch("#operator-remove").await;
+    b.wait_text("#operator-error", Duration::from_secs(5), |t| {
+        t.contains("au moins un responsable")
+    })
+    .await;
+
+    // Kept across a restart; then Alice leaves.
+    posd.terminate();
+    posd.spawn();
+    assert_eq!(sign_in_as(&posd, "paul", "8765"), 200);
+    b.client.refresh().await.expect("reload");
+    b.touch("#signin-pin").await;
+    b.keys(&format!("{MANAGER_PIN}{enter}")).await;
+    b.shown("#catalogue-rows tr").await;
+    b.touch("[data-section='operators']").await;
+    b.touch("#operator-rows tr[data-operator='alice']").await;
+    fill_operator(&b, "pin", MANAGER_PIN).await;
+    b.touch("#operator-remove").await;
+    b.wait_text("#operators-status", Duration::from_secs(5), |t| {
+        t.contains("Alice")
+    })
+    .await;
+    assert_eq!(b.count("#operator-rows tr[data-operator='alice']").await, 0);
+    assert_eq!(sign_in_as(&posd, "alice", common::CASHIER_PIN), 422);
+    b.close().await;
+}
+
+#[test]
+fn operator_changes_refuse_bad_input_and_cashiers_and_change_nothing() {
+    let posd = start("");
+    let put = |id: &str, body: Value| posd.call("PUT", &format!("/v1/operators/{id}"), Some(body));
+    let change = |extra: Value| {
+        let mut v = json!({"operator": "marie", "pin": MANAGER_PIN, "name": "Paul", "role": "cashier", "new_pin": "4321"});
+        if let (Some(b), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        v
+    };
+    let refused = |(status, v): (u16, Value), code: &str| {
+        assert_eq!(
+            (status, v["error"]["code"].as_str()),
+            (422, Some(code)),
+            "{v}"
+        );
+    };
+    refused(put("Paul%20Dupont", change(json!({}))), "invalid_operator");
+    refused(
+        put("paul", change(json!({"new_pin": "12"}))),
+        "invalid_operator",
+    );
+    refused(
+        put("paul", change(json!({"new_pin": "12ab"}))),
+        "invalid_operator",
+    );
+    refused(
+        put("paul", change(json!({"name": " "}))),
+        "invalid_operator",
+    );
+    let mut no_pin = change(json!({}));
+    no_pin.as_object_mut().map(|o| o.remove("new_pin"));
+    refused(put("paul", no_pin), "invalid_operator");
+    // A cashier cannot approve it.
+    let (status, v) = put(
+        "paul",
+        change(json!({"operator": "alice", "pin": common::CASHIER_PIN})),
+    );
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("manager_required")),
+        "{v}"
+    );
+    // Demoting the only manager is refused too.
+    let (status, v) = put("marie", change(json!({"name": "Marie", "role": "cashier"})));
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("last_manager")),
+        "{v}"
+    );
+    let (_, _, v) = http(posd.port, "GET", "/v1/session/operators", &[], None);
+    assert_eq!(v["operators"].as_array().map(Vec::len), Some(2), "{v}");
+    let events = posd.records().iter().filter(|(_, k)| k == "event").count();
+    // A second manager added, then Marie may step down.
+    let (status, v) = put(
+        "jeanne",
+        change(json!({"name": "Jeanne", "role": "manager", "new_pin": "2468"})),
+    );
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = put("marie", change(json!({"name": "Marie", "role": "cashier"})));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        posd.records().iter().filter(|(_, k)| k == "event").count(),
+        events + 2
+    );
+}

@@ -83,22 +83,71 @@ async function showSection(name) {
   else if (name === 'operators') await loadOperators();
 }
 
-// The operators as posd's configuration defines them (read here, changed in posd.toml).
+// The operators (the configuration's, as the back office changed them).
 async function loadOperators() {
   const r = await api('GET', '/v1/session/operators').catch(() => null);
   const tbody = $('operator-rows');
   tbody.replaceChildren(...(r && r.status === 200 ? r.data.operators : []).map((o) => {
     const tr = row(cell('td', o.id), cell('td', o.name), cell('td', t(`role.${o.role}`)));
     tr.dataset.operator = o.id;
+    tr.tabIndex = 0;
+    tr.addEventListener('click', () => editOperator(o));
+    tr.addEventListener('keydown', (e) => { if (e.key === 'Enter') editOperator(o); });
     return tr;
   }));
+}
+
+function editOperator(o) {
+  state.editingOperator = o;
+  const f = $('operator-form');
+  $('operator-form-title').textContent = o ? t('operators.edit', { name: o.name }) : t('operators.new');
+  f.elements.id.value = o ? o.id : '';
+  f.elements.id.readOnly = Boolean(o);
+  f.elements.name.value = o ? o.name : '';
+  f.elements.role.value = o ? o.role : 'cashier';
+  f.elements.new_pin.value = '';
+  f.elements.pin.value = '';
+  $('operator-remove').hidden = !o;
+  $('operator-error').textContent = '';
+  $('operators-status').textContent = '';
+  f.hidden = false;
+  (o ? f.elements.name : f.elements.id).focus();
+}
+
+async function saveOperator(e) {
+  e.preventDefault();
+  const f = $('operator-form');
+  const id = f.elements.id.value.trim();
+  const body = { operator: state.session.operator, pin: f.elements.pin.value, name: f.elements.name.value.trim(), role: f.elements.role.value };
+  if (f.elements.new_pin.value) body.new_pin = f.elements.new_pin.value;
+  f.elements.pin.value = '';
+  f.elements.new_pin.value = '';
+  const r = await api('PUT', `/v1/operators/${encodeURIComponent(id)}`, body).catch(() => null);
+  if (!r || r.status !== 200) { $('operator-error').textContent = failure(r); return; }
+  f.hidden = true;
+  $('operators-status').textContent = t('operators.saved', { name: r.data.name });
+  await loadOperators();
+}
+
+async function removeOperator() {
+  const f = $('operator-form');
+  const o = state.editingOperator;
+  if (!o) return;
+  const r = await api('POST', `/v1/operators/${encodeURIComponent(o.id)}/remove`, { operator: state.session.operator, pin: f.elements.pin.value }).catch(() => null);
+  f.elements.pin.value = '';
+  if (!r || r.status !== 200) { $('operator-error').textContent = failure(r); return; }
+  f.hidden = true;
+  $('operators-status').textContent = t('operators.removed', { name: o.name });
+  await loadOperators();
 }
 
 // The answer's error for a person: a wrong PIN said plainly, anything else as posd says it.
 function failure(r) {
   if (!r) return t('status.network.bad');
   const code = r.data && r.data.error ? r.data.error.code : '';
-  return code === 'wrong_pin' ? t('pin.wrong') : t('error.generic', { message: errorText(r) });
+  if (code === 'wrong_pin') return t('pin.wrong');
+  // A refusal the catalogues word for people, else as posd says it.
+  return state.texts[`error.${code}`] ?? t('error.generic', { message: errorText(r) });
 }
 
 // Takes the PIN typed in `id` (and empties the field).
@@ -407,6 +456,9 @@ async function start() {
   $('archive-go').addEventListener('click', () => archiveMonth());
   $('merchant-save').addEventListener('click', () => saveMerchant());
   $('sync-reconcile').addEventListener('click', () => reconcile());
+  $('operator-new').addEventListener('click', () => editOperator(null));
+  $('operator-form').addEventListener('submit', (e) => saveOperator(e));
+  $('operator-remove').addEventListener('click', () => removeOperator());
   document.addEventListener('keydown', (e) => {
     if (e.key === 'Escape' && !$('product-modal').hidden) $('product-modal').hidden = true;
   });

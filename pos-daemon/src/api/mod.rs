@@ -20,6 +20,7 @@ mod sales;
 mod session;
 mod settings;
 mod shop;
+mod staff;
 mod stock;
 mod ticket;
 
@@ -138,6 +139,7 @@ fn protected_routes() -> OpenApiRouter<Arc<App>> {
         pickups::routes,
         backups::routes,
         archives::routes,
+        staff::routes,
     ]
     .into_iter()
     .fold(OpenApiRouter::default(), |router, resource| {

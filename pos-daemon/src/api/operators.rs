@@ -59,9 +59,7 @@ struct SignedOut {
 
 pub(super) fn operator(app: &App, id: &str) -> Result<OperatorConfig, ApiError> {
     app.staff
-        .operators
-        .get(id)
-        .cloned()
+        .operator(id)
         .ok_or_else(|| ApiError::invalid("unknown_operator", format!("no operator {id:?}")))
 }
 

@@ -94,11 +94,11 @@ struct OperatorList {
 async fn sign_in_operators(State(app): AppState) -> Json<OperatorList> {
     let mut operators: Vec<OperatorEntry> = app
         .staff
-        .operators
-        .values()
+        .operators()
+        .into_iter()
         .map(|o| OperatorEntry {
-            id: o.id.clone(),
-            name: o.name.clone(),
+            id: o.id,
+            name: o.name,
             role: o.role,
         })
         .collect();
