@@ -1495,3 +1495,47 @@ fn operator_changes_refuse_bad_input_and_cashiers_and_change_nothing() {
         events + 2
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sale_from_the_keyboard_alone() {
+    let Some(b) = browser::start(1280, 800).await else {
+        return;
+    };
+    let posd = start("");
+    b.client
+        .goto(&format!("http://127.0.0.1:{}/", posd.port))
+        .await
+        .expect("page");
+    let enter = char::from(fantoccini::key::Key::Enter);
+    // The first operator has the focus: Enter picks her, the PIN is typed, Enter signs in.
+    b.shown("#operators button[data-operator='alice']").await;
+    b.scan("").await;
+    b.shown("#pin-panel").await;
+    b.scan(common::CASHIER_PIN).await;
+    b.shown("#till").await;
+    scan_and_wait(&b, "3017620422003", 1).await;
+    // Enter opens the payment; the amount typed, Enter pays it in cash.
+    b.scan("").await;
+    b.shown("#pay-modal").await;
+    b.keys(&format!("5{enter}")).await;
+    let change = b
+        .wait_text("#done-change", Duration::from_secs(10), |t| !t.is_empty())
+        .await;
+    assert!(change.contains("3,70"), "{change}");
+    // Enter starts the next sale.
+    b.scan("").await;
+    b.wait_text("#ticket-total", Duration::from_secs(5), |t| {
+        t.contains("0,00")
+    })
+    .await;
+    assert!(!b
+        .client
+        .find(fantoccini::Locator::Css("#done-modal"))
+        .await
+        .expect("modal")
+        .is_displayed()
+        .await
+        .unwrap_or(true));
+    assert_eq!(posd.count_kind("sale"), 1);
+    b.close().await;
+}

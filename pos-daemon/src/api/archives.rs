@@ -25,6 +25,19 @@ pub(super) fn routes() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(public_key_file))
 }
 
+/// An archive's bytes (a zip), for the API document.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)] // Never built: it describes the download.
+struct ZipFile(Vec<u8>);
+
+/// A public key file's text, for the API document: its algorithm's header line, then the key
+/// in hex.
+#[derive(ToSchema)]
+#[schema(value_type = String)]
+#[allow(dead_code)] // Never built: it describes the download.
+struct PublicKeyFile(String);
+
 /// An archive in the archives directory.
 #[derive(Serialize, ToSchema)]
 struct ArchiveFile {
@@ -82,7 +95,7 @@ async fn list_archives(State(app): AppState) -> Answer<ArchivesAnswer> {
 /// Only a name `GET /v1/journal/archives` lists is served (404 not_found otherwise).
 #[utoipa::path(get, path = "/v1/journal/archives/{name}", tag = "manager",
     params(("name" = String, Path, description = "The archive's file name")),
-    responses((status = 200, description = "The archive", content_type = "application/zip", body = Vec<u8>)))]
+    responses((status = 200, description = "The archive", content_type = "application/zip", body = ZipFile)))]
 async fn download_archive(
     State(app): AppState,
     Path(name): Path<String>,
@@ -147,7 +160,7 @@ async fn public_key(State(app): AppState) -> Answer<PublicKeyAnswer> {
 
 /// Download the register's public key file (as `pos-journal public-key` writes it).
 #[utoipa::path(get, path = "/v1/journal/public-key.pub", tag = "manager",
-    responses((status = 200, description = "The public key file", content_type = "text/plain", body = String)))]
+    responses((status = 200, description = "The public key file", content_type = "text/plain", body = PublicKeyFile)))]
 async fn public_key_file(State(app): AppState) -> Response {
     let text = pos_core::keys::public_key_file_text(&app.till.key.verifying_key());
     let name = format!("{}.pub", app.till.opening.register_id);

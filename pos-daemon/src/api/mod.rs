@@ -23,6 +23,7 @@ mod shop;
 mod staff;
 mod stock;
 mod ticket;
+mod tickets;
 
 use self::extract::AppState;
 use crate::app::App;
@@ -131,6 +132,7 @@ fn protected_routes() -> OpenApiRouter<Arc<App>> {
         operators::routes,
         session::routes,
         sales::routes,
+        tickets::routes,
         manager::routes,
         settings::routes,
         devices::routes,
