@@ -445,6 +445,21 @@ impl Ops {
         )
     }
 
+    /// Held receipts of records before `seq` (a day closure) will not be asked for any more:
+    /// they become `skipped` (a copy is a duplicate's business). Returns how many.
+    pub fn skip_held_before(&self, seq: u64) -> Result<usize, rusqlite::Error> {
+        let conn = lock(&self.hot);
+        conn.execute(
+            "UPDATE print_jobs SET state = 'skipped', error = ?2, updated_ms = ?3
+             WHERE state = 'held' AND seq < ?1",
+            params![
+                seq as i64,
+                "not asked for before the day was closed: reprint it as a duplicate if needed",
+                now_ms()
+            ],
+        )
+    }
+
     /// Lets the held receipt of the record at `seq` print (its job goes `pending`); `false` when
     /// it has no receipt waiting (printed, being printed, or never held).
     pub fn release_held(&self, seq: u64) -> Result<bool, rusqlite::Error> {

@@ -1126,6 +1126,32 @@ async fn a_receipt_on_request_prints_only_when_the_customer_asks_and_the_drawer_
     );
     let (status, _) = print(seqs[0]);
     assert_eq!(status, 409, "an original prints once");
+
+    // A receipt nobody asked for leaves the queue at the day's closure.
+    posd.ok(
+        "POST",
+        "/v1/sales",
+        Some(common::sale(json!({"sku":"BAGUETTE"}), 130)),
+    );
+    assert_eq!(
+        posd.ok("GET", "/v1/devices", None)["print_queue"]["held"],
+        1
+    );
+    posd.ok(
+        "POST",
+        "/v1/closures",
+        Some(json!({"period": "day", "operator": "marie", "pin": MANAGER_PIN})),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let queue = posd.ok("GET", "/v1/devices", None)["print_queue"].clone();
+        if queue.get("held").is_none() {
+            assert!(queue["skipped"].as_i64().unwrap_or(0) >= 1, "{queue}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "still held after the Z: {queue}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     b.close().await;
 }
 

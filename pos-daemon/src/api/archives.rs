@@ -103,33 +103,35 @@ async fn download_archive(
     let dir = app.config.data_dir.join(ARCHIVES_DIR);
     let wanted = name.clone();
     // Served by its listed name only: nothing outside the directory can be named.
-    let bytes = blocking(move || {
+    let listed = blocking(move || {
         archives_in(&dir)
-            .iter()
+            .into_iter()
             .find(|a| a.name == wanted)
-            .map(|a| std::fs::read(dir.join(&a.name)))
+            .map(|a| (dir.join(&a.name), a.bytes))
     })
     .await?;
-    let bytes = match bytes {
-        Some(Ok(b)) => b,
-        Some(Err(e)) => return Err(ApiError::internal(format!("{name}: {e}"))),
-        None => {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("no archive {name:?}"),
-            ))
-        }
+    let Some((path, bytes)) = listed else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no archive {name:?}"),
+        ));
     };
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| ApiError::internal(format!("{name}: {e}")))?;
+    // Streamed from the file: a year's archive is not read into memory.
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
     Ok((
         [
             (header::CONTENT_TYPE, "application/zip".to_string()),
+            (header::CONTENT_LENGTH, bytes.to_string()),
             (
                 header::CONTENT_DISPOSITION,
                 format!("attachment; filename=\"{name}\""),
             ),
         ],
-        bytes,
+        body,
     )
         .into_response())
 }

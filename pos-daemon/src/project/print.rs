@@ -145,6 +145,11 @@ impl Projection for PrintProjection {
         for p in records {
             if p.kind == Some(Kind::Closure) && matches!(p.body, Some(Body::Closure(_))) {
                 self.publish_closure(p);
+                // The day is closed: its held receipts will not be asked for any more. Done
+                // again at the next closure if this write is lost.
+                if let Err(e) = self.ops.skip_held_before(p.record.seq) {
+                    tracing::warn!(error = %e, "held receipts not marked skipped at the closure");
+                }
             }
         }
         Ok(())
